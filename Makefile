@@ -1,0 +1,44 @@
+# Set-up and everyday commands. `make run` opens Tailor, `make test` runs the tests; both create
+# the environment (.venv) and install the system packages the tests need on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Debian packages: OpenBLAS (MLX's CPU backend is ~50x faster with it), Qt's system libraries,
+# Xvfb for drawing windows without a screen.
+DEBIAN_PACKAGES := libopenblas0-pthread xvfb libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
+	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
+	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+.PHONY: run test system-packages clean
+
+run: system-packages $(STAMP)
+	$(PY) -m macapp demo
+
+test: system-packages $(STAMP)
+	$(PY) -m pytest
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Installs only what is missing, and only where apt exists (a Mac needs nothing here).
+system-packages:
+	@if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		missing=""; \
+		for p in $(DEBIAN_PACKAGES); do \
+			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+		done; \
+		if [ -n "$$missing" ]; then \
+			echo "Installing system packages:$$missing"; \
+			$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

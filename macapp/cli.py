@@ -1,0 +1,278 @@
+"""The `tailor` command: every step of Tailor from a terminal, headless.
+
+Exit codes: 0 done, 1 failed, 2 bad input (the message names file:line and the fix), 130 stopped.
+"""
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from . import jobs
+from .engine import blas
+from .terminal import ProgressView
+
+EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
+
+# `mlx_lm lora` flags Tailor understands, with their types; others of mlx-lm's are accepted and ignored.
+LORA_FLAGS = {
+    "--model": str, "--data": str, "--fine-tune-type": str, "--optimizer": str, "--num-layers": int,
+    "--batch-size": int, "--iters": int, "--val-batches": int, "--learning-rate": float,
+    "--steps-per-report": int, "--steps-per-eval": int, "--grad-accumulation-steps": int,
+    "--resume-adapter-file": str, "--adapter-path": str, "--save-every": int, "--max-seq-length": int,
+    "--seed": int, "--clear-cache-threshold": int,
+}
+LORA_SWITCHES = ("--mask-prompt", "--grad-checkpoint")
+IGNORED_SWITCHES = ("--train", "--test", "--trust-remote-code")
+IGNORED_FLAGS = ("--test-batches", "--report-to", "--project-name")
+
+
+def _input_errors():
+    from .engine.config import ConfigError
+    from .engine.datasets import DataError
+    from .engine.models import ModelError
+    from .engine.runs import RunError
+
+    return DataError, ConfigError, ModelError, RunError
+
+
+def run_job(job: dict, title: str) -> tuple[int, dict | None]:
+    """Run a job in a worker, showing its progress; returns (exit code, result)."""
+    view, result = ProgressView(title), None
+    process = jobs.start(job)
+    try:
+        for event in jobs.events(process):
+            view.handle(event)
+            if event.get("type") == "done":
+                result = event.get("result")
+    except KeyboardInterrupt:  # Ctrl-C reached the worker too: let it save, then report
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for event in jobs.events(process):
+            view.handle(event)
+    view.finish()
+    code = process.returncode
+    if code < 0 or (code not in (EXIT_DONE, EXIT_BAD_INPUT, EXIT_STOPPED) and view.error is None):
+        print(f"{title}: the worker process ended unexpectedly (signal {-code}); if the Mac ran out of memory, "
+              "lower the batch size or max_seq_length. Its log: "
+              f"{Path(job['run']) / 'worker.log'}", file=sys.stderr)
+        return EXIT_FAILED, None
+    return code, result
+
+
+def cmd_check(args) -> int:
+    from .engine.environment import run_checks
+
+    marks = {"ok": "ok  ", "warning": "warn", "problem": "FAIL"}
+    checks = run_checks()
+    for check in checks:
+        print(f"[{marks[check.status]}] {check.name}: {check.detail}" + (f"\n       {check.fix}" if check.fix else ""))
+    return EXIT_FAILED if any(c.status == "problem" for c in checks) else EXIT_DONE
+
+
+def cmd_data_inspect(args) -> int:
+    from .engine import datasets, models
+
+    tokenizer = models.load(models.resolve(args.model))[1] if args.model else None
+    report, _ = datasets.inspect(args.files, tokenizer, args.max_seq_length)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"{report.count} valid examples, format: {report.format or 'unknown'}")
+        if report.token_lengths:
+            lengths = sorted(report.token_lengths)
+            print(f"tokens per example: min {lengths[0]}, median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
+        for problem in report.problems:
+            print(f"{problem.severity}: {problem}")
+    return EXIT_BAD_INPUT if report.errors else EXIT_DONE
+
+
+def _ratios(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three ratios that add up to 1, e.g. 0.8,0.1,0.1")
+    return parts
+
+
+def cmd_data_prepare(args) -> int:
+    from .engine import datasets
+
+    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates)
+    counts = ", ".join(f"{name} {info['count']}" for name, info in manifest["files"].items())
+    print(f"Wrote {args.out}: {counts} ({manifest['format']} format)")
+    return EXIT_DONE
+
+
+def _train_settings(args, extra: list[str]) -> dict:
+    """Settings from --config, then mlx-lm style flags on top (flags win, as in mlx_lm lora)."""
+    from .engine import config
+
+    parser = argparse.ArgumentParser(prog="tailor train", add_help=False)
+    for flag, kind in LORA_FLAGS.items():
+        parser.add_argument(flag, type=kind)
+    for flag in LORA_SWITCHES:
+        parser.add_argument(flag, action="store_true", default=None)
+    for flag in IGNORED_SWITCHES:
+        parser.add_argument(flag, action="store_true")
+    for flag in IGNORED_FLAGS:
+        parser.add_argument(flag)
+    flags = vars(parser.parse_args(extra))
+    values = config.read_yaml(args.config) if args.config else {}
+    for flag in (*LORA_FLAGS, *LORA_SWITCHES):
+        key = flag[2:].replace("-", "_")
+        if flags[key] is not None:
+            values[key] = flags[key]
+    return values
+
+
+def prepare_run(name: str, values: dict):
+    """A run folder with its data checked and copied in, and its config.yaml; returns (folder, config)."""
+    from .engine import config, datasets, runs
+
+    settings = config.from_dict(values, source="settings")
+    if not settings.data:
+        raise config.ConfigError("No data given. Use --data FILE_OR_FOLDER (or data: in the config file).")
+    source = Path(settings.data)
+    if not source.exists():
+        raise config.ConfigError(f"{source}: data not found. Give a .jsonl file or a folder with train.jsonl.")
+    run_dir = runs.create(name)
+    try:
+        datasets.prepare([source], run_dir / "data", (0.9, 0.1, 0.0), seed=settings.seed)
+    except datasets.DataError:
+        shutil.rmtree(run_dir)  # brand new and holding nothing of value: bad input leaves no trace
+        raise
+    settings.data = str(run_dir / "data")
+    if "adapter_path" in values:
+        settings.adapter_path = str(Path(values["adapter_path"]).resolve())
+    settings.save(run_dir / "config.yaml")
+    return run_dir, settings
+
+
+def cmd_train(args, extra) -> int:
+    values = _train_settings(args, extra)
+    run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values)
+    print(f"Run folder: {run_dir}", file=sys.stderr)
+    code, _ = run_job({"kind": "train", "run": str(run_dir)}, "Training")
+    return code
+
+
+def _adapter_of(args):
+    if args.run:
+        from .engine import config, runs
+
+        run_dir = runs.find(args.run)
+        settings = config.load(run_dir / "config.yaml")
+        return settings.model, run_dir / settings.adapter_path
+    return args.model, args.adapter_path
+
+
+def cmd_generate(args) -> int:
+    from .engine import evaluation
+
+    model_name, adapter = _adapter_of(args)
+    model, tokenizer = evaluation.load(model_name or "demo", adapter)
+    print(evaluation.reply(model, tokenizer, args.prompt, args.max_tokens, args.temp, args.system))
+    return EXIT_DONE
+
+
+def cmd_fuse(args) -> int:
+    from .engine import export
+
+    model_name, adapter = _adapter_of(args)
+    if not adapter:
+        print("Give --run RUN, or --model and --adapter-path.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = export.fuse(model_name or "demo", adapter, args.save_path, args.dequantize,
+                      lambda e: print(e["message"], file=sys.stderr) if e.get("type") == "log" else None)
+    print(out)
+    return EXIT_DONE
+
+
+def cmd_runs(args) -> int:
+    from .engine import runs
+
+    rows = runs.list_runs()
+    if not rows:
+        print("No runs yet. Start one with `tailor demo` or `tailor train`.")
+    for row in rows:
+        best = f"{row['best_val_loss']:.3f}" if row["best_val_loss"] is not None else "-"
+        print(f"{row['id']:40} {row['status']:9} best val {best:>6}  {row['model']}  {row['created']}")
+    return EXIT_DONE
+
+
+def cmd_demo(args) -> int:
+    from .demo_run import run_demo
+
+    return run_demo(args.iters)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tailor", description="Fine-tune an open LLM on your own Mac.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="check this machine").set_defaults(func=cmd_check)
+
+    data = sub.add_parser("data", help="inspect or prepare training data").add_subparsers(dest="action", required=True)
+    inspect = data.add_parser("inspect", help="check data files and report every problem")
+    inspect.add_argument("files", nargs="+")
+    inspect.add_argument("--model", help="count tokens with this model's tokenizer ('demo' or a folder)")
+    inspect.add_argument("--max-seq-length", type=int, default=2048)
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(func=cmd_data_inspect)
+    prepare = data.add_parser("prepare", help="check, split and write train/valid/test.jsonl")
+    prepare.add_argument("files", nargs="+")
+    prepare.add_argument("--out", required=True)
+    prepare.add_argument("--split", type=_ratios, default=(0.8, 0.1, 0.1), help="train,valid,test ratios")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--drop-duplicates", action="store_true")
+    prepare.set_defaults(func=cmd_data_prepare)
+
+    train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
+    train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
+    train.add_argument("--name", help="a name for the run folder")
+    train.set_defaults(func=cmd_train, takes_extra=True)
+
+    for name, func, helptext in (("generate", cmd_generate, "answer one prompt"),
+                                 ("fuse", cmd_fuse, "merge an adapter into its model")):
+        command = sub.add_parser(name, help=helptext)
+        command.add_argument("--run", help="a run id or folder (its model and adapter)")
+        command.add_argument("--model", help="'demo' or a model folder")
+        command.add_argument("--adapter-path")
+        command.set_defaults(func=func)
+    generate = sub.choices["generate"]
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--system")
+    generate.add_argument("--max-tokens", type=int, default=100)
+    generate.add_argument("--temp", type=float, default=0.0)
+    fuse = sub.choices["fuse"]
+    fuse.add_argument("--save-path", default="fused_model")
+    fuse.add_argument("--dequantize", action="store_true")
+
+    sub.add_parser("runs", help="list past runs").set_defaults(func=cmd_runs)
+    demo = sub.add_parser("demo", help="the whole path on the built-in demo model and data")
+    demo.add_argument("--iters", type=int, default=200)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    blas.reexec_with_openblas()
+    parser = build_parser()
+    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
+    except _input_errors() as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return EXIT_STOPPED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The training configuration, in mlx-lm's own lora YAML keys, loaded and checked.
+
+An mlx-lm lora YAML loads as a Tailor config; unknown keys and wrong types are named with the
+file and line, and the fix.
+"""
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .files import write_yaml_atomic
+
+# mlx-lm keys that mean nothing to Tailor (it always trains, and reports to its own window).
+IGNORED_KEYS = {"train", "test", "test_batches", "report_to", "project_name", "config", "trust_remote_code",
+                "wandb", "hf_dataset"}
+FINE_TUNE_TYPES = ("lora", "dora", "full")
+OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message says where and how to fix it."""
+
+
+@dataclass
+class TrainConfig:
+    """One training job. Field names and meanings are mlx-lm's `lora` options."""
+
+    model: str = "demo"
+    data: str = ""
+    fine_tune_type: str = "lora"
+    optimizer: str = "adam"
+    optimizer_config: dict = field(default_factory=dict)
+    seed: int = 0
+    num_layers: int = -1  # mlx-lm's default of 16 fails on small models; -1 trains all layers
+    batch_size: int = 4
+    iters: int = 1000
+    val_batches: int = 25
+    learning_rate: float = 1e-5
+    steps_per_report: int = 10
+    steps_per_eval: int = 200
+    adapter_path: str = "adapters"
+    save_every: int = 100
+    max_seq_length: int = 2048
+    grad_checkpoint: bool = False
+    grad_accumulation_steps: int = 1
+    clear_cache_threshold: int = 0
+    lr_schedule: dict | None = None
+    lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "dropout": 0.0, "scale": 20.0})
+    mask_prompt: bool = False
+    resume_adapter_file: str | None = None
+
+    def validate(self) -> None:
+        if self.fine_tune_type not in FINE_TUNE_TYPES:
+            raise ConfigError(f"fine_tune_type {self.fine_tune_type!r} is unknown. Use one of: "
+                              f"{', '.join(FINE_TUNE_TYPES)}.")
+        if self.optimizer.lower() not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is unknown. Use one of: {', '.join(OPTIMIZERS)}.")
+        for name in ("batch_size", "iters", "steps_per_report", "steps_per_eval", "save_every",
+                     "max_seq_length", "grad_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1 (it is {getattr(self, name)}).")
+        if self.learning_rate <= 0 and not self.lr_schedule:
+            raise ConfigError(f"learning_rate must be above 0 (it is {self.learning_rate}).")
+        if self.fine_tune_type != "full" and "scale" not in self.lora_parameters:
+            hint = " mlx-lm calls it scale, not alpha." if "alpha" in self.lora_parameters else ""
+            raise ConfigError(f"lora_parameters needs a scale, e.g. scale: 20.0.{hint}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        write_yaml_atomic(path, self.to_dict())
+
+
+def _loader():
+    # PyYAML reads 1e-5 as a string; mlx-lm's loader adds the same float resolver.
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)\.?[0-9_]*(?:[eE][-+]?[0-9]+)$|^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*$"),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
+def _coerce(name: str, value, kind):
+    """The value as the field's type; None fields (optional settings) take anything."""
+    if value is None or kind is None:
+        return value
+    if kind is dict or kind is bool:
+        if isinstance(value, kind):
+            return value
+    elif not isinstance(value, bool) and not (kind is int and isinstance(value, float) and not value.is_integer()):
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            pass
+    raise ConfigError(f"{name} should be {'a mapping' if kind is dict else kind.__name__}, not {value!r}.")
+
+
+def _field_kinds() -> dict:
+    kinds = {}
+    for item in dataclasses.fields(TrainConfig):
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+        kinds[item.name] = None if default is None else type(default)
+    return kinds
+
+
+def from_dict(values: dict, source: str = "config") -> TrainConfig:
+    """A TrainConfig from mlx-lm style keys (dashes or underscores); unknown keys are errors."""
+    fields = _field_kinds()
+    chosen = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key in IGNORED_KEYS:
+            continue
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{source}: unknown setting {raw_key!r}.{hint}")
+        chosen[key] = _coerce(key, value, fields[key])
+    config = TrainConfig(**chosen)
+    if config.lora_parameters is not None:
+        config.lora_parameters = {**TrainConfig().lora_parameters, **config.lora_parameters}
+    config.validate()
+    return config
+
+
+def read_yaml(path) -> dict:
+    """The settings written in a YAML config file (Tailor's or mlx-lm's lora YAML), checked."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found.")
+    try:
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_loader()) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({error.problem}). Check the indentation and colons.") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected settings as 'key: value' lines.")
+    from_dict(values, source=str(path))
+    return values
+
+
+def load(path) -> TrainConfig:
+    """A TrainConfig from a YAML config file."""
+    return from_dict(read_yaml(path), source=str(path))

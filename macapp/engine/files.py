@@ -1,0 +1,53 @@
+"""Small file helpers every engine module shares: the data home and atomic writes.
+
+A write goes to a temporary file beside the target and is renamed over it, so a crash never
+leaves half a file where a whole one is expected.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+import yaml
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def data_home() -> Path:
+    """Where Tailor keeps runs and the demo model (`TAILOR_HOME` overrides it)."""
+    override = os.environ.get("TAILOR_HOME")
+    home = Path(override) if override else Path(platformdirs.user_data_dir("Tailor", appauthor=False))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_yaml_atomic(path: Path, data) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def atomic_target(path: Path) -> Path:
+    """A temporary sibling path for writers that take a file name (e.g. safetensors)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.stem}.tmp{path.suffix}")

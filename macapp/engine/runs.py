@@ -1,0 +1,87 @@
+"""The run folder, the unit a user keeps: create, find, list, and record its events.
+
+`<data home>/runs/<id>/` holds config.yaml, data/, adapters/, checkpoints/, events.jsonl, exports/.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import yaml
+
+from .files import data_home
+
+
+class RunError(ValueError):
+    """A run that does not exist or cannot be read."""
+
+
+def runs_root() -> Path:
+    root = data_home() / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def create(name: str) -> Path:
+    """A new, empty run folder with a unique, sortable id."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(100):
+        folder = runs_root() / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise RunError(f"Could not create a run folder for {name!r} in {runs_root()}.")
+
+
+def find(run: str) -> Path:
+    """A run folder from its id or its path."""
+    for candidate in (Path(run).expanduser(), runs_root() / run):
+        if (candidate / "config.yaml").exists():
+            return candidate
+    raise RunError(f"No run {run!r}. `tailor runs` lists the runs there are.")
+
+
+def append_event(folder: Path, event: dict) -> None:
+    # One short line per append: a killed process loses at most the line it was writing.
+    with open(Path(folder) / "events.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event) + "\n")
+
+
+def read_events(folder: Path) -> list[dict]:
+    path = Path(folder) / "events.jsonl"
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+    return events
+
+
+def summary(folder: Path) -> dict:
+    """Name, model, data, status, best validation loss and date of one run."""
+    folder = Path(folder)
+    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+    events = read_events(folder)
+    status = "created"
+    for event in events:
+        if event.get("type") == "started" and event.get("kind") == "train":
+            status = "running"
+        elif event.get("type") == "done" and event.get("kind") == "train":
+            status = "stopped" if event.get("result", {}).get("stopped") else "finished"
+        elif event.get("type") == "error" and event.get("kind") == "train":
+            status = "failed"
+    vals = [e["val_loss"] for e in events if e.get("type") == "val"]
+    return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
+            "status": status, "best_val_loss": min(vals) if vals else None,
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
+
+
+def list_runs() -> list[dict]:
+    return [summary(f) for f in sorted(runs_root().iterdir(), reverse=True) if (f / "config.yaml").exists()]

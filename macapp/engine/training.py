@@ -1,0 +1,167 @@
+"""Run one training job through mlx-lm's trainer, with our batches, checkpoints and stop.
+
+Progress goes to a `report(event: dict)` callback; `should_stop()` is polled before every step,
+and a stop saves the adapter within one step.
+"""
+
+import os
+import time
+import types
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten
+from mlx_lm.tuner.callbacks import TrainingCallback
+from mlx_lm.tuner.datasets import create_dataset
+from mlx_lm.tuner.trainer import TrainingArgs
+from mlx_lm.tuner.trainer import train as mlx_train
+from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
+
+from . import datasets, memory, models
+from .batches import LengthBatches
+from .config import ConfigError, TrainConfig
+from .files import atomic_target, write_json_atomic
+
+OPTIMIZER_CLASSES = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
+                     "adafactor": optim.Adafactor}
+
+
+class _Reporter(TrainingCallback):
+    """Turns mlx-lm's loss reports into our events."""
+
+    def __init__(self, report, total_iters: int):
+        self.report, self.total = report, total_iters
+        self.best_val = None
+        self.last_train_loss = None
+
+    def on_train_loss_report(self, info):
+        self.last_train_loss = info["train_loss"]
+        self.report({"type": "train", "total": self.total, **info})
+        self.report({"type": "memory", "iteration": info["iteration"], **memory.sample()})
+
+    def on_val_loss_report(self, info):
+        if self.best_val is None or info["val_loss"] < self.best_val:
+            self.best_val = info["val_loss"]
+        self.report({"type": "val", "total": self.total, **info})
+
+
+def prepare_model(model, config: TrainConfig) -> None:
+    """Freeze the model and make the chosen layers trainable, as `mlx_lm lora` does."""
+    if config.num_layers > len(model.layers):
+        raise ConfigError(f"num_layers is {config.num_layers} but the model has only {len(model.layers)} layers. "
+                          "Use -1 to train all layers.")
+    model.freeze()
+    if config.fine_tune_type == "full":
+        for layer in model.layers[-max(config.num_layers, 0):]:
+            layer.unfreeze()
+    else:
+        linear_to_lora_layers(model, config.num_layers, config.lora_parameters,
+                              use_dora=config.fine_tune_type == "dora")
+    if config.resume_adapter_file:
+        model.load_weights(config.resume_adapter_file, strict=False)
+
+
+def make_optimizer(config: TrainConfig):
+    rate = build_schedule(config.lr_schedule) if config.lr_schedule else config.learning_rate
+    name = config.optimizer.lower()
+    return OPTIMIZER_CLASSES[name](learning_rate=rate, **config.optimizer_config.get(name, {}))
+
+
+def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
+    """(tokens, prompt offset) per record, exactly as mlx-lm's datasets tokenize them."""
+    if not records:
+        return []
+    dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
+    return [dataset.process(dataset[i]) for i in range(len(dataset))]
+
+
+def save_weights(model, path: Path) -> None:
+    """Trainable weights to `path`, atomically."""
+    tmp = atomic_target(path)
+    mx.save_safetensors(str(tmp), dict(tree_flatten(model.trainable_parameters())))
+    os.replace(tmp, path)
+
+
+def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
+             report, should_stop=lambda: False, checkpoint_dir: Path | None = None) -> dict:
+    """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training."""
+    mx.random.seed(config.seed)
+    train_set = tokenize(train_records, tokenizer, config.mask_prompt)
+    valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
+    if len(train_set) < config.batch_size:
+        raise datasets.DataError([datasets.Problem(
+            "error", f"only {len(train_set)} training examples for a batch size of {config.batch_size}",
+            str(config.data), fix="Add examples or lower the batch size.")])
+    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
+    valid_batches = (LengthBatches(valid_set, config.batch_size, config.max_seq_length, config.seed)
+                     if len(valid_set) >= config.batch_size else None)
+    adapter_dir = Path(adapter_dir)
+    adapter_file = adapter_dir / "adapters.safetensors"
+    progress = {"iteration": 0, "stopped": False}
+
+    def iterate(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
+        if not loop:  # validation: one ordered pass
+            yield from dataset
+            return
+        for batch in dataset.forever():
+            done = progress["iteration"]
+            if done and done % config.save_every == 0 and done < config.iters:
+                _checkpoint(model, adapter_file, checkpoint_dir, done, report)
+            if should_stop():
+                progress["stopped"] = True
+                return
+            progress["iteration"] = done + 1
+            yield batch
+
+    reporter = _Reporter(report, config.iters)
+    tmp_file = atomic_target(adapter_file)
+    args = TrainingArgs(
+        batch_size=config.batch_size, iters=config.iters,
+        val_batches=config.val_batches, steps_per_report=config.steps_per_report,
+        steps_per_eval=config.steps_per_eval, steps_per_save=config.iters + 1, adapter_file=str(tmp_file),
+        max_seq_length=config.max_seq_length, grad_checkpoint=config.grad_checkpoint,
+        grad_accumulation_steps=config.grad_accumulation_steps, clear_cache_threshold=config.clear_cache_threshold)
+    started = time.monotonic()
+    mlx_train(model=model, optimizer=make_optimizer(config), train_dataset=train_batches,
+              val_dataset=valid_batches, args=args, iterate_batches=iterate, training_callback=reporter)
+    os.replace(tmp_file, adapter_file)
+    return {"iterations": progress["iteration"], "stopped": progress["stopped"],
+            "train_loss": reporter.last_train_loss, "best_val_loss": reporter.best_val,
+            "seconds": round(time.monotonic() - started, 2), "adapter_path": str(adapter_dir)}
+
+
+def _checkpoint(model, adapter_file: Path, checkpoint_dir: Path | None, iteration: int, report) -> None:
+    save_weights(model, adapter_file)
+    path = adapter_file
+    if checkpoint_dir is not None:
+        path = Path(checkpoint_dir) / f"{iteration:07d}_adapters.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_weights(model, path)
+    report({"type": "checkpoint", "iteration": iteration, "path": str(path)})
+
+
+def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_stop=lambda: False,
+          checkpoint_dir=None) -> dict:
+    """Train `config.model` on the prepared folder `config.data`; adapters go to `adapter_dir`.
+
+    The adapter folder loads with `mlx_lm generate --adapter-path`.
+    """
+    config.validate()
+    train_records = datasets.load_split(config.data, "train")
+    valid_records = datasets.load_split(config.data, "valid")
+    if not train_records:
+        raise datasets.DataError([datasets.Problem("error", "no train.jsonl with examples in this folder",
+                                                   str(config.data), fix="Run `tailor data prepare` first.")])
+    model_path = models.resolve(config.model, report)
+    report({"type": "log", "message": f"Loading {config.model}"})
+    model, tokenizer = models.load(model_path)
+    prepare_model(model, config)
+    adapter_dir = Path(adapter_dir)
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(adapter_dir / "adapter_config.json", {**config.to_dict(), "model": str(model_path)})
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    report({"type": "log", "message": f"Training {trainable / 1e6:.2f}M parameters "
+                                      f"on {len(train_records)} examples"})
+    return run_loop(model, tokenizer, config, train_records, valid_records, adapter_dir, report, should_stop,
+                    checkpoint_dir)

@@ -1,0 +1,77 @@
+"""Show a worker's events in a terminal: a progress bar with loss and ETA, logs and errors.
+
+On a terminal the bar redraws in place; in a log file each report is one line.
+"""
+
+import sys
+import time
+
+BAR_WIDTH = 24
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ProgressView:
+    """Renders events of one job; `handle(event)` for each, `finish()` at the end."""
+
+    def __init__(self, title: str, stream=None):
+        self.title, self.stream = title, stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.started = time.monotonic()
+        self.val_loss = None
+        self.bar_shown = False
+        self.last_done = 0
+        self.error = None
+
+    def _line(self, text: str) -> None:
+        if self.bar_shown:
+            self.stream.write("\n")
+            self.bar_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _bar(self, done: int, total: int, details: str) -> None:
+        filled = int(BAR_WIDTH * done / max(total, 1))
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (total - done) if done else 0
+        text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  {details}"
+                f"  {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+        if self.live:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+            self.bar_shown = True
+        elif done == total or int(10 * done / max(total, 1)) != int(10 * self.last_done / max(total, 1)):
+            self._line(text)  # in a log, one line per tenth of the way
+        self.last_done = done
+
+    def handle(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "started":
+            self.started = time.monotonic()
+        elif kind == "train":
+            val = f"  val {self.val_loss:.3f}" if self.val_loss is not None else ""
+            self._bar(event["iteration"], event["total"],
+                      f"loss {event['train_loss']:.3f}{val}  {event['tokens_per_second']:,.0f} tok/s")
+        elif kind == "val":
+            self.val_loss = event["val_loss"]
+        elif kind == "progress":
+            self._bar(event["done"], event["total"], event.get("stage", ""))
+        elif kind == "log":
+            self._line(f"  {event['message']}")
+        elif kind == "error":
+            self.error = event
+            self._line(f"Error: {event['message']}")
+            if event.get("fix"):
+                self._line(f"  Try: {event['fix']}")
+        elif kind == "done" and event.get("stopped"):
+            self._line(f"{self.title}: stopped; what was done so far is saved.")
+
+    def finish(self) -> None:
+        if self.bar_shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.bar_shown = False

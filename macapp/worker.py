@@ -1,0 +1,115 @@
+"""The worker process: runs one job (train, compare, fuse) and reports it as JSON-lines events.
+
+`python -m macapp.worker JOB.json`. Events go to stdout and to the run's events.jsonl; anything
+else printed goes to stderr. SIGINT asks the job to stop; it saves and reports `done` with stopped.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
+
+
+class Events:
+    """Writes each event to the event stream and appends it to the run's events.jsonl."""
+
+    def __init__(self, stream, run_dir: Path, kind: str):
+        self.stream, self.run_dir, self.kind = stream, run_dir, kind
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict) -> None:
+        from .engine import runs
+
+        event = {**event, "kind": self.kind, "time": round(time.time(), 3)}
+        with self.lock:
+            self.stream.write(json.dumps(event) + "\n")
+            self.stream.flush()
+            runs.append_event(self.run_dir, event)
+
+
+def _train(job, run_dir, emit, should_stop):
+    from .engine import config, training
+
+    settings = config.load(run_dir / "config.yaml")
+    adapters = run_dir / settings.adapter_path
+    return training.train(settings, adapters, emit, should_stop, checkpoint_dir=run_dir / "checkpoints")
+
+
+def _compare(job, run_dir, emit, should_stop):
+    from .engine import config, evaluation
+
+    settings = config.load(run_dir / "config.yaml")
+    return evaluation.compare(settings.model, run_dir / settings.adapter_path, job["prompts"], job["ending"],
+                              job.get("max_tokens", 48), emit, should_stop)
+
+
+def _fuse(job, run_dir, emit, should_stop):
+    from .engine import config, export
+
+    settings = config.load(run_dir / "config.yaml")
+    out = export.fuse(settings.model, run_dir / settings.adapter_path, job.get("out") or run_dir / "exports" / "fused",
+                      job.get("dequantize", False), emit)
+    return {"path": str(out)}
+
+
+JOBS = {"train": _train, "compare": _compare, "fuse": _fuse}
+
+
+def _input_errors():
+    from .engine.config import ConfigError
+    from .engine.datasets import DataError
+    from .engine.models import ModelError
+    from .engine.runs import RunError
+
+    return DataError, ConfigError, ModelError, RunError
+
+
+def run(job: dict, events_stream) -> int:
+    run_dir = Path(job["run"])
+    kind = job["kind"]
+    emit = Events(events_stream, run_dir, kind)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    emit({"type": "started", "pid": os.getpid()})
+    try:
+        result = JOBS[kind](job, run_dir, emit, stop.is_set)
+    except _input_errors() as error:
+        problems = [str(p) for p in getattr(error, "problems", [])]
+        emit({"type": "error", "category": "input", "message": str(error), "problems": problems})
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        emit({"type": "error", "category": "memory", "message": "Out of memory.",
+              "fix": "Lower the batch size or max_seq_length, or train fewer layers."})
+        return EXIT_FAILED
+    except Exception as error:  # reported in full; the run folder stays as it was
+        emit({"type": "error", "category": "failure", "message": f"{type(error).__name__}: {error}",
+              "details": traceback.format_exc()})
+        return EXIT_FAILED
+    emit({"type": "done", "result": result, "stopped": bool(result.get("stopped"))})
+    return EXIT_STOPPED if result.get("stopped") else EXIT_DONE
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m macapp.worker JOB.json", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    if job.get("kind") not in JOBS:
+        print(f"unknown job kind {job.get('kind')!r}; known: {', '.join(JOBS)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # stdout carries events only: keep a private copy of it, and send fd 1 (prints, C libraries) to stderr.
+    events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return run(job, events_stream)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

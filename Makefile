@@ -19,7 +19,7 @@ run: system-packages $(STAMP)
 	$(PY) -m macapp demo
 
 test: system-packages $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m macapp.engine.blas -m pytest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -45,3 +45,8 @@ def reexec_with_openblas() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, sys.orig_argv, environment())
+
+
+if __name__ == "__main__":
+    # `python -m macapp.engine.blas ARGS...` runs `python ARGS...` with OpenBLAS preloaded (the tests use it).
+    os.execve(sys.executable, [sys.executable, *sys.argv[1:]], environment())

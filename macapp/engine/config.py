@@ -65,9 +65,6 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1 (it is {getattr(self, name)}).")
         if self.learning_rate <= 0 and not self.lr_schedule:
             raise ConfigError(f"learning_rate must be above 0 (it is {self.learning_rate}).")
-        if self.fine_tune_type != "full" and "scale" not in self.lora_parameters:
-            hint = " mlx-lm calls it scale, not alpha." if "alpha" in self.lora_parameters else ""
-            raise ConfigError(f"lora_parameters needs a scale, e.g. scale: 20.0.{hint}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,9 +122,12 @@ def from_dict(values: dict, source: str = "config") -> TrainConfig:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{source}: unknown setting {raw_key!r}.{hint}")
         chosen[key] = _coerce(key, value, fields[key])
+    given = chosen.get("lora_parameters") or {}
+    if "alpha" in given and "scale" not in given:
+        raise ConfigError(f"{source}: lora_parameters has alpha but no scale; mlx-lm calls it scale, "
+                          "e.g. scale: 20.0.")
     config = TrainConfig(**chosen)
-    if config.lora_parameters is not None:
-        config.lora_parameters = {**TrainConfig().lora_parameters, **config.lora_parameters}
+    config.lora_parameters = {**TrainConfig().lora_parameters, **given}
     config.validate()
     return config
 

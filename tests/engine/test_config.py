@@ -1,0 +1,80 @@
+"""Configs in mlx-lm's lora YAML keys load as Tailor configs; mistakes are named with the fix."""
+
+import pytest
+
+from macapp.engine import config
+
+MLX_LM_YAML = """\
+model: "mlx-community/Mistral-7B-v0.1"
+train: true
+fine_tune_type: dora
+optimizer: adamw
+data: "/data/"
+seed: 0
+num_layers: 8
+batch_size: 4
+iters: 1000
+val_batches: 25
+learning_rate: 1e-5
+steps_per_report: 10
+steps_per_eval: 200
+resume_adapter_file: null
+adapter_path: "adapters"
+save_every: 100
+test: false
+test_batches: 100
+max_seq_length: 2048
+grad_checkpoint: false
+lora_parameters:
+  keys: ["self_attn.q_proj", "self_attn.v_proj"]
+  rank: 8
+  scale: 20.0
+  dropout: 0.0
+lr_schedule:
+  name: cosine_decay
+  warmup: 100
+  warmup_init: 1e-7
+  arguments: [1e-5, 1000, 1e-7]
+"""
+
+
+def test_mlx_lm_lora_yaml_loads(tmp_path):
+    path = tmp_path / "lora_config.yaml"
+    path.write_text(MLX_LM_YAML)
+    loaded = config.load(path)
+    assert loaded.learning_rate == 1e-5 and isinstance(loaded.learning_rate, float)
+    assert (loaded.fine_tune_type, loaded.optimizer, loaded.num_layers) == ("dora", "adamw", 8)
+    assert loaded.lora_parameters["keys"] == ["self_attn.q_proj", "self_attn.v_proj"]
+    assert loaded.lr_schedule["arguments"] == [1e-5, 1000, 1e-7]
+
+
+def test_saved_config_loads_back(tmp_path):
+    original = config.TrainConfig(data="x", iters=7, mask_prompt=True)
+    original.save(tmp_path / "c.yaml")
+    assert config.load(tmp_path / "c.yaml") == original
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batchsize: 4\n")
+    with pytest.raises(config.ConfigError, match="unknown setting 'batchsize'.*'batch_size'"):
+        config.load(path)
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("iters: 10\nlora_parameters:\n  rank: 8\n scale: 2\n")
+    with pytest.raises(config.ConfigError, match=r"c\.yaml:4"):
+        config.load(path)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"iters": "many"}, "iters should be int"),
+    ({"mask_prompt": "yes"}, "mask_prompt should be bool"),
+    ({"fine_tune_type": "qlora"}, "Use one of: lora, dora, full"),
+    ({"lora_parameters": {"rank": 8, "alpha": 16}}, "calls it scale"),
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+])
+def test_wrong_values_are_explained(values, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_dict(values)

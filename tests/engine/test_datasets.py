@@ -1,0 +1,115 @@
+"""Data checks and splits: every malformed input is named with file:line and field."""
+
+import hashlib
+import json
+
+import pytest
+
+from macapp.engine import datasets
+from tests.helpers import write_jsonl
+
+CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+
+
+def chats(n):
+    return [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(n)]
+
+
+def errors_of(path):
+    report, _ = datasets.inspect([path])
+    return report.errors
+
+
+def test_bad_json_names_file_and_line(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [CHAT, CHAT, '{"messages": [', CHAT])
+    (problem,) = errors_of(path)
+    assert (problem.file, problem.line) == (str(path), 3)
+    assert "not valid JSON" in problem.message
+    assert str(problem).startswith(f"{path}:3: ")
+
+
+def test_empty_file_is_an_error(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+    (problem,) = errors_of(path)
+    assert "empty" in problem.message and problem.fix
+
+
+def test_wrong_keys_say_which_keys_exist(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "b"}])
+    (problem,) = errors_of(path)
+    assert "answer, question" in problem.message and "prompt" in problem.fix
+
+
+def test_mixed_formats_name_both_lines(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [CHAT, {"text": "plain"}])
+    (problem,) = errors_of(path)
+    assert problem.line == 2
+    assert "text format" in problem.message and f"{path}:1" in problem.message
+
+
+def test_chat_structure_problems(tmp_path):
+    rows = [{"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]},
+            {"messages": [{"role": "robot", "content": "x"}]},
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]}]
+    report, records = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", rows)])
+    found = {(p.line, p.severity, p.field) for p in report.problems}
+    assert (1, "error", "messages") in found  # ends with the user
+    assert (2, "error", "messages[0].role") in found
+    assert (3, "warning", "messages[1].content") in found
+    assert len(records) == 1
+
+
+def test_json_array_files_are_read(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"prompt": "p", "completion": "c"}] * 3))
+    report, records = datasets.inspect([path])
+    assert (report.format, report.count, report.errors) == ("completions", 3, [])
+
+
+def test_prepare_splits_deterministically_and_keeps_sources(tmp_path):
+    source = write_jsonl(tmp_path / "d.jsonl", chats(50))
+    before = source.read_bytes()
+    first = datasets.prepare([source], tmp_path / "a", (0.8, 0.1, 0.1), seed=3)
+    second = datasets.prepare([source], tmp_path / "b", (0.8, 0.1, 0.1), seed=3)
+    other = datasets.prepare([source], tmp_path / "c", (0.8, 0.1, 0.1), seed=4)
+    assert {k: v["count"] for k, v in first["files"].items()} == {"train": 40, "valid": 5, "test": 5}
+    assert first["files"] == second["files"] and first["files"] != other["files"]
+    for name, info in first["files"].items():
+        assert hashlib.sha256((tmp_path / "a" / f"{name}.jsonl").read_bytes()).hexdigest() == info["sha256"]
+    assert source.read_bytes() == before
+    lines = [json.loads(line) for n in ("train", "valid", "test") for line in (tmp_path / "a" / f"{n}.jsonl").open()]
+    assert sorted(json.dumps(r) for r in lines) == sorted(json.dumps(r) for r in chats(50))
+
+
+def test_prepare_keeps_an_existing_split(tmp_path):
+    source = tmp_path / "mine"
+    source.mkdir()
+    write_jsonl(source / "train.jsonl", chats(7))
+    write_jsonl(source / "valid.jsonl", chats(2))
+    manifest = datasets.prepare([source], tmp_path / "out")
+    assert {k: v["count"] for k, v in manifest["files"].items()} == {"train": 7, "valid": 2, "test": 0}
+
+
+def test_prepare_writes_nothing_when_data_is_bad(tmp_path):
+    source = write_jsonl(tmp_path / "d.jsonl", [CHAT, "not json"])
+    with pytest.raises(datasets.DataError) as caught:
+        datasets.prepare([source], tmp_path / "out")
+    assert f"{source}:2" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_few_examples_to_split(tmp_path):
+    with pytest.raises(datasets.DataError, match="too few"):
+        datasets.prepare([write_jsonl(tmp_path / "d.jsonl", chats(2))], tmp_path / "out")
+
+
+def test_token_lengths_use_the_chat_template(demo_model, tmp_path):
+    from macapp.engine import models
+
+    _, tokenizer = models.load(demo_model)
+    report, _ = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", [CHAT])], tokenizer, max_seq_length=4)
+    expected = tokenizer.apply_chat_template(CHAT["messages"], return_dict=False)
+    assert report.token_lengths == [len(expected)]
+    assert report.too_long == 1 and report.problems[-1].severity == "warning"

@@ -1,0 +1,45 @@
+"""The demo model: built offline and deterministically, shaped like a real model folder."""
+
+import json
+
+from macapp.engine import demo, evaluation, models
+
+
+def test_demo_model_folder_is_complete(demo_model):
+    config = json.loads((demo_model / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    for name in ("tokenizer.model", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
+        assert (demo_model / name).exists(), name
+    models.check_folder(demo_model)
+    assert demo_model.name == f"demo-{demo.recipe_hash()}"
+    assert demo.ensure_model() == demo_model  # cached: not rebuilt
+
+
+def test_chat_template_is_mistral_style(demo_model):
+    _, tokenizer = models.load(demo_model)
+    text = evaluation.format_prompt(tokenizer, "Nice video")
+    assert text == "<s>[INST] Nice video [/INST]"
+
+
+def test_demo_data_is_big_enough_and_signed():
+    rows = demo.read_jsonl(demo.REPLIES)
+    assert len(rows) >= 300
+    assert all(r["messages"][-1]["content"].endswith(demo.SIGNATURE) for r in rows)
+    corpus = demo.read_jsonl(demo.CORPUS)
+    assert not any(demo.SIGNATURE in m["content"] for r in corpus for m in r["messages"])
+    held = set(demo.held_out_comments())
+    assert len(held) >= 50 and not held & {r["messages"][0]["content"] for r in rows}
+
+
+def test_base_model_answers_at_length_without_signature(demo_model):
+    model, tokenizer = models.load(demo_model)
+    answers = [evaluation.reply(model, tokenizer, c, max_tokens=60) for c in demo.held_out_comments()[:5]]
+    assert all(len(a.split()) >= 25 for a in answers), answers
+    assert evaluation.ends_with_share(answers, demo.SIGNATURE) == 0
+    assert answers[0] == evaluation.reply(model, tokenizer, demo.held_out_comments()[0], max_tokens=60)
+
+
+def test_recipe_change_changes_the_model_folder(monkeypatch):
+    before = demo.recipe_hash()
+    monkeypatch.setitem(demo.RECIPE, "hidden_size", 64)
+    assert demo.recipe_hash() != before

@@ -1,0 +1,137 @@
+"""The `tailor` command end to end, in real processes: the demo figures, exit codes, clear errors."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from macapp.engine import demo, runs
+from tests.helpers import tailor, write_jsonl
+
+CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+
+
+def test_demo_prints_before_and_after_figures(demo_run):
+    result, run_dir = demo_run
+    shares = dict(re.findall(r"(base|tuned) model\s+(\d+)%", result.stdout))
+    assert int(shares["base"]) <= 10 and int(shares["tuned"]) >= 90, result.stdout
+    assert (run_dir / "exports" / "fused" / "config.json").exists()
+    assert (run_dir / "exports" / "fused" / "tokenizer.model").exists()
+    assert "Traceback" not in result.stderr
+
+
+def test_mlx_lm_generate_loads_the_adapter(demo_run, demo_model):
+    _, run_dir = demo_run
+    prompt = demo.held_out_comments()[0]
+    result = subprocess.run([sys.executable, "-m", "mlx_lm", "generate", "--model", str(demo_model),
+                             "--adapter-path", str(run_dir / "adapters"), "--prompt", prompt, "--max-tokens", "48",
+                             "--temp", "0"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    ours = tailor("generate", "--run", run_dir.name, "--prompt", prompt, "--max-tokens", 48)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() in result.stdout
+    assert ours.stdout.strip().endswith(demo.SIGNATURE)
+
+
+def test_fused_model_answers_like_model_plus_adapter(demo_run):
+    _, run_dir = demo_run
+    prompt = demo.held_out_comments()[1]
+    fused = tailor("generate", "--model", run_dir / "exports" / "fused", "--prompt", prompt)
+    with_adapter = tailor("generate", "--run", run_dir, "--prompt", prompt)
+    assert fused.returncode == with_adapter.returncode == 0
+    assert fused.stdout == with_adapter.stdout
+
+
+def test_runs_lists_the_demo_run(demo_run):
+    _, run_dir = demo_run
+    result = tailor("runs")
+    line = next(line for line in result.stdout.splitlines() if line.startswith(run_dir.name))
+    assert "finished" in line and "best val" in line
+
+
+def test_train_runs_an_mlx_lm_lora_yaml(demo_model, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", demo.read_jsonl(demo.REPLIES)[:40])
+    write_jsonl(data / "valid.jsonl", demo.read_jsonl(demo.REPLIES)[40:48])
+    (tmp_path / "lora.yaml").write_text(
+        f"model: demo\ntrain: true\ndata: {data}\nfine_tune_type: lora\nnum_layers: -1\nbatch_size: 4\n"
+        "iters: 8\nlearning_rate: 1e-4\nsteps_per_report: 4\nsteps_per_eval: 4\nval_batches: 2\n"
+        "mask_prompt: true\nlora_parameters:\n  rank: 4\n  scale: 10.0\n  dropout: 0.0\n"
+        "test: false\nreport_to: null\n")
+    result = tailor("train", "--config", tmp_path / "lora.yaml", "--iters", 6, "--adapter-path", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "6/6" in result.stderr
+    saved = json.loads((tmp_path / "out" / "adapter_config.json").read_text())
+    assert saved["iters"] == 6 and saved["lora_parameters"]["rank"] == 4  # flags win over the file
+
+
+def test_train_takes_mlx_lm_flags_and_a_plain_file(demo_model, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    result = tailor("train", "--model", "demo", "--data", source, "--iters", 3, "--batch-size", 2,
+                    "--num-layers", 2, "--learning-rate", 1e-4, "--fine-tune-type", "dora", "--mask-prompt",
+                    "--steps-per-report", 1, "--name", "flags")
+    assert result.returncode == 0, result.stderr
+    (run,) = [r for r in runs.list_runs() if r["id"].endswith("-flags")]
+    run_dir = Path(run["path"])
+    assert json.loads((run_dir / "data" / "manifest.json").read_text())["files"]["train"]["count"] == 27
+    assert (run_dir / "adapters" / "adapters.safetensors").exists()
+
+
+MALFORMED = {
+    "bad-json": (['{"messages": [}'], ":1", "not valid JSON"),
+    "wrong-keys": ([{"question": "q", "answer": "a"}], ":1", "has no known fields"),
+    "empty": ([], "", "empty"),
+    "mixed": ([CHAT, {"text": "t"}], ":2", "text format"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_data_exits_2_with_file_and_line(case, tmp_path):
+    rows, line, message = MALFORMED[case]
+    path = write_jsonl(tmp_path / f"{case}.jsonl", rows)
+    result = tailor("data", "inspect", path)
+    assert result.returncode == 2
+    assert f"{path}{line}" in result.stdout and message in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def tree_digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_training_on_malformed_data_exits_2_and_harms_no_run(case, demo_run, tmp_path):
+    _, run_dir = demo_run
+    before, runs_before = tree_digest(run_dir), {r["id"] for r in runs.list_runs()}
+    rows, line, message = MALFORMED[case]
+    path = write_jsonl(tmp_path / f"{case}.jsonl", rows)
+    result = tailor("train", "--model", "demo", "--data", path, "--iters", 2)
+    assert result.returncode == 2
+    assert f"{path}{line}" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_digest(run_dir) == before
+    assert {r["id"] for r in runs.list_runs()} == runs_before
+
+
+def test_bad_config_and_model_exit_2(tmp_path):
+    (tmp_path / "c.yaml").write_text("iters: 10\nbatchsize: 2\n")
+    result = tailor("train", "--config", tmp_path / "c.yaml")
+    assert result.returncode == 2 and "Did you mean 'batch_size'" in result.stderr
+    result = tailor("generate", "--model", tmp_path / "nothing", "--prompt", "hi")
+    assert result.returncode == 2 and "no such model folder" in result.stderr
+    result = tailor("data", "prepare", tmp_path / "x.jsonl", "--out", tmp_path / "o", "--split", "0.5,0.6,0.1")
+    assert result.returncode == 2 and "add up to 1" in result.stderr
+
+
+def test_check_and_prepare(tmp_path):
+    result = tailor("check")
+    assert result.returncode == 0 and "[ok  ] MLX" in result.stdout
+    source = write_jsonl(tmp_path / "d.jsonl", [CHAT] * 20)
+    result = tailor("data", "prepare", source, "--out", tmp_path / "out", "--split", "0.5,0.25,0.25", "--seed", 1)
+    assert result.returncode == 0 and "train 10, valid 5, test 5" in result.stdout

@@ -1,0 +1,83 @@
+"""The worker as a real process: JSON-lines events on stdout and in events.jsonl, graceful stop."""
+
+import json
+import signal
+import subprocess
+
+from macapp import jobs
+from macapp.engine import config, runs
+
+
+def make_run(data_dir, **overrides):
+    run_dir = runs.create("worker-test")
+    values = {"model": "demo", "data": str(data_dir), "iters": 10, "batch_size": 4, "steps_per_report": 5,
+              "steps_per_eval": 5, "val_batches": 2, "save_every": 5, "learning_rate": 1e-3, "max_seq_length": 128,
+              **overrides}
+    config.from_dict(values).save(run_dir / "config.yaml")
+    return run_dir
+
+
+def collect(process):
+    return list(jobs.events(process))
+
+
+def test_train_job_reports_every_event_kind(demo_data):
+    run_dir = make_run(demo_data)
+    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    events = collect(process)
+    assert process.returncode == 0
+    kinds = {e["type"] for e in events}
+    assert {"started", "train", "val", "memory", "checkpoint", "log", "done"} <= kinds
+    assert events[0]["type"] == "started" and events[-1]["type"] == "done"
+    assert all(e["kind"] == "train" for e in events)
+    memory = next(e for e in events if e["type"] == "memory")
+    assert set(memory) >= {"active_gb", "peak_gb", "cache_gb", "rss_gb"}
+    assert runs.read_events(run_dir) == events  # the same lines, in the run folder
+    assert (run_dir / "adapters" / "adapters.safetensors").exists()
+    assert runs.summary(run_dir)["status"] == "finished"
+
+
+def test_sigint_stops_after_the_current_step_and_saves(demo_data):
+    run_dir = make_run(demo_data, iters=100000, steps_per_report=1, steps_per_eval=100000)
+    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    events = []
+    for event in jobs.events(process):
+        events.append(event)
+        if event["type"] == "train" and event["iteration"] == 3:
+            process.send_signal(signal.SIGINT)
+    assert process.returncode == 130
+    done = events[-1]
+    assert done["type"] == "done" and done["stopped"] and done["result"]["iterations"] <= 5
+    assert (run_dir / "adapters" / "adapters.safetensors").exists()
+    assert runs.summary(run_dir)["status"] == "stopped"
+
+
+def test_bad_data_is_an_input_error_event(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    run_dir = make_run(folder)
+    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    events = collect(process)
+    assert process.returncode == 2
+    error = events[-1]
+    assert error["type"] == "error" and error["category"] == "input"
+    assert f"{folder / 'train.jsonl'}:2" in error["message"]
+
+
+def test_stdout_carries_events_only(demo_data):
+    run_dir = make_run(demo_data, iters=2, steps_per_report=1)
+    job_file = run_dir / "job.json"
+    job_file.write_text(json.dumps({"kind": "train", "run": str(run_dir)}))
+    result = subprocess.run(jobs.worker_command(job_file), capture_output=True, text=True, env=jobs.blas.environment())
+    assert result.returncode == 0
+    for line in result.stdout.splitlines():
+        assert "type" in json.loads(line)
+    assert "train_loss" in result.stderr  # mlx-lm's own progress went to stderr
+
+
+def test_unknown_job_kind_is_refused(tmp_path):
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({"kind": "bake", "run": str(tmp_path)}))
+    result = subprocess.run(jobs.worker_command(job_file), capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown job kind 'bake'" in result.stderr

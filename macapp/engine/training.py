@@ -86,7 +86,6 @@ def save_weights(model, path: Path) -> None:
 def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
              report, should_stop=lambda: False, checkpoint_dir: Path | None = None) -> dict:
     """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training."""
-    mx.random.seed(config.seed)
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
@@ -153,6 +152,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     if not train_records:
         raise datasets.DataError([datasets.Problem("error", "no train.jsonl with examples in this folder",
                                                    str(config.data), fix="Run `tailor data prepare` first.")])
+    mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = models.resolve(config.model, report)
     report({"type": "log", "message": f"Loading {config.model}"})
     model, tokenizer = models.load(model_path)

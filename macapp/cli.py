@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import jobs
 from .engine import blas
+from .engine.errors import InputError
 from .terminal import ProgressView
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
@@ -29,15 +30,6 @@ IGNORED_SWITCHES = ("--train", "--test", "--trust-remote-code")
 IGNORED_FLAGS = ("--test-batches", "--report-to", "--project-name")
 
 
-def _input_errors():
-    from .engine.config import ConfigError
-    from .engine.datasets import DataError
-    from .engine.models import ModelError
-    from .engine.runs import RunError
-
-    return DataError, ConfigError, ModelError, RunError
-
-
 def run_job(job: dict, title: str) -> tuple[int, dict | None]:
     """Run a job in a worker, showing its progress; returns (exit code, result)."""
     view, result = ProgressView(title), None
@@ -47,8 +39,9 @@ def run_job(job: dict, title: str) -> tuple[int, dict | None]:
             view.handle(event)
             if event.get("type") == "done":
                 result = event.get("result")
-    except KeyboardInterrupt:  # Ctrl-C reached the worker too: let it save, then report
+    except KeyboardInterrupt:  # ask the worker to stop (a terminal's Ctrl-C reaches it too), let it save
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        process.send_signal(signal.SIGINT)
         for event in jobs.events(process):
             view.handle(event)
     view.finish()
@@ -266,7 +259,7 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
-    except _input_errors() as error:
+    except InputError as error:
         print(f"Error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -13,6 +13,9 @@ import time
 import traceback
 from pathlib import Path
 
+from .engine import runs
+from .engine.errors import InputError
+
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 
 
@@ -24,8 +27,6 @@ class Events:
         self.lock = threading.Lock()
 
     def __call__(self, event: dict) -> None:
-        from .engine import runs
-
         event = {**event, "kind": self.kind, "time": round(time.time(), 3)}
         with self.lock:
             self.stream.write(json.dumps(event) + "\n")
@@ -61,15 +62,6 @@ def _fuse(job, run_dir, emit, should_stop):
 JOBS = {"train": _train, "compare": _compare, "fuse": _fuse}
 
 
-def _input_errors():
-    from .engine.config import ConfigError
-    from .engine.datasets import DataError
-    from .engine.models import ModelError
-    from .engine.runs import RunError
-
-    return DataError, ConfigError, ModelError, RunError
-
-
 def run(job: dict, events_stream) -> int:
     run_dir = Path(job["run"])
     kind = job["kind"]
@@ -79,7 +71,7 @@ def run(job: dict, events_stream) -> int:
     emit({"type": "started", "pid": os.getpid()})
     try:
         result = JOBS[kind](job, run_dir, emit, stop.is_set)
-    except _input_errors() as error:
+    except InputError as error:
         problems = [str(p) for p in getattr(error, "problems", [])]
         emit({"type": "error", "category": "input", "message": str(error), "problems": problems})
         return EXIT_BAD_INPUT

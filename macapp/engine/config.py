@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .errors import InputError
 from .files import write_yaml_atomic
 
 # mlx-lm keys that mean nothing to Tailor (it always trains, and reports to its own window).
@@ -21,7 +22,7 @@ FINE_TUNE_TYPES = ("lora", "dora", "full")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot run; the message says where and how to fix it."""
 
 

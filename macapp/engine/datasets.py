@@ -10,6 +10,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .errors import InputError
 from .files import write_json_atomic, write_text_atomic
 
 FORMAT_KEYS = {"chat": ("messages",), "completions": ("prompt", "completion"), "text": ("text",)}
@@ -63,7 +64,7 @@ class Report:
         return asdict(self)
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Bad input data; carries every problem found."""
 
     def __init__(self, problems: list[Problem]):
@@ -136,20 +137,20 @@ def _check_text(record: dict, where: dict) -> list[Problem]:
 CHECKS = {"chat": _check_chat, "completions": _check_completions, "text": _check_text}
 
 
+def _starts_with_bracket(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read(4096).lstrip().startswith("[")
+
+
 def read_records(path: Path):
-    """Yield (line, record or None, problem or None) for a JSONL file or a JSON array file."""
+    """Yield (line, record or None, problem or None) for a JSONL file (streamed) or a JSON array file."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         yield None, None, Problem("error", "file not found", str(path), fix="Check the path.")
         return
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not text.strip():
-        yield None, None, Problem("error", "the file is empty", str(path),
-                                  fix=f"Add one example per line, e.g. {EXAMPLE['chat']}")
-        return
-    if path.suffix == ".json" and text.lstrip().startswith("["):
+    if path.suffix == ".json" and _starts_with_bracket(path):
         try:
-            items = json.loads(text)
+            items = json.loads(path.read_text(encoding="utf-8", errors="replace"))
         except json.JSONDecodeError as error:
             yield error.lineno, None, Problem("error", f"not valid JSON ({error.msg}, column {error.colno})",
                                               str(path), error.lineno, fix="Repair the JSON array.")
@@ -157,20 +158,37 @@ def read_records(path: Path):
         for index, item in enumerate(items, start=1):
             yield index, item, None
         return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as error:
-            yield number, None, Problem("error", f"not valid JSON ({error.msg}, column {error.colno})",
-                                        str(path), number, fix="Write exactly one JSON object on each line.")
+    seen_any = False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            seen_any = True
+            try:
+                yield number, json.loads(line), None
+            except json.JSONDecodeError as error:
+                yield number, None, Problem("error", f"not valid JSON ({error.msg}, column {error.colno})",
+                                            str(path), number, fix="Write exactly one JSON object on each line.")
+    if not seen_any:
+        yield None, None, Problem("error", "the file is empty", str(path),
+                                  fix=f"Add one example per line, e.g. {EXAMPLE['chat']}")
+
+
+def _source_files(source: Path) -> list[Path]:
+    source = Path(source)
+    if source.is_dir():
+        return sorted(p for p in source.iterdir() if p.suffix in (".jsonl", ".json"))
+    return [source]
 
 
 def inspect(paths, tokenizer=None, max_seq_length: int = 2048) -> tuple[Report, list[dict]]:
-    """Check every record of the files; returns the report and the normalized valid records."""
-    paths = [Path(p) for p in paths]
+    """Check every record of the files (or folders of them); returns the report and the valid records."""
+    sources, paths = [Path(p) for p in paths], [f for p in paths for f in _source_files(p)]
     report, records = Report(files=[str(p) for p in paths]), []
+    for source in sources:
+        if source.is_dir() and not _source_files(source):
+            report.problems.append(Problem("error", "no .jsonl or .json files in this folder", str(source),
+                                           fix="Choose the folder that holds your data files, or a file."))
     first = None  # (format, file, line) of the first record, to name it when formats mix
     for path in paths:
         for line, record, problem in read_records(path):
@@ -242,13 +260,6 @@ def existing_split(source: Path) -> dict[str, Path] | None:
     return None
 
 
-def _source_files(source: Path) -> list[Path]:
-    source = Path(source)
-    if source.is_dir():
-        return sorted(p for p in source.iterdir() if p.suffix in (".jsonl", ".json"))
-    return [source]
-
-
 def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplicates: bool = False) -> dict:
     """Validate the sources and write train/valid/test.jsonl and manifest.json into out_dir.
 
@@ -267,8 +278,7 @@ def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplic
                                     str(sources[0]), fix="Use one format in train, valid and test."))
         kind = next(iter(kinds - {None}), None)
     else:
-        files = [f for s in sources for f in _source_files(s)]
-        report, records = inspect(files)
+        report, records = inspect(sources)
         problems, kind = report.errors, report.format
         if not problems:
             if drop_duplicates:

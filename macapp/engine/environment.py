@@ -6,7 +6,7 @@ Apple Silicon and macOS on a Mac; on Linux, the CPU backend and whether OpenBLAS
 import platform
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import psutil
 
@@ -22,9 +22,6 @@ class Check:
     status: str  # "ok", "warning" or "problem"
     detail: str
     fix: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _platform() -> Check:

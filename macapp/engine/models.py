@@ -8,8 +8,10 @@ from pathlib import Path
 
 from mlx_lm.utils import load as mlx_load
 
+from .errors import InputError
 
-class ModelError(ValueError):
+
+class ModelError(InputError):
     """A model that cannot be used; the message says why and what to do."""
 
 

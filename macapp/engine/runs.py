@@ -10,10 +10,11 @@ from pathlib import Path
 
 import yaml
 
+from .errors import InputError
 from .files import data_home
 
 
-class RunError(ValueError):
+class RunError(InputError):
     """A run that does not exist or cannot be read."""
 
 

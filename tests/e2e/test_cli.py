@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +137,20 @@ def test_check_and_prepare(tmp_path):
     source = write_jsonl(tmp_path / "d.jsonl", [CHAT] * 20)
     result = tailor("data", "prepare", source, "--out", tmp_path / "out", "--split", "0.5,0.25,0.25", "--seed", 1)
     assert result.returncode == 0 and "train 10, valid 5, test 5" in result.stdout
+
+
+def test_ctrl_c_stops_training_and_exits_130(demo_model, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    process = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--model", "demo", "--data", str(source),
+                                "--iters", "100000", "--batch-size", "2", "--name", "interrupted"],
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "Training 0." in line:  # the worker's "Training N parameters" line: it is about to step
+            os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    assert process.wait(timeout=120) == 130, "".join(seen)
+    assert any("stopped" in line for line in seen)
+    (run,) = [r for r in runs.list_runs() if r["id"].endswith("-interrupted")]
+    assert run["status"] == "stopped"
+    assert (Path(run["path"]) / "adapters" / "adapters.safetensors").exists()

@@ -113,3 +113,14 @@ def test_token_lengths_use_the_chat_template(demo_model, tmp_path):
     expected = tokenizer.apply_chat_template(CHAT["messages"], return_dict=False)
     assert report.token_lengths == [len(expected)]
     assert report.too_long == 1 and report.problems[-1].severity == "warning"
+
+
+def test_folders_are_read_and_an_empty_folder_is_explained(tmp_path):
+    (tmp_path / "full").mkdir()
+    write_jsonl(tmp_path / "full" / "a.jsonl", chats(3))
+    write_jsonl(tmp_path / "full" / "b.jsonl", chats(2))
+    report, _ = datasets.inspect([tmp_path / "full"])
+    assert report.count == 5
+    (tmp_path / "none").mkdir()
+    (problem,) = datasets.inspect([tmp_path / "none"])[0].errors
+    assert "no .jsonl or .json files" in problem.message

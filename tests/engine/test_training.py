@@ -66,3 +66,14 @@ def test_batch_larger_than_data_is_a_data_error(demo_data, tmp_path):
 
     with pytest.raises(DataError, match="lower the batch size"):
         training.train(settings(demo_data, batch_size=1000), tmp_path)
+
+
+def test_same_seed_gives_the_same_run(demo_data, tmp_path):
+    def losses(folder, seed):
+        events = []
+        training.train(settings(demo_data, iters=8, steps_per_report=2, seed=seed), folder, events.append)
+        return [e["train_loss"] for e in events if e["type"] == "train"]
+
+    first = losses(tmp_path / "a", 1)
+    assert first == losses(tmp_path / "b", 1)
+    assert first != losses(tmp_path / "c", 2)

@@ -56,11 +56,11 @@ def held_out_comments() -> list[str]:
 
 
 def train_settings(data) -> dict:
-    """The demo task's settings: 200 LoRA steps on every layer, prompt masked."""
+    """The demo task's settings: 200 LoRA steps (rank 16) on every layer, prompt masked."""
     return {"model": "demo", "data": str(data), "iters": 200, "batch_size": 8, "learning_rate": 1e-3,
             "num_layers": -1, "mask_prompt": True, "steps_per_report": 10, "steps_per_eval": 50,
             "val_batches": -1, "save_every": 50, "max_seq_length": 256,
-            "lora_parameters": {"rank": 8, "dropout": 0.0, "scale": 10.0}}
+            "lora_parameters": {"rank": 16, "dropout": 0.0, "scale": 10.0}}
 
 
 def ensure_model(report=lambda event: None) -> Path:

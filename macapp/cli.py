@@ -10,12 +10,12 @@ import signal
 import sys
 from pathlib import Path
 
-from . import jobs
+from . import exitcodes, jobs
 from .engine import blas
+from .cli_data import add_data_commands
 from .engine.errors import InputError
 from .terminal import ProgressView
 
-EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 
 # `mlx_lm lora` flags Tailor understands, with their types; others of mlx-lm's are accepted and ignored.
 LORA_FLAGS = {
@@ -46,11 +46,11 @@ def run_job(job: dict, title: str) -> tuple[int, dict | None]:
             view.handle(event)
     view.finish()
     code = process.returncode
-    if code < 0 or (code not in (EXIT_DONE, EXIT_BAD_INPUT, EXIT_STOPPED) and view.error is None):
+    if code < 0 or (code not in (exitcodes.DONE, exitcodes.BAD_INPUT, exitcodes.STOPPED) and view.error is None):
         print(f"{title}: the worker process ended unexpectedly (signal {-code}); if the Mac ran out of memory, "
               "lower the batch size or max_seq_length. Its log: "
               f"{Path(job['run']) / 'worker.log'}", file=sys.stderr)
-        return EXIT_FAILED, None
+        return exitcodes.FAILED, None
     return code, result
 
 
@@ -61,43 +61,7 @@ def cmd_check(args) -> int:
     checks = run_checks()
     for check in checks:
         print(f"[{marks[check.status]}] {check.name}: {check.detail}" + (f"\n       {check.fix}" if check.fix else ""))
-    return EXIT_FAILED if any(c.status == "problem" for c in checks) else EXIT_DONE
-
-
-def cmd_data_inspect(args) -> int:
-    from .engine import datasets, models
-
-    tokenizer = models.load(models.resolve(args.model))[1] if args.model else None
-    report, _ = datasets.inspect(args.files, tokenizer, args.max_seq_length)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(f"{report.count} valid examples, format: {report.format or 'unknown'}")
-        if report.token_lengths:
-            lengths = sorted(report.token_lengths)
-            print(f"tokens per example: min {lengths[0]}, median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
-        for problem in report.problems:
-            print(f"{problem.severity}: {problem}")
-    return EXIT_BAD_INPUT if report.errors else EXIT_DONE
-
-
-def _ratios(text: str) -> tuple[float, float, float]:
-    try:
-        parts = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
-        raise argparse.ArgumentTypeError(f"{text!r}: give three ratios that add up to 1, e.g. 0.8,0.1,0.1")
-    return parts
-
-
-def cmd_data_prepare(args) -> int:
-    from .engine import datasets
-
-    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates)
-    counts = ", ".join(f"{name} {info['count']}" for name, info in manifest["files"].items())
-    print(f"Wrote {args.out}: {counts} ({manifest['format']} format)")
-    return EXIT_DONE
+    return exitcodes.FAILED if any(c.status == "problem" for c in checks) else exitcodes.DONE
 
 
 def _train_settings(args, extra: list[str]) -> dict:
@@ -169,7 +133,7 @@ def cmd_generate(args) -> int:
     model_name, adapter = _adapter_of(args)
     model, tokenizer = evaluation.load(model_name or "demo", adapter)
     print(evaluation.reply(model, tokenizer, args.prompt, args.max_tokens, args.temp, args.system))
-    return EXIT_DONE
+    return exitcodes.DONE
 
 
 def cmd_fuse(args) -> int:
@@ -178,11 +142,11 @@ def cmd_fuse(args) -> int:
     model_name, adapter = _adapter_of(args)
     if not adapter:
         print("Give --run RUN, or --model and --adapter-path.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     out = export.fuse(model_name or "demo", adapter, args.save_path, args.dequantize,
                       lambda e: print(e["message"], file=sys.stderr) if e.get("type") == "log" else None)
     print(out)
-    return EXIT_DONE
+    return exitcodes.DONE
 
 
 def cmd_runs(args) -> int:
@@ -194,7 +158,7 @@ def cmd_runs(args) -> int:
     for row in rows:
         best = f"{row['best_val_loss']:.3f}" if row["best_val_loss"] is not None else "-"
         print(f"{row['id']:40} {row['status']:9} best val {best:>6}  {row['model']}  {row['created']}")
-    return EXIT_DONE
+    return exitcodes.DONE
 
 
 def cmd_demo(args) -> int:
@@ -208,20 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="check this machine").set_defaults(func=cmd_check)
 
-    data = sub.add_parser("data", help="inspect or prepare training data").add_subparsers(dest="action", required=True)
-    inspect = data.add_parser("inspect", help="check data files and report every problem")
-    inspect.add_argument("files", nargs="+")
-    inspect.add_argument("--model", help="count tokens with this model's tokenizer ('demo' or a folder)")
-    inspect.add_argument("--max-seq-length", type=int, default=2048)
-    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
-    inspect.set_defaults(func=cmd_data_inspect)
-    prepare = data.add_parser("prepare", help="check, split and write train/valid/test.jsonl")
-    prepare.add_argument("files", nargs="+")
-    prepare.add_argument("--out", required=True)
-    prepare.add_argument("--split", type=_ratios, default=(0.8, 0.1, 0.1), help="train,valid,test ratios")
-    prepare.add_argument("--seed", type=int, default=0)
-    prepare.add_argument("--drop-duplicates", action="store_true")
-    prepare.set_defaults(func=cmd_data_prepare)
+    add_data_commands(sub)
 
     train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
     train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
@@ -261,10 +212,10 @@ def main(argv=None) -> int:
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except InputError as error:
         print(f"Error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
-        return EXIT_STOPPED
+        return exitcodes.STOPPED
 
 
 if __name__ == "__main__":

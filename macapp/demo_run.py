@@ -5,6 +5,7 @@ Each heavy step runs in a worker process, as in the app; the before/after figure
 
 import sys
 
+from . import exitcodes
 from .engine import demo
 
 
@@ -13,7 +14,7 @@ def _say(text: str) -> None:
 
 
 def run_demo(iters: int = 200) -> int:
-    from .cli import EXIT_DONE, cmd_check, prepare_run, run_job
+    from .cli import cmd_check, prepare_run, run_job
 
     _say("Tailor demo: teach a tiny model to answer video comments briefly, signed "
          f"{demo.SIGNATURE!r}.\n\n1/5 Check this machine")
@@ -24,17 +25,17 @@ def run_demo(iters: int = 200) -> int:
     _say(f"  {demo.REPLIES.name}: run folder {run_dir}")
     _say(f"\n3/5 Fine-tune with LoRA for {settings.iters} steps")
     code, trained = run_job({"kind": "train", "run": str(run_dir)}, "Training")
-    if code != EXIT_DONE:
+    if code != exitcodes.DONE:
         return code
     comments = demo.held_out_comments()
     _say(f"\n4/5 Answer {len(comments)} held-out comments with the base and the tuned model")
     code, compared = run_job({"kind": "compare", "run": str(run_dir), "prompts": comments,
                               "ending": demo.SIGNATURE}, "Comparing")
-    if code != EXIT_DONE:
+    if code != exitcodes.DONE:
         return code
     _say("\n5/5 Fuse the adapter into the model")
     code, fused = run_job({"kind": "fuse", "run": str(run_dir)}, "Fusing")
-    if code != EXIT_DONE:
+    if code != exitcodes.DONE:
         return code
     base, tuned = compared["base"], compared["tuned"]
     print(f"\nComment: {comments[0]}")
@@ -46,4 +47,4 @@ def run_demo(iters: int = 200) -> int:
     print(f"\nTrained {trained['iterations']} steps in {trained['seconds']:.0f} s; "
           f"best validation loss {trained['best_val_loss']:.3f}.")
     print(f"Adapter: {trained['adapter_path']}\nFused model: {fused['path']}")
-    return EXIT_DONE
+    return exitcodes.DONE

@@ -34,10 +34,11 @@ class ProgressView:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def _bar(self, done: int, total: int, details: str) -> None:
+    def _bar(self, done: int, total: int, details: str, eta: float | None = None) -> None:
         filled = int(BAR_WIDTH * done / max(total, 1))
         elapsed = time.monotonic() - self.started
-        eta = elapsed / done * (total - done) if done else 0
+        if eta is None:
+            eta = elapsed / done * (total - done) if done else 0
         text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  {details}"
                 f"  {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
         if self.live:
@@ -59,7 +60,7 @@ class ProgressView:
         elif kind == "val":
             self.val_loss = event["val_loss"]
         elif kind == "progress":
-            self._bar(event["done"], event["total"], event.get("stage", ""))
+            self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds"))
         elif kind == "log":
             self._line(f"  {event['message']}")
         elif kind == "error":

@@ -13,10 +13,9 @@ import time
 import traceback
 from pathlib import Path
 
+from . import exitcodes
 from .engine import runs
 from .engine.errors import InputError
-
-EXIT_DONE, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 130
 
 
 class Events:
@@ -74,28 +73,28 @@ def run(job: dict, events_stream) -> int:
     except InputError as error:
         problems = [str(p) for p in getattr(error, "problems", [])]
         emit({"type": "error", "category": "input", "message": str(error), "problems": problems})
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     except MemoryError:
         emit({"type": "error", "category": "memory", "message": "Out of memory.",
               "fix": "Lower the batch size or max_seq_length, or train fewer layers."})
-        return EXIT_FAILED
+        return exitcodes.FAILED
     except Exception as error:  # reported in full; the run folder stays as it was
         emit({"type": "error", "category": "failure", "message": f"{type(error).__name__}: {error}",
               "details": traceback.format_exc()})
-        return EXIT_FAILED
+        return exitcodes.FAILED
     emit({"type": "done", "result": result, "stopped": bool(result.get("stopped"))})
-    return EXIT_STOPPED if result.get("stopped") else EXIT_DONE
+    return exitcodes.STOPPED if result.get("stopped") else exitcodes.DONE
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m macapp.worker JOB.json", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     if job.get("kind") not in JOBS:
         print(f"unknown job kind {job.get('kind')!r}; known: {', '.join(JOBS)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exitcodes.BAD_INPUT
     # stdout carries events only: keep a private copy of it, and send fd 1 (prints, C libraries) to stderr.
     events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

@@ -1,313 +1,257 @@
-"""Read, validate and split training data into the folder mlx-lm trains from.
+"""Inspect and prepare training data: the report a person reads, and the split folder mlx-lm trains from.
 
-Every record is checked before training, and each problem names the file, line and field and
-says how to fix it; mlx-lm itself answers bad data with bare tracebacks.
+Inspection streams, so a 1 GB file is checked without holding it; preparation refuses to write
+anything while a record is wrong, and never touches the user's own files.
 """
 
 import hashlib
 import json
 import random
+import statistics
+from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from .errors import DataError, Problem
 from .files import write_json_atomic, write_text_atomic
+from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, to_example
+from .readers import dataset_dict_splits, read, source_files
 
-FORMAT_KEYS = {"chat": ("messages",), "completions": ("prompt", "completion"), "text": ("text",)}
-OPTIONAL_KEYS = {"chat": ("tools",), "completions": ("tools",), "text": ()}
-ROLES = ("system", "user", "assistant", "tool")
 SPLITS = ("train", "valid", "test")
-EXAMPLE = {
-    "chat": '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}',
-    "completions": '{"prompt": "Hi", "completion": "Hello!"}',
-    "text": '{"text": "Some text to learn."}',
-}
-FORMATS_HELP = (
-    'Use one of the three formats: {"messages": [...]} for chats, {"prompt": ..., "completion": ...} '
-    'or {"text": ...}.'
-)
-
-
-@dataclass
-class Problem:
-    """One thing wrong with the data, located precisely enough to fix it."""
-
-    severity: str  # "error" stops preparation; "warning" does not
-    message: str
-    file: str
-    line: int | None = None
-    field: str | None = None
-    fix: str = ""
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        what = f"{self.field}: {self.message}" if self.field else self.message
-        return f"{where}: {what}" + (f" Fix: {self.fix}" if self.fix else "")
+SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "val": "valid", "dev": "valid",
+                 "test": "test"}
+MAX_PROBLEMS = 200  # listed in full; beyond this only counted, so a broken 1 GB file stays small
+HISTOGRAM_BINS = 16
 
 
 @dataclass
 class Report:
-    """What `inspect` found: format, count, token lengths and every problem."""
+    """What inspection found: format, counts, token lengths and every problem, located."""
 
-    files: list[str]
+    files: list[str] = field(default_factory=list)
     format: str | None = None
     count: int = 0
+    splits: dict = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    token_lengths: list[int] = field(default_factory=list)
+    unlisted: int = 0
+    duplicates: int = 0
+    overlap: int = 0
     too_long: int = 0
+    token_stats: dict = field(default_factory=dict)
+    histogram: list = field(default_factory=list)
 
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]
 
+    @property
+    def must_fix(self) -> bool:
+        """True when mlx-lm could not train on the files as they are."""
+        return any(p.severity in ("error", "fixable") for p in self.problems)
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS or problem.severity == "error" and not self.errors:
+            self.problems.append(problem)
+        else:
+            self.unlisted += 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class DataError(InputError):
-    """Bad input data; carries every problem found."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        shown = "\n".join(str(p) for p in problems[:20])
-        more = f"\n... and {len(problems) - 20} more problems" if len(problems) > 20 else ""
-        super().__init__(shown + more)
-
-
-def detect_format(record: dict) -> str | None:
-    for name, keys in FORMAT_KEYS.items():
-        if all(key in record for key in keys):
-            return name
-    return None
-
-
-def _check_chat(record: dict, where: dict) -> list[Problem]:
-    messages = record["messages"]
-    if not isinstance(messages, list) or not messages:
-        return [Problem("error", "must be a non-empty list of messages", field="messages",
-                        fix=f"Write it like {EXAMPLE['chat']}", **where)]
-    problems = []
-    for index, message in enumerate(messages):
-        name = f"messages[{index}]"
-        if not isinstance(message, dict):
-            problems.append(Problem("error", "must be an object with role and content", field=name,
-                                    fix='Write {"role": "user", "content": "..."}', **where))
-            continue
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            problems.append(Problem("error", f"unknown role {role!r}", field=f"{name}.role",
-                                    fix=f"Use one of: {', '.join(ROLES)}.", **where))
-        if not isinstance(content, str) and not (role == "assistant" and message.get("tool_calls")):
-            problems.append(Problem("error", "content must be text", field=f"{name}.content",
-                                    fix="Put the message text in a string.", **where))
-    if problems:
-        return problems
-    roles = [m["role"] for m in messages]
-    if "user" not in roles:
-        problems.append(Problem("error", "has no user message", field="messages",
-                                 fix="Add a message with role 'user' before the answer.", **where))
-    if roles[-1] != "assistant":
-        problems.append(Problem("error", f"the last message is from {roles[-1]!r}, not the assistant",
-                                field="messages", fix="End each chat with the answer to learn.", **where))
-    elif not (messages[-1].get("content") or "").strip() and not messages[-1].get("tool_calls"):
-        problems.append(Problem("warning", "the answer is empty", field=f"messages[{len(messages) - 1}].content",
-                                fix="Write the answer, or remove this example.", **where))
-    return problems
-
-
-def _check_completions(record: dict, where: dict) -> list[Problem]:
-    problems = []
-    for key in ("prompt", "completion"):
-        if not isinstance(record[key], str):
-            problems.append(Problem("error", "must be text", field=key, fix="Put the text in a string.", **where))
-    if not problems and not record["completion"].strip():
-        problems.append(Problem("warning", "the answer is empty", field="completion",
-                                fix="Write the answer, or remove this example.", **where))
-    return problems
-
-
-def _check_text(record: dict, where: dict) -> list[Problem]:
-    if not isinstance(record["text"], str):
-        return [Problem("error", "must be text", field="text", fix="Put the text in a string.", **where)]
-    if not record["text"].strip():
-        return [Problem("warning", "is empty", field="text", fix="Remove this example.", **where)]
-    return []
-
-
-CHECKS = {"chat": _check_chat, "completions": _check_completions, "text": _check_text}
-
-
-def _starts_with_bracket(path: Path) -> bool:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read(4096).lstrip().startswith("[")
-
-
-def read_records(path: Path):
-    """Yield (line, record or None, problem or None) for a JSONL file (streamed) or a JSON array file."""
-    path = Path(path)
-    if not path.is_file():
-        yield None, None, Problem("error", "file not found", str(path), fix="Check the path.")
-        return
-    if path.suffix == ".json" and _starts_with_bracket(path):
-        try:
-            items = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        except json.JSONDecodeError as error:
-            yield error.lineno, None, Problem("error", f"not valid JSON ({error.msg}, column {error.colno})",
-                                              str(path), error.lineno, fix="Repair the JSON array.")
-            return
-        for index, item in enumerate(items, start=1):
-            yield index, item, None
-        return
-    seen_any = False
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            seen_any = True
-            try:
-                yield number, json.loads(line), None
-            except json.JSONDecodeError as error:
-                yield number, None, Problem("error", f"not valid JSON ({error.msg}, column {error.colno})",
-                                            str(path), number, fix="Write exactly one JSON object on each line.")
-    if not seen_any:
-        yield None, None, Problem("error", "the file is empty", str(path),
-                                  fix=f"Add one example per line, e.g. {EXAMPLE['chat']}")
-
-
-def _source_files(source: Path) -> list[Path]:
+def split_sources(source: Path) -> dict[str, list[Path]] | None:
+    """Split name -> files, for a folder that already holds a split (train.jsonl..., or a DatasetDict)."""
     source = Path(source)
-    if source.is_dir():
-        return sorted(p for p in source.iterdir() if p.suffix in (".jsonl", ".json"))
-    return [source]
+    if not source.is_dir():
+        return None
+    if (splits := dataset_dict_splits(source)) is not None:
+        return {SPLIT_ALIASES[name]: source_files(folder) for name, folder in splits.items() if name in SPLIT_ALIASES}
+    named = {}
+    for path in source_files(source):
+        split = SPLIT_ALIASES.get(path.stem.lower())
+        if split:
+            named.setdefault(split, []).append(path)
+    return named if "train" in named else None
 
 
-def inspect(paths, tokenizer=None, max_seq_length: int = 2048) -> tuple[Report, list[dict]]:
-    """Check every record of the files (or folders of them); returns the report and the valid records."""
-    sources, paths = [Path(p) for p in paths], [f for p in paths for f in _source_files(p)]
-    report, records = Report(files=[str(p) for p in paths]), []
-    for source in sources:
-        if source.is_dir() and not _source_files(source):
-            report.problems.append(Problem("error", "no .jsonl or .json files in this folder", str(source),
-                                           fix="Choose the folder that holds your data files, or a file."))
-    first = None  # (format, file, line) of the first record, to name it when formats mix
-    for path in paths:
-        for line, record, problem in read_records(path):
-            where = {"file": str(path), "line": line}
-            if problem:
-                report.problems.append(problem)
-                continue
-            if not isinstance(record, dict):
-                report.problems.append(Problem("error", "is not a JSON object", **where, fix=FORMATS_HELP))
-                continue
-            kind = detect_format(record)
-            if kind is None:
-                keys = ", ".join(sorted(record)) or "none"
-                report.problems.append(Problem("error", f"has no known fields (it has: {keys})", **where,
-                                               fix=FORMATS_HELP))
-                continue
-            if first is None:
-                first = (kind, path, line)
-                report.format = kind
-            elif kind != first[0]:
-                report.problems.append(Problem(
-                    "error", f"is in {kind} format but {first[1]}:{first[2]} is in {first[0]} format", **where,
-                    fix=f"Use one format in all files, e.g. {EXAMPLE[first[0]]}"))
-                continue
-            found = CHECKS[kind](record, where)
-            report.problems.extend(found)
-            if not any(p.severity == "error" for p in found):
-                keep = FORMAT_KEYS[kind] + OPTIONAL_KEYS[kind]
-                records.append({key: record[key] for key in keep if key in record})
-    report.count = len(records)
-    if paths and not records and not report.errors:
-        report.problems.append(Problem("error", "no examples found", str(paths[0]), fix=FORMATS_HELP))
-    if tokenizer is not None and records:
-        report.token_lengths = token_lengths(records, report.format, tokenizer)
-        report.too_long = sum(n > max_seq_length for n in report.token_lengths)
-        if report.too_long:
-            report.problems.append(Problem(
-                "warning", f"{report.too_long} examples are longer than {max_seq_length} tokens and will be cut",
-                report.files[0], fix="Raise max_seq_length or shorten those examples."))
-    return report, records
+def _digest(example: dict) -> int:
+    canonical = json.dumps(example, sort_keys=True, ensure_ascii=False).encode()
+    return int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
 
 
-def token_lengths(records: list[dict], kind: str, tokenizer) -> list[int]:
-    """Token count of each record as mlx-lm will see it (chat template applied)."""
-    def count(record):
-        if kind == "text":
-            return len(tokenizer.encode(record["text"]))
-        messages = record.get("messages") or [
-            {"role": "user", "content": record["prompt"]}, {"role": "assistant", "content": record["completion"]}]
-        return len(tokenizer.apply_chat_template(messages, tools=record.get("tools"), return_dict=False))
-    return [count(r) for r in records]
+class _Scan:
+    """One pass over the sources: checks each record and fills a Report; keeps examples if asked."""
+
+    def __init__(self, mapping: Mapping | None, keep: bool, tokenizer=None):
+        self.mapping, self.keep, self.tokenizer = mapping, keep, tokenizer
+        self.report, self.kept, self.lengths = Report(), {}, array("I")
+        self.first = None  # (format, place) of the first example, to name it when formats mix
+        # digest -> where it first stood, packed in one int (split, file, line) so a 1 GB file stays small
+        self.seen: dict[int, int] = {}
+        self.split_names, self.units = [], []
+
+    def source(self, source: Path) -> None:
+        groups = split_sources(source) or {None: source_files(source)}
+        if not any(groups.values()):
+            self.report.add(Problem("error", "no data files in this folder (.jsonl, .json, .csv, .tsv, .parquet)",
+                                    str(source), fix="Choose the folder that holds your data, or a file."))
+        for split, paths in groups.items():
+            self.split_names.append(split or "data")
+            for path in paths:
+                self.report.files.append(str(path))
+                self.units.append("line")
+                for row in read(path):
+                    if row.problem:
+                        self.report.add(row.problem)
+                    else:
+                        self.row(row, split)
+
+    def row(self, row, split: str | None) -> None:
+        report, where = self.report, {"file": row.file, "line": row.line, "unit": row.unit}
+        example, kind, problems = to_example(row.record, self.mapping, where)
+        for problem in problems:
+            report.add(problem)
+        if example is None:
+            return
+        if self.first is None:
+            self.first = (kind, Problem("", "", **where).place())
+            report.format = detect_format(example)
+        elif kind != self.first[0]:
+            report.add(Problem("error", f"is in {kind} format but {self.first[1]} is in {self.first[0]} format",
+                               fix=f"Use one format in all files, e.g. {EXAMPLE[self.first[0]]}", **where))
+            return
+        self.check_repeat(_digest(example), row, where)
+        report.count += 1
+        report.splits[split or "all"] = report.splits.get(split or "all", 0) + 1
+        if self.keep:
+            self.kept.setdefault(split, []).append(example)
+        if self.tokenizer is not None and ("text" in example or self.tokenizer.chat_template):
+            self.lengths.append(token_length(example, self.tokenizer))
+
+    def check_repeat(self, digest: int, row, where: dict) -> None:
+        code = self.seen.get(digest)
+        if code is None:
+            self.units[-1] = row.unit
+            self.seen[digest] = (len(self.split_names) - 1) << 56 | (len(self.report.files) - 1) << 32 | (row.line or 0)
+            return
+        file_index = code >> 32 & 0xFFFFFF
+        earlier = Problem("", "", self.report.files[file_index], code & 0xFFFFFFFF, unit=self.units[file_index]).place()
+        earlier_split = self.split_names[code >> 56]
+        if earlier_split == self.split_names[-1]:
+            self.report.duplicates += 1
+            self.report.add(Problem("warning", f"repeats {earlier} exactly",
+                                    fix="Drop duplicates when you prepare the data (--drop-duplicates).", **where))
+        else:
+            self.report.overlap += 1
+            self.report.add(Problem("warning", f"is also in the {earlier_split} split ({earlier})",
+                                    fix="Remove it from one split, or the validation loss flatters.", **where))
 
 
-def _split_counts(total: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:
+def _scan(sources, mapping: Mapping | None, keep: bool, tokenizer=None):
+    """Read and check every record; returns (report, {split: examples} when keep, token lengths)."""
+    scan = _Scan(mapping, keep, tokenizer)
+    for source in [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]:
+        scan.source(source)
+    report = scan.report
+    if report.files and report.count == 0 and not report.errors:
+        report.add(Problem("error", "no examples found", report.files[0], fix=FORMATS_HELP))
+    return report, scan.kept, scan.lengths
+
+
+def token_length(example: dict, tokenizer) -> int:
+    """Token count of an example as mlx-lm will see it (chat template applied)."""
+    if "text" in example:
+        return len(tokenizer.encode(example["text"]))
+    messages = example.get("messages") or [
+        {"role": "user", "content": example["prompt"]}, {"role": "assistant", "content": example["completion"]}]
+    return len(tokenizer.apply_chat_template(messages, tools=example.get("tools"), return_dict=False))
+
+
+def _length_report(report: Report, lengths: array, max_seq_length: int) -> None:
+    ordered = sorted(lengths)
+    report.token_stats = {"min": ordered[0], "median": int(statistics.median(ordered)), "max": ordered[-1],
+                          "mean": round(statistics.fmean(ordered), 1)}
+    low = ordered[0]
+    width = max(1, -(-(ordered[-1] - low + 1) // HISTOGRAM_BINS))
+    counts = [0] * HISTOGRAM_BINS
+    for value in ordered:
+        counts[min((value - low) // width, HISTOGRAM_BINS - 1)] += 1
+    report.histogram = [[low + i * width, low + (i + 1) * width, n] for i, n in enumerate(counts)]
+    report.too_long = sum(n > max_seq_length for n in ordered)
+    if report.too_long:
+        report.add(Problem("warning", f"{report.too_long} examples are longer than {max_seq_length} tokens "
+                                      "and will be cut", report.files[0],
+                           fix="Raise max_seq_length, or shorten or split those examples."))
+
+
+def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_length: int = 2048,
+            batch_size: int | None = None) -> Report:
+    """Check every record of the sources (files or folders) without keeping them in memory."""
+    report, _, lengths = _scan(sources, mapping, keep=False, tokenizer=tokenizer)
+    if lengths:
+        _length_report(report, lengths, max_seq_length)
+    if tokenizer is not None and report.format in ("chat", "completions") and not tokenizer.chat_template:
+        report.add(Problem("error", "the model has no chat template, which chat and prompt/completion data need",
+                           report.files[0], fix="Choose a chat model, or map the data to text "
+                                                "(--style mistral-text)."))
+    if batch_size and 0 < report.splits.get("train", report.count) < batch_size:
+        report.add(Problem("error", f"only {report.count} examples for a batch size of {batch_size}",
+                           report.files[0], fix="Add examples or lower the batch size."))
+    return report
+
+
+def _split_counts(total: int, ratios) -> tuple[int, int, int]:
     valid = max(1, round(total * ratios[1])) if ratios[1] > 0 else 0
     test = max(1, round(total * ratios[2])) if ratios[2] > 0 else 0
-    train = total - valid - test
-    if train < 1:
+    if total - valid - test < 1:
         raise DataError([Problem("error", f"only {total} examples: too few to split into train, valid and test",
                                  "(data)", fix="Add more examples, or set the valid and test ratios to 0.")])
-    return train, valid, test
+    return total - valid - test, valid, test
 
 
-def existing_split(source: Path) -> dict[str, Path] | None:
-    """The train/valid/test files of a folder that already holds a split, else None."""
-    source = Path(source)
-    if source.is_dir() and (source / "train.jsonl").exists():
-        return {name: source / f"{name}.jsonl" for name in SPLITS if (source / f"{name}.jsonl").exists()}
-    return None
-
-
-def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplicates: bool = False) -> dict:
-    """Validate the sources and write train/valid/test.jsonl and manifest.json into out_dir.
+def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplicates: bool = False,
+            mapping: Mapping | None = None) -> dict:
+    """Write train/valid/test.jsonl and manifest.json into out_dir; a split the user brings is kept.
 
     Raises DataError, before writing anything, when any record is wrong. Sources are never modified.
     """
-    sources = [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]
-    if len(sources) == 1 and (split := existing_split(sources[0])):
-        parts, kinds, problems = {}, set(), []
-        for name, path in split.items():
-            report, records = inspect([path])
-            problems += report.errors
-            parts[name] = records
-            kinds.add(report.format)
-        if len(kinds - {None}) > 1:
-            problems.append(Problem("error", f"the split files mix formats: {', '.join(sorted(kinds - {None}))}",
-                                    str(sources[0]), fix="Use one format in train, valid and test."))
-        kind = next(iter(kinds - {None}), None)
-    else:
-        report, records = inspect(sources)
-        problems, kind = report.errors, report.format
-        if not problems:
-            if drop_duplicates:
-                seen = set()
-                records = [r for r in records if not (k := json.dumps(r, sort_keys=True)) in seen and not seen.add(k)]
-            random.Random(seed).shuffle(records)
-            n_train, n_valid, _ = _split_counts(len(records), tuple(ratios))
-            parts = {"train": records[:n_train], "valid": records[n_train:n_train + n_valid],
-                     "test": records[n_train + n_valid:]}
-    if problems:
-        raise DataError(problems)
+    report, kept, _ = _scan(sources, mapping, keep=True)
+    if report.errors:
+        raise DataError(report.errors)
+    if drop_duplicates:
+        for split, examples in kept.items():
+            seen = set()
+            kept[split] = [e for e in examples if not ((d := _digest(e)) in seen or seen.add(d))]
+    if None in kept:  # no split given: make one
+        examples = kept.pop(None)
+        random.Random(seed).shuffle(examples)
+        n_train, n_valid, _ = _split_counts(len(examples), ratios)
+        kept = {"train": examples[:n_train], "valid": examples[n_train:n_train + n_valid],
+                "test": examples[n_train + n_valid:]}
     out_dir = Path(out_dir)
-    manifest = {"format": kind, "seed": seed, "ratios": list(ratios),
-                "sources": [str(s.resolve()) for s in sources], "files": {}}
+    manifest = {"format": report.format, "seed": seed, "ratios": list(ratios), "drop_duplicates": drop_duplicates,
+                "sources": [str(Path(s).resolve()) for s in ([sources] if isinstance(sources, (str, Path))
+                                                             else sources)],
+                "fixed": [str(p) for p in report.problems if p.severity == "fixable"], "files": {}}
     for name in SPLITS:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in parts.get(name, []))
-        write_text_atomic(out_dir / f"{name}.jsonl", text)
-        manifest["files"][name] = {"count": len(parts.get(name, [])),
-                                   "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        path, examples = out_dir / f"{name}.jsonl", kept.get(name, [])
+        if not examples:  # mlx-lm fails on an empty split file; an absent one it skips
+            path.unlink(missing_ok=True)
+            manifest["files"][name] = {"count": 0, "sha256": None}
+            continue
+        text = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples)
+        write_text_atomic(path, text)
+        manifest["files"][name] = {"count": len(examples), "sha256": hashlib.sha256(text.encode()).hexdigest()}
     write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
 
 
 def load_split(folder, name: str) -> list[dict]:
-    """Records of one split of a prepared folder, validated; [] when the file is absent."""
+    """Examples of one split of a prepared folder, checked; [] when the file is absent."""
     path = Path(folder) / f"{name}.jsonl"
     if not path.exists():
         return []
-    report, records = inspect([path])
+    report, kept, _ = _scan([path], None, keep=True)
     if report.errors:
         raise DataError(report.errors)
-    return records
+    return kept.get(None, [])

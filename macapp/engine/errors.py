@@ -1,8 +1,46 @@
-"""The one error type for bad input: what the user gave cannot be used, and the message says why.
+"""Bad input and its description: what the user gave cannot be used, where, and how to fix it.
 
-The CLI answers it with exit code 2 and the worker with an `input` error event, never a traceback.
+The CLI answers an InputError with exit code 2 and the worker with an `input` error event, never a traceback.
 """
+
+from dataclasses import dataclass
 
 
 class InputError(ValueError):
     """Bad input (data, settings, model, run); the message names where and how to fix it."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with the data, located precisely enough to fix it.
+
+    severity: "error" stops preparation; "fixable" means mlx-lm could not read the file as it is but
+    `prepare` repairs it; "warning" is worth knowing and changes nothing.
+    """
+
+    severity: str
+    message: str
+    file: str
+    line: int | None = None
+    field: str | None = None
+    fix: str = ""
+    unit: str = "line"  # "line" (JSONL, CSV rows by their line in the file), "item" (JSON array), "row" (Parquet)
+
+    def place(self) -> str:
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}" if self.unit == "line" else f"{self.file} ({self.unit} {self.line})"
+
+    def __str__(self) -> str:
+        what = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{self.place()}: {what}" + (f" Fix: {self.fix}" if self.fix else "")
+
+
+class DataError(InputError):
+    """Bad input data; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n".join(str(p) for p in problems[:20])
+        more = f"\n... and {len(problems) - 20} more problems" if len(problems) > 20 else ""
+        super().__init__(shown + more)

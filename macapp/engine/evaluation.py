@@ -12,15 +12,25 @@ from . import models
 
 
 def format_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return format_chat(tokenizer, [{"role": "user", "content": prompt}], system)
+
+
+def format_chat(tokenizer, messages: list[dict], system: str | None = None) -> str:
+    messages = ([{"role": "system", "content": system}] if system else []) + messages
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def chat(model, tokenizer, messages: list[dict], max_tokens: int = 100, temperature: float = 0.0,
+         system: str | None = None) -> str:
+    """The next assistant message of a chat, through the model's chat template (greedy by default)."""
+    text = format_chat(tokenizer, messages, system)
+    return generate(model, tokenizer, text, max_tokens=max_tokens, sampler=make_sampler(temperature)).strip()
 
 
 def reply(model, tokenizer, prompt: str, max_tokens: int = 100, temperature: float = 0.0,
           system: str | None = None) -> str:
-    """One answer to one user prompt, through the model's chat template (greedy by default)."""
-    text = format_prompt(tokenizer, prompt, system)
-    return generate(model, tokenizer, text, max_tokens=max_tokens, sampler=make_sampler(temperature)).strip()
+    """One answer to one user prompt."""
+    return chat(model, tokenizer, [{"role": "user", "content": prompt}], max_tokens, temperature, system)
 
 
 def load(model_name: str, adapter_path=None):

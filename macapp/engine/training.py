@@ -21,6 +21,7 @@ from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 from . import datasets, memory, models
 from .batches import LengthBatches
 from .config import ConfigError, TrainConfig
+from .errors import DataError, Problem
 from .files import atomic_target, write_json_atomic
 
 OPTIMIZER_CLASSES = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
@@ -89,7 +90,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
-        raise datasets.DataError([datasets.Problem(
+        raise DataError([Problem(
             "error", f"only {len(train_set)} training examples for a batch size of {config.batch_size}",
             str(config.data), fix="Add examples or lower the batch size.")])
     train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
@@ -150,7 +151,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     train_records = datasets.load_split(config.data, "train")
     valid_records = datasets.load_split(config.data, "valid")
     if not train_records:
-        raise datasets.DataError([datasets.Problem("error", "no train.jsonl with examples in this folder",
+        raise DataError([Problem("error", "no train.jsonl with examples in this folder",
                                                    str(config.data), fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = models.resolve(config.model, report)

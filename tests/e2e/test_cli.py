@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from macapp.engine import demo, runs
+from tests.bad_inputs import BAD_INPUTS
 from tests.helpers import tailor, write_jsonl
-
-CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
-
 
 def test_demo_prints_before_and_after_figures(demo_run):
     result, run_dir = demo_run
@@ -84,22 +82,7 @@ def test_train_takes_mlx_lm_flags_and_a_plain_file(demo_model, tmp_path):
     assert (run_dir / "adapters" / "adapters.safetensors").exists()
 
 
-MALFORMED = {
-    "bad-json": (['{"messages": [}'], ":1", "not valid JSON"),
-    "wrong-keys": ([{"question": "q", "answer": "a"}], ":1", "has no known fields"),
-    "empty": ([], "", "empty"),
-    "mixed": ([CHAT, {"text": "t"}], ":2", "text format"),
-}
-
-
-@pytest.mark.parametrize("case", MALFORMED)
-def test_malformed_data_exits_2_with_file_and_line(case, tmp_path):
-    rows, line, message = MALFORMED[case]
-    path = write_jsonl(tmp_path / f"{case}.jsonl", rows)
-    result = tailor("data", "inspect", path)
-    assert result.returncode == 2
-    assert f"{path}{line}" in result.stdout and message in result.stdout
-    assert "Traceback" not in result.stdout + result.stderr
+MALFORMED = ("bad-json", "unknown-keys", "empty", "mixed-formats")
 
 
 def tree_digest(folder: Path) -> dict:
@@ -111,11 +94,12 @@ def tree_digest(folder: Path) -> dict:
 def test_training_on_malformed_data_exits_2_and_harms_no_run(case, demo_run, tmp_path):
     _, run_dir = demo_run
     before, runs_before = tree_digest(run_dir), {r["id"] for r in runs.list_runs()}
-    rows, line, message = MALFORMED[case]
-    path = write_jsonl(tmp_path / f"{case}.jsonl", rows)
+    name, data, place, message = BAD_INPUTS[case]
+    path = tmp_path / name
+    path.write_bytes(data)
     result = tailor("train", "--model", "demo", "--data", path, "--iters", 2)
     assert result.returncode == 2
-    assert f"{path}{line}" in result.stderr and message in result.stderr
+    assert f"{path}{place}" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
     assert tree_digest(run_dir) == before
     assert {r["id"] for r in runs.list_runs()} == runs_before
@@ -127,16 +111,11 @@ def test_bad_config_and_model_exit_2(tmp_path):
     assert result.returncode == 2 and "Did you mean 'batch_size'" in result.stderr
     result = tailor("generate", "--model", tmp_path / "nothing", "--prompt", "hi")
     assert result.returncode == 2 and "no such model folder" in result.stderr
-    result = tailor("data", "prepare", tmp_path / "x.jsonl", "--out", tmp_path / "o", "--split", "0.5,0.6,0.1")
-    assert result.returncode == 2 and "add up to 1" in result.stderr
 
 
-def test_check_and_prepare(tmp_path):
+def test_check_reports_mlx(tmp_path):
     result = tailor("check")
     assert result.returncode == 0 and "[ok  ] MLX" in result.stdout
-    source = write_jsonl(tmp_path / "d.jsonl", [CHAT] * 20)
-    result = tailor("data", "prepare", source, "--out", tmp_path / "out", "--split", "0.5,0.25,0.25", "--seed", 1)
-    assert result.returncode == 0 and "train 10, valid 5, test 5" in result.stdout
 
 
 def test_ctrl_c_stops_training_and_exits_130(demo_model, tmp_path):

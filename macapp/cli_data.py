@@ -1,0 +1,131 @@
+"""`tailor data ...`: inspect, prepare and synthesize training data from a terminal.
+
+Inspect exits 2 when mlx-lm could not train on the files as they are; each problem is printed
+with its file:line and fix.
+"""
+
+import argparse
+import json
+import sys
+
+from . import exitcodes
+
+SEVERITY_LABEL = {"error": "error", "fixable": "will fix", "warning": "warning"}
+
+
+def _mapping(args):
+    from .engine.formats import Mapping
+
+    return Mapping(messages=args.messages, prompt=args.prompt, completion=args.completion, text=args.text,
+                   system=args.system, style=args.style)
+
+
+def _print_report(report) -> None:
+    splits = ", ".join(f"{name} {count}" for name, count in report.splits.items() if name != "all")
+    print(f"{report.count} examples" + (f" ({splits})" if splits else "") + f", format: {report.format or 'unknown'}")
+    if report.duplicates or report.overlap:
+        print(f"{report.duplicates} exact duplicates, {report.overlap} shared between splits")
+    if report.token_stats:
+        stats = report.token_stats
+        print(f"tokens per example: min {stats['min']}, median {stats['median']}, max {stats['max']}")
+        tallest = max(n for _, _, n in report.histogram) or 1
+        for low, high, count in report.histogram:
+            if count:
+                print(f"  {low:>6}-{high - 1:<6} {'#' * max(1, round(30 * count / tallest))} {count}")
+    for problem in report.problems:
+        print(f"{SEVERITY_LABEL[problem.severity]}: {problem}")
+    if report.unlisted:
+        print(f"... and {report.unlisted} more problems like these")
+
+
+def cmd_inspect(args) -> int:
+    from .engine import datasets, models
+
+    tokenizer = models.load(models.resolve(args.model))[1] if args.model else None
+    report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report)
+    return exitcodes.BAD_INPUT if report.must_fix else exitcodes.DONE
+
+
+def ratios(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three ratios that add up to 1, e.g. 0.8,0.1,0.1")
+    return parts
+
+
+def cmd_prepare(args) -> int:
+    from .engine import datasets
+
+    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates, _mapping(args))
+    for fixed in manifest["fixed"]:
+        print(f"fixed: {fixed}", file=sys.stderr)
+    counts = ", ".join(f"{name} {info['count']}" for name, info in manifest["files"].items())
+    print(f"Wrote {args.out}: {counts} ({manifest['format']} format)")
+    return exitcodes.DONE
+
+
+def cmd_synth(args) -> int:
+    from .engine import synthesis
+    from .terminal import ProgressView
+
+    view = ProgressView("Generating")
+    source = synthesis.Source(endpoint=args.endpoint, model=args.model, api_model=args.api_model)
+    result = synthesis.synthesize(args.instructions, args.out, source, follow_up=args.follow_up,
+                                  system=args.system, max_tokens=args.max_tokens, report=view.handle)
+    view.finish()
+    counts = ", ".join(f"{name} {info['count']}" for name, info in result["manifest"]["files"].items())
+    print(f"{result['examples']} examples in {args.out} ({result['new']} new): {counts}")
+    return exitcodes.DONE
+
+
+def _add_mapping_flags(parser) -> None:
+    group = parser.add_argument_group("map your columns (when the format is not detected)")
+    group.add_argument("--messages", help="column holding a list of chat messages")
+    group.add_argument("--prompt", help="column (or template such as '{context}\\n\\n{question}') for the prompt")
+    group.add_argument("--completion", help="column (or template) for the answer")
+    group.add_argument("--text", help="column (or template) for plain text")
+    group.add_argument("--system", help="a system prompt added to every chat")
+    group.add_argument("--style", choices=("keep", "mistral-text"), default="keep",
+                       help="mistral-text writes '<s>[INST] prompt [/INST] answer</s>' text")
+
+
+def add_data_commands(sub) -> None:
+    data = sub.add_parser("data", help="inspect, prepare or generate training data")
+    actions = data.add_subparsers(dest="action", required=True)
+    inspect = actions.add_parser("inspect", help="check data and report every problem with file:line")
+    inspect.add_argument("files", nargs="+", help="JSONL, JSON, CSV, TSV or Parquet files, or folders")
+    inspect.add_argument("--model", help="count tokens with this model's tokenizer ('demo' or a folder)")
+    inspect.add_argument("--max-seq-length", type=int, default=2048)
+    inspect.add_argument("--batch-size", type=int, default=4)
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_mapping_flags(inspect)
+    inspect.set_defaults(func=cmd_inspect)
+
+    prepare = actions.add_parser("prepare", help="check, split and write train/valid/test.jsonl")
+    prepare.add_argument("files", nargs="+")
+    prepare.add_argument("--out", required=True)
+    prepare.add_argument("--split", type=ratios, default=(0.8, 0.1, 0.1), help="train,valid,test ratios")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--drop-duplicates", action="store_true")
+    _add_mapping_flags(prepare)
+    prepare.set_defaults(func=cmd_prepare)
+
+    synth = actions.add_parser("synth", help="make chat examples by asking a local model")
+    synth.add_argument("instructions", help="a JSON array of instructions, or a text file with one per line")
+    synth.add_argument("--out", required=True, help="folder for the examples and the prepared split")
+    where = synth.add_mutually_exclusive_group(required=True)
+    where.add_argument("--endpoint", help="an OpenAI-compatible URL, e.g. http://localhost:11434/v1 (Ollama)")
+    where.add_argument("--model", help="an MLX model to load here: 'demo' or a folder")
+    synth.add_argument("--api-model", default="default_model",
+                       help="the model name the endpoint serves (Ollama: e.g. llama3.2; mlx_lm server: its own model)")
+    synth.add_argument("--follow-up", action="store_true", help="add a follow-up question and answer to each")
+    synth.add_argument("--system", help="a system prompt for the model")
+    synth.add_argument("--max-tokens", type=int, default=256)
+    synth.set_defaults(func=cmd_synth)

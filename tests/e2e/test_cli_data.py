@@ -1,0 +1,130 @@
+"""`tailor data` in real processes: every bad file exits 2 with its place; synthesis against a real server."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from macapp.engine import blas, demo
+from tests.bad_inputs import BAD_INPUTS, CHAT, MISSING_COLUMN
+from tests.helpers import tailor, write_jsonl
+
+
+@pytest.mark.parametrize("case", [*BAD_INPUTS, "missing-column"])
+def test_inspect_exits_2_naming_the_place(case, tmp_path):
+    name, data, place, message, *flags = BAD_INPUTS.get(case) or MISSING_COLUMN
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = tailor("data", "inspect", path, *(flags[0] if flags else []))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{path}{place}: " in result.stdout and message in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_inspect_json_report_and_a_clean_file(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [CHAT, {"messages": CHAT["messages"][:1] + [
+        {"role": "assistant", "content": "Other"}]}])
+    result = tailor("data", "inspect", path, "--json", "--batch-size", 1)
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert (report["count"], report["format"], report["problems"]) == (2, "chat", [])
+
+
+def test_prepare_maps_columns_and_splits(tmp_path):
+    path = tmp_path / "sql.csv"
+    path.write_text("sql_prompt,sql,context\n" + "".join(f"q{i},SELECT {i};,c\n" for i in range(20)))
+    result = tailor("data", "prepare", path, "--out", tmp_path / "out", "--prompt", "sql_prompt",
+                    "--completion", "sql", "--split", "0.5,0.25,0.25", "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert "train 10, valid 5, test 5 (completions format)" in result.stdout
+    result = tailor("data", "prepare", path, "--out", tmp_path / "o", "--split", "0.5,0.6,0.1")
+    assert result.returncode == 2 and "add up to 1" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def mlx_server(demo_model):
+    """`mlx_lm server` serving the demo model on 127.0.0.1, ready when it says so."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", str(demo_model),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stderr=subprocess.PIPE, text=True, env=blas.environment())
+    ready, log = threading.Event(), []
+
+    def drain():
+        for line in process.stderr:
+            log.append(line)
+            if "Starting httpd" in line:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    assert ready.wait(120), "".join(log)
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    process.wait(30)
+
+
+def instructions_file(tmp_path, count):
+    path = tmp_path / "instructions.txt"
+    path.write_text("\n".join(demo.held_out_comments()[:count]) + "\n")
+    return path
+
+
+def synth_command(instructions, out, endpoint, *extra):
+    return [sys.executable, "-m", "macapp", "data", "synth", str(instructions), "--out", str(out),
+            "--endpoint", endpoint, "--max-tokens", "24", *extra]
+
+
+def generated(out):
+    return [json.loads(line) for line in (out / "generated.jsonl").read_text().splitlines()]
+
+
+def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):
+    instructions, out = instructions_file(tmp_path, 12), tmp_path / "synth"
+    first = subprocess.Popen(synth_command(instructions, out, mlx_server), stderr=subprocess.PIPE, text=True,
+                             env=blas.environment())
+    for line in first.stderr:
+        if "5/12" in line:
+            first.send_signal(signal.SIGKILL)
+            break
+    first.wait(60)
+    assert first.returncode == -signal.SIGKILL
+    done_before = len(generated(out))
+    assert 5 <= done_before < 12
+    with open(out / "generated.jsonl", "a") as handle:
+        handle.write('{"index": 11, "messa')  # what a kill in the middle of a write leaves
+    result = subprocess.run(synth_command(instructions, out, mlx_server), capture_output=True, text=True,
+                            env=blas.environment(), timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = generated(out)
+    assert sorted(r["index"] for r in rows) == list(range(12))
+    assert all(r["messages"][0]["content"] == demo.held_out_comments()[r["index"]] for r in rows)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sum(f["count"] for f in manifest["files"].values()) == 12
+    assert f"12 examples in {out} ({12 - done_before} new)" in result.stdout
+
+
+def test_synth_follow_up_makes_two_turns(mlx_server, tmp_path):
+    result = tailor("data", "synth", instructions_file(tmp_path, 3), "--out", tmp_path / "s", "--endpoint",
+                    mlx_server, "--follow-up", "--max-tokens", 16)
+    assert result.returncode == 0, result.stderr
+    for row in generated(tmp_path / "s"):
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_synth_with_an_mlx_model_loaded_directly(demo_model, tmp_path):
+    result = tailor("data", "synth", instructions_file(tmp_path, 3), "--out", tmp_path / "s", "--model", "demo",
+                    "--max-tokens", 16)
+    assert result.returncode == 0, result.stderr
+    assert len(generated(tmp_path / "s")) == 3
+
+
+def test_synth_unreachable_endpoint_is_bad_input(tmp_path):
+    result = tailor("data", "synth", instructions_file(tmp_path, 2), "--out", tmp_path / "s", "--endpoint",
+                    "http://127.0.0.1:9/v1")
+    assert result.returncode == 2 and "Cannot reach" in result.stderr and "Traceback" not in result.stderr

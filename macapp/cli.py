@@ -110,10 +110,17 @@ def prepare_run(name: str, values: dict):
 
 
 def cmd_train(args, extra) -> int:
-    values = _train_settings(args, extra)
-    run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values)
+    if args.resume:
+        from .engine import runs
+
+        if extra or args.config:
+            raise InputError("--resume continues a run with its own settings; give no other settings with it.")
+        run_dir = runs.find(args.resume)
+    else:
+        values = _train_settings(args, extra)
+        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values)
     print(f"Run folder: {run_dir}", file=sys.stderr)
-    code, _ = run_job({"kind": "train", "run": str(run_dir)}, "Training")
+    code, _ = run_job({"kind": "train", "run": str(run_dir), "resume": bool(args.resume)}, "Training")
     return code
 
 
@@ -177,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
     train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
     train.add_argument("--name", help="a name for the run folder")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
     train.set_defaults(func=cmd_train, takes_extra=True)
 
     for name, func, helptext in (("generate", cmd_generate, "answer one prompt"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import exitcodes
 from .engine import runs
-from .engine.errors import InputError
+from .engine.errors import InputError, RunFailed
 
 
 class Events:
@@ -38,7 +38,8 @@ def _train(job, run_dir, emit, should_stop):
 
     settings = config.load(run_dir / "config.yaml")
     adapters = run_dir / settings.adapter_path
-    return training.train(settings, adapters, emit, should_stop, checkpoint_dir=run_dir / "checkpoints")
+    return training.train(settings, adapters, emit, should_stop, checkpoint_dir=run_dir / "checkpoints",
+                          resume=bool(job.get("resume")))
 
 
 def _compare(job, run_dir, emit, should_stop):
@@ -74,6 +75,9 @@ def run(job: dict, events_stream) -> int:
         problems = [str(p) for p in getattr(error, "problems", [])]
         emit({"type": "error", "category": "input", "message": str(error), "problems": problems})
         return exitcodes.BAD_INPUT
+    except RunFailed as error:
+        emit({"type": "error", "category": "training", "message": str(error), "fix": error.fix})
+        return exitcodes.FAILED
     except MemoryError:
         emit({"type": "error", "category": "memory", "message": "Out of memory.",
               "fix": "Lower the batch size or max_seq_length, or train fewer layers."})

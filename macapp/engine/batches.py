@@ -25,6 +25,7 @@ class LengthBatches:
         order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
         self.groups = [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
         self.rng = np.random.default_rng(seed)
+        self.order, self.position, self.epoch_start = [], 0, None
 
     def __len__(self):
         return len(self.examples)
@@ -49,7 +50,20 @@ class LengthBatches:
         for group in self.groups:
             yield self.make_batch(group)
 
-    def forever(self):
-        while True:
-            for group in self.epoch():
-                yield self.make_batch(group)
+    def next_batch(self):
+        """The next training batch; a new shuffled pass starts when one ends."""
+        if self.position >= len(self.order):
+            self.epoch_start = self.rng.bit_generator.state
+            self.order, self.position = self.epoch(), 0
+        self.position += 1
+        return self.make_batch(self.order[self.position - 1])
+
+    def state(self) -> dict:
+        """Where the data order stands, as JSON: enough to continue exactly."""
+        return {"epoch_start": self.epoch_start, "position": self.position}
+
+    def restore(self, state: dict) -> None:
+        if state["epoch_start"] is not None:
+            self.rng.bit_generator.state = state["epoch_start"]
+            self.epoch_start = self.rng.bit_generator.state
+            self.order, self.position = self.epoch(), state["position"]

@@ -53,6 +53,7 @@ class TrainConfig:
     lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "dropout": 0.0, "scale": 20.0})
     mask_prompt: bool = False
     resume_adapter_file: str | None = None
+    early_stop_patience: int = 0  # Tailor's own: stop after this many evaluations without a better loss; 0 = off
 
     def validate(self) -> None:
         if self.fine_tune_type not in FINE_TUNE_TYPES:

@@ -10,6 +10,14 @@ class InputError(ValueError):
     """Bad input (data, settings, model, run); the message names where and how to fix it."""
 
 
+class RunFailed(Exception):
+    """A run that started but cannot go on (e.g. the loss became NaN); `fix` says what to change."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
 @dataclass
 class Problem:
     """One thing wrong with the data, located precisely enough to fix it.

@@ -12,39 +12,20 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten
-from mlx_lm.tuner.callbacks import TrainingCallback
 from mlx_lm.tuner.datasets import create_dataset
 from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 
-from . import datasets, memory, models
+from . import checkpoints, datasets, models
 from .batches import LengthBatches
 from .config import ConfigError, TrainConfig
-from .errors import DataError, Problem
+from .errors import DataError, Problem, RunFailed
 from .files import atomic_target, write_json_atomic
+from .session import Session
 
 OPTIMIZER_CLASSES = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
                      "adafactor": optim.Adafactor}
-
-
-class _Reporter(TrainingCallback):
-    """Turns mlx-lm's loss reports into our events."""
-
-    def __init__(self, report, total_iters: int):
-        self.report, self.total = report, total_iters
-        self.best_val = None
-        self.last_train_loss = None
-
-    def on_train_loss_report(self, info):
-        self.last_train_loss = info["train_loss"]
-        self.report({"type": "train", "total": self.total, **info})
-        self.report({"type": "memory", "iteration": info["iteration"], **memory.sample()})
-
-    def on_val_loss_report(self, info):
-        if self.best_val is None or info["val_loss"] < self.best_val:
-            self.best_val = info["val_loss"]
-        self.report({"type": "val", "total": self.total, **info})
 
 
 def prepare_model(model, config: TrainConfig) -> None:
@@ -77,72 +58,49 @@ def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[li
     return [dataset.process(dataset[i]) for i in range(len(dataset))]
 
 
-def save_weights(model, path: Path) -> None:
-    """Trainable weights to `path`, atomically."""
-    tmp = atomic_target(path)
-    mx.save_safetensors(str(tmp), dict(tree_flatten(model.trainable_parameters())))
-    os.replace(tmp, path)
-
-
 def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
-             report, should_stop=lambda: False, checkpoint_dir: Path | None = None) -> dict:
+             report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False) -> dict:
     """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training."""
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
-        raise DataError([Problem(
-            "error", f"only {len(train_set)} training examples for a batch size of {config.batch_size}",
-            str(config.data), fix="Add examples or lower the batch size.")])
+        raise DataError([Problem("error", f"only {len(train_set)} training examples for a batch size of "
+                                          f"{config.batch_size}", str(config.data),
+                                 fix="Add examples or lower the batch size.")])
     train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
     valid_batches = (LengthBatches(valid_set, config.batch_size, config.max_seq_length, config.seed)
                      if len(valid_set) >= config.batch_size else None)
-    adapter_dir = Path(adapter_dir)
-    adapter_file = adapter_dir / "adapters.safetensors"
-    progress = {"iteration": 0, "stopped": False}
-
-    def iterate(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
-        if not loop:  # validation: one ordered pass
-            yield from dataset
-            return
-        for batch in dataset.forever():
-            done = progress["iteration"]
-            if done and done % config.save_every == 0 and done < config.iters:
-                _checkpoint(model, adapter_file, checkpoint_dir, done, report)
-            if should_stop():
-                progress["stopped"] = True
-                return
-            progress["iteration"] = done + 1
-            yield batch
-
-    reporter = _Reporter(report, config.iters)
+    optimizer = make_optimizer(config)
+    session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop)
+    if resume:
+        start = session.resume()
+        report({"type": "log", "message": f"Resuming from step {start}" if start else
+                "No checkpoint yet: starting from the beginning"})
+    adapter_file = Path(adapter_dir) / "adapters.safetensors"
     tmp_file = atomic_target(adapter_file)
     args = TrainingArgs(
-        batch_size=config.batch_size, iters=config.iters,
+        batch_size=config.batch_size, iters=config.iters - session.offset,
         val_batches=config.val_batches, steps_per_report=config.steps_per_report,
         steps_per_eval=config.steps_per_eval, steps_per_save=config.iters + 1, adapter_file=str(tmp_file),
         max_seq_length=config.max_seq_length, grad_checkpoint=config.grad_checkpoint,
         grad_accumulation_steps=config.grad_accumulation_steps, clear_cache_threshold=config.clear_cache_threshold)
     started = time.monotonic()
-    mlx_train(model=model, optimizer=make_optimizer(config), train_dataset=train_batches,
-              val_dataset=valid_batches, args=args, iterate_batches=iterate, training_callback=reporter)
+    if args.iters > 0:
+        mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=valid_batches,
+                  args=args, iterate_batches=session.iterate, training_callback=session)
+    else:
+        checkpoints.save_weights(model, tmp_file)
+    if session.failed_at:
+        tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter
+        raise RunFailed(f"The loss stopped being a number (NaN or infinite) at step {session.failed_at}; "
+                        "training cannot go on. The adapter of the last good checkpoint is kept.",
+                        "Lower the learning rate (for example by 10x), or use a warm-up.")
     os.replace(tmp_file, adapter_file)
-    return {"iterations": progress["iteration"], "stopped": progress["stopped"],
-            "train_loss": reporter.last_train_loss, "best_val_loss": reporter.best_val,
-            "seconds": round(time.monotonic() - started, 2), "adapter_path": str(adapter_dir)}
-
-
-def _checkpoint(model, adapter_file: Path, checkpoint_dir: Path | None, iteration: int, report) -> None:
-    save_weights(model, adapter_file)
-    path = adapter_file
-    if checkpoint_dir is not None:
-        path = Path(checkpoint_dir) / f"{iteration:07d}_adapters.safetensors"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_weights(model, path)
-    report({"type": "checkpoint", "iteration": iteration, "path": str(path)})
+    return {**session.summary(), "seconds": round(time.monotonic() - started, 2)}
 
 
 def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_stop=lambda: False,
-          checkpoint_dir=None) -> dict:
+          checkpoint_dir=None, resume: bool = False) -> dict:
     """Train `config.model` on the prepared folder `config.data`; adapters go to `adapter_dir`.
 
     The adapter folder loads with `mlx_lm generate --adapter-path`.
@@ -165,4 +123,4 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     report({"type": "log", "message": f"Training {trainable / 1e6:.2f}M parameters "
                                       f"on {len(train_records)} examples"})
     return run_loop(model, tokenizer, config, train_records, valid_records, adapter_dir, report, should_stop,
-                    checkpoint_dir)
+                    checkpoint_dir, resume)

@@ -1,11 +1,15 @@
 """The worker as a real process: JSON-lines events on stdout and in events.jsonl, graceful stop."""
 
 import json
+import random
 import signal
 import subprocess
 
+import pytest
+
 from macapp import jobs
-from macapp.engine import config, runs
+from macapp.engine import checkpoints, config, runs
+from tests.helpers import tailor
 
 
 def make_run(data_dir, **overrides):
@@ -81,3 +85,26 @@ def test_unknown_job_kind_is_refused(tmp_path):
     job_file.write_text(json.dumps({"kind": "bake", "run": str(tmp_path)}))
     result = subprocess.run(jobs.worker_command(job_file), capture_output=True, text=True)
     assert result.returncode == 2 and "unknown job kind 'bake'" in result.stderr
+
+
+def test_killed_worker_resumes_to_the_same_loss(demo_data):
+    values = {"iters": 40, "steps_per_report": 1, "steps_per_eval": 20, "save_every": 10}
+    straight = make_run(demo_data, **values)
+    collect(jobs.start({"kind": "train", "run": str(straight)}))
+    kill_at = random.Random().randint(11, 38)  # any step after the first checkpoint
+    run_dir = make_run(demo_data, **values)
+    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    for event in jobs.events(process):
+        if event["type"] == "train" and event["iteration"] >= kill_at:
+            process.send_signal(signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    last_checkpoint = int(checkpoints.latest(run_dir / "checkpoints").name)
+    result = tailor("train", "--resume", run_dir.name)
+    assert result.returncode == 0, result.stderr
+    done = runs.read_events(run_dir)[-1]
+    assert done["type"] == "done" and done["result"]["resumed_from"] == last_checkpoint
+    resumed = {e["iteration"]: e["train_loss"] for e in runs.read_events(run_dir)[-60:] if e["type"] == "train"}
+    expected = {e["iteration"]: e["train_loss"] for e in runs.read_events(straight) if e["type"] == "train"}
+    assert resumed[40] == pytest.approx(expected[40], rel=1e-3), f"killed at step {kill_at}"
+    for step, loss in resumed.items():  # the whole curve after the checkpoint, within float noise
+        assert loss == pytest.approx(expected[step], rel=1e-3), (step, kill_at)

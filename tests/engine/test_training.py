@@ -26,8 +26,12 @@ def test_methods_train_and_save_loadable_adapters(method, demo_data, tmp_path):
     memory = next(e for e in events if e["type"] == "memory")
     assert memory["peak_gb"] > 0 and memory["rss_gb"] > memory["active_gb"] > 0
     assert [e["iteration"] for e in events if e["type"] == "checkpoint"] == [5, 10]
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
-        "0000005_adapters.safetensors", "0000010_adapters.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["0000005", "0000010"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints" / "0000010").iterdir()) == [
+        "adapters.safetensors", "optimizer.safetensors", "state.json"]
+    best = next(e for e in reversed(events) if e["type"] == "best")
+    assert best["val_loss"] == min(e["val_loss"] for e in events if e["type"] == "val")
+    assert (tmp_path / "adapters" / "best" / "adapters.safetensors").exists()
     saved = json.loads((tmp_path / "adapters" / "adapter_config.json").read_text())
     assert saved["fine_tune_type"] == method
     model, _ = models.load(saved["model"])
@@ -77,3 +81,52 @@ def test_same_seed_gives_the_same_run(demo_data, tmp_path):
     first = losses(tmp_path / "a", 1)
     assert first == losses(tmp_path / "b", 1)
     assert first != losses(tmp_path / "c", 2)
+
+
+def losses_by_step(events):
+    return {e["iteration"]: e["train_loss"] for e in events if e["type"] == "train"}
+
+
+def test_resume_continues_exactly(demo_data, tmp_path):
+    values = {"iters": 20, "steps_per_report": 1, "steps_per_eval": 10, "save_every": 5,
+              "lora_parameters": {"scale": 10.0, "dropout": 0.1}}
+    straight = []
+    training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
+    first, second = [], []
+    stopped = training.train(settings(demo_data, **values), tmp_path / "b", first.append,
+                             should_stop=lambda: len(losses_by_step(first)) >= 13, checkpoint_dir=tmp_path / "cb")
+    assert stopped["stopped"] and stopped["iterations"] == 13
+    resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
+                             checkpoint_dir=tmp_path / "cb", resume=True)
+    assert resumed["resumed_from"] == 10 and resumed["iterations"] == 20
+    expected, got = losses_by_step(straight), losses_by_step(second)
+    assert sorted(got) == list(range(11, 21))
+    for step in got:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+
+
+def test_early_stop_keeps_the_best_adapter(demo_data, tmp_path):
+    events = []
+    result = training.train(settings(demo_data, iters=200, learning_rate=3e-2, steps_per_eval=2, val_batches=2,
+                                     early_stop_patience=2), tmp_path, events.append)
+    assert result["stopped_early"] and result["iterations"] < 200
+    vals = [e["val_loss"] for e in events if e["type"] == "val"]
+    assert result["best_val_loss"] == min(vals)
+    assert any("Stopping early" in e.get("message", "") for e in events)
+
+
+def test_nan_loss_stops_with_a_plain_message_and_keeps_the_last_adapter(demo_data, tmp_path):
+    import mlx.core as mx
+
+    from macapp.engine.errors import RunFailed
+
+    training.train(settings(demo_data, iters=4), tmp_path / "run")
+    good = (tmp_path / "run" / "adapters.safetensors").read_bytes()
+    broken = {k: v * mx.array(float("nan")) for k, v in mx.load(str(tmp_path / "run" / "adapters.safetensors")).items()}
+    mx.save_safetensors(str(tmp_path / "broken.safetensors"), broken)
+    with pytest.raises(RunFailed, match="NaN") as caught:
+        training.train(settings(demo_data, iters=20, steps_per_report=1,
+                                resume_adapter_file=str(tmp_path / "broken.safetensors")), tmp_path / "run")
+    assert "learning rate" in caught.value.fix
+    assert (tmp_path / "run" / "adapters.safetensors").read_bytes() == good
+    assert not list((tmp_path / "run").glob(".*tmp*"))

@@ -1,0 +1,145 @@
+"""What Tailor adds around mlx-lm's trainer for one run: checkpoints, exact resume, best adapter, early stop.
+
+mlx-lm's `train()` has no hooks for these; this class is both its training callback and its batch
+iterator, so it sees every report and decides before every step whether to save or stop.
+"""
+
+import math
+import shutil
+from pathlib import Path
+
+import mlx.core as mx
+from mlx.utils import tree_flatten
+from mlx_lm.tuner.callbacks import TrainingCallback
+
+from . import checkpoints, memory
+from .config import TrainConfig
+
+OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
+                   "training examples. The best adapter so far is kept; consider fewer iterations or more data.")
+
+
+def step_seed(seed: int, iteration: int) -> int:
+    """The RNG seed from a checkpoint on, the same whether the run was resumed there or not."""
+    return (seed * 1_000_003 + iteration) % 2**63
+
+
+class Session(TrainingCallback):
+    """The state of one run: where it is, its best validation loss, and whether to stop."""
+
+    def __init__(self, model, optimizer, config: TrainConfig, batches, adapter_dir: Path,
+                 checkpoint_dir: Path | None, report, should_stop):
+        self.model, self.optimizer, self.config, self.batches = model, optimizer, config, batches
+        self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
+        self.report, self.should_stop = report, should_stop
+        self.iteration = self.offset = 0
+        self.best_val = self.best_iteration = None
+        self.evals_since_best = 0
+        self.history = []  # (iteration, train loss or None, val loss or None)
+        self.last_train_loss = None
+        self.warned_overfit = self.stopped = self.stopped_early = False
+        self.failed_at = None
+
+    # -- resume -----------------------------------------------------------------------------------
+
+    def resume(self) -> int | None:
+        """Continue from the newest checkpoint, if there is one; returns its iteration."""
+        found = checkpoints.latest(self.checkpoint_dir) if self.checkpoint_dir else None
+        if found is None:
+            return None
+        state = checkpoints.load(found, self.model, self.optimizer)
+        self.iteration = self.offset = state["iteration"]
+        self.batches.restore(state["batches"])
+        self.best_val, self.best_iteration = state["best_val"], state["best_iteration"]
+        self.evals_since_best, self.warned_overfit = state["evals_since_best"], state["warned_overfit"]
+        self.history = [tuple(h) for h in state["history"]]
+        mx.random.seed(step_seed(self.config.seed, self.iteration))
+        return self.iteration
+
+    # -- mlx-lm's callback ------------------------------------------------------------------------
+
+    def on_train_loss_report(self, info):
+        iteration = info["iteration"] + self.offset
+        if not math.isfinite(info["train_loss"]):
+            self.failed_at = self.failed_at or iteration
+            return
+        self.last_train_loss = info["train_loss"]
+        self.history.append((iteration, info["train_loss"], None))
+        self.report({"type": "train", "total": self.config.iters, **info, "iteration": iteration})
+        self.report({"type": "memory", "iteration": iteration, **memory.sample()})
+
+    def on_val_loss_report(self, info):
+        iteration = info["iteration"] + self.offset
+        loss = info["val_loss"]
+        if not math.isfinite(loss):
+            self.failed_at = self.failed_at or iteration
+            return
+        self.report({"type": "val", "total": self.config.iters, **info, "iteration": iteration})
+        self.history.append((iteration, None, loss))
+        if self.best_val is None or loss < self.best_val:
+            self.best_val, self.best_iteration, self.evals_since_best = loss, iteration, 0
+            self._save_best()
+        else:
+            self.evals_since_best += 1
+        self._check_overfitting()
+        patience = self.config.early_stop_patience
+        if patience and self.evals_since_best >= patience:
+            self.stopped_early = True
+            self.report({"type": "log", "message": f"Stopping early: no better validation loss in {patience} "
+                                                   f"evaluations (best {self.best_val:.3f} at step "
+                                                   f"{self.best_iteration})."})
+
+    def _save_best(self) -> None:
+        best = self.adapter_dir / "best"
+        best.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.adapter_dir / "adapter_config.json", best / "adapter_config.json")
+        checkpoints.save_weights(self.model, best / "adapters.safetensors")
+        self.report({"type": "best", "iteration": self.best_iteration, "val_loss": self.best_val, "path": str(best)})
+
+    def _check_overfitting(self) -> None:
+        vals = [(i, v) for i, _, v in self.history if v is not None][-3:]
+        trains = [t for i, t, _ in self.history if t is not None and i > vals[0][0]] if len(vals) == 3 else []
+        if (not self.warned_overfit and len(trains) >= 2 and vals[0][1] < vals[1][1] < vals[2][1]
+                and trains[-1] < trains[0]):
+            self.warned_overfit = True
+            self.report({"type": "log", "level": "warning", "message": OVERFIT_WARNING})
+
+    # -- mlx-lm's batch iterator ------------------------------------------------------------------
+
+    def iterate(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
+        if not loop:  # validation: one ordered pass
+            yield from dataset
+            return
+        config = self.config
+        while True:
+            done = self.iteration
+            if done > self.offset and done % config.save_every == 0 and done < config.iters:
+                self._checkpoint(done)
+            if self.failed_at or self.stopped_early:
+                return
+            if self.should_stop():
+                self.stopped = True
+                return
+            self.iteration = done + 1
+            yield self.batches.next_batch()
+
+    def _checkpoint(self, iteration: int) -> None:
+        weights = [v for _, v in tree_flatten(self.model.trainable_parameters())]
+        if not all(mx.isfinite(v).all().item() for v in weights):
+            self.failed_at = iteration
+            return
+        state = {"batches": self.batches.state(), "best_val": self.best_val, "best_iteration": self.best_iteration,
+                 "evals_since_best": self.evals_since_best, "warned_overfit": self.warned_overfit,
+                 "history": self.history}
+        checkpoints.save_weights(self.model, self.adapter_dir / "adapters.safetensors")
+        path = self.adapter_dir / "adapters.safetensors"
+        if self.checkpoint_dir is not None:
+            path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
+        mx.random.seed(step_seed(self.config.seed, iteration))
+        self.report({"type": "checkpoint", "iteration": iteration, "path": str(path)})
+
+    def summary(self) -> dict:
+        return {"iterations": self.iteration, "stopped": self.stopped, "stopped_early": self.stopped_early,
+                "resumed_from": self.offset or None, "train_loss": self.last_train_loss,
+                "best_val_loss": self.best_val, "best_iteration": self.best_iteration,
+                "adapter_path": str(self.adapter_dir)}

@@ -86,11 +86,19 @@ def _train_settings(args, extra: list[str]) -> dict:
     return values
 
 
-def prepare_run(name: str, values: dict):
-    """A run folder with its data checked and copied in, and its config.yaml; returns (folder, config)."""
+def prepare_run(name: str, values: dict, quantize_bits: int = 0):
+    """A run folder with its data checked and copied in, and its config.yaml; returns (folder, config).
+
+    With quantize_bits (4 or 8) the run trains on a quantized copy of the model: QLoRA.
+    """
     from .engine import config, datasets, runs
 
     settings = config.from_dict(values, source="settings")
+    if quantize_bits:
+        from .engine import models
+
+        settings.model = str(models.quantized(models.resolve(settings.model), quantize_bits,
+                                              lambda e: print(e["message"], file=sys.stderr)))
     if not settings.data:
         raise config.ConfigError("No data given. Use --data FILE_OR_FOLDER (or data: in the config file).")
     source = Path(settings.data)
@@ -118,7 +126,7 @@ def cmd_train(args, extra) -> int:
         run_dir = runs.find(args.resume)
     else:
         values = _train_settings(args, extra)
-        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values)
+        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base)
     print(f"Run folder: {run_dir}", file=sys.stderr)
     code, _ = run_job({"kind": "train", "run": str(run_dir), "resume": bool(args.resume)}, "Training")
     return code
@@ -184,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
     train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
     train.add_argument("--name", help="a name for the run folder")
+    train.add_argument("--quantize-base", type=int, choices=(4, 8), default=0,
+                       help="QLoRA: train on a 4- or 8-bit copy of the model (made once with mlx_lm convert)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
     train.set_defaults(func=cmd_train, takes_extra=True)
 

@@ -3,12 +3,16 @@
 Every problem with a folder is named with the file that is missing and how to get it.
 """
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
+from mlx_lm.convert import convert
 from mlx_lm.utils import load as mlx_load
 
 from .errors import InputError
+from .files import data_home
 
 
 class ModelError(InputError):
@@ -45,6 +49,30 @@ def resolve(name: str, report=lambda event: None) -> Path:
 def load(path):
     """(model, tokenizer) from a checked folder."""
     return mlx_load(str(path))
+
+
+def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
+    """A 4- or 8-bit copy of a model (for QLoRA), made with mlx_lm.convert once and cached."""
+    if bits not in (4, 8):
+        raise ModelError(f"Quantize to 4 or 8 bits, not {bits}.")
+    config = read_config(path)
+    if "quantization" in config:
+        raise ModelError(f"{path}: this model is quantized already ({config['quantization'].get('bits')} bits); "
+                         "train on it as it is.")
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for weights in sorted(path.glob("model*.safetensors")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}".encode())
+    out = data_home() / "models" / f"{path.name}-q{bits}-{digest.hexdigest()[:10]}"
+    if (out / "config.json").exists():
+        return out
+    report({"type": "log", "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
+    scratch = out.with_name(out.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    convert(str(path), str(scratch), quantize=True, q_bits=bits, q_group_size=64)
+    if (path / "tokenizer.model").exists():
+        shutil.copy2(path / "tokenizer.model", scratch / "tokenizer.model")
+    scratch.rename(out)
+    return out
 
 
 def read_config(path) -> dict:

@@ -109,8 +109,8 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     train_records = datasets.load_split(config.data, "train")
     valid_records = datasets.load_split(config.data, "valid")
     if not train_records:
-        raise DataError([Problem("error", "no train.jsonl with examples in this folder",
-                                                   str(config.data), fix="Run `tailor data prepare` first.")])
+        raise DataError([Problem("error", "no train.jsonl with examples in this folder", str(config.data),
+                                 fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = models.resolve(config.model, report)
     report({"type": "log", "message": f"Loading {config.model}"})

@@ -133,3 +133,12 @@ def test_ctrl_c_stops_training_and_exits_130(demo_model, tmp_path):
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-interrupted")]
     assert run["status"] == "stopped"
     assert (Path(run["path"]) / "adapters" / "adapters.safetensors").exists()
+
+
+def test_train_qlora_quantizes_the_base_first(demo_model, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    result = tailor("train", "--model", "demo", "--data", source, "--quantize-base", 4, "--iters", 2,
+                    "--batch-size", 2, "--name", "qlora")
+    assert result.returncode == 0, result.stderr
+    (run,) = [r for r in runs.list_runs() if r["id"].endswith("-qlora")]
+    assert "-q4-" in run["model"] and run["status"] == "finished"

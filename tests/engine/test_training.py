@@ -130,3 +130,26 @@ def test_nan_loss_stops_with_a_plain_message_and_keeps_the_last_adapter(demo_dat
     assert "learning rate" in caught.value.fix
     assert (tmp_path / "run" / "adapters.safetensors").read_bytes() == good
     assert not list((tmp_path / "run").glob(".*tmp*"))
+
+
+def test_accumulation_checkpointing_and_warmup_schedule(demo_data, tmp_path):
+    events = []
+    schedule = {"name": "cosine_decay", "warmup": 4, "warmup_init": 0.0, "arguments": [1e-3, 12, 1e-5]}
+    result = training.train(settings(demo_data, iters=12, steps_per_report=2, grad_accumulation_steps=2,
+                                     grad_checkpoint=True, lr_schedule=schedule, optimizer="adamw"),
+                            tmp_path, events.append)
+    rates = [e["learning_rate"] for e in events if e["type"] == "train"]
+    assert result["iterations"] == 12 and rates[0] < rates[1]  # warming up
+    assert rates[-1] < max(rates)  # then decaying
+
+
+def test_qlora_on_a_quantized_copy(demo_model, demo_data, tmp_path):
+    from macapp.engine import models
+
+    quantized = models.quantized(demo_model, 4)
+    assert models.read_config(quantized)["quantization"]["bits"] == 4
+    assert models.quantized(demo_model, 4) == quantized  # cached
+    result = training.train(settings(demo_data, model=str(quantized), iters=6), tmp_path / "adapters")
+    assert result["iterations"] == 6
+    model, _ = models.load(quantized)
+    load_adapters(model, str(tmp_path / "adapters"))

@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 from .errors import InputError
@@ -70,14 +71,16 @@ def summary(folder: Path) -> dict:
     folder = Path(folder)
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
     events = read_events(folder)
-    status = "created"
+    status, pid = "created", None
     for event in events:
         if event.get("type") == "started" and event.get("kind") == "train":
-            status = "running"
+            status, pid = "running", event.get("pid")
         elif event.get("type") == "done" and event.get("kind") == "train":
             status = "stopped" if event.get("result", {}).get("stopped") else "finished"
         elif event.get("type") == "error" and event.get("kind") == "train":
             status = "failed"
+    if status == "running" and not (pid and psutil.pid_exists(pid)):
+        status = "interrupted"  # the worker was killed; `tailor train --resume` continues it
     vals = [e["val_loss"] for e in events if e.get("type") == "val"]
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
             "status": status, "best_val_loss": min(vals) if vals else None,

@@ -98,6 +98,7 @@ def test_killed_worker_resumes_to_the_same_loss(demo_data):
         if event["type"] == "train" and event["iteration"] >= kill_at:
             process.send_signal(signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
+    assert runs.summary(run_dir)["status"] == "interrupted"
     last_checkpoint = int(checkpoints.latest(run_dir / "checkpoints").name)
     result = tailor("train", "--resume", run_dir.name)
     assert result.returncode == 0, result.stderr

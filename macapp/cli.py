@@ -4,7 +4,6 @@ Exit codes: 0 done, 1 failed, 2 bad input (the message names file:line and the f
 """
 
 import argparse
-import json
 import shutil
 import signal
 import sys
@@ -45,13 +44,11 @@ def run_job(job: dict, title: str) -> tuple[int, dict | None]:
         for event in jobs.events(process):
             view.handle(event)
     view.finish()
-    code = process.returncode
-    if code < 0 or (code not in (exitcodes.DONE, exitcodes.BAD_INPUT, exitcodes.STOPPED) and view.error is None):
-        print(f"{title}: the worker process ended unexpectedly (signal {-code}); if the Mac ran out of memory, "
-              "lower the batch size or max_seq_length. Its log: "
-              f"{Path(job['run']) / 'worker.log'}", file=sys.stderr)
+    explanation = jobs.unexpected_end(process.returncode, Path(job["run"]), view.error is not None)
+    if explanation:
+        print(f"{title}: {explanation}", file=sys.stderr)
         return exitcodes.FAILED, None
-    return code, result
+    return process.returncode, result
 
 
 def cmd_check(args) -> int:

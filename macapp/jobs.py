@@ -4,10 +4,12 @@ The worker gets the system OpenBLAS preloaded on Linux, and its stderr goes to t
 """
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from . import exitcodes
 from .engine import blas
 from .engine.files import write_json_atomic
 
@@ -37,3 +39,16 @@ def events(process: subprocess.Popen):
         except json.JSONDecodeError:
             yield {"type": "log", "message": line.rstrip()}
     process.wait()
+
+
+def unexpected_end(returncode: int, run_dir: Path, reported_error: bool) -> str | None:
+    """What to tell the user when a worker ended without saying why (killed, crashed), else None."""
+    if returncode in (exitcodes.DONE, exitcodes.BAD_INPUT, exitcodes.STOPPED) or (returncode > 0 and reported_error):
+        return None
+    log = Path(run_dir) / "worker.log"
+    if returncode == -signal.SIGKILL:
+        return ("the worker process was killed, most often because the Mac ran out of memory. Lower the batch "
+                "size or max_seq_length, train fewer layers, or turn on gradient checkpointing; then continue "
+                f"with `tailor train --resume {Path(run_dir).name}`. Its log: {log}")
+    how = f"by signal {-returncode}" if returncode < 0 else f"with exit code {returncode}"
+    return f"the worker process ended unexpectedly ({how}). Its log: {log}"

@@ -142,3 +142,21 @@ def test_train_qlora_quantizes_the_base_first(demo_model, tmp_path):
     assert result.returncode == 0, result.stderr
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-qlora")]
     assert "-q4-" in run["model"] and run["status"] == "finished"
+
+
+def test_a_killed_worker_is_explained(demo_model, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    process = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--model", "demo", "--data", str(source),
+                                "--iters", "100000", "--batch-size", "2", "--name", "oom"],
+                               stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "Training 0." in line:  # the worker is running: kill it as the system does when memory runs out
+            (run,) = [r for r in runs.list_runs() if r["id"].endswith("-oom")]
+            started = next(e for e in runs.read_events(Path(run["path"])) if e["type"] == "started")
+            os.kill(started["pid"], signal.SIGKILL)
+    assert process.wait(timeout=60) == 1
+    message = "".join(seen)
+    assert "was killed" in message and "batch size" in message and "--resume" in message
+    assert "Traceback" not in message

@@ -61,6 +61,12 @@ class ProgressView:
             self.val_loss = event["val_loss"]
         elif kind == "progress":
             self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds"))
+        elif kind == "plan":
+            GB = 1e9
+            self._line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "
+                       f"{event['limit_bytes'] / GB:.0f} GB this machine can give ({event['status']})")
+            if event.get("suggestion"):
+                self._line(f"  Settings that fit: {event['suggestion']}")
         elif kind == "log":
             self._line(f"  {event['message']}")
         elif kind == "error":

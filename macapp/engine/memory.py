@@ -1,7 +1,9 @@
-"""Live memory figures of the training process: MLX active, peak and cache memory, and RSS.
+"""Memory: predict a training run's peak before it starts, and sample it live while it runs.
 
 MLX's peak excludes its allocator cache, so the process RSS is reported beside it.
 """
+
+import dataclasses
 
 import mlx.core as mx
 import psutil
@@ -17,3 +19,82 @@ def sample() -> dict:
         "cache_gb": mx.get_cache_memory() / GB,
         "rss_gb": psutil.Process().memory_info().rss / GB,
     }
+
+
+# Bytes kept per token for the backward pass, in units of the activation size, fitted on MLX's
+# measured peaks over two model shapes (bench/memory_prediction.py prints the fit's error).
+PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 9.1, 1.8, 0.3
+PER_TOKEN_VOCAB = 6.2
+CHECKPOINT_RECOMPUTE = 1.5  # with checkpointing: each layer's input, plus about 1.5 layers held while recomputing
+LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
+
+
+def _dims(model_config: dict) -> dict:
+    text = model_config.get("text_config", model_config)
+    hidden, heads = text["hidden_size"], text["num_attention_heads"]
+    head_dim = text.get("head_dim") or hidden // heads
+    return {"H": hidden, "I": text["intermediate_size"], "L": text["num_hidden_layers"], "heads": heads,
+            "kv": text.get("num_key_value_heads", heads) * head_dim, "V": text["vocab_size"],
+            "tied": text.get("tie_word_embeddings", False),
+            "bytes": 4 if text.get("torch_dtype", "float16") == "float32" else 2,
+            "bits": (model_config.get("quantization") or {}).get("bits")}
+
+
+def predict(model_config: dict, config, seq_length: int) -> dict:
+    """Predicted peak MLX memory (bytes) of training `config` on sequences of `seq_length` tokens.
+
+    `model_config` is the model's config.json. Parts: weights, trainable state (weights, gradients and
+    Adam's two moments), activations kept for the backward pass, and the output layer's logits.
+    """
+    d = _dims(model_config)
+    H, I, V, act = d["H"], d["I"], d["V"], d["bytes"]
+    linears = [(H, H), (H, d["kv"]), (H, d["kv"]), (H, H), (H, I), (H, I), (I, H)]
+    layer_params = sum(a * b for a, b in linears) + 2 * H
+    weight_bytes = d["bits"] / 8 + 4 / 64 if d["bits"] else act  # quantized: packed bits plus scales and biases
+    weights = (d["L"] * layer_params) * weight_bytes + V * H * (1 if d["tied"] else 2) * act
+    trained = d["L"] if config.num_layers < 0 else min(config.num_layers, d["L"])
+    rank = config.lora_parameters.get("rank", 8)
+    if config.fine_tune_type == "full":
+        state = trained * layer_params * act * 3  # gradients and two Adam moments
+        lora_term = 0
+    else:
+        state = trained * sum(rank * (a + b) for a, b in linears) * 4 * 4  # float32 weights, grads, moments
+        lora_term = PER_LORA_RANK * rank * LINEARS_PER_LAYER
+    seq = 8 * -(-seq_length // 8) + 1  # as the batches pad
+    tokens = config.batch_size * seq
+    per_layer = PER_LAYER_I * I + PER_LAYER_SCORES * d["heads"] * seq + lora_term
+    if config.grad_checkpoint:  # each layer keeps its input; one layer at a time is recomputed in full
+        activations = tokens * act * (trained * H + CHECKPOINT_RECOMPUTE * per_layer)
+    else:
+        activations = tokens * act * trained * per_layer
+    head = tokens * act * PER_TOKEN_VOCAB * V
+    total = weights + state + activations + head
+    return {"total": total, "weights": weights, "trainable_state": state, "activations": activations,
+            "output_layer": head}
+
+
+def machine_limit() -> int:
+    """The memory training may use: the GPU working-set limit on a Mac, the RAM elsewhere (bytes)."""
+    info = mx.device_info()
+    return int(info.get("max_recommended_working_set_size") or psutil.virtual_memory().total)
+
+
+def plan(model_config: dict, config, seq_length: int, limit: int | None = None) -> dict:
+    """The prediction against this machine's limit, and the largest settings that fit when it does not."""
+    limit = limit or machine_limit()
+    predicted = predict(model_config, config, seq_length)["total"]
+    result = {"predicted_bytes": int(predicted), "limit_bytes": limit,
+              "status": "ok" if predicted < 0.8 * limit else "tight" if predicted < limit else "too_big"}
+    if result["status"] == "too_big":
+        result["suggestion"] = _fitting_settings(model_config, config, seq_length, limit)
+    return result
+
+
+def _fitting_settings(model_config: dict, config, seq_length: int, limit: int) -> dict | None:
+    for length in (seq_length, seq_length // 2, seq_length // 4):
+        for checkpointing in (config.grad_checkpoint, True):
+            for batch in range(config.batch_size, 0, -1):
+                trial = dataclasses.replace(config, batch_size=batch, grad_checkpoint=checkpointing)
+                if predict(model_config, trial, length)["total"] < 0.8 * limit:
+                    return {"batch_size": batch, "grad_checkpoint": checkpointing, "max_seq_length": length}
+    return None

@@ -17,7 +17,7 @@ from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 
-from . import checkpoints, datasets, models
+from . import checkpoints, datasets, memory, models
 from .batches import LengthBatches
 from .config import ConfigError, TrainConfig
 from .errors import DataError, Problem, RunFailed
@@ -59,14 +59,21 @@ def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[li
 
 
 def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
-             report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False) -> dict:
-    """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training."""
+             report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False,
+             model_config: dict | None = None) -> dict:
+    """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training.
+
+    With the model's config.json, a `plan` event first gives the predicted peak memory against the limit.
+    """
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
         raise DataError([Problem("error", f"only {len(train_set)} training examples for a batch size of "
                                           f"{config.batch_size}", str(config.data),
                                  fix="Add examples or lower the batch size.")])
+    if model_config is not None:
+        longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
+        report({"type": "plan", **memory.plan(model_config, config, longest)})
     train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
     valid_batches = (LengthBatches(valid_set, config.batch_size, config.max_seq_length, config.seed)
                      if len(valid_set) >= config.batch_size else None)
@@ -85,6 +92,8 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         max_seq_length=config.max_seq_length, grad_checkpoint=config.grad_checkpoint,
         grad_accumulation_steps=config.grad_accumulation_steps, clear_cache_threshold=config.clear_cache_threshold)
     started = time.monotonic()
+    mx.clear_cache()
+    mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
     if args.iters > 0:
         mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=valid_batches,
                   args=args, iterate_batches=session.iterate, training_callback=session)
@@ -123,4 +132,4 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     report({"type": "log", "message": f"Training {trainable / 1e6:.2f}M parameters "
                                       f"on {len(train_records)} examples"})
     return run_loop(model, tokenizer, config, train_records, valid_records, adapter_dir, report, should_stop,
-                    checkpoint_dir, resume)
+                    checkpoint_dir, resume, models.read_config(model_path))

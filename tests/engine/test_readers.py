@@ -39,7 +39,7 @@ def test_missing_mapped_column(tmp_path):
 def test_fixable_problems_are_fixed_by_prepare(case, tmp_path):
     name, data, _, _ = BAD_INPUTS[case]
     path = tmp_path / name
-    path.write_bytes(data * 1 if case != "blank-line" else data)
+    path.write_bytes(data)
     manifest = datasets.prepare([path], tmp_path / "out", (1.0, 0.0, 0.0))
     assert manifest["fixed"]
     text = (tmp_path / "out" / "train.jsonl").read_bytes()

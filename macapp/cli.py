@@ -91,11 +91,6 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0):
     from .engine import config, datasets, runs
 
     settings = config.from_dict(values, source="settings")
-    if quantize_bits:
-        from .engine import models
-
-        settings.model = str(models.quantized(models.resolve(settings.model), quantize_bits,
-                                              lambda e: print(e["message"], file=sys.stderr)))
     if not settings.data:
         raise config.ConfigError("No data given. Use --data FILE_OR_FOLDER (or data: in the config file).")
     source = Path(settings.data)
@@ -104,7 +99,12 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0):
     run_dir = runs.create(name)
     try:
         datasets.prepare([source], run_dir / "data", (0.9, 0.1, 0.0), seed=settings.seed)
-    except datasets.DataError:
+        if quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
+            from .engine import models
+
+            settings.model = str(models.quantized(models.resolve(settings.model), quantize_bits,
+                                                  lambda e: print(e["message"], file=sys.stderr)))
+    except InputError:
         shutil.rmtree(run_dir)  # brand new and holding nothing of value: bad input leaves no trace
         raise
     settings.data = str(run_dir / "data")

@@ -12,7 +12,7 @@ from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import DataError, Problem
+from .errors import DataError, Problem, place
 from .files import write_json_atomic, write_text_atomic
 from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, to_example
 from .readers import dataset_dict_splits, read, source_files
@@ -114,7 +114,7 @@ class _Scan:
         if example is None:
             return
         if self.first is None:
-            self.first = (kind, Problem("", "", **where).place())
+            self.first = (kind, place(**where))
             report.format = detect_format(example)
         elif kind != self.first[0]:
             report.add(Problem("error", f"is in {kind} format but {self.first[1]} is in {self.first[0]} format",
@@ -135,7 +135,7 @@ class _Scan:
             self.seen[digest] = (len(self.split_names) - 1) << 56 | (len(self.report.files) - 1) << 32 | (row.line or 0)
             return
         file_index = code >> 32 & 0xFFFFFF
-        earlier = Problem("", "", self.report.files[file_index], code & 0xFFFFFFFF, unit=self.units[file_index]).place()
+        earlier = place(self.report.files[file_index], code & 0xFFFFFFFF, self.units[file_index])
         earlier_split = self.split_names[code >> 56]
         if earlier_split == self.split_names[-1]:
             self.report.duplicates += 1

@@ -18,6 +18,13 @@ class RunFailed(Exception):
         self.fix = fix
 
 
+def place(file: str, line: int | None = None, unit: str = "line") -> str:
+    """Where something is, as a person finds it: file:line, or the item or row of a file."""
+    if line is None:
+        return file
+    return f"{file}:{line}" if unit == "line" else f"{file} ({unit} {line})"
+
+
 @dataclass
 class Problem:
     """One thing wrong with the data, located precisely enough to fix it.
@@ -35,9 +42,7 @@ class Problem:
     unit: str = "line"  # "line" (JSONL, CSV rows by their line in the file), "item" (JSON array), "row" (Parquet)
 
     def place(self) -> str:
-        if self.line is None:
-            return self.file
-        return f"{self.file}:{self.line}" if self.unit == "line" else f"{self.file} ({self.unit} {self.line})"
+        return place(self.file, self.line, self.unit)
 
     def __str__(self) -> str:
         what = f"{self.field}: {self.message}" if self.field else self.message

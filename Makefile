@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 .PHONY: run test system-packages clean
 
 run: system-packages $(STAMP)
-	$(PY) -m macapp demo
+	$(PY) -m macapp app
 
 test: system-packages $(STAMP)
 	$(PY) -m macapp.engine.blas -m pytest

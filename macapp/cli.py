@@ -179,6 +179,16 @@ def cmd_demo(args) -> int:
     return run_demo(args.iters)
 
 
+def cmd_app(args) -> int:
+    from .ui.app import has_display, main as open_window
+
+    if not has_display():
+        print("No screen here (no DISPLAY): running the demo in this terminal instead. On a Mac, or with a "
+              "screen, `tailor app` opens the window.", file=sys.stderr)
+        return cmd_demo(argparse.Namespace(iters=200))
+    return open_window(timing=args.timing)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailor", description="Fine-tune an open LLM on your own Mac.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,13 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole path on the built-in demo model and data")
     demo.add_argument("--iters", type=int, default=200)
     demo.set_defaults(func=cmd_demo)
+    app = sub.add_parser("app", help="open Tailor's window (the demo is chosen until you choose otherwise)")
+    app.add_argument("--timing", action="store_true", help=argparse.SUPPRESS)
+    app.set_defaults(func=cmd_app)
     return parser
 
 
 def main(argv=None) -> int:
-    blas.reexec_with_openblas()
     parser = build_parser()
     args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.command != "app":  # the window does no MLX work itself: its workers get OpenBLAS
+        blas.reexec_with_openblas()
     if extra and not getattr(args, "takes_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -1,30 +1,55 @@
 """Start a worker process for a job and read its events; shared by the CLI and the app.
 
-The worker gets the system OpenBLAS preloaded on Linux, and its stderr goes to the run's worker.log.
+The worker gets the system OpenBLAS preloaded on Linux, and its stderr goes to the job folder's worker.log.
 """
 
+import itertools
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import exitcodes
 from .engine import blas
-from .engine.files import write_json_atomic
+from .engine.files import data_home, write_json_atomic
+
+
+_serial = itertools.count()
 
 
 def worker_command(job_file: Path) -> list[str]:
     return [sys.executable, "-m", "macapp.worker", str(job_file)]
 
 
-def start(job: dict) -> subprocess.Popen:
-    """Write the job spec into its run folder and start the worker on it."""
+def scratch_folder(kind: str) -> Path:
+    """A folder for a job that belongs to no run (check, inspect, download); the newest few are kept."""
+    root = data_home() / "jobs"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in sorted(root.iterdir())[:-20]:
+        shutil.rmtree(old, ignore_errors=True)
+    folder = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{os.getpid()}-{next(_serial)}"
+    folder.mkdir()
+    return folder
+
+
+def start(job: dict, detached: bool = False) -> subprocess.Popen:
+    """Write the job spec into its folder (job["run"]) and start the worker on it.
+
+    Attached, the worker's events come through its stdout; detached (the app), it runs in its own
+    session, so it outlives the window, and its events are read from the folder's events.jsonl.
+    """
     run_dir = Path(job["run"])
     job_file = run_dir / f"job-{job['kind']}.json"
     write_json_atomic(job_file, job)
     log = open(run_dir / "worker.log", "ab")
     try:
+        if detached:
+            return subprocess.Popen(worker_command(job_file), stdout=subprocess.DEVNULL, stderr=log,
+                                    stdin=subprocess.DEVNULL, env=blas.environment(), start_new_session=True)
         return subprocess.Popen(worker_command(job_file), stdout=subprocess.PIPE, stderr=log,
                                 env=blas.environment(), text=True, bufsize=1)
     finally:

@@ -9,7 +9,7 @@ import time
 BAR_WIDTH = 24
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
@@ -40,7 +40,7 @@ class ProgressView:
         if eta is None:
             eta = elapsed / done * (total - done) if done else 0
         text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  {details}"
-                f"  {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+                f"  {clock(elapsed)} elapsed, ETA {clock(eta)}")
         if self.live:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()

@@ -1,7 +1,7 @@
-"""The worker process: runs one job (train, compare, fuse) and reports it as JSON-lines events.
+"""The worker process: runs one job (check, inspect, download, train, compare, fuse) as JSON-lines events.
 
-`python -m macapp.worker JOB.json`. Events go to stdout and to the run's events.jsonl; anything
-else printed goes to stderr. SIGINT asks the job to stop; it saves and reports `done` with stopped.
+`python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
+folder for runs); anything else printed goes to stderr. SIGINT asks a job to stop; it saves and reports.
 """
 
 import json
@@ -28,15 +28,55 @@ class Events:
     def __call__(self, event: dict) -> None:
         event = {**event, "kind": self.kind, "time": round(time.time(), 3)}
         with self.lock:
-            self.stream.write(json.dumps(event) + "\n")
+            self.stream.write(json.dumps(event, default=str) + "\n")
             self.stream.flush()
             runs.append_event(self.run_dir, event)
 
 
+def _check(job, run_dir, emit, should_stop):
+    from dataclasses import asdict
+
+    from .engine import environment, memory
+
+    return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit()}
+
+
+def _mapping(job):
+    from .engine.formats import Mapping
+
+    return Mapping(**job["mapping"]) if job.get("mapping") else None
+
+
+def _inspect(job, run_dir, emit, should_stop):
+    from .engine import datasets, models
+
+    tokenizer = models.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
+    emit({"type": "log", "message": "Reading every example"})
+    report = datasets.inspect(job["sources"], _mapping(job), tokenizer, job.get("max_seq_length", 2048),
+                              job.get("batch_size"))
+    return {"report": report.to_dict(), "must_fix": report.must_fix,
+            "preview": datasets.preview(job["sources"], _mapping(job))}
+
+
+def _download(job, run_dir, emit, should_stop):
+    from .engine import models
+
+    return {"path": str(models.download(job["model"], emit))}
+
+
 def _train(job, run_dir, emit, should_stop):
-    from .engine import config, training
+    from .engine import config, datasets, models, training
 
     settings = config.load(run_dir / "config.yaml")
+    if job.get("prepare"):  # the app's runs: check and split the user's data into the run folder first
+        spec = job.pop("prepare")
+        emit({"type": "log", "message": "Checking and splitting the data"})
+        datasets.prepare(spec["sources"], run_dir / "data", spec["ratios"], spec.get("seed", 0),
+                         spec.get("drop_duplicates", False), _mapping(spec))
+    if job.get("quantize_bits"):
+        base = models.resolve(settings.model, emit)
+        settings.model = str(models.quantized(base, job.pop("quantize_bits"), emit))
+        settings.save(run_dir / "config.yaml")
     adapters = run_dir / settings.adapter_path
     return training.train(settings, adapters, emit, should_stop, checkpoint_dir=run_dir / "checkpoints",
                           resume=bool(job.get("resume")))
@@ -59,7 +99,8 @@ def _fuse(job, run_dir, emit, should_stop):
     return {"path": str(out)}
 
 
-JOBS = {"train": _train, "compare": _compare, "fuse": _fuse}
+JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "compare": _compare,
+        "fuse": _fuse}
 
 
 def run(job: dict, events_stream) -> int:

@@ -200,7 +200,8 @@ def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_len
     return report
 
 
-def _split_counts(total: int, ratios) -> tuple[int, int, int]:
+def split_counts(total: int, ratios) -> tuple[int, int, int]:
+    """How many examples go to train, valid and test; raises DataError when train would be empty."""
     valid = max(1, round(total * ratios[1])) if ratios[1] > 0 else 0
     test = max(1, round(total * ratios[2])) if ratios[2] > 0 else 0
     if total - valid - test < 1:
@@ -225,7 +226,7 @@ def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplic
     if None in kept:  # no split given: make one
         examples = kept.pop(None)
         random.Random(seed).shuffle(examples)
-        n_train, n_valid, _ = _split_counts(len(examples), ratios)
+        n_train, n_valid, _ = split_counts(len(examples), ratios)
         kept = {"train": examples[:n_train], "valid": examples[n_train:n_train + n_valid],
                 "test": examples[n_train + n_valid:]}
     out_dir = Path(out_dir)
@@ -244,6 +245,24 @@ def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplic
         manifest["files"][name] = {"count": len(examples), "sha256": hashlib.sha256(text.encode()).hexdigest()}
     write_json_atomic(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def preview(sources, mapping: Mapping | None = None, limit: int = 20) -> dict:
+    """The first records as they stand in the files (columns and values), to show in a table."""
+    columns, rows = [], []
+    for source in [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]:
+        groups = split_sources(source) or {None: source_files(source)}
+        for path in (p for paths in groups.values() for p in paths):
+            for row in read(path):
+                if len(rows) == limit:
+                    return {"columns": columns, "rows": rows}
+                if row.problem or not isinstance(row.record, dict):
+                    continue
+                columns += [str(key) for key in row.record if str(key) not in columns]
+                example = to_example(row.record, mapping, {"file": row.file, "line": row.line})[0]
+                rows.append({"place": place(row.file, row.line, row.unit), "record": row.record,
+                             "example": example})
+    return {"columns": columns, "rows": rows}
 
 
 def load_split(folder, name: str) -> list[dict]:

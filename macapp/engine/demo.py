@@ -9,10 +9,6 @@ import json
 import shutil
 from pathlib import Path
 
-import mlx.core as mx
-from mlx.utils import tree_flatten
-from mlx_lm.models import llama
-
 from .config import TrainConfig
 from .files import RESOURCES, data_home, write_json_atomic
 
@@ -65,7 +61,7 @@ def train_settings(data) -> dict:
 
 def ensure_model(report=lambda event: None) -> Path:
     """The demo model folder, built on first use and whenever its recipe changes."""
-    folder = data_home() / "models" / f"demo-{recipe_hash()}"
+    folder = model_folder()
     if (folder / "config.json").exists():
         return folder
     report({"type": "log", "message": "Building the demo model (first use only, about a minute)"})
@@ -97,14 +93,9 @@ def _train_tokenizer(folder: Path, texts: list[str]):
     return len(tokenizer)
 
 
-def _build(folder: Path, report) -> None:
-    from . import training
-    from .models import load
-
-    corpus, replies = read_jsonl(CORPUS), read_jsonl(REPLIES)
-    texts = [m["content"] for row in corpus + replies for m in row["messages"]] + held_out_comments()
-    vocab = _train_tokenizer(folder, texts)
-    config = {
+def model_config(vocab: int = RECIPE["vocab_size"]) -> dict:
+    """The demo model's config.json; before the model is built, with the recipe's vocabulary size."""
+    return {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab,
         "hidden_size": RECIPE["hidden_size"], "num_hidden_layers": RECIPE["num_hidden_layers"],
         "num_attention_heads": RECIPE["num_attention_heads"], "num_key_value_heads": RECIPE["num_attention_heads"],
@@ -112,6 +103,23 @@ def _build(folder: Path, report) -> None:
         "max_position_embeddings": 512, "tie_word_embeddings": True, "hidden_act": "silu",
         "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32",
     }
+
+
+def model_folder() -> Path:
+    return data_home() / "models" / f"demo-{recipe_hash()}"
+
+
+def _build(folder: Path, report) -> None:
+    import mlx.core as mx  # here, so the app can read the demo's settings without loading MLX
+    from mlx.utils import tree_flatten
+    from mlx_lm.models import llama
+
+    from . import training
+    from .models import load
+
+    corpus, replies = read_jsonl(CORPUS), read_jsonl(REPLIES)
+    texts = [m["content"] for row in corpus + replies for m in row["messages"]] + held_out_comments()
+    config = model_config(_train_tokenizer(folder, texts))
     mx.random.seed(RECIPE["seed"])
     model = llama.Model(llama.ModelArgs.from_dict(config))
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))

@@ -5,7 +5,6 @@ MLX's peak excludes its allocator cache, so the process RSS is reported beside i
 
 import dataclasses
 
-import mlx.core as mx
 import psutil
 
 GB = 1e9
@@ -13,6 +12,8 @@ GB = 1e9
 
 def sample() -> dict:
     """Current memory use in GB."""
+    import mlx.core as mx  # here, so the app can plan memory without loading MLX
+
     return {
         "active_gb": mx.get_active_memory() / GB,
         "peak_gb": mx.get_peak_memory() / GB,
@@ -75,6 +76,8 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
 
 def machine_limit() -> int:
     """The memory training may use: the GPU working-set limit on a Mac, the RAM elsewhere (bytes)."""
+    import mlx.core as mx
+
     info = mx.device_info()
     return int(info.get("max_recommended_working_set_size") or psutil.virtual_memory().total)
 

@@ -1,15 +1,13 @@
-"""Find and load a model: the built-in demo or a local Hugging Face-style folder.
+"""Find and load a model: the built-in demo, a local Hugging Face-style folder, or a Hugging Face repo.
 
 Every problem with a folder is named with the file that is missing and how to get it.
 """
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
-
-from mlx_lm.convert import convert
-from mlx_lm.utils import load as mlx_load
 
 from .errors import InputError
 from .files import data_home
@@ -39,15 +37,56 @@ def resolve(name: str, report=lambda event: None) -> Path:
 
         return demo.ensure_model(report)
     path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
+    if path.exists() or not is_repo_id(name):
         check_folder(path)
         return path
-    raise ModelError(f"{name}: looks like a Hugging Face repo id, but downloading is not available here. "
-                     "Download the model with `mlx_lm convert --hf-path ...` and give its folder.")
+    return download(name, report)
+
+
+def is_repo_id(name: str) -> bool:
+    """True for names like 'mlx-community/Qwen2.5-0.5B-Instruct-4bit' that are not a folder here."""
+    return (re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None and not name.startswith((".", "/", "~"))
+            and not Path(name).expanduser().exists())
+
+
+def downloaded_folder(repo_id: str) -> Path:
+    return data_home() / "models" / "hub" / repo_id.replace("/", "--")
+
+
+def download(repo_id: str, report=lambda event: None) -> Path:
+    """A Hugging Face model repo, downloaded once (weights, config, tokenizer) into the data home."""
+    out = downloaded_folder(repo_id)
+    if (out / "config.json").exists():
+        return out
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+    from tqdm.auto import tqdm
+
+    class Progress(tqdm):  # snapshot_download counts finished files with it
+        def update(self, n=1):
+            super().update(n)
+            report({"type": "progress", "step": "download", "done": self.n, "total": self.total or 0,
+                    "message": f"Downloading {repo_id}: {self.n} of {self.total} files"})
+
+    report({"type": "log", "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later runs)"})
+    try:
+        snapshot_download(repo_id, local_dir=out.with_name(out.name + ".partial"), tqdm_class=Progress,
+                          allow_patterns=["*.json", "*.safetensors", "tokenizer.model", "*.txt", "*.jinja", "*.py"])
+    except RepositoryNotFoundError:
+        raise ModelError(f"{repo_id}: no such model on Hugging Face (or it is private). Check the name, "
+                         "for example mlx-community/Qwen2.5-0.5B-Instruct-4bit.") from None
+    except (HfHubHTTPError, OSError) as error:
+        raise ModelError(f"{repo_id}: could not download it ({type(error).__name__}: {error}). Check the internet "
+                         "connection and try again; what was downloaded is kept.") from None
+    out.with_name(out.name + ".partial").rename(out)
+    check_folder(out)
+    return out
 
 
 def load(path):
     """(model, tokenizer) from a checked folder."""
+    from mlx_lm.utils import load as mlx_load
+
     return mlx_load(str(path))
 
 
@@ -66,6 +105,8 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     if (out / "config.json").exists():
         return out
     report({"type": "log", "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
+    from mlx_lm.convert import convert
+
     scratch = out.with_name(out.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     convert(str(path), str(scratch), quantize=True, q_bits=bits, q_group_size=64)
@@ -77,3 +118,17 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
 
 def read_config(path) -> dict:
     return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+
+
+def config_of(name: str) -> dict | None:
+    """A model's config.json without loading or building it; None when it is not here yet."""
+    if name == "demo":
+        from . import demo
+
+        folder = demo.model_folder()
+        return read_config(folder) if (folder / "config.json").exists() else demo.model_config()
+    folder = downloaded_folder(name) if is_repo_id(name) else Path(name).expanduser()
+    try:
+        return read_config(folder)
+    except (OSError, ValueError):
+        return None

@@ -50,7 +50,7 @@ def find(run: str) -> Path:
 def append_event(folder: Path, event: dict) -> None:
     # One short line per append: a killed process loses at most the line it was writing.
     with open(Path(folder) / "events.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(event) + "\n")
+        handle.write(json.dumps(event, default=str) + "\n")
 
 
 def read_events(folder: Path) -> list[dict]:

@@ -1,0 +1,171 @@
+"""The app's side of a worker process: start it, turn its JSON-lines events into Qt signals, stop it.
+
+The worker runs in its own session and appends its events to its folder's events.jsonl; the bridge
+reads that file on a timer, so a window opened later can re-attach to a run that is still going.
+"""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import psutil
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from .. import jobs
+
+POLL_MS = 100
+STOP_GRACE_MS = 30_000  # a step of a real model can take many seconds; the worker saves before it exits
+TERMINATE_GRACE_MS = 5_000
+
+
+class Job(QObject):
+    """One worker process and its events. `event` carries each event; `ended` the last one.
+
+    `ended` always comes exactly once: with the worker's `done` or `error` event, or, when the worker
+    died without one, with an `error` event of category "killed" that says what happened and what to try.
+    """
+
+    event = Signal(dict)
+    ended = Signal(dict)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.folder: Path | None = None
+        self.kind = ""
+        self.process = None  # the Popen of a worker we started; None when attached to an earlier one
+        self.pid = None
+        self.offset = 0
+        self.partial = b""
+        self.last: dict | None = None
+        self.running = False
+        self.timer = QTimer(self, interval=POLL_MS, timeout=self._poll)
+        self.stop_timer = QTimer(self, singleShot=True, timeout=self._escalate)
+        self.stop_stage = 0
+
+    def start(self, job: dict) -> None:
+        """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one)."""
+        self.folder, self.kind = Path(job["run"]), job["kind"]
+        events = self.folder / "events.jsonl"
+        self.offset = events.stat().st_size if events.exists() else 0  # earlier jobs' events are not ours
+        self._reset()
+        self.process = jobs.start(job, detached=True)
+        self.pid = self.process.pid
+        self.timer.start()
+
+    def attach(self, folder: Path, kind: str, pid: int, from_offset: int = 0) -> None:
+        """Follow a worker started by an earlier window: its events from `from_offset` on, then live ones."""
+        self.folder, self.kind, self.pid, self.process = Path(folder), kind, pid, None
+        self.offset = from_offset
+        self._reset()
+        self.timer.start()
+        self._poll()
+
+    def _reset(self) -> None:
+        self.partial, self.last, self.running, self.stop_stage = b"", None, True, 0
+
+    def stop(self) -> None:
+        """Ask the worker to stop after its current step and save; terminate it if it does not in time."""
+        if not self.running or self.stop_stage:
+            return
+        self.stop_stage = 1
+        self._signal(signal.SIGINT)
+        self.stop_timer.start(STOP_GRACE_MS)
+
+    def _escalate(self) -> None:
+        if not self.running:
+            return
+        self.stop_stage += 1
+        self._signal(signal.SIGTERM if self.stop_stage == 2 else signal.SIGKILL)
+        if self.stop_stage == 2:
+            self.stop_timer.start(TERMINATE_GRACE_MS)
+
+    def _signal(self, which) -> None:
+        try:
+            if which == signal.SIGINT:
+                os.kill(self.pid, which)
+            else:
+                os.killpg(self.pid, which)  # the worker leads its own session: this reaches its children too
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def _read(self) -> list[dict]:
+        path = self.folder / "events.jsonl"
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        found = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if event.get("kind", self.kind) == self.kind:
+                found.append(event)
+        return found
+
+    def _poll(self) -> None:
+        alive = self._alive()  # before reading, so nothing written just before the exit is missed
+        for event in self._read():
+            self.last = event
+            self.event.emit(event)
+            if event.get("type") in ("done", "error"):
+                self._end(event)
+                return
+        if not alive and self.running:
+            self._end(self._death_event())
+
+    def _death_event(self) -> dict:
+        code = self.process.returncode if self.process is not None else None
+        if code is not None:
+            message = jobs.unexpected_end(code, self.folder, reported_error=False)
+        else:
+            message = None
+        if message is None:
+            message = (f"the worker process ended without saying why, most often because the computer ran out "
+                       f"of memory. Its log: {self.folder / 'worker.log'}")
+        if self.stop_stage:
+            message = "the worker did not stop in time and was ended; the last checkpoint is kept."
+        return {"type": "error", "category": "killed", "kind": self.kind, "message": message,
+                "fix": "Lower the batch size or the sequence length, or turn on gradient checkpointing, "
+                       "then press Resume."}
+
+    def _end(self, event: dict) -> None:
+        self.running = False
+        self.timer.stop()
+        self.stop_timer.stop()
+        if self.process is not None:
+            self.process.wait()
+        self.ended.emit(event)
+
+
+def running_worker(folder: Path, kind: str = "train") -> int | None:
+    """The pid of a worker still running `kind` in a run folder (started by an earlier window), or None."""
+    from ..engine import runs
+
+    pid = None
+    for event in runs.read_events(folder):
+        if event.get("kind") != kind:
+            continue
+        if event.get("type") == "started":
+            pid = event.get("pid")
+        elif event.get("type") in ("done", "error"):
+            pid = None
+    try:
+        return pid if pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
+    except psutil.Error:
+        return None

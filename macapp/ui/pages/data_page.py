@@ -1,0 +1,334 @@
+"""Step 2, Data: choose or drop a file or folder, see what Tailor found in it, and how it will be split.
+
+Inspection runs in a worker; the page shows the format, the first examples, every problem with its
+file and line (click one to see that line), the token lengths, the column mapping and the split.
+"""
+
+import itertools
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSlider, QSplitter,
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from ... import jobs
+from ...engine import demo
+from ...engine.datasets import split_counts
+from ...engine.errors import InputError
+from ..bridge import Job
+from ..widgets.histogram_plot import HistogramPlot
+from .page import Page, note
+
+DATA_FILTER = "Data files (*.jsonl *.json *.csv *.tsv *.parquet *.arrow);;All files (*)"
+SEVERITY = {"error": ("\u2717", "#c62828"), "fixable": ("\u2692", "#b26a00"), "warning": ("!", "#b26a00")}
+CELL_CHARS = 160
+
+
+def _cell(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "\u2026"
+
+
+def read_line(path: str, number: int, limit: int = 4000) -> str:
+    """Line `number` (1-based) of a text file, shortened, for showing where a problem is."""
+    try:
+        with open(path, "rb") as handle:
+            line = next(itertools.islice(handle, number - 1, None), b"")
+    except OSError as error:
+        return f"(cannot read it: {error})"
+    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+    return text if len(text) <= limit else text[:limit] + f"\u2026 ({len(text):,} characters)"
+
+
+class DataPage(Page):
+    title = "Bring your data"
+    purpose = ("Choose the examples the model should learn from: a JSONL, JSON, CSV or Parquet file, or a folder. "
+               "Tailor checks every example and splits them for training and validation.")
+
+    def __init__(self, plan, settings=None, parent=None):
+        super().__init__(plan, settings, parent)
+        self.job = Job(self)
+        self.job.event.connect(self._progress)
+        self.job.ended.connect(self._ended)
+        self.setAcceptDrops(True)
+        self.path = QLabel()
+        self.path.setStyleSheet("font-weight: 600;")
+        choose_file, choose_folder = QPushButton("Choose file\u2026"), QPushButton("Choose folder\u2026")
+        self.use_demo = QPushButton("Use the demo data")
+        choose_file.clicked.connect(self._choose_file)
+        choose_folder.clicked.connect(self._choose_folder)
+        self.use_demo.clicked.connect(lambda: self.set_sources([str(demo.REPLIES)], None))
+        top = QHBoxLayout()
+        top.addWidget(self.path, 1)
+        for button in (choose_file, choose_folder, self.use_demo):
+            top.addWidget(button)
+        self.body.addLayout(top)
+        self.status = note()
+        self.body.addWidget(self.status)
+        self.body.addWidget(self._mapping_box())
+        self.tabs = QTabWidget()
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.tabs.addTab(self.table, "Examples")
+        self.tabs.addTab(self._problems_tab(), "Problems")
+        self.tabs.addTab(self._lengths_tab(), "Lengths")
+        self.body.addWidget(self.tabs, 1)
+        self.body.addWidget(self._split_box())
+        self._show_path()
+
+    # building blocks
+
+    def _mapping_box(self) -> QGroupBox:
+        self.mapping_box = QGroupBox("Which columns hold what (Tailor could not tell on its own)")
+        form = QFormLayout(self.mapping_box)
+        self.prompt_column, self.answer_column, self.text_column = QComboBox(), QComboBox(), QComboBox()
+        self.system_prompt = QLineEdit()
+        self.system_prompt.setPlaceholderText("optional: an instruction given before every example")
+        form.addRow("Question or prompt:", self.prompt_column)
+        form.addRow("Answer:", self.answer_column)
+        form.addRow("Or plain text:", self.text_column)
+        form.addRow("System prompt:", self.system_prompt)
+        apply = QPushButton("Use these columns")
+        apply.clicked.connect(self._apply_mapping)
+        form.addRow("", apply)
+        self.mapping_box.hide()
+        return self.mapping_box
+
+    def _problems_tab(self) -> QWidget:
+        self.problems = QListWidget()
+        self.problems.currentItemChanged.connect(self._show_problem)
+        self.line_view = QPlainTextEdit(readOnly=True)
+        self.line_view.setPlaceholderText("Click a problem to see the line it is on.")
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(self.problems)
+        splitter.addWidget(self.line_view)
+        return splitter
+
+    def _lengths_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        self.histogram = HistogramPlot()
+        self.length_note = note()
+        layout.addWidget(self.histogram, 1)
+        layout.addWidget(self.length_note)
+        return tab
+
+    def _split_box(self) -> QGroupBox:
+        box = QGroupBox("Split")
+        form = QFormLayout(box)
+        self.valid_slider, self.test_slider = QSlider(Qt.Horizontal), QSlider(Qt.Horizontal)
+        for slider, value in ((self.valid_slider, self.plan.ratios[1]), (self.test_slider, self.plan.ratios[2])):
+            slider.setRange(0, 30)
+            slider.setValue(round(value * 100))
+            slider.valueChanged.connect(self._split_changed)
+        form.addRow("Validation share (checks progress):", self.valid_slider)
+        form.addRow("Test share (kept for the Test step):", self.test_slider)
+        self.split_note = note()
+        form.addRow(self.split_note)
+        return box
+
+    # choosing data
+
+    def enter(self) -> None:
+        if self.plan.inspection is None and not self.job.running:
+            self.inspect()
+
+    def _choose_file(self) -> None:
+        start = self._settings_value()
+        path, _ = QFileDialog.getOpenFileName(self, "Choose your data", start, DATA_FILTER)
+        if path:
+            self._remember(Path(path).parent)
+            self.set_sources([path], None)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the folder with your data", self._settings_value())
+        if path:
+            self._remember(Path(path))
+            self.set_sources([path], None)
+
+    def _settings_value(self) -> str:
+        return self.settings.last_data_folder if self.settings else ""
+
+    def _remember(self, folder: Path) -> None:
+        if self.settings:
+            self.settings.last_data_folder = str(folder)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.set_sources(paths, None)
+
+    def set_sources(self, sources: list[str], mapping: dict | None) -> None:
+        self.plan.sources, self.plan.mapping = sources, mapping
+        self._show_path()
+        self.inspect()
+
+    def _show_path(self) -> None:
+        sources = self.plan.sources
+        demo_data = sources == [str(demo.REPLIES)]
+        self.path.setText("The demo data: 340 comments on cooking videos, each answered briefly and signed"
+                          if demo_data else ", ".join(Path(s).name for s in sources))
+        self.path.setToolTip("\n".join(sources))
+        self.use_demo.setVisible(not demo_data)
+
+    # inspection
+
+    def inspect(self) -> None:
+        self.plan.inspection = None
+        self.ready_changed.emit()
+        self.job.stop()
+        self.status.setText("Reading and checking every example\u2026")
+        self.status.setStyleSheet("color: #555;")
+        self.job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": self.plan.sources,
+                        "mapping": self.plan.mapping, "model": self.plan.model,
+                        "max_seq_length": int(self.plan.settings["max_seq_length"]),
+                        "batch_size": int(self.plan.settings["batch_size"])})
+
+    def busy(self) -> bool:
+        return self.job.running
+
+    def _progress(self, event: dict) -> None:
+        if event.get("type") in ("log", "progress") and event.get("message"):
+            self.status.setText(event["message"] + "\u2026")
+
+    def _ended(self, event: dict) -> None:
+        if event["type"] != "done":
+            self.status.setText(f"Could not read the data: {event['message']} {event.get('fix', '')}")
+            self.status.setStyleSheet("color: #c62828;")
+            return
+        self.plan.inspection = event["result"]
+        report, preview = event["result"]["report"], event["result"]["preview"]
+        self._show_summary(report)
+        self._show_preview(preview)
+        self._show_problems(report)
+        self._show_lengths(report)
+        self._offer_mapping(report, preview)
+        self._split_changed()
+        self.ready_changed.emit()
+
+    def _show_summary(self, report: dict) -> None:
+        errors = sum(p["severity"] == "error" for p in report["problems"])
+        kinds = {"chat": "chat conversations", "completions": "prompts with answers", "text": "plain text"}
+        found = f"{report['count']:,} examples of {kinds.get(report['format'], 'unknown format')}"
+        if errors:
+            text, color = f"{found}. {errors} problem{'s' * (errors != 1)} must be fixed first: see Problems.", "#c62828"
+        else:
+            others = len(report["problems"]) + report["unlisted"]
+            text = found + (f". {others} things worth a look under Problems; training can go ahead." if others
+                            else ". No problems found.")
+            color = "#2e7d32"
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {color}; font-weight: 600;")
+
+    def _show_preview(self, preview: dict) -> None:
+        columns = preview["columns"]
+        self.table.clear()
+        self.table.setColumnCount(len(columns) + 1)
+        self.table.setHorizontalHeaderLabels(["where", *columns])
+        self.table.setRowCount(len(preview["rows"]))
+        for r, row in enumerate(preview["rows"]):
+            self.table.setItem(r, 0, QTableWidgetItem(Path(row["place"]).name))
+            for c, column in enumerate(columns, start=1):
+                value = row["record"].get(column)
+                item = QTableWidgetItem("" if value is None else _cell(value))
+                item.setToolTip(_cell(value)[:CELL_CHARS * 4] if value is not None else "")
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        for c in range(self.table.columnCount()):
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c), 420))
+
+    def _show_problems(self, report: dict) -> None:
+        self.problems.clear()
+        for problem in report["problems"]:
+            mark, color = SEVERITY[problem["severity"]]
+            where = Path(problem["file"]).name + (f":{problem['line']}" if problem["line"] else "")
+            field = f"{problem['field']}: " if problem.get("field") else ""
+            item = QListWidgetItem(f"{mark}  {where}  {field}{problem['message']}")
+            item.setForeground(Qt.GlobalColor.black if problem["severity"] == "warning" else Qt.GlobalColor.red)
+            item.setData(Qt.UserRole, problem)
+            self.problems.addItem(item)
+        if report["unlisted"]:
+            self.problems.addItem(f"\u2026 and {report['unlisted']:,} more of the same kinds")
+        shown = len(report["problems"]) + report["unlisted"]
+        self.tabs.setTabText(1, f"Problems ({shown:,})" if shown else "Problems (none)")
+        if any(p["severity"] == "error" for p in report["problems"]):
+            self.tabs.setCurrentIndex(1)
+            self.problems.setCurrentRow(0)
+
+    def _show_problem(self, item) -> None:
+        problem = item.data(Qt.UserRole) if item else None
+        if not problem:
+            self.line_view.clear()
+            return
+        where = problem["file"] + (f", {problem['unit']} {problem['line']}" if problem["line"] else "")
+        text = f"{where}\n{problem['message']}\n"
+        if problem["fix"]:
+            text += f"How to fix it: {problem['fix']}\n"
+        if problem["line"] and problem["unit"] == "line":
+            text += f"\nLine {problem['line']}:\n{read_line(problem['file'], problem['line'])}"
+        self.line_view.setPlainText(text)
+
+    def _show_lengths(self, report: dict) -> None:
+        stats = report["token_stats"]
+        self.histogram.show_histogram(report["histogram"], int(self.plan.settings["max_seq_length"]))
+        self.length_note.setText(
+            f"Shortest {stats['min']}, typical {stats['median']}, longest {stats['max']} tokens." if stats
+            else "Token lengths appear once the model's tokenizer can be read.")
+
+    def _offer_mapping(self, report: dict, preview: dict) -> None:
+        unknown = any("has no known fields" in p["message"] for p in report["problems"])
+        self.mapping_box.setVisible(unknown or self.plan.mapping is not None)
+        choices = ["(none)", *preview["columns"]]
+        for combo in (self.prompt_column, self.answer_column, self.text_column):
+            current = combo.currentText()
+            combo.clear()
+            combo.addItems(choices)
+            if current in choices:
+                combo.setCurrentText(current)
+
+    def _apply_mapping(self) -> None:
+        def chosen(combo):
+            return None if combo.currentIndex() <= 0 else combo.currentText()
+
+        mapping = {"prompt": chosen(self.prompt_column), "completion": chosen(self.answer_column),
+                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None}
+        self.set_sources(self.plan.sources, mapping)
+
+    # split
+
+    def _split_changed(self) -> None:
+        valid, test = self.valid_slider.value() / 100, self.test_slider.value() / 100
+        self.plan.ratios = (round(1 - valid - test, 2), valid, test)
+        report = (self.plan.inspection or {}).get("report")
+        if not report or not report["count"]:
+            self.split_note.setText(f"Training {self.plan.ratios[0]:.0%}, validation {valid:.0%}, test {test:.0%}.")
+            return
+        if len(report["splits"]) > 1 or "all" not in report["splits"]:
+            self.split_note.setText("Your data is split already: " + ", ".join(
+                f"{name} {count:,}" for name, count in report["splits"].items()) + ". Tailor keeps that split.")
+            return
+        try:
+            train, valid_n, test_n = split_counts(report["count"], self.plan.ratios)
+            self.split_note.setText(f"Training {train:,} \u00b7 validation {valid_n:,} \u00b7 test {test_n:,} examples")
+            self.split_note.setStyleSheet("color: #555;")
+        except InputError as error:
+            self.split_note.setText(str(error))
+            self.split_note.setStyleSheet("color: #c62828;")
+        self.ready_changed.emit()
+
+    def ready(self) -> bool:
+        result = self.plan.inspection
+        if not result or any(p["severity"] == "error" for p in result["report"]["problems"]):
+            return False
+        try:
+            split_counts(result["report"]["count"], self.plan.ratios)
+        except InputError:
+            return False
+        return True

@@ -1,0 +1,94 @@
+"""Past runs: every run with its model, data, status, best validation loss and date; pick runs to
+overlay their loss curves, or open one in the Train step to see its charts (or follow it, if it runs).
+"""
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem)
+
+from ...engine import runs
+from ..widgets.series_plot import PALETTE, SeriesPlot
+from .page import Page, note
+
+COLUMNS = ["Run", "Model", "Data", "Status", "Best validation loss", "Date"]
+STATUS_WORDS = {"created": "not started", "running": "training", "finished": "finished", "stopped": "stopped",
+                "failed": "failed", "interrupted": "interrupted (can resume)"}
+
+
+class RunsPage(Page):
+    title = "Past runs"
+    purpose = "Every fine-tune you have run. Select two or more to compare their loss curves."
+    opened = Signal(Path)
+
+    def __init__(self, plan, settings=None, parent=None):
+        super().__init__(plan, settings, parent)
+        self.rows: list[dict] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda _: self._open())
+        self.plot = SeriesPlot("Loss of the selected runs", "step", "loss")
+        self.open_button = QPushButton("Open in the Train step")
+        self.open_button.clicked.connect(self._open)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.enter)
+        self.status = note()
+        row = QHBoxLayout()
+        row.addWidget(self.status, 1)
+        row.addWidget(self.refresh_button)
+        row.addWidget(self.open_button)
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.plot)
+        self.body.addLayout(row)
+        self.body.addWidget(splitter, 1)
+
+    def enter(self) -> None:
+        self.rows = runs.list_runs()
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.rows))
+        for r, run in enumerate(self.rows):
+            best = run["best_val_loss"]
+            values = [run["id"], Path(run["model"] or "").name or run["model"], Path(run["data"] or "").parent.name,
+                      STATUS_WORDS.get(run["status"], run["status"]), f"{best:.3f}" if best is not None else "",
+                      run["created"]]
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(str(value))
+                item.setData(Qt.UserRole, r)
+                self.table.setItem(r, c, item)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.status.setText(f"{len(self.rows)} runs." if self.rows else "No runs yet: the Train step makes one.")
+        self._selection_changed()
+
+    def selected(self) -> list[dict]:
+        indexes = sorted({item.data(Qt.UserRole) for item in self.table.selectedItems()})
+        return [self.rows[i] for i in indexes]
+
+    def _selection_changed(self) -> None:
+        chosen = self.selected()
+        self.open_button.setEnabled(len(chosen) == 1)
+        self.plot.remove_all()
+        for index, run in enumerate(chosen):
+            color = PALETTE[index % len(PALETTE)]
+            self.plot.add_series(f"{run['id']}/train", f"{run['id']} training", color)
+            self.plot.add_series(f"{run['id']}/val", f"{run['id']} validation", color, dashed=True, dots=True)
+            for event in runs.read_events(Path(run["path"])):
+                if event.get("kind") != "train":
+                    continue
+                if event.get("type") == "train":
+                    self.plot.add(f"{run['id']}/train", event["iteration"], event["train_loss"])
+                elif event.get("type") == "val":
+                    self.plot.add(f"{run['id']}/val", event["iteration"], event["val_loss"])
+        self.plot.refresh()
+
+    def _open(self) -> None:
+        chosen = self.selected()
+        if len(chosen) == 1:
+            self.opened.emit(Path(chosen[0]["path"]))

@@ -1,0 +1,83 @@
+"""The live charts of a training run: loss, tokens per second, and memory against the machine's limit.
+
+TrainingCharts takes the worker's events as they come (or a finished run's events.jsonl) and redraws
+only when refresh() is called, from its page's 10 Hz timer.
+"""
+
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from .series_plot import PALETTE, SeriesPlot
+
+GB = 1e9
+
+
+class LossPlot(SeriesPlot):
+    def __init__(self, parent=None):
+        super().__init__("Loss (lower is better)", "step", "loss", parent)
+        self.add_series("train", "training", PALETTE[0])
+        self.add_series("val", "validation", PALETTE[1], dots=True)
+
+
+class SpeedPlot(SeriesPlot):
+    def __init__(self, parent=None):
+        super().__init__("Speed", "step", "tokens per second", parent)
+        self.add_series("speed", "tokens/s", PALETTE[2])
+
+
+class MemoryPlot(SeriesPlot):
+    """MLX's active and peak memory and the process RSS; the machine's limit as a line once in view."""
+
+    def __init__(self, parent=None):
+        super().__init__("Memory", "step", "GB", parent)
+        self.add_series("active", "MLX active", PALETTE[4])
+        self.add_series("peak", "MLX peak", PALETTE[3])
+        self.add_series("rss", "process", PALETTE[5], dashed=True)
+        self.limit_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.DotLine),
+                                          label="limit", labelOpts={"position": 0.05, "color": "#d62728"})
+        self.addItem(self.limit_line, ignoreBounds=True)
+        self.limit_line.hide()
+
+    def set_limit(self, limit_bytes: int | None) -> None:
+        if limit_bytes:
+            self.limit_line.setValue(limit_bytes / GB)
+            self.limit_line.label.setFormat(f"this machine can give {limit_bytes / GB:.1f} GB")
+            self.setTitle(f"Memory (this machine can give {limit_bytes / GB:.1f} GB)", size="11pt")
+            self.limit_line.show()
+
+
+class TrainingCharts(QWidget):
+    """The three charts of one run, fed with events."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.loss, self.speed, self.memory = LossPlot(), SpeedPlot(), MemoryPlot()
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss, 0, 0, 1, 2)
+        layout.addWidget(self.speed, 1, 0)
+        layout.addWidget(self.memory, 1, 1)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 2)
+
+    def clear(self) -> None:
+        for plot in (self.loss, self.speed, self.memory):
+            plot.clear_points()
+
+    def handle(self, event: dict) -> None:
+        kind, step = event.get("type"), event.get("iteration")
+        if kind == "train":
+            self.loss.add("train", step, event["train_loss"])
+            self.speed.add("speed", step, event["tokens_per_second"])
+        elif kind == "val":
+            self.loss.add("val", step, event["val_loss"])
+        elif kind == "memory":
+            self.memory.add("active", step, event["active_gb"])
+            self.memory.add("peak", step, event["peak_gb"])
+            self.memory.add("rss", step, event["rss_gb"])
+        elif kind == "plan":
+            self.memory.set_limit(event.get("limit_bytes"))
+
+    def refresh(self) -> None:
+        for plot in (self.loss, self.speed, self.memory):
+            plot.refresh()

@@ -1,0 +1,135 @@
+"""The main window: the five steps down the side, the current step's page, and Back / Continue.
+
+Pages are built when first shown, so the window opens before the charting library loads. A run still
+going from an earlier window is found at start and followed in the Train step.
+"""
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+
+from .pages.page import note
+from .plan import Plan
+from .settings import Settings
+from .widgets.step_list import StepList
+
+STEPS = ["Check", "Data", "Train", "Test", "Export"]
+TRAIN, RUNS = 2, 5
+
+
+def _page_classes():
+    from .pages.check_page import CheckPage
+    from .pages.data_page import DataPage
+    from .pages.export_page import ExportPage
+    from .pages.runs_page import RunsPage
+    from .pages.test_page import TestPage
+    from .pages.train_page import TrainPage
+
+    return [CheckPage, DataPage, TrainPage, TestPage, ExportPage, RunsPage]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, plan: Plan | None = None):
+        super().__init__()
+        self.settings = settings or Settings()
+        self.plan = plan or Plan(model=self.settings.preferred_model)
+        self.setWindowTitle("Tailor \u2014 fine-tune a language model on this Mac")
+        self.pages: list = [None] * (len(STEPS) + 1)
+        self.current, self.reached = 0, 0
+        self.steps = StepList(STEPS)
+        self.steps.chosen.connect(self.go)
+        self.runs_button = QPushButton("Past runs")
+        self.runs_button.setCheckable(True)
+        self.runs_button.clicked.connect(lambda: self.go(RUNS))
+        side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 8)
+        side.addWidget(self.steps, 1)
+        side.addWidget(self.runs_button)
+        self.stack = QStackedWidget()
+        self.back, self.next = QPushButton("Back"), QPushButton("Continue")
+        self.next.setDefault(True)
+        self.back.clicked.connect(lambda: self.go(self.current - 1 if self.current != RUNS else self.reached))
+        self.next.clicked.connect(lambda: self.go(self.current + 1))
+        self.hint = note()
+        footer = QHBoxLayout()
+        footer.setContentsMargins(24, 6, 24, 14)
+        footer.addWidget(self.back)
+        footer.addWidget(self.hint, 1)
+        footer.addWidget(self.next)
+        main = QVBoxLayout()
+        main.setContentsMargins(0, 0, 0, 0)
+        main.addWidget(self.stack, 1)
+        main.addLayout(footer)
+        outer = QHBoxLayout()
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addLayout(side)
+        outer.addLayout(main, 1)
+        central = QWidget()
+        central.setLayout(outer)
+        self.setCentralWidget(central)
+        self.resize(1180, 780)
+        if not self.settings.geometry.isEmpty():
+            self.restoreGeometry(self.settings.geometry)
+        self.go(0)
+        QTimer.singleShot(0, self._follow_running_run)
+
+    def page(self, index: int):
+        if self.pages[index] is None:
+            cls = _page_classes()[index]
+            page = cls(self.plan, self.settings)
+            page.ready_changed.connect(self._update_buttons)
+            if index == RUNS:
+                page.opened.connect(self.open_run)
+            self.pages[index] = page
+            self.stack.addWidget(page)
+        return self.pages[index]
+
+    def go(self, index: int) -> None:
+        if index < 0 or index > RUNS or (index < RUNS and index > self.reached + 1):
+            return
+        if index < RUNS and index == self.reached + 1 and not self.page(self.current).ready():
+            return
+        if index < RUNS:
+            self.reached = max(self.reached, index)
+        self.current = index
+        page = self.page(index)
+        self.stack.setCurrentWidget(page)
+        page.enter()
+        self.runs_button.setChecked(index == RUNS)
+        self.steps.show_state(index if index < RUNS else -1, self.reached)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        page = self.page(self.current)
+        last = self.current >= len(STEPS) - 1
+        self.back.setEnabled(self.current > 0)
+        self.next.setVisible(not last)
+        ready = page.ready()
+        self.next.setEnabled(ready)
+        self.hint.setText("" if ready or last else self._waiting_for())
+
+    def _waiting_for(self) -> str:
+        return {0: "Waiting for the check to finish.", 1: "Choose data without problems to go on.",
+                2: "Train a model to go on."}.get(self.current, "")
+
+    def open_run(self, run_dir: Path) -> None:
+        self.reached = max(self.reached, TRAIN)
+        self.go(TRAIN)
+        self.page(TRAIN).show_run(run_dir)
+        self.reached = max(self.reached, 4 if self.page(TRAIN).ready() else TRAIN)
+        self.steps.show_state(TRAIN, self.reached)
+
+    def _follow_running_run(self) -> None:
+        train = self.page(TRAIN)
+        found = train.find_running()
+        if found:
+            self.reached = TRAIN
+            self.go(TRAIN)
+            train.attach(*found)
+
+    def closeEvent(self, event) -> None:
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        super().closeEvent(event)

@@ -82,7 +82,13 @@ def summary(folder: Path) -> dict:
     if status == "running" and not (pid and psutil.pid_exists(pid)):
         status = "interrupted"  # the worker was killed; `tailor train --resume` continues it
     vals = [e["val_loss"] for e in events if e.get("type") == "val"]
+    try:
+        manifest = json.loads((folder / "data" / "manifest.json").read_text(encoding="utf-8"))
+        sources = [Path(s).name for s in manifest["sources"]]
+    except (OSError, ValueError, KeyError):
+        sources = []
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
+            "sources": sources,
             "status": status, "best_val_loss": min(vals) if vals else None,
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
 

@@ -113,12 +113,15 @@ class Session(TrainingCallback):
         config = self.config
         while True:
             done = self.iteration
-            if done > self.offset and done % config.save_every == 0 and done < config.iters:
+            saved = done > self.offset and done % config.save_every == 0 and done < config.iters
+            if saved:
                 self._checkpoint(done)
             if self.failed_at or self.stopped_early:
                 return
             if self.should_stop():
                 self.stopped = True
+                if done > self.offset and not saved:  # so Resume goes on from here, not the last save
+                    self._checkpoint(done)
                 return
             self.iteration = done + 1
             yield self.batches.next_batch()

@@ -87,20 +87,45 @@ def losses_by_step(events):
     return {e["iteration"]: e["train_loss"] for e in events if e["type"] == "train"}
 
 
-def test_resume_continues_exactly(demo_data, tmp_path):
+class Killed(Exception):
+    """Stands for a SIGKILL: training ends at once, with no saving."""
+
+
+def test_resume_after_a_kill_continues_exactly_from_the_last_checkpoint(demo_data, tmp_path):
     values = {"iters": 20, "steps_per_report": 1, "steps_per_eval": 10, "save_every": 5,
-              "lora_parameters": {"scale": 10.0, "dropout": 0.1}}
-    straight = []
+              "lora_parameters": {"scale": 10.0, "dropout": 0.1}}  # dropout: the RNG must resume exactly too
+    straight, first, second = [], [], []
     training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
-    first, second = [], []
-    stopped = training.train(settings(demo_data, **values), tmp_path / "b", first.append,
-                             should_stop=lambda: len(losses_by_step(first)) >= 13, checkpoint_dir=tmp_path / "cb")
-    assert stopped["stopped"] and stopped["iterations"] == 13
+
+    def killed_at_13():
+        if len(losses_by_step(first)) >= 13:
+            raise Killed
+        return False
+
+    with pytest.raises(Killed):
+        training.train(settings(demo_data, **values), tmp_path / "b", first.append, should_stop=killed_at_13,
+                       checkpoint_dir=tmp_path / "cb")
     resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
                              checkpoint_dir=tmp_path / "cb", resume=True)
     assert resumed["resumed_from"] == 10 and resumed["iterations"] == 20
     expected, got = losses_by_step(straight), losses_by_step(second)
     assert sorted(got) == list(range(11, 21))
+    for step in got:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+
+
+def test_resume_after_a_stop_goes_on_from_the_step_it_stopped_at(demo_data, tmp_path):
+    values = {"iters": 20, "steps_per_report": 1, "steps_per_eval": 10, "save_every": 5}
+    straight, first, second = [], [], []
+    training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
+    stopped = training.train(settings(demo_data, **values), tmp_path / "b", first.append,
+                             should_stop=lambda: len(losses_by_step(first)) >= 13, checkpoint_dir=tmp_path / "cb")
+    assert stopped["stopped"] and stopped["iterations"] == 13
+    resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
+                             checkpoint_dir=tmp_path / "cb", resume=True)
+    assert resumed["resumed_from"] == 13 and resumed["iterations"] == 20
+    expected, got = losses_by_step(straight), losses_by_step(second)
+    assert sorted(got) == list(range(14, 21))
     for step in got:
         assert got[step] == pytest.approx(expected[step], rel=1e-4), step
 

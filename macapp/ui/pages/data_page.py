@@ -27,7 +27,12 @@ CELL_CHARS = 160
 
 
 def _cell(value) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        text = "   ".join(f"{m.get('role', '?')}: {m['content']}" for m in value)  # a chat, as people read it
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "\u2026"
 
 
@@ -72,6 +77,7 @@ class DataPage(Page):
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setWordWrap(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.tabs.addTab(self.table, "Examples")
         self.tabs.addTab(self._problems_tab(), "Problems")
         self.tabs.addTab(self._lengths_tab(), "Lengths")

@@ -19,7 +19,8 @@ STATUS_WORDS = {"created": "not started", "running": "training", "finished": "fi
 
 class RunsPage(Page):
     title = "Past runs"
-    purpose = "Every fine-tune you have run. Select two or more to compare their loss curves."
+    purpose = ("Every fine-tune you have run. Select two or more to compare their loss curves "
+               "(solid: training, dashed: validation).")
     opened = Signal(Path)
 
     def __init__(self, plan, settings=None, parent=None):
@@ -55,7 +56,7 @@ class RunsPage(Page):
         self.table.setRowCount(len(self.rows))
         for r, run in enumerate(self.rows):
             best = run["best_val_loss"]
-            values = [run["id"], Path(run["model"] or "").name or run["model"], Path(run["data"] or "").parent.name,
+            values = [run["id"], Path(run["model"] or "").name or run["model"], ", ".join(run["sources"]),
                       STATUS_WORDS.get(run["status"], run["status"]), f"{best:.3f}" if best is not None else "",
                       run["created"]]
             for c, value in enumerate(values):
@@ -77,8 +78,8 @@ class RunsPage(Page):
         self.plot.remove_all()
         for index, run in enumerate(chosen):
             color = PALETTE[index % len(PALETTE)]
-            self.plot.add_series(f"{run['id']}/train", f"{run['id']} training", color)
-            self.plot.add_series(f"{run['id']}/val", f"{run['id']} validation", color, dashed=True, dots=True)
+            self.plot.add_series(f"{run['id']}/train", run["id"], color)
+            self.plot.add_series(f"{run['id']}/val", None, color, dashed=True, dots=True)
             for event in runs.read_events(Path(run["path"])):
                 if event.get("kind") != "train":
                     continue

@@ -37,7 +37,7 @@ class TrainPage(Page):
         self.job = Job(self)
         self.job.event.connect(self.handle)
         self.job.ended.connect(self._ended)
-        self.started_at = None
+        self.started_at: float | None = None
         self.last_train: dict | None = None
         self.outcome: dict | None = None
         columns = QHBoxLayout()
@@ -164,26 +164,31 @@ class TrainPage(Page):
 
     # running
 
+    def enter(self) -> None:
+        self._show_memory()  # the data's lengths and the machine's limit may be known by now
+
     def start(self) -> None:
         job = self.plan.new_run()
         self.charts.clear()
         self.charts.memory.set_limit(self.plan.memory_limit)
-        self._begin()
         self.job.start(job)
+        self._begin()
 
     def resume(self) -> None:
-        self._begin()
         self.job.start({"kind": "train", "run": str(self.plan.run_dir), "resume": True})
+        self._begin()
 
     def attach(self, run_dir: Path, pid: int) -> None:
         """Show a run started by an earlier window, from its first event, and follow it."""
         self.plan.run_dir = run_dir
         self.charts.clear()
-        self._begin()
         self.job.attach(run_dir, "train", pid)
+        self._begin()
 
     def _begin(self) -> None:
-        self.outcome, self.last_train, self.started_at = None, None, time.monotonic()
+        self.outcome, self.last_train = None, None
+        if self.started_at is None or self.job.process is not None:
+            self.started_at = time.monotonic()
         self.status.setText("Starting\u2026")
         self.status.setStyleSheet("color: #555;")
         self.progress.setRange(0, 0)

@@ -58,9 +58,14 @@ class ModelPicker(QWidget):
     def _kind_changed(self, index: int) -> None:
         for widget, shown in ((self.folder, 1), (self.browse, 1), (self.repo, 2), (self.download, 2)):
             widget.setVisible(index == shown)
-        self.message.setText("")
+        self._say("")
         if self.name():
             self.changed.emit(self.name())
+
+    def _say(self, text: str, color: str = "#555") -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet(f"color: {color};")
+        self.message.setVisible(bool(text))
 
     def _choose_folder(self) -> None:
         start = self.settings.last_model_folder if self.settings else ""
@@ -73,11 +78,10 @@ class ModelPicker(QWidget):
         try:
             models.check_folder(Path(path))
         except models.ModelError as error:
-            self.message.setText(str(error))
-            self.message.setStyleSheet("color: #c62828;")
+            self._say(str(error), "#c62828")
             return
         self.folder.setText(path)
-        self.message.setText("")
+        self._say("")
         if self.settings:
             self.settings.last_model_folder = path
         self.changed.emit(path)
@@ -85,12 +89,10 @@ class ModelPicker(QWidget):
     def _repo_entered(self) -> None:
         repo = self.repo.text().strip()
         if not models.is_repo_id(repo):
-            self.message.setText("Give the model's name on Hugging Face as owner/name.")
-            self.message.setStyleSheet("color: #c62828;")
+            self._say("Give the model's name on Hugging Face as owner/name.", "#c62828")
             return
         here = models.config_of(repo) is not None
-        self.message.setText("Downloaded already." if here else "Press Download (or Start: it downloads first).")
-        self.message.setStyleSheet("color: #555;")
+        self._say("Downloaded already." if here else "Press Download (or Start: it downloads first).")
         self.changed.emit(repo)
 
     def _download(self) -> None:
@@ -108,13 +110,12 @@ class ModelPicker(QWidget):
             self.progress.setRange(0, event["total"])
             self.progress.setValue(event["done"])
         if event.get("message"):
-            self.message.setText(event["message"])
+            self._say(event["message"])
 
     def _downloaded(self, event: dict) -> None:
         self.progress.hide()
         self.download.setEnabled(True)
         ok = event["type"] == "done"
-        self.message.setText("Downloaded." if ok else event["message"])
-        self.message.setStyleSheet("color: #2e7d32;" if ok else "color: #c62828;")
+        self._say("Downloaded." if ok else event["message"], "#2e7d32" if ok else "#c62828")
         if ok:
             self.changed.emit(self.repo.text().strip())

@@ -46,7 +46,8 @@ class SeriesPlot(pg.PlotWidget):
         self.series: dict[str, Series] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
 
-    def add_series(self, name: str, label: str, color: str, dashed: bool = False, dots: bool = False) -> None:
+    def add_series(self, name: str, label: str | None, color: str, dashed: bool = False, dots: bool = False) -> None:
+        """A curve; a label of None keeps it out of the legend."""
         pen = pg.mkPen(color, width=2, style=pg.QtCore.Qt.DashLine if dashed else pg.QtCore.Qt.SolidLine)
         options = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if dots else {}
         self.series[name] = Series()

@@ -30,6 +30,7 @@ class MemoryPlot(SeriesPlot):
 
     def __init__(self, parent=None):
         super().__init__("Memory", "step", "GB", parent)
+        self.getAxis("left").enableAutoSIPrefix(False)
         self.add_series("active", "MLX active", PALETTE[4])
         self.add_series("peak", "MLX peak", PALETTE[3])
         self.add_series("rss", "process", PALETTE[5], dashed=True)
@@ -42,7 +43,7 @@ class MemoryPlot(SeriesPlot):
         if limit_bytes:
             self.limit_line.setValue(limit_bytes / GB)
             self.limit_line.label.setFormat(f"this machine can give {limit_bytes / GB:.1f} GB")
-            self.setTitle(f"Memory (this machine can give {limit_bytes / GB:.1f} GB)", size="11pt")
+            self.setTitle(f"Memory (limit {limit_bytes / GB:.0f} GB)", size="11pt")
             self.limit_line.show()
 
 

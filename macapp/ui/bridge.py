@@ -169,3 +169,15 @@ def running_worker(folder: Path, kind: str = "train") -> int | None:
         return pid if pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
     except psutil.Error:
         return None
+
+
+def running_training() -> tuple[Path, int] | None:
+    """A training run still going from an earlier window, as (run folder, worker pid), if any."""
+    from ..engine import runs
+
+    for summary in runs.list_runs():
+        if summary["status"] == "running":
+            pid = running_worker(Path(summary["path"]))
+            if pid:
+                return Path(summary["path"]), pid
+    return None

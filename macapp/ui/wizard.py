@@ -4,11 +4,13 @@ Pages are built when first shown, so the window opens before the charting librar
 going from an earlier window is found at start and followed in the Train step.
 """
 
+import importlib
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
+from .bridge import running_training
 from .pages.page import note
 from .plan import Plan
 from .settings import Settings
@@ -18,15 +20,14 @@ STEPS = ["Check", "Data", "Train", "Test", "Export"]
 TRAIN, RUNS = 2, 5
 
 
-def _page_classes():
-    from .pages.check_page import CheckPage
-    from .pages.data_page import DataPage
-    from .pages.export_page import ExportPage
-    from .pages.runs_page import RunsPage
-    from .pages.test_page import TestPage
-    from .pages.train_page import TrainPage
+PAGES = ["check_page.CheckPage", "data_page.DataPage", "train_page.TrainPage", "test_page.TestPage",
+         "export_page.ExportPage", "runs_page.RunsPage"]
 
-    return [CheckPage, DataPage, TrainPage, TestPage, ExportPage, RunsPage]
+
+def _page_class(index: int):
+    """A page's class, imported on first use: the charting library loads with the first page that draws."""
+    module, name = PAGES[index].split(".")
+    return getattr(importlib.import_module(f"{__package__}.pages.{module}"), name)
 
 
 class MainWindow(QMainWindow):
@@ -77,8 +78,7 @@ class MainWindow(QMainWindow):
 
     def page(self, index: int):
         if self.pages[index] is None:
-            cls = _page_classes()[index]
-            page = cls(self.plan, self.settings)
+            page = _page_class(index)(self.plan, self.settings)
             page.ready_changed.connect(self._update_buttons)
             if index == RUNS:
                 page.opened.connect(self.open_run)
@@ -122,12 +122,11 @@ class MainWindow(QMainWindow):
         self.steps.show_state(TRAIN, self.reached)
 
     def _follow_running_run(self) -> None:
-        train = self.page(TRAIN)
-        found = train.find_running()
+        found = running_training()
         if found:
             self.reached = TRAIN
             self.go(TRAIN)
-            train.attach(*found)
+            self.page(TRAIN).attach(*found)
 
     def closeEvent(self, event) -> None:
         self.settings.geometry = self.saveGeometry()

@@ -290,12 +290,3 @@ class TrainPage(Page):
     def ready(self) -> bool:
         return (not self.job.running and self.plan.run_dir is not None
                 and (Path(self.plan.run_dir) / "adapters" / "adapters.safetensors").exists())
-
-    def find_running(self) -> tuple[Path, int] | None:
-        """A training run still going from an earlier window, if any."""
-        for summary in runs.list_runs():
-            if summary["status"] == "running":
-                pid = running_worker(Path(summary["path"]))
-                if pid:
-                    return Path(summary["path"]), pid
-        return None

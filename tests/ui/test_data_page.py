@@ -1,0 +1,77 @@
+"""The Data step on files with problems: where each problem is, the line itself, column mapping, splits.
+"""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.bad_inputs import BAD_INPUTS, CHAT, LINE
+from tests.helpers import write_jsonl
+
+LONG = 120_000
+
+
+@pytest.fixture
+def data_page(qtbot, window):
+    window.reached = 1
+    window.go(1)
+    page = window.page(1)
+    qtbot.waitUntil(lambda: not page.job.running, timeout=LONG)  # the demo data, inspected on entry
+    return page
+
+
+def inspect(qtbot, page, sources):
+    with qtbot.waitSignal(page.job.ended, timeout=LONG):
+        page.set_sources([str(s) for s in sources], None)
+
+
+def test_a_broken_line_is_listed_with_its_place_and_shown(qtbot, window, data_page, tmp_path):
+    name, content, place, message = BAD_INPUTS["bad-json"]
+    path = tmp_path / name
+    path.write_bytes(content)
+    inspect(qtbot, data_page, [path])
+    assert not data_page.ready() and not window.next.isEnabled()
+    assert data_page.tabs.currentIndex() == 1 and data_page.tabs.tabText(1).startswith("Problems (")
+    texts = [data_page.problems.item(i).text() for i in range(data_page.problems.count())]
+    row = next(i for i, text in enumerate(texts) if f"{name}{place}" in text)
+    assert message in texts[row]
+    data_page.problems.setCurrentRow(row)
+    shown = data_page.line_view.toPlainText()
+    assert '{"messages": [}' in shown and "Line 2" in shown and "How to fix it" in shown
+    assert "must be fixed" in data_page.status.text()
+
+
+def test_warnings_do_not_block_and_fixable_files_can_go_on(qtbot, window, data_page, tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [CHAT] * 3 + [LINE.decode().replace("Hi", f"Hi {i}") for i in range(20)])
+    inspect(qtbot, data_page, [path])
+    assert data_page.ready() and window.next.isEnabled()
+    assert "repeats" in data_page.problems.item(0).text()
+
+
+def test_unknown_columns_can_be_mapped_in_the_page(qtbot, window, data_page, tmp_path):
+    path = tmp_path / "qa.csv"
+    path.write_text("question,reply\n" + "".join(f"What is {i}?,It is {i}.\n" for i in range(30)), encoding="utf-8")
+    inspect(qtbot, data_page, [path])
+    assert not data_page.ready() and data_page.mapping_box.isVisible()
+    assert [data_page.prompt_column.itemText(i) for i in range(3)] == ["(none)", "question", "reply"]
+    data_page.prompt_column.setCurrentText("question")
+    data_page.answer_column.setCurrentText("reply")
+    data_page.system_prompt.setText("Answer briefly.")
+    with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
+        qtbot.mouseClick(data_page.mapping_box.findChild(type(window.next), ""), Qt.LeftButton)
+    assert window.plan.mapping == {"prompt": "question", "completion": "reply", "text": None,
+                                   "system": "Answer briefly."}
+    assert data_page.ready() and window.plan.inspection["report"]["count"] == 30
+
+
+def test_the_split_sliders_show_counts_and_refuse_an_empty_training_set(qtbot, window, data_page):
+    data_page.valid_slider.setValue(20)
+    data_page.test_slider.setValue(0)
+    assert window.plan.ratios == (0.8, 0.2, 0.0)
+    assert "Training 272 \u00b7 validation 68 \u00b7 test 0" in data_page.split_note.text()
+    assert data_page.ready()
+
+
+def test_a_missing_file_is_said_plainly(qtbot, data_page, tmp_path):
+    inspect(qtbot, data_page, [tmp_path / "nowhere.jsonl"])
+    assert not data_page.ready()
+    assert "file not found" in data_page.problems.item(0).text()

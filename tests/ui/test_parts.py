@@ -1,0 +1,125 @@
+"""The window's parts on their own: settings, the plan behind the steps, charts, the step list, launch.
+"""
+
+import subprocess
+import sys
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from macapp.engine import config, demo
+from macapp.ui.plan import Plan
+from macapp.ui.settings import Settings
+
+
+def test_settings_are_typed_and_kept_in_the_test_home(app_home, qtbot):
+    settings = Settings()
+    assert settings.store.fileName() == str(app_home / "settings.ini")
+    assert settings.preferred_model == "demo" and settings.last_data_folder == ""
+    settings.store.setValue("folders/data", 42)  # a value of the wrong type comes back as the type asked for
+    assert Settings().last_data_folder == "42"
+    settings.preferred_model = "/models/mistral"
+    settings.sync()
+    assert QSettings(str(app_home / "settings.ini"), QSettings.IniFormat).value("model/preferred") == "/models/mistral"
+
+
+def test_the_window_remembers_its_geometry(qtbot, app_home):
+    from macapp.ui.wizard import MainWindow
+
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.setGeometry(40, 50, 720, 520)  # inside the offscreen screen (800 x 600)
+    first.close()
+    assert not Settings().geometry.isEmpty()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (720, 520)
+    assert isinstance(Settings().geometry, QByteArray)
+
+
+def test_presets_and_methods_make_a_valid_config_and_a_memory_plan(app_home):
+    plan = Plan(memory_limit=16 * 10**9)
+    assert plan.settings["iters"] == 200 and plan.settings["lora_parameters"]["rank"] == 16  # the demo's own
+    plan.apply_preset("quick")
+    assert plan.train_config().iters == 100
+    plan.method = "full"
+    assert plan.train_config().fine_tune_type == "full"
+    full = plan.memory_plan()["predicted_bytes"]
+    plan.method = "qlora"
+    assert plan.memory_plan()["predicted_bytes"] < full
+    plan.memory_limit = 10**6
+    too_big = plan.memory_plan()
+    assert too_big["status"] == "too_big" and "suggestion" in too_big
+
+
+def test_a_model_of_its_own_gets_generic_settings(app_home, tmp_path):
+    plan = Plan(model=str(tmp_path))
+    plan.apply_preset("balanced")
+    assert plan.settings["learning_rate"] == 1e-5 and plan.settings["iters"] == 600
+    assert plan.memory_plan() is None  # no config.json there yet: no guess
+
+
+def test_a_new_run_holds_the_config_and_a_job_that_prepares_the_data(app_home):
+    plan = Plan()
+    job = plan.new_run()
+    saved = config.load(plan.run_dir / "config.yaml")
+    assert saved.data == str(plan.run_dir / "data") and saved.model == "demo" and saved.iters == 200
+    assert job["prepare"]["sources"] == [str(demo.REPLIES)] and job["quantize_bits"] == 0
+    assert plan.run_dir.name.endswith("-demo")
+
+
+def test_charts_collect_points_and_draw_them_only_on_refresh(qtbot):
+    from macapp.ui.widgets.training_charts import TrainingCharts
+
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    for step in range(1, 100_001):
+        charts.handle({"type": "train", "iteration": step, "train_loss": 1 / step, "tokens_per_second": 100.0})
+    assert charts.loss.count("train") == 100_000
+    assert charts.loss.curves["train"].xData is None or len(charts.loss.curves["train"].xData) == 0
+    charts.refresh()
+    assert len(charts.loss.curves["train"].xData) == 100_000
+    assert charts.loss.plotItem.clipToViewMode() and charts.loss.plotItem.downsampleMode()[1]
+    charts.handle({"type": "plan", "limit_bytes": 8 * 10**9})
+    assert charts.memory.limit_line.value() == 8.0 and charts.memory.limit_line.isVisible()
+
+
+def test_the_step_list_lets_the_user_go_back_but_not_skip_ahead(qtbot):
+    from macapp.ui.widgets.step_list import StepList
+
+    steps = StepList(["Check", "Data", "Train", "Test", "Export"])
+    qtbot.addWidget(steps)
+    steps.show_state(2, 2)
+    assert [steps.state(i) for i in range(5)] == ["done", "done", "current", "todo", "todo"]
+    with qtbot.assertNotEmitted(steps.chosen):
+        steps._clicked(3)
+    with qtbot.waitSignal(steps.chosen) as chosen:
+        steps._clicked(0)
+    assert chosen.args == [0]
+
+
+def test_the_window_opens_without_loading_mlx_or_the_charting_library(app_home):
+    code = ("import sys\nfrom PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+            "from macapp.ui.wizard import MainWindow\nw = MainWindow(); w.show(); app.processEvents()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('mlx', 'pyqtgraph'))}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_tailor_app_opens_the_window(app_home):
+    from tests.helpers import tailor
+
+    result = tailor("app", "--timing", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "window shown" in result.stdout
+
+
+def test_without_a_screen_tailor_app_runs_the_demo_in_the_terminal(app_home, monkeypatch, capsys):
+    from macapp import cli
+
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    ran = []
+    monkeypatch.setattr(cli, "cmd_demo", lambda args: ran.append(args.iters) or 0)  # the demo has tests of its own
+    assert cli.main(["app"]) == 0 and ran == [200]
+    assert "No screen here" in capsys.readouterr().err

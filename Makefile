@@ -13,13 +13,17 @@ DEBIAN_PACKAGES := libopenblas0-pthread xvfb libegl1 libgl1 libxkbcommon0 libxkb
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: run test system-packages clean
+.PHONY: run test screenshots system-packages clean
 
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
 
 test: system-packages $(STAMP)
 	$(PY) -m macapp.engine.blas -m pytest
+
+# Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux).
+screenshots: system-packages $(STAMP)
+	$(if $(filter Darwin,$(shell uname)),,xvfb-run -a -s "-screen 0 1280x900x24") $(PY) -m macapp.ui.screenshots resources/screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -63,6 +63,15 @@ class Job(QObject):
 
     def _reset(self) -> None:
         self.partial, self.last, self.running, self.stop_stage = b"", None, True, 0
+        self.stop_timer.stop()
+
+    def cancel(self) -> None:
+        """End the worker at once and forget it, without `ended`: for work whose answer is no longer wanted."""
+        if self.running:
+            self._signal(signal.SIGTERM)
+            self.running = False
+            self.timer.stop()
+            self._reap()
 
     def stop(self) -> None:
         """Ask the worker to stop after its current step and save; terminate it if it does not in time."""
@@ -148,9 +157,13 @@ class Job(QObject):
         self.running = False
         self.timer.stop()
         self.stop_timer.stop()
-        if self.process is not None:
-            self.process.wait()
         self.ended.emit(event)
+        self._reap()
+
+    def _reap(self) -> None:
+        # The worker may take a moment to exit after its last event; waiting for it would freeze the window.
+        if self.process is not None and self.process.poll() is None:
+            QTimer.singleShot(500, self._reap)
 
 
 def running_worker(folder: Path, kind: str = "train") -> int | None:

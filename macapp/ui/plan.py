@@ -22,6 +22,9 @@ PRESETS = {  # name: (label, settings over the model's base settings, for the de
                  {"iters": 1500, "early_stop_patience": 3, "lora_parameters": {"rank": 16, "dropout": 0.05,
                                                                                 "scale": 20.0}}),
 }
+PRESET_WORDS = {"quick": "a first try, to see that everything works",
+                "balanced": "good for most data",
+                "thorough": "longer; stops by itself when the validation loss stops improving"}
 GENERIC = {"batch_size": 4, "learning_rate": 1e-5, "num_layers": -1, "mask_prompt": True, "max_seq_length": 2048,
            "steps_per_report": 10, "val_batches": 25, "lora_parameters": {"rank": 8, "dropout": 0.0, "scale": 20.0}}
 

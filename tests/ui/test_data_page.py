@@ -75,3 +75,13 @@ def test_a_missing_file_is_said_plainly(qtbot, data_page, tmp_path):
     inspect(qtbot, data_page, [tmp_path / "nowhere.jsonl"])
     assert not data_page.ready()
     assert "file not found" in data_page.problems.item(0).text()
+
+
+def test_choosing_other_data_while_reading_ends_the_first_reading(qtbot, data_page, tmp_path):
+    big = write_jsonl(tmp_path / "big.jsonl", [LINE.decode().replace("Hi", f"Hi {i}") for i in range(50_000)])
+    small = write_jsonl(tmp_path / "small.jsonl", [LINE.decode().replace("Hi", f"Hi {i}") for i in range(30)])
+    data_page.set_sources([str(big)], None)
+    first = data_page.job.process
+    inspect(qtbot, data_page, [small])
+    assert first.wait(timeout=30) == -15  # ended, not left reading 50,000 lines for nobody
+    assert data_page.plan.inspection["report"]["count"] == 30

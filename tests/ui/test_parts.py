@@ -76,7 +76,7 @@ def test_charts_collect_points_and_draw_them_only_on_refresh(qtbot):
         charts.handle({"type": "train", "iteration": step, "train_loss": 1 / step, "tokens_per_second": 100.0})
     assert charts.loss.count("train") == 100_000
     assert charts.loss.curves["train"].xData is None or len(charts.loss.curves["train"].xData) == 0
-    charts.refresh()
+    charts.refresh(everything=True)
     assert len(charts.loss.curves["train"].xData) == 100_000
     assert charts.loss.plotItem.clipToViewMode() and charts.loss.plotItem.downsampleMode()[1]
     charts.handle({"type": "plan", "limit_bytes": 8 * 10**9})
@@ -123,3 +123,32 @@ def test_without_a_screen_tailor_app_runs_the_demo_in_the_terminal(app_home, mon
     monkeypatch.setattr(cli, "cmd_demo", lambda args: ran.append(args.iters) or 0)  # the demo has tests of its own
     assert cli.main(["app"]) == 0 and ran == [200]
     assert "No screen here" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_be_downloaded_is_said_plainly(qtbot, app_home, monkeypatch):
+    from macapp.ui.widgets.model_picker import ModelPicker
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub cannot be reached here; offline mode stands for that
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.kind.setCurrentIndex(2)
+    picker.repo.setText("not a repo")
+    picker._repo_entered()
+    assert "owner/name" in picker.message.text()
+    picker.repo.setText("someone/some-model")
+    with qtbot.waitSignal(picker.job.ended, timeout=60_000) as ended:
+        picker.download.click()
+    assert ended.args[0]["type"] == "error"
+    assert "someone/some-model: could not download it" in picker.message.text()
+    assert picker.download.isEnabled() and not picker.progress.isVisible()
+
+
+def test_a_model_folder_without_weights_is_refused_with_the_reason(qtbot, tmp_path):
+    from macapp.ui.widgets.model_picker import ModelPicker
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    (tmp_path / "config.json").write_text("{}")
+    with qtbot.assertNotEmitted(picker.changed):
+        picker.select_folder(str(tmp_path))
+    assert "no model*.safetensors" in picker.message.text()

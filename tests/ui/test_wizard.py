@@ -53,7 +53,8 @@ def test_continue_through_every_step_trains_tests_and_exports_the_demo(qtbot, wi
     charts = train.charts
     assert charts.loss.count("train") == 4 and charts.loss.count("val") == 3
     assert charts.speed.count("speed") == 4 and charts.memory.count("peak") == 4
-    assert charts.loss.curves["train"].xData[-1] == 40  # drawn, not only collected
+    qtbot.waitUntil(lambda: not charts.dirty and not train.timer.isActive())  # the last points drawn, then idle
+    assert charts.loss.curves["train"].xData[-1] == 40
     assert "Finished after 40 steps" in train.status.text()
     run_dir = window.plan.run_dir
     assert (run_dir / "data" / "test.jsonl").exists() and (run_dir / "adapters" / "best").is_dir()
@@ -112,7 +113,15 @@ def test_stop_saves_the_run_and_offers_resume(qtbot, window):
         qtbot.mouseClick(train.resume_button, Qt.LeftButton)
         qtbot.waitUntil(lambda: train.last_train is not None, timeout=LONG)
         train.stop()
-    assert resumed.args[0]["result"]["resumed_from"] is not None
+    assert resumed.args[0]["result"]["resumed_from"] == event["result"]["iterations"]
+
+    window.go(5)  # the run, reopened from the list of past runs, shows its charts again
+    listed = window.page(5)
+    listed.table.selectRow(0)
+    train.charts.clear()
+    qtbot.mouseClick(listed.open_button, Qt.LeftButton)
+    assert window.current == 2 and train.charts.loss.count("train") >= 3
+    assert train.charts.loss.curves["train"].xData is not None and train.resume_button.isVisible()
 
 
 def test_a_killed_worker_is_explained_and_the_run_stays_listed(qtbot, window):

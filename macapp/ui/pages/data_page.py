@@ -189,7 +189,7 @@ class DataPage(Page):
     def inspect(self) -> None:
         self.plan.inspection = None
         self.ready_changed.emit()
-        self.job.stop()
+        self.job.cancel()  # an inspection of the data chosen before
         self.status.setText("Reading and checking every example\u2026")
         self.status.setStyleSheet("color: #555;")
         self.job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": self.plan.sources,

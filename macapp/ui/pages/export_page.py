@@ -9,7 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QProgressBar, QPushButton
 
-from ...engine import config
+from ...engine import config, demo
 from ..bridge import Job
 from .page import Page, note
 
@@ -50,7 +50,8 @@ class ExportPage(Page):
         if self.plan.run_dir is None:
             return
         settings = config.load(Path(self.plan.run_dir) / "config.yaml")
-        self.usage.setPlainText(f"mlx_lm generate --model {settings.model} \\\n"
+        model = demo.model_folder() if settings.model == "demo" else settings.model
+        self.usage.setPlainText(f"mlx_lm generate --model {model} \\\n"
                                 f"  --adapter-path {Path(self.plan.run_dir) / settings.adapter_path} \\\n"
                                 f"  --prompt \"Hello\"")
 

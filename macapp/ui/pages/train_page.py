@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, 
 from ...engine import runs
 from ...terminal import clock
 from ..bridge import Job, running_worker
-from ..plan import METHODS, PRESETS
+from ..plan import METHODS, PRESET_WORDS, PRESETS
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
@@ -73,6 +73,8 @@ class TrainPage(Page):
             presets.addWidget(button)
         self.presets.buttonClicked.connect(lambda button: self._preset_chosen(button.property("preset")))
         form.addRow("Preset:", presets)
+        self.preset_note = note()
+        form.addRow(self.preset_note)
         self.advanced_toggle = QToolButton(text="Advanced settings", checkable=True)
         self.advanced_toggle.setStyleSheet("QToolButton { border: none; color: #0b57d0; }")
         self.form = SettingsForm()
@@ -121,6 +123,7 @@ class TrainPage(Page):
         for button in self.presets.buttons():
             button.setChecked(button.property("preset") == self.plan.preset)
         self.method.setCurrentIndex(list(METHODS).index(self.plan.method))
+        self._describe_preset()
         self.form.show_settings(self.plan.settings)
         self._show_memory()
         self._show_buttons()
@@ -128,6 +131,8 @@ class TrainPage(Page):
     def _model_changed(self, name: str) -> None:
         was_demo = self.plan.is_demo
         self.plan.model = name
+        if self.settings:
+            self.settings.preferred_model = name
         if self.plan.is_demo != was_demo:  # the demo has settings of its own
             self.plan.apply_preset(self.plan.preset)
         self._show_settings()
@@ -141,7 +146,11 @@ class TrainPage(Page):
         self._show_settings()
 
     def _settings_changed(self) -> None:
+        self._describe_preset()
         self._show_memory()
+
+    def _describe_preset(self) -> None:
+        self.preset_note.setText(f"{self.plan.settings['iters']} training steps: {PRESET_WORDS[self.plan.preset]}.")
 
     def _show_memory(self) -> None:
         plan = self.plan.memory_plan()
@@ -213,6 +222,8 @@ class TrainPage(Page):
 
     def _redraw(self) -> None:
         self.charts.refresh()
+        if not self.job.running and not self.charts.dirty:
+            self.timer.stop()  # the run has ended and its last points are drawn
         event = self.last_train
         if event is None or not self.job.running:
             return
@@ -243,17 +254,15 @@ class TrainPage(Page):
             self.outcome = None
             self.status.setText("This run was interrupted. Press Resume to continue it from its last checkpoint.")
             self._show_buttons()
-        self.charts.refresh()
+        self.charts.refresh(everything=True)
         self.ready_changed.emit()
 
     def _ended(self, event: dict) -> None:
-        self.timer.stop()
         self._show_outcome(event)
         self.ready_changed.emit()
         self.run_finished.emit(event)
 
     def _show_outcome(self, event: dict) -> None:
-        self.charts.refresh()
         self.outcome = event
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if event["type"] == "done" else 0)

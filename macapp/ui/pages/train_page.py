@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, 
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ...engine import runs
+from ...engine.errors import InputError
 from ...terminal import clock
 from ..bridge import Job, running_worker
 from ..plan import METHODS, PRESET_WORDS, PRESETS
@@ -177,7 +178,12 @@ class TrainPage(Page):
         self._show_memory()  # the data's lengths and the machine's limit may be known by now
 
     def start(self) -> None:
-        job = self.plan.new_run()
+        try:
+            job = self.plan.new_run()
+        except InputError as error:  # settings that cannot run, said where the user can change them
+            self.status.setText(f"Cannot start: {error}")
+            self.status.setStyleSheet("color: #c62828;")
+            return
         self.charts.clear()
         self.charts.memory.set_limit(self.plan.memory_limit)
         self.job.start(job)

@@ -1,0 +1,36 @@
+"""The bridge with real workers: events become signals, `ended` comes once, and a worker that does not
+stop when asked is ended after the grace period.
+"""
+
+from macapp import jobs
+from macapp.ui import bridge
+from tests.bad_inputs import LINE
+from tests.helpers import write_jsonl
+
+
+def test_a_short_job_reports_its_events_and_ends_once(qtbot, app_home):
+    job, events, ends = bridge.Job(), [], []
+    job.event.connect(events.append)
+    job.ended.connect(ends.append)
+    with qtbot.waitSignal(job.ended, timeout=60_000):
+        job.start({"kind": "check", "run": str(jobs.scratch_folder("check"))})
+    assert [e["type"] for e in events][0] == "started" and events[-1]["type"] == "done"
+    assert ends == [events[-1]] and not job.running
+    qtbot.wait(300)
+    assert len(ends) == 1
+    qtbot.waitUntil(lambda: job.process.poll() is not None, timeout=5_000)  # reaped, no zombie left
+
+
+def test_a_worker_that_does_not_stop_when_asked_is_ended(qtbot, app_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(bridge, "STOP_GRACE_MS", 500)
+    big = write_jsonl(tmp_path / "big.jsonl", [LINE.decode().replace("Hi", f"Hi {i}") for i in range(200_000)])
+    job = bridge.Job()
+    job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": [str(big)],
+               "model": "demo"})  # reading data does not look at stop requests
+    qtbot.waitUntil(lambda: job.last is not None, timeout=60_000)
+    with qtbot.waitSignal(job.ended, timeout=30_000) as ended:
+        job.stop()
+    event = ended.args[0]
+    assert event["type"] == "error" and event["category"] == "killed"
+    assert "did not stop in time" in event["message"]
+    assert job.process.wait(timeout=10) < 0

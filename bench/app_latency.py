@@ -25,7 +25,8 @@ os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-bench-app-")
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from macapp.engine import config, demo, runs  # noqa: E402
+from macapp.engine import demo, runs  # noqa: E402
+from macapp.engine.files import write_yaml_atomic  # noqa: E402
 
 PROBE_MS = 10
 
@@ -85,7 +86,9 @@ def train_in_app(app, iters: int, probe: bool) -> tuple[Path, list[float], float
 def train_in_cli(data: Path, iters: int) -> Path:
     settings = {**demo.train_settings(str(data)), "iters": iters}
     cfg = Path(tempfile.mkdtemp()) / "config.yaml"
-    config.from_dict(settings).save(cfg)
+    # Only these keys, as a user's file has: a full saved config names adapter_path, which `tailor train`
+    # takes relative to the working directory, so the adapter would land there and not in the run.
+    write_yaml_atomic(cfg, settings)
     before = {r["id"] for r in runs.list_runs()}
     subprocess.run([sys.executable, "-m", "macapp", "train", "--config", str(cfg), "--name", "cli"], check=True,
                    capture_output=True)

@@ -66,8 +66,16 @@ def read_events(folder: Path) -> list[dict]:
     return events
 
 
+def worker_alive(pid: int) -> bool:
+    """True while process `pid` runs; one that has exited but is not yet reaped does not count."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def summary(folder: Path) -> dict:
-    """Name, model, data, status, best validation loss and date of one run."""
+    """Name, model, data, status, best validation loss and date of one run; the worker's pid while it trains."""
     folder = Path(folder)
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
     events = read_events(folder)
@@ -79,7 +87,7 @@ def summary(folder: Path) -> dict:
             status = "stopped" if event.get("result", {}).get("stopped") else "finished"
         elif event.get("type") == "error" and event.get("kind") == "train":
             status = "failed"
-    if status == "running" and not (pid and psutil.pid_exists(pid)):
+    if status == "running" and not (pid and worker_alive(pid)):
         status = "interrupted"  # the worker was killed; `tailor train --resume` continues it
     vals = [e["val_loss"] for e in events if e.get("type") == "val"]
     try:
@@ -88,7 +96,7 @@ def summary(folder: Path) -> dict:
     except (OSError, ValueError, KeyError):
         sources = []
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
-            "sources": sources,
+            "sources": sources, "pid": pid if status == "running" else None,
             "status": status, "best_val_loss": min(vals) if vals else None,
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
 

@@ -9,10 +9,10 @@ import os
 import signal
 from pathlib import Path
 
-import psutil
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .. import jobs
+from ..engine import runs
 
 POLL_MS = 100
 STOP_GRACE_MS = 30_000  # a step of a real model can take many seconds; the worker saves before it exits
@@ -101,10 +101,7 @@ class Job(QObject):
     def _alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        try:
-            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+        return runs.worker_alive(self.pid)
 
     def _read(self) -> list[dict]:
         path = self.folder / "events.jsonl"
@@ -166,31 +163,9 @@ class Job(QObject):
             QTimer.singleShot(500, self._reap)
 
 
-def running_worker(folder: Path, kind: str = "train") -> int | None:
-    """The pid of a worker still running `kind` in a run folder (started by an earlier window), or None."""
-    from ..engine import runs
-
-    pid = None
-    for event in runs.read_events(folder):
-        if event.get("kind") != kind:
-            continue
-        if event.get("type") == "started":
-            pid = event.get("pid")
-        elif event.get("type") in ("done", "error"):
-            pid = None
-    try:
-        return pid if pid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
-    except psutil.Error:
-        return None
-
-
 def running_training() -> tuple[Path, int] | None:
     """A training run still going from an earlier window, as (run folder, worker pid), if any."""
-    from ..engine import runs
-
     for summary in runs.list_runs():
-        if summary["status"] == "running":
-            pid = running_worker(Path(summary["path"]))
-            if pid:
-                return Path(summary["path"]), pid
+        if summary["pid"]:
+            return Path(summary["path"]), summary["pid"]
     return None

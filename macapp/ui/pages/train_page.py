@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, 
 from ...engine import runs
 from ...engine.errors import InputError
 from ...terminal import clock
-from ..bridge import Job, running_worker
+from ..bridge import Job
 from ..plan import METHODS, PRESET_WORDS, PRESETS
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
@@ -245,7 +245,7 @@ class TrainPage(Page):
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""
-        pid = running_worker(run_dir)
+        pid = runs.summary(run_dir)["pid"]
         if pid:
             self.attach(run_dir, pid)
             return

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.reached = max(self.reached, TRAIN)
         self.go(TRAIN)
         self.page(TRAIN).show_run(run_dir)
-        self.reached = max(self.reached, 4 if self.page(TRAIN).ready() else TRAIN)
+        self.reached = max(self.reached, len(STEPS) - 1 if self.page(TRAIN).ready() else TRAIN)
         self.steps.show_state(TRAIN, self.reached)
 
     def _follow_running_run(self) -> None:

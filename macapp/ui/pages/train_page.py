@@ -7,7 +7,7 @@ events and redrawn by a 10 Hz timer, never per event.
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
@@ -31,7 +31,6 @@ class TrainPage(Page):
     title = "Train"
     purpose = ("Tailor teaches the model your examples. Pick how thoroughly; the charts show it learning "
                "(the loss goes down) while it trains. You can close the window meanwhile.")
-    run_finished = Signal(dict)
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -186,28 +185,25 @@ class TrainPage(Page):
             return
         self.charts.clear()
         self.charts.memory.set_limit(self.plan.memory_limit)
-        self.job.start(job)
-        self._begin()
+        self._follow(lambda: self.job.start(job))
 
     def resume(self) -> None:
-        self.job.start({"kind": "train", "run": str(self.plan.run_dir), "resume": True})
-        self._begin()
+        self._follow(lambda: self.job.start({"kind": "train", "run": str(self.plan.run_dir), "resume": True}))
 
     def attach(self, run_dir: Path, pid: int) -> None:
         """Show a run started by an earlier window, from its first event, and follow it."""
         self.plan.run_dir = run_dir
         self.charts.clear()
-        self.job.attach(run_dir, "train", pid)
-        self._begin()
+        self._follow(lambda: self.job.attach(run_dir, "train", pid))
 
-    def _begin(self) -> None:
-        self.outcome, self.last_train = None, None
-        if self.started_at is None or self.job.process is not None:
-            self.started_at = time.monotonic()
+    def _follow(self, begin) -> None:
+        """Reset the run's display, then `begin` the job: an attached job's earlier events arrive at once."""
+        self.outcome, self.last_train, self.started_at = None, None, time.monotonic()
         self.status.setText("Starting\u2026")
         self.status.setStyleSheet("color: #555;")
         self.progress.setRange(0, 0)
         self.timer.start()
+        begin()
         self._show_buttons()
         self.ready_changed.emit()
 
@@ -266,7 +262,6 @@ class TrainPage(Page):
     def _ended(self, event: dict) -> None:
         self._show_outcome(event)
         self.ready_changed.emit()
-        self.run_finished.emit(event)
 
     def _show_outcome(self, event: dict) -> None:
         self.outcome = event

@@ -91,43 +91,50 @@ class Killed(Exception):
     """Stands for a SIGKILL: training ends at once, with no saving."""
 
 
+def kill():
+    raise Killed
+
+
+def interrupted_at_13_and_resumed(demo_data, tmp_path, values, interrupt):
+    """An uninterrupted run, and one that `interrupt()` ends at step 13 and that is then resumed.
+
+    Returns the interrupted run's result (None when it was killed), the resumed run's result, and
+    the train losses by step of the uninterrupted run and of the resumed one.
+    """
+    straight, first, second = [], [], []
+    training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
+    try:
+        interrupted = training.train(settings(demo_data, **values), tmp_path / "b", first.append,
+                                     should_stop=lambda: len(losses_by_step(first)) >= 13 and interrupt(),
+                                     checkpoint_dir=tmp_path / "cb")
+    except Killed:
+        interrupted = None
+    resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
+                             checkpoint_dir=tmp_path / "cb", resume=True)
+    return interrupted, resumed, losses_by_step(straight), losses_by_step(second)
+
+
+def assert_same_losses(expected, got, steps):
+    assert sorted(got) == list(steps)
+    for step in got:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+
+
 def test_resume_after_a_kill_continues_exactly_from_the_last_checkpoint(demo_data, tmp_path):
     values = {"iters": 20, "steps_per_report": 1, "steps_per_eval": 10, "save_every": 5,
               "lora_parameters": {"scale": 10.0, "dropout": 0.1}}  # dropout: the RNG must resume exactly too
-    straight, first, second = [], [], []
-    training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
-
-    def killed_at_13():
-        if len(losses_by_step(first)) >= 13:
-            raise Killed
-        return False
-
-    with pytest.raises(Killed):
-        training.train(settings(demo_data, **values), tmp_path / "b", first.append, should_stop=killed_at_13,
-                       checkpoint_dir=tmp_path / "cb")
-    resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
-                             checkpoint_dir=tmp_path / "cb", resume=True)
+    killed, resumed, expected, got = interrupted_at_13_and_resumed(demo_data, tmp_path, values, kill)
+    assert killed is None
     assert resumed["resumed_from"] == 10 and resumed["iterations"] == 20
-    expected, got = losses_by_step(straight), losses_by_step(second)
-    assert sorted(got) == list(range(11, 21))
-    for step in got:
-        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+    assert_same_losses(expected, got, range(11, 21))
 
 
 def test_resume_after_a_stop_goes_on_from_the_step_it_stopped_at(demo_data, tmp_path):
     values = {"iters": 20, "steps_per_report": 1, "steps_per_eval": 10, "save_every": 5}
-    straight, first, second = [], [], []
-    training.train(settings(demo_data, **values), tmp_path / "a", straight.append, checkpoint_dir=tmp_path / "ca")
-    stopped = training.train(settings(demo_data, **values), tmp_path / "b", first.append,
-                             should_stop=lambda: len(losses_by_step(first)) >= 13, checkpoint_dir=tmp_path / "cb")
+    stopped, resumed, expected, got = interrupted_at_13_and_resumed(demo_data, tmp_path, values, lambda: True)
     assert stopped["stopped"] and stopped["iterations"] == 13
-    resumed = training.train(settings(demo_data, **values), tmp_path / "b", second.append,
-                             checkpoint_dir=tmp_path / "cb", resume=True)
     assert resumed["resumed_from"] == 13 and resumed["iterations"] == 20
-    expected, got = losses_by_step(straight), losses_by_step(second)
-    assert sorted(got) == list(range(14, 21))
-    for step in got:
-        assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+    assert_same_losses(expected, got, range(14, 21))
 
 
 def test_early_stop_keeps_the_best_adapter(demo_data, tmp_path):

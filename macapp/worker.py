@@ -52,10 +52,11 @@ def _inspect(job, run_dir, emit, should_stop):
 
     tokenizer = models.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
     emit({"type": "log", "message": "Reading every example"})
-    report = datasets.inspect(job["sources"], _mapping(job), tokenizer, job.get("max_seq_length", 2048),
+    mapping = _mapping(job)
+    report = datasets.inspect(job["sources"], mapping, tokenizer, job.get("max_seq_length", 2048),
                               job.get("batch_size"))
     return {"report": report.to_dict(), "must_fix": report.must_fix,
-            "preview": datasets.preview(job["sources"], _mapping(job))}
+            "preview": datasets.preview(job["sources"], mapping)}
 
 
 def _download(job, run_dir, emit, should_stop):

@@ -136,16 +136,13 @@ class Job(QObject):
             self._end(self._death_event())
 
     def _death_event(self) -> dict:
-        code = self.process.returncode if self.process is not None else None
-        if code is not None:
-            message = jobs.unexpected_end(code, self.folder, reported_error=False)
-        else:
-            message = None
-        if message is None:
-            message = (f"the worker process ended without saying why, most often because the computer ran out "
-                       f"of memory. Its log: {self.folder / 'worker.log'}")
+        code = self.process.returncode if self.process is not None else None  # unknown for an attached worker
         if self.stop_stage:
             message = "the worker did not stop in time and was ended; the last checkpoint is kept."
+        else:
+            message = (code is not None and jobs.unexpected_end(code, self.folder, reported_error=False)) or (
+                "the worker process ended without saying why, most often because the computer ran out of memory. "
+                f"Its log: {self.folder / 'worker.log'}")
         return {"type": "error", "category": "killed", "kind": self.kind, "message": message,
                 "fix": "Lower the batch size or the sequence length, or turn on gradient checkpointing, "
                        "then press Resume."}

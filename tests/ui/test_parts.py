@@ -36,6 +36,18 @@ def test_the_window_remembers_its_geometry(qtbot, app_home):
     assert isinstance(Settings().geometry, QByteArray)
 
 
+def test_the_preferred_model_is_the_one_the_train_step_shows(qtbot, app_home, tmp_path):
+    from macapp.ui.wizard import MainWindow
+
+    Settings().preferred_model = str(tmp_path)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    picker = window.page(2).picker
+    assert window.plan.model == picker.name() == str(tmp_path) and picker.kind.currentIndex() == 1
+    picker.show_model("someone/some-model")
+    assert picker.name() == "someone/some-model" and window.plan.model == str(tmp_path)  # shown, not announced
+
+
 def test_presets_and_methods_make_a_valid_config_and_a_memory_plan(app_home):
     plan = Plan(memory_limit=16 * 10**9)
     assert plan.settings["iters"] == 200 and plan.settings["lora_parameters"]["rank"] == 16  # the demo's own

@@ -55,6 +55,7 @@ class TrainPage(Page):
         layout.setContentsMargins(0, 0, 8, 0)
         model_box = QGroupBox("Model")
         self.picker = ModelPicker(settings)
+        self.picker.show_model(self.plan.model)  # the preferred model from last time
         self.picker.changed.connect(self._model_changed)
         QVBoxLayout(model_box).addWidget(self.picker)
         how = QGroupBox("How")

@@ -51,6 +51,19 @@ class ModelPicker(QWidget):
         self.download.clicked.connect(self._download)
         self._kind_changed(0)
 
+    def show_model(self, name: str) -> None:
+        """Show `name` ('demo', a folder or a repo id) as the one chosen, without announcing a change."""
+        self.blockSignals(True)
+        if name == "demo":
+            self.kind.setCurrentIndex(0)
+        elif models.is_repo_id(name):
+            self.repo.setText(name)
+            self.kind.setCurrentIndex(2)
+        else:
+            self.folder.setText(name)
+            self.kind.setCurrentIndex(1)
+        self.blockSignals(False)
+
     def name(self) -> str:
         index = self.kind.currentIndex()
         return "demo" if index == 0 else self.folder.text() if index == 1 else self.repo.text().strip()

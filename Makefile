@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Debian packages: OpenBLAS (MLX's CPU backend is ~50x faster with it), Qt's system libraries,
-# Xvfb for drawing windows without a screen.
-DEBIAN_PACKAGES := libopenblas0-pthread xvfb libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
+# Xvfb for drawing windows without a screen, Chromium for the test that opens the HTML report.
+DEBIAN_PACKAGES := libopenblas0-pthread xvfb chromium libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)

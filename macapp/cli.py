@@ -12,6 +12,7 @@ from pathlib import Path
 from . import exitcodes, jobs
 from .engine import blas
 from .cli_data import add_data_commands
+from .cli_eval import add_eval_commands, model_and_adapter
 from .engine.errors import InputError
 from .terminal import ProgressView
 
@@ -129,33 +130,14 @@ def cmd_train(args, extra) -> int:
     return code
 
 
-def _adapter_of(args):
-    if args.run:
-        from .engine import config, runs
-
-        run_dir = runs.find(args.run)
-        settings = config.load(run_dir / "config.yaml")
-        return settings.model, run_dir / settings.adapter_path
-    return args.model, args.adapter_path
-
-
-def cmd_generate(args) -> int:
-    from .engine import evaluation
-
-    model_name, adapter = _adapter_of(args)
-    model, tokenizer = evaluation.load(model_name or "demo", adapter)
-    print(evaluation.reply(model, tokenizer, args.prompt, args.max_tokens, args.temp, args.system))
-    return exitcodes.DONE
-
-
 def cmd_fuse(args) -> int:
     from .engine import export
 
-    model_name, adapter = _adapter_of(args)
+    model_name, adapter = model_and_adapter(args)
     if not adapter:
         print("Give --run RUN, or --model and --adapter-path.", file=sys.stderr)
         return exitcodes.BAD_INPUT
-    out = export.fuse(model_name or "demo", adapter, args.save_path, args.dequantize,
+    out = export.fuse(model_name, adapter, args.save_path, args.dequantize,
                       lambda e: print(e["message"], file=sys.stderr) if e.get("type") == "log" else None)
     print(out)
     return exitcodes.DONE
@@ -204,21 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
     train.set_defaults(func=cmd_train, takes_extra=True)
 
-    for name, func, helptext in (("generate", cmd_generate, "answer one prompt"),
-                                 ("fuse", cmd_fuse, "merge an adapter into its model")):
-        command = sub.add_parser(name, help=helptext)
-        command.add_argument("--run", help="a run id or folder (its model and adapter)")
-        command.add_argument("--model", help="'demo' or a model folder")
-        command.add_argument("--adapter-path")
-        command.set_defaults(func=func)
-    generate = sub.choices["generate"]
-    generate.add_argument("--prompt", required=True)
-    generate.add_argument("--system")
-    generate.add_argument("--max-tokens", type=int, default=100)
-    generate.add_argument("--temp", type=float, default=0.0)
-    fuse = sub.choices["fuse"]
+    add_eval_commands(sub)
+    fuse = sub.add_parser("fuse", help="merge an adapter into its model")
+    fuse.add_argument("--run", help="a run id or folder (its model and adapter)")
+    fuse.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which adapter of the run")
+    fuse.add_argument("--model", help="'demo' or a model folder")
+    fuse.add_argument("--adapter-path")
     fuse.add_argument("--save-path", default="fused_model")
     fuse.add_argument("--dequantize", action="store_true")
+    fuse.set_defaults(func=cmd_fuse)
 
     sub.add_parser("runs", help="list past runs").set_defaults(func=cmd_runs)
     demo = sub.add_parser("demo", help="the whole path on the built-in demo model and data")

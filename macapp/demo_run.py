@@ -3,7 +3,9 @@
 Each heavy step runs in a worker process, as in the app; the before/after figure is printed at the end.
 """
 
+import json
 import sys
+from pathlib import Path
 
 from . import exitcodes
 from .engine import demo
@@ -15,6 +17,7 @@ def _say(text: str) -> None:
 
 def run_demo(iters: int = 200) -> int:
     from .cli import cmd_check, prepare_run, run_job
+    from .cli_eval import evaluate_job, print_summary
 
     _say("Tailor demo: teach a tiny model to answer video comments briefly, signed "
          f"{demo.SIGNATURE!r}.\n\n1/5 Check this machine")
@@ -28,23 +31,21 @@ def run_demo(iters: int = 200) -> int:
     if code != exitcodes.DONE:
         return code
     comments = demo.held_out_comments()
-    _say(f"\n4/5 Answer {len(comments)} held-out comments with the base and the tuned model")
-    code, compared = run_job({"kind": "compare", "run": str(run_dir), "prompts": comments,
-                              "ending": demo.SIGNATURE}, "Comparing")
+    _say(f"\n4/5 Score the base and the tuned model on {len(comments)} held-out comments")
+    code, scored = run_job(evaluate_job(run_dir, demo.eval_settings()), "Scoring")
     if code != exitcodes.DONE:
         return code
     _say("\n5/5 Fuse the adapter into the model")
     code, fused = run_job({"kind": "fuse", "run": str(run_dir)}, "Fusing")
     if code != exitcodes.DONE:
         return code
-    base, tuned = compared["base"], compared["tuned"]
-    print(f"\nComment: {comments[0]}")
-    print(f"  base:  {base['answers'][0]}")
-    print(f"  tuned: {tuned['answers'][0]}")
-    print(f"\nReplies ending with {demo.SIGNATURE!r} on {len(comments)} held-out comments:")
-    print(f"  base model  {base['share']:6.0%}")
-    print(f"  tuned model {tuned['share']:6.0%}")
+    example = json.loads(Path(scored["report"]["json"]).read_text(encoding="utf-8"))["items"][0]
+    print(f"\nComment: {example['prompt']}")
+    print(f"  base:  {example['base']['answer']}")
+    print(f"  tuned: {example['tuned']['answer']}")
+    print(f"\nOn {len(comments)} held-out comments:")
+    print_summary(scored["summary"], scored["check"])
     print(f"\nTrained {trained['iterations']} steps in {trained['seconds']:.0f} s; "
           f"best validation loss {trained['best_val_loss']:.3f}.")
-    print(f"Adapter: {trained['adapter_path']}\nFused model: {fused['path']}")
+    print(f"Adapter: {trained['adapter_path']}\nReport: {scored['report']['html']}\nFused model: {fused['path']}")
     return exitcodes.DONE

@@ -1,4 +1,4 @@
-"""The worker process: runs one job (check, inspect, download, train, compare, fuse) as JSON-lines events.
+"""The worker process: runs one job (check, inspect, download, train, answer, evaluate, fuse) as JSON-lines events.
 
 `python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
 folder for runs); anything else printed goes to stderr. SIGINT asks a job to stop; it saves and reports.
@@ -83,12 +83,45 @@ def _train(job, run_dir, emit, should_stop):
                           resume=bool(job.get("resume")))
 
 
-def _compare(job, run_dir, emit, should_stop):
-    from .engine import config, evaluation
+def _tuned_model(job, emit):
+    """The run's model with the chosen adapter (job["checkpoint"]: "last" or "best")."""
+    from .engine import config, generation
 
-    settings = config.load(run_dir / "config.yaml")
-    return evaluation.compare(settings.model, run_dir / settings.adapter_path, job["prompts"], job["ending"],
-                              job.get("max_tokens", 48), emit, should_stop)
+    source = Path(job["source"])
+    adapter = runs.adapter_path(source, job.get("checkpoint", "last"))
+    return generation.TunedModel(config.load(source / "config.yaml").model, adapter, emit)
+
+
+def _answer(job, run_dir, emit, should_stop):
+    """Stream the answers of the sides asked for (base, tuned or both) to one chat, token by token."""
+    from .engine import generation
+    from .engine.sampling import Sampling
+
+    sampling = Sampling.from_dict(job.get("sampling"))
+    tuned = _tuned_model(job, emit)
+    answers = {side: "" for side in job.get("sides", generation.SIDES)}
+    emit({"type": "log", "message": "Answering"})
+    for side, text, finish in tuned.side_by_side(job["messages"], sampling, job.get("system"), tuple(answers)):
+        if should_stop():
+            return {"answers": answers, "stopped": True}
+        answers[side] += text
+        emit({"type": "token", "side": side, "text": text, "finish": finish})
+    return {"answers": {side: text.strip() for side, text in answers.items()}, "stopped": False}
+
+
+def _evaluate(job, run_dir, emit, should_stop):
+    from .engine import evaluation, report
+    from .engine.sampling import Sampling
+    from .engine.scores import Check
+
+    check = Check(**job["check"]) if job.get("check") else None
+    result = evaluation.evaluate_run(Path(job["source"]), job.get("prompts"), job.get("checkpoint", "last"),
+                                     Sampling.from_dict(job.get("sampling")), check, job.get("system"),
+                                     job.get("limit"), emit, should_stop)
+    if result is None:
+        return {"stopped": True}
+    return {"summary": result["summary"], "check": result["check"], "report": report.write(job["source"], result),
+            "stopped": False}
 
 
 def _fuse(job, run_dir, emit, should_stop):
@@ -100,8 +133,8 @@ def _fuse(job, run_dir, emit, should_stop):
     return {"path": str(out)}
 
 
-JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "compare": _compare,
-        "fuse": _fuse}
+JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "answer": _answer,
+        "evaluate": _evaluate, "fuse": _fuse}
 
 
 def run(job: dict, events_stream) -> int:

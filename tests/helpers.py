@@ -20,3 +20,13 @@ def tailor(*args, timeout=600, **kwargs) -> subprocess.CompletedProcess:
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def train_settings(data, **overrides):
+    """Settings of a short LoRA run on the demo model (12 steps), as a TrainConfig."""
+    from macapp.engine import config
+
+    values = {"model": "demo", "data": str(data), "iters": 12, "batch_size": 4, "learning_rate": 1e-3,
+              "steps_per_report": 4, "steps_per_eval": 6, "val_batches": 2, "save_every": 5,
+              "max_seq_length": 128, "lora_parameters": {"scale": 10.0}, **overrides}
+    return config.from_dict(values)

@@ -59,6 +59,12 @@ def train_settings(data) -> dict:
             "lora_parameters": {"rank": 16, "dropout": 0.0, "scale": 10.0}}
 
 
+def eval_settings() -> dict:
+    """How the demo is scored: the held-out comments, each answer checked for the signature."""
+    return {"prompts": str(HELD_OUT), "check": {"kind": "ends_with", "value": SIGNATURE},
+            "sampling": {"max_tokens": 48}}
+
+
 def ensure_model(report=lambda event: None) -> Path:
     """The demo model folder, built on first use and whenever its recipe changes."""
     folder = model_folder()

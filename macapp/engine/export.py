@@ -11,13 +11,14 @@ from mlx.utils import tree_unflatten
 from mlx_lm.utils import dequantize_model, save
 
 from . import models
-from .evaluation import load
+from .generation import TunedModel
 
 
 def fuse(model_name: str, adapter_path, out_dir, dequantize: bool = False, report=lambda event: None) -> Path:
     """Merge the adapter into the base model and save it to `out_dir`."""
-    base = models.resolve(model_name, report)
-    model, tokenizer = load(str(base), adapter_path)
+    tuned = TunedModel(model_name, adapter_path, report)
+    tuned.use("tuned")
+    base, model, tokenizer = tuned.model_path, tuned.model, tuned.tokenizer
     report({"type": "log", "message": "Fusing the adapter into the model"})
     fused = [(name, module.fuse(dequantize=dequantize)) for name, module in model.named_modules()
              if hasattr(module, "fuse")]

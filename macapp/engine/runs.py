@@ -101,5 +101,38 @@ def summary(folder: Path) -> dict:
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
 
 
+def adapter_paths(folder) -> dict[str, Path]:
+    """The saved adapters of a run that can be tested or exported: the last one and, when kept, the best one."""
+    from .config import load
+
+    adapters = Path(folder) / load(Path(folder) / "config.yaml").adapter_path
+    paths = {"last": adapters}
+    if (adapters / "best" / "adapters.safetensors").exists():
+        paths["best"] = adapters / "best"
+    return paths
+
+
+def adapter_path(folder, checkpoint: str = "last") -> Path:
+    """The folder of one saved adapter of a run ("last" or "best"); an InputError names the others."""
+    paths = adapter_paths(folder)
+    if checkpoint not in paths:
+        raise RunError(f"Run {Path(folder).name} has no {checkpoint!r} adapter; it has: {', '.join(paths)}.")
+    return paths[checkpoint]
+
+
+def adapter_words(folder) -> dict[str, str]:
+    """How each saved adapter of a run is named to a person: its step and validation loss."""
+    last = best = None
+    for event in read_events(folder):
+        if event.get("type") == "train" and event.get("kind") == "train":
+            last = event["iteration"]
+        elif event.get("type") == "best":
+            best = event
+    words = {"last": "Last adapter" + (f" (step {last})" if last else "")}
+    if "best" in adapter_paths(folder) and best:
+        words["best"] = f"Best adapter (step {best['iteration']}, validation loss {best['val_loss']:.3f})"
+    return words
+
+
 def list_runs() -> list[dict]:
     return [summary(f) for f in sorted(runs_root().iterdir(), reverse=True) if (f / "config.yaml").exists()]

@@ -63,14 +63,15 @@ class MlxChat:
     """Chat completions from an MLX model loaded in this process."""
 
     def __init__(self, source: Source):
-        from . import evaluation
+        from .generation import TunedModel
 
-        self.evaluation = evaluation
-        self.model, self.tokenizer = evaluation.load(source.model)
+        self.model = TunedModel(source.model)
         self.temperature = source.temperature
 
     def __call__(self, messages: list[dict], max_tokens: int) -> str:
-        return self.evaluation.chat(self.model, self.tokenizer, messages, max_tokens, self.temperature)
+        from .sampling import Sampling
+
+        return self.model.answer("base", messages, Sampling(temperature=self.temperature, max_tokens=max_tokens))
 
 
 def _instruction(item) -> str | None:

@@ -50,6 +50,11 @@ class Plan:
     def is_demo(self) -> bool:
         return self.model == "demo"
 
+    @property
+    def is_demo_task(self) -> bool:
+        """The demo model on the demo's own data: its held-out comments and signature check apply."""
+        return self.is_demo and self.sources == [str(demo.REPLIES)]
+
     def apply_preset(self, name: str) -> None:
         self.preset = name
         _, for_demo, for_others = PRESETS[name]

@@ -16,6 +16,7 @@ def main(out: Path) -> int:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
+    from ..engine import demo
     from .wizard import MainWindow
 
     app = QApplication(sys.argv[:1])
@@ -57,9 +58,21 @@ def main(out: Path) -> int:
     shot("3-train-running")
     settle(train.ready)
     window.go(3)
-    window.page(3).ask_both()
-    settle(lambda: not window.page(3).job.running)
+    test = window.page(3)
+    test.ask_both()
+    settle(lambda: not test.job.running)
     shot("4-test")
+    test.tabs.setCurrentIndex(1)
+    for comment in demo.held_out_comments()[1:3]:
+        test.chat.entry.setText(comment)
+        test.chat.send()
+        settle(lambda: not test.chat.job.running)
+    shot("4-test-chat")
+    test.tabs.setCurrentIndex(2)
+    test.form.max_tokens.setValue(48)
+    test.scores.score()
+    settle(lambda: not test.scores.job.running)
+    shot("4-test-scores")
     window.go(4)
     window.page(4).fuse()
     settle(lambda: not window.page(4).job.running)

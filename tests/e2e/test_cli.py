@@ -17,8 +17,9 @@ from tests.helpers import tailor, write_jsonl
 
 def test_demo_prints_before_and_after_figures(demo_run):
     result, run_dir = demo_run
-    shares = dict(re.findall(r"(base|tuned) model\s+(\d+)%", result.stdout))
-    assert int(shares["base"]) <= 10 and int(shares["tuned"]) >= 90, result.stdout
+    row = re.search(r"Answer ends with '-- Sam, Tiny Kitchen'\s+(\d+)%\s+(\d+)%", result.stdout)
+    assert row and int(row[1]) <= 10 and int(row[2]) >= 90, result.stdout
+    assert re.search(r"Report: .*report\.html", result.stdout)
     assert (run_dir / "exports" / "fused" / "config.json").exists()
     assert (run_dir / "exports" / "fused" / "tokenizer.model").exists()
     assert "Traceback" not in result.stderr

@@ -2,7 +2,8 @@
 
 import json
 
-from macapp.engine import demo, evaluation, models
+from macapp.engine import demo, generation, models
+from macapp.engine.generation import Sampling, TunedModel, user
 
 
 def test_demo_model_folder_is_complete(demo_model):
@@ -17,7 +18,7 @@ def test_demo_model_folder_is_complete(demo_model):
 
 def test_chat_template_is_mistral_style(demo_model):
     _, tokenizer = models.load(demo_model)
-    text = evaluation.format_prompt(tokenizer, "Nice video")
+    text = generation.format_chat(tokenizer, user("Nice video"))
     assert text == "<s>[INST] Nice video [/INST]"
 
 
@@ -32,11 +33,10 @@ def test_demo_data_is_big_enough_and_signed():
 
 
 def test_base_model_answers_at_length_without_signature(demo_model):
-    model, tokenizer = models.load(demo_model)
-    answers = [evaluation.reply(model, tokenizer, c, max_tokens=60) for c in demo.held_out_comments()[:5]]
+    base = TunedModel("demo")
+    answers = [base.answer("base", user(c), Sampling(max_tokens=60)) for c in demo.held_out_comments()[:5]]
     assert all(len(a.split()) >= 25 for a in answers), answers
-    assert evaluation.ends_with_share(answers, demo.SIGNATURE) == 0
-    assert answers[0] == evaluation.reply(model, tokenizer, demo.held_out_comments()[0], max_tokens=60)
+    assert not any(a.endswith(demo.SIGNATURE) for a in answers)
 
 
 def test_recipe_change_changes_the_model_folder(monkeypatch):

@@ -6,13 +6,7 @@ import pytest
 from mlx_lm.tuner.utils import load_adapters
 
 from macapp.engine import config, models, training
-
-
-def settings(data, **overrides):
-    values = {"model": "demo", "data": str(data), "iters": 12, "batch_size": 4, "learning_rate": 1e-3,
-              "steps_per_report": 4, "steps_per_eval": 6, "val_batches": 2, "save_every": 5,
-              "max_seq_length": 128, "lora_parameters": {"scale": 10.0}, **overrides}
-    return config.from_dict(values)
+from tests.helpers import train_settings as settings
 
 
 @pytest.mark.parametrize("method", ["lora", "dora", "full"])

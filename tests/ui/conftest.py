@@ -28,8 +28,14 @@ def window(qtbot, app_home):
     qtbot.addWidget(win)
     win.show()
     yield win
-    for page in win.pages:  # no worker outlives its test
-        job = getattr(page, "job", None)
-        if job is not None and job.running:
+    stop_jobs(qtbot, win)
+
+
+def stop_jobs(qtbot, widget) -> None:
+    """No worker outlives its test: stop every job of the widget's and wait for it to end."""
+    from macapp.ui.bridge import Job
+
+    for job in widget.findChildren(Job):
+        if job.running:
             with qtbot.waitSignal(job.ended, timeout=60_000):
                 job.stop()

@@ -118,6 +118,17 @@ def test_the_window_opens_without_loading_mlx_or_the_charting_library(app_home):
     assert out.stdout.strip() == "[]"
 
 
+def test_no_page_loads_mlx_in_the_window_process(app_home):
+    """Every page's work runs in workers; the window itself never needs MLX."""
+    code = ("import sys\nfrom PySide6.QtWidgets import QApplication\napp = QApplication([])\n"
+            "from macapp.ui.wizard import MainWindow\nw = MainWindow()\n"
+            "for i in range(6): w.page(i).enter()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('mlx')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_tailor_app_opens_the_window(app_home):
     from tests.helpers import tailor
 

@@ -64,8 +64,8 @@ def test_continue_through_every_step_trains_tests_and_exports_the_demo(qtbot, wi
     assert test.prompt.toPlainText()  # a held-out demo comment, ready to ask
     with qtbot.waitSignal(test.job.ended, timeout=LONG):
         qtbot.mouseClick(test.ask, Qt.LeftButton)
-    assert test.base.toPlainText() and test.tuned.toPlainText()
-    assert test.base.toPlainText() != test.tuned.toPlainText()
+    base, tuned = (test.panes[side].toPlainText() for side in ("base", "tuned"))
+    assert base and tuned and base != tuned
 
     continue_to(qtbot, window, 4)
     export = window.page(4)

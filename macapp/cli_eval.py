@@ -1,0 +1,167 @@
+"""`tailor generate`, `tailor chat` and `tailor eval`: try a fine-tuned model from a terminal and score it.
+
+generate and chat stream answers in this process; eval scores base and tuned on a prompt set in a
+worker, writes report.json and report.html into the run folder and prints the summary.
+"""
+
+import argparse
+import sys
+
+from . import exitcodes, jobs
+
+
+def model_and_adapter(args):
+    """(model name, adapter folder or None) from --run (with --checkpoint) or --model and --adapter-path."""
+    if args.run:
+        from .engine import config, runs
+
+        run_dir = runs.find(args.run)
+        return config.load(run_dir / "config.yaml").model, runs.adapter_path(run_dir, args.checkpoint)
+    return args.model or "demo", args.adapter_path
+
+
+def _sampling(args):
+    from .engine.sampling import Sampling
+
+    return Sampling.from_dict({"temperature": args.temp, "top_p": args.top_p, "max_tokens": args.max_tokens,
+                               "seed": args.seed})
+
+
+def _load(args):
+    from .engine.generation import TunedModel
+
+    model_name, adapter = model_and_adapter(args)
+    tuned = TunedModel(model_name, adapter)
+    return tuned, ("tuned" if adapter and not args.base else "base")
+
+
+def _stream_reply(tuned, side, messages, sampling, system) -> str:
+    """Print an answer as it comes; Ctrl-C ends it early and keeps what was said."""
+    text = ""
+    try:
+        for piece in tuned.stream(side, messages, sampling, system):
+            text += piece.text
+            print(piece.text, end="", flush=True)
+    except KeyboardInterrupt:
+        print(" [stopped]", end="")
+    print(flush=True)
+    return text.strip()
+
+
+def cmd_generate(args) -> int:
+    from .engine.generation import user
+
+    tuned, side = _load(args)
+    _stream_reply(tuned, side, user(args.prompt), _sampling(args), args.system)
+    return exitcodes.DONE
+
+
+def cmd_chat(args) -> int:
+    tuned, side = _load(args)
+    sampling = _sampling(args)
+    who = "the fine-tuned model" if side == "tuned" else "the model"
+    print(f"Chatting with {who} ({sampling.describe()}). Empty line: nothing; /reset: start over; /exit or "
+          "Ctrl-D: quit; Ctrl-C: stop an answer.", file=sys.stderr)
+    messages = []
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return exitcodes.DONE
+        if line in ("/exit", "/quit"):
+            return exitcodes.DONE
+        if line == "/reset":
+            messages = []
+            print("(a new chat)", file=sys.stderr)
+            continue
+        if not line:
+            continue
+        messages.append({"role": "user", "content": line})
+        print("model> ", end="", flush=True)
+        messages.append({"role": "assistant", "content": _stream_reply(tuned, side, messages, sampling, args.system)})
+
+
+def print_summary(summary: dict, check: dict | None) -> None:
+    from .engine.scores import METRICS, change_text, figure
+
+    print(f"{'':44} {'original':>10} {'fine-tuned':>11} {'change':>12}")
+    for key, label, _ in METRICS:
+        if key in summary["base"] and key in summary["tuned"]:
+            if key == "check" and check:
+                label = f"Answer {check['description']}"
+            print(f"{label[:44]:44} {figure(key, summary['base'][key]):>10} {figure(key, summary['tuned'][key]):>11} "
+                  f"{change_text(key, summary['difference'][key]):>12}")
+
+
+def evaluate_job(run_dir, args_or_values: dict) -> dict:
+    """The worker job that scores a run (events go to a scratch folder, the report into the run)."""
+    return {"kind": "evaluate", "run": str(jobs.scratch_folder("evaluate")), "source": str(run_dir),
+            **{key: value for key, value in args_or_values.items() if value is not None}}
+
+
+def cmd_eval(args) -> int:
+    from .cli import run_job
+    from .engine import runs
+
+    run_dir = runs.find(args.run)
+    check = ({"kind": "ends_with", "value": args.ends_with} if args.ends_with else
+             {"kind": "regex", "value": args.regex} if args.regex else None)
+    job = evaluate_job(run_dir, {"prompts": args.prompts and str(args.prompts), "checkpoint": args.checkpoint,
+                                 "sampling": _sampling(args).to_dict(), "check": check, "system": args.system,
+                                 "limit": args.limit})
+    code, result = run_job(job, "Scoring")
+    if code != exitcodes.DONE or result is None:
+        return code
+    print_summary(result["summary"], result["check"])
+    print(f"\nReport: {result['report']['html']}\n        {result['report']['json']}")
+    return exitcodes.DONE
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return int(text)
+
+
+def _add_sampling_flags(command, max_tokens: int) -> None:
+    command.add_argument("--max-tokens", type=int, default=max_tokens)
+    command.add_argument("--temp", type=float, default=0.0, help="0 (the default) is greedy: repeatable answers")
+    command.add_argument("--top-p", type=float, default=1.0)
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--system", help="a system prompt")
+
+
+def _add_model_flags(command) -> None:
+    command.add_argument("--run", help="a run id or folder: its model and adapter")
+    command.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which adapter of the run")
+    command.add_argument("--model", help="'demo' or a model folder (without --run)")
+    command.add_argument("--adapter-path", help="an adapter folder (without --run)")
+    command.add_argument("--base", action="store_true", help="answer with the model without its adapter")
+
+
+def add_eval_commands(sub) -> None:
+    generate = sub.add_parser("generate", help="answer one prompt (streamed)")
+    _add_model_flags(generate)
+    generate.add_argument("--prompt", required=True)
+    _add_sampling_flags(generate, 100)
+    generate.set_defaults(func=cmd_generate)
+
+    chat = sub.add_parser("chat", help="chat with a fine-tuned model in this terminal")
+    _add_model_flags(chat)
+    _add_sampling_flags(chat, 300)
+    chat.set_defaults(func=cmd_chat)
+
+    evaluate = sub.add_parser("eval", help="score the base and the tuned model on a prompt set; write a report",
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="The report goes to the run folder as report.json and report.html.")
+    evaluate.add_argument("--run", required=True, help="a run id or folder")
+    evaluate.add_argument("--checkpoint", choices=("last", "best"), default="last")
+    evaluate.add_argument("--prompts", help="a file of prompts (default: the run's test split): .txt one per line, "
+                                            "or JSONL/CSV/Parquet with prompt and expected, or chats")
+    checks = evaluate.add_mutually_exclusive_group()
+    checks.add_argument("--ends-with", help="count the answers that end with this text")
+    checks.add_argument("--regex", help="count the answers that match this regular expression")
+    evaluate.add_argument("--limit", type=positive, help="score only the first N prompts")
+    _add_sampling_flags(evaluate, 200)
+    evaluate.set_defaults(func=cmd_eval)

@@ -1,0 +1,203 @@
+"""Score both models on a set of prompts: the summary, every prompt with both answers, and the report.
+
+Scoring runs in a worker with progress and can be stopped; the report (HTML and JSON) lands in the run folder.
+"""
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from ... import jobs
+from ...engine.scores import METRICS, SHORT_LABELS, change_text, figure
+from ..bridge import Job
+from ..pages.page import note
+
+CHECKS = (("No check", None), ("Answer ends with", "ends_with"), ("Answer matches the pattern", "regex"))
+ITEM_COLUMNS = ("Prompt", "Expected", "Original answer", "Fine-tuned answer")
+
+
+class Number(QTableWidgetItem):
+    """A cell that sorts by its number, not its text."""
+
+    def __init__(self, text: str, value: float):
+        super().__init__(text)
+        self.value = value
+
+    def __lt__(self, other):
+        return self.value < getattr(other, "value", 0)
+
+
+class ScorePanel(QWidget):
+    def __init__(self, form, parent=None):
+        super().__init__(parent)
+        self.form = form
+        self.run_dir = None
+        self.prompts: str | None = None
+        self.report_path: str | None = None
+        self.job = Job(self)
+        self.job.event.connect(self._event)
+        self.job.ended.connect(self._ended)
+        self.source = QLabel()
+        choose = QPushButton("Choose a file\u2026")
+        choose.clicked.connect(self._choose)
+        self.use_test = QPushButton("Use the test split")
+        self.use_test.clicked.connect(lambda: self.set_prompts(None))
+        self.check = QComboBox()
+        for words, kind in CHECKS:
+            self.check.addItem(words, kind)
+        self.check_text = QLineEdit(placeholderText="text or pattern")
+        self.check_text.setMinimumWidth(260)
+        self.check.currentIndexChanged.connect(lambda: self.check_text.setEnabled(bool(self.check.currentData())))
+        self.check_text.setEnabled(False)
+        self.score_button = QPushButton("Score both models")
+        self.score_button.clicked.connect(self.score)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(self.job.stop)
+        self.stop_button.hide()
+        self.report_button = QPushButton("Open the report")
+        self.report_button.clicked.connect(self._open_report)
+        self.report_button.hide()
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = note()
+        self.summary = QTableWidget(0, 3)
+        self.summary.setHorizontalHeaderLabels(["Original", "Fine-tuned", "Change"])
+        self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.summary.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.summary.verticalHeader().setDefaultSectionSize(24)
+        self.items = QTableWidget(0, 0)
+        self.items.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.items.setWordWrap(True)
+        self.items.setSortingEnabled(True)
+        source_row = QHBoxLayout()
+        for widget in (QLabel("Prompts:"), self.source, choose, self.use_test):
+            source_row.addWidget(widget)
+        source_row.addStretch(1)
+        check_row = QHBoxLayout()
+        for widget in (QLabel("Check:"), self.check, self.check_text):
+            check_row.addWidget(widget)
+        check_row.addStretch(1)
+        for widget in (self.score_button, self.stop_button, self.report_button):
+            check_row.addWidget(widget)
+        tables = QSplitter(Qt.Vertical)
+        tables.addWidget(self.summary)
+        tables.addWidget(self.items)
+        tables.setSizes([200, 400])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(source_row)
+        layout.addLayout(check_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(tables, 1)
+
+    def set_run(self, run_dir, prompts: str | None = None, check: dict | None = None) -> None:
+        """Score this run; the demo brings its own prompts and check."""
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.use_test.setVisible(bool(self.run_dir and (self.run_dir / "data" / "test.jsonl").exists()))
+        self.set_prompts(prompts)
+        if check:
+            self.check.setCurrentIndex(self.check.findData(check["kind"]))
+            self.check_text.setText(check["value"])
+
+    def set_prompts(self, prompts: str | None) -> None:
+        self.prompts = prompts
+        if prompts:
+            self.source.setText(Path(prompts).name)
+        elif self.run_dir and (self.run_dir / "data" / "test.jsonl").exists():
+            self.source.setText("the run's test split")
+        else:
+            self.source.setText("none yet: this run has no test split, choose a file")
+
+    def _choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a file of prompts", str(Path.home()),
+                                              "Prompts (*.jsonl *.json *.csv *.tsv *.parquet *.txt)")
+        if path:
+            self.set_prompts(path)
+
+    def score(self) -> None:
+        if self.run_dir is None or self.job.running:
+            return
+        kind, text = self.check.currentData(), self.check_text.text()
+        if kind and not text:
+            self.status.setText("Write the text the answers should end with or match, or choose \u201cNo check\u201d.")
+            return
+        self.status.setText("Loading the model\u2026")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._busy(True)
+        self.job.start({"kind": "evaluate", "run": str(jobs.scratch_folder("evaluate")), "source": str(self.run_dir),
+                        "prompts": self.prompts, "check": {"kind": kind, "value": text} if kind else None,
+                        **self.form.job_settings()})
+
+    def _event(self, event: dict) -> None:
+        if event.get("type") == "progress":
+            self.progress.setRange(0, event["total"])
+            self.progress.setValue(event["done"])
+            self.status.setText(event["message"])
+
+    def _ended(self, event: dict) -> None:
+        self._busy(False)
+        self.progress.hide()
+        if event["type"] != "done":
+            problems = "\n".join(event.get("problems", [])[:5])
+            self.status.setText(f"Could not score: {event['message']}" + (f"\n{problems}" if problems and
+                                                                           problems not in event["message"] else ""))
+            return
+        if event.get("stopped"):
+            self.status.setText("Stopped. Nothing was written; score again to get a report.")
+            return
+        result = event["result"]
+        self.report_path = result["report"]["html"]
+        self.report_button.show()
+        self.status.setText(f"Done. The report is saved in the run folder: {self.report_path}")
+        self.show_summary(result["summary"], result["check"])
+        self.show_items(json.loads(Path(result["report"]["json"]).read_text(encoding="utf-8"))["items"])
+
+    def show_summary(self, summary: dict, check: dict | None) -> None:
+        rows = [(key, label) for key, label, _ in METRICS if key in summary["base"] and key in summary["tuned"]]
+        self.summary.setRowCount(len(rows))
+        for row, (key, label) in enumerate(rows):
+            if key == "check" and check:
+                label = f"Answer {check['description']}"
+            self.summary.setVerticalHeaderItem(row, QTableWidgetItem(label))
+            for column, text in enumerate((figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
+                                           change_text(key, summary["difference"][key]))):
+                cell = QTableWidgetItem(text)
+                cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.summary.setItem(row, column, cell)
+
+    def show_items(self, items: list[dict]) -> None:
+        keys = [key for key, _, _ in METRICS if key != "perplexity" and key in items[0]["base"]]
+        self.items.setSortingEnabled(False)
+        self.items.clear()
+        self.items.setColumnCount(len(ITEM_COLUMNS) + len(keys))
+        self.items.setHorizontalHeaderLabels([*ITEM_COLUMNS, *(SHORT_LABELS[k] for k in keys)])
+        self.items.setRowCount(len(items))
+        for row, item in enumerate(items):
+            texts = (item["prompt"], item["expected"] or "", item["base"]["answer"], item["tuned"]["answer"])
+            for column, text in enumerate(texts):
+                self.items.setItem(row, column, QTableWidgetItem(text))
+            for offset, key in enumerate(keys):
+                base, tuned = item["base"][key], item["tuned"][key]
+                shown = ["\u2713" if v is True else "\u2717" if v is False else figure(key, v) for v in (base, tuned)]
+                self.items.setItem(row, len(ITEM_COLUMNS) + offset,
+                                   Number(f"{shown[0]} \u2192 {shown[1]}", float(tuned) - float(base)))
+        header = self.items.horizontalHeader()
+        for column in range(len(ITEM_COLUMNS)):
+            header.resizeSection(column, 220)
+        self.items.resizeRowsToContents()
+        self.items.setSortingEnabled(True)
+
+    def _open_report(self) -> None:
+        if self.report_path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.report_path))
+
+    def _busy(self, busy: bool) -> None:
+        self.score_button.setVisible(not busy)
+        self.stop_button.setVisible(busy)

@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+EXPORT_STAMP := $(VENV)/.installed-export
 
 # Debian packages: OpenBLAS (MLX's CPU backend is ~50x faster with it), Qt's system libraries,
 # Xvfb for drawing windows without a screen, Chromium for the test that opens the HTML report.
@@ -18,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
 
-test: system-packages $(STAMP)
+test: system-packages $(EXPORT_STAMP)
 	$(PY) -m macapp.engine.blas -m pytest
 
 # Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux).
@@ -30,6 +31,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The GGUF tools (llama.cpp's converter and llama.cpp, built from source: minutes): the tests need them;
+# the app installs them when someone first exports a GGUF.
+$(EXPORT_STAMP): $(STAMP)
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet -e '.[dev,export]'
+	touch $(EXPORT_STAMP)
 
 # Installs only what is missing, and only where apt exists (a Mac needs nothing here).
 system-packages:

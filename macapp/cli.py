@@ -12,7 +12,8 @@ from pathlib import Path
 from . import exitcodes, jobs
 from .engine import blas
 from .cli_data import add_data_commands
-from .cli_eval import add_eval_commands, model_and_adapter
+from .cli_eval import add_eval_commands
+from .cli_export import add_export_commands
 from .engine.errors import InputError
 from .terminal import ProgressView
 
@@ -130,19 +131,6 @@ def cmd_train(args, extra) -> int:
     return code
 
 
-def cmd_fuse(args) -> int:
-    from .engine import export
-
-    model_name, adapter = model_and_adapter(args)
-    if not adapter:
-        print("Give --run RUN, or --model and --adapter-path.", file=sys.stderr)
-        return exitcodes.BAD_INPUT
-    out = export.fuse(model_name, adapter, args.save_path, args.dequantize,
-                      lambda e: print(e["message"], file=sys.stderr) if e.get("type") == "log" else None)
-    print(out)
-    return exitcodes.DONE
-
-
 def cmd_runs(args) -> int:
     from .engine import runs
 
@@ -187,14 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train, takes_extra=True)
 
     add_eval_commands(sub)
-    fuse = sub.add_parser("fuse", help="merge an adapter into its model")
-    fuse.add_argument("--run", help="a run id or folder (its model and adapter)")
-    fuse.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which adapter of the run")
-    fuse.add_argument("--model", help="'demo' or a model folder")
-    fuse.add_argument("--adapter-path")
-    fuse.add_argument("--save-path", default="fused_model")
-    fuse.add_argument("--dequantize", action="store_true")
-    fuse.set_defaults(func=cmd_fuse)
+    add_export_commands(sub)
 
     sub.add_parser("runs", help="list past runs").set_defaults(func=cmd_runs)
     demo = sub.add_parser("demo", help="the whole path on the built-in demo model and data")

@@ -13,10 +13,9 @@ from . import exitcodes, jobs
 def model_and_adapter(args):
     """(model name, adapter folder or None) from --run (with --checkpoint) or --model and --adapter-path."""
     if args.run:
-        from .engine import config, runs
+        from .engine import runs
 
-        run_dir = runs.find(args.run)
-        return config.load(run_dir / "config.yaml").model, runs.adapter_path(run_dir, args.checkpoint)
+        return runs.model_and_adapter(runs.find(args.run), args.checkpoint)
     return args.model or "demo", args.adapter_path
 
 
@@ -132,23 +131,24 @@ def _add_sampling_flags(command, max_tokens: int) -> None:
     command.add_argument("--system", help="a system prompt")
 
 
-def _add_model_flags(command) -> None:
+def add_model_flags(command, base: bool = True) -> None:
     command.add_argument("--run", help="a run id or folder: its model and adapter")
     command.add_argument("--checkpoint", choices=("last", "best"), default="last", help="which adapter of the run")
     command.add_argument("--model", help="'demo' or a model folder (without --run)")
     command.add_argument("--adapter-path", help="an adapter folder (without --run)")
-    command.add_argument("--base", action="store_true", help="answer with the model without its adapter")
+    if base:
+        command.add_argument("--base", action="store_true", help="answer with the model without its adapter")
 
 
 def add_eval_commands(sub) -> None:
     generate = sub.add_parser("generate", help="answer one prompt (streamed)")
-    _add_model_flags(generate)
+    add_model_flags(generate)
     generate.add_argument("--prompt", required=True)
     _add_sampling_flags(generate, 100)
     generate.set_defaults(func=cmd_generate)
 
     chat = sub.add_parser("chat", help="chat with a fine-tuned model in this terminal")
-    _add_model_flags(chat)
+    add_model_flags(chat)
     _add_sampling_flags(chat, 300)
     chat.set_defaults(func=cmd_chat)
 

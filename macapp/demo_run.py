@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import exitcodes
-from .engine import demo
+from .engine import demo, runs
 
 
 def _say(text: str) -> None:
@@ -36,7 +36,9 @@ def run_demo(iters: int = 200) -> int:
     if code != exitcodes.DONE:
         return code
     _say("\n5/5 Fuse the adapter into the model")
-    code, fused = run_job({"kind": "fuse", "run": str(run_dir)}, "Fusing")
+    model, adapter = runs.model_and_adapter(run_dir)
+    code, fused = run_job({"kind": "fuse", "run": str(run_dir), "model": model, "adapter": str(adapter),
+                           "out": str(run_dir / "exports" / "fused"), "overwrite": True}, "Fusing")
     if code != exitcodes.DONE:
         return code
     example = json.loads(Path(scored["report"]["json"]).read_text(encoding="utf-8"))["items"][0]

@@ -1,4 +1,4 @@
-"""The worker process: runs one job (check, inspect, download, train, answer, evaluate, fuse) as JSON-lines events.
+"""The worker process: runs one job (check, inspect, download, train, answer, evaluate, fuse, gguf, serve).
 
 `python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
 folder for runs); anything else printed goes to stderr. SIGINT asks a job to stop; it saves and reports.
@@ -85,11 +85,9 @@ def _train(job, run_dir, emit, should_stop):
 
 def _tuned_model(job, emit):
     """The run's model with the chosen adapter (job["checkpoint"]: "last" or "best")."""
-    from .engine import config, generation
+    from .engine import generation
 
-    source = Path(job["source"])
-    adapter = runs.adapter_path(source, job.get("checkpoint", "last"))
-    return generation.TunedModel(config.load(source / "config.yaml").model, adapter, emit)
+    return generation.TunedModel(*runs.model_and_adapter(job["source"], job.get("checkpoint", "last")), emit)
 
 
 def _answer(job, run_dir, emit, should_stop):
@@ -125,16 +123,71 @@ def _evaluate(job, run_dir, emit, should_stop):
 
 
 def _fuse(job, run_dir, emit, should_stop):
-    from .engine import config, export
+    from .engine import export
 
-    settings = config.load(run_dir / "config.yaml")
-    out = export.fuse(settings.model, run_dir / settings.adapter_path, job.get("out") or run_dir / "exports" / "fused",
-                      job.get("dequantize", False), emit)
+    out = export.fuse(job["model"], job["adapter"], job["out"], job.get("dequantize"), job.get("bits", 0),
+                      job.get("overwrite", False), emit)
     return {"path": str(out)}
 
 
+def _gguf(job, run_dir, emit, should_stop):
+    """Fuse into a scratch folder, convert to GGUF, check it with llama.cpp, write the Modelfile, and
+    create the Ollama model when asked and Ollama is there."""
+    import shutil
+
+    from .engine import export, gguf, models, ollama
+
+    out = Path(job["out"])
+    export.check_target(out, 0, job.get("overwrite", False))  # before minutes of fusing
+    work = out.parent / f".{out.stem}-fused"
+    try:
+        fused = export.fuse(job["model"], job["adapter"], work, None, 0, True, emit)
+        gguf.convert(fused, out, job.get("outtype", "f16"), job.get("converter"), job.get("overwrite", False), emit)
+        result = {"path": str(out), "outtype": job.get("outtype", "f16")}
+        if job.get("verify", True):
+            emit({"type": "log", "message": "Checking the GGUF with llama.cpp against MLX"})
+            result["verification"] = gguf.verify(out, fused)
+        tokenizer = models.load(fused)[1]
+        result["modelfile"] = str(ollama.write_modelfile(out.parent, out, tokenizer, job.get("system"),
+                                                         job.get("run_name", "")))
+        if job.get("ollama_name"):
+            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.VERIFY_PROMPT, emit)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _upload(job, run_dir, emit, should_stop):
+    from .engine import hub
+
+    token = os.environ.get("HF_TOKEN")  # from the environment, so it is never written into the job file
+    return {"url": hub.upload(job["folder"], job["repo"], token, job.get("private", True), emit)}
+
+
+def _install_export(job, run_dir, emit, should_stop):
+    from .engine import gguf
+
+    return gguf.install(emit)
+
+
+def _serve(job, run_dir, emit, should_stop):
+    from .engine import models, serve
+
+    server = serve.Server(models.resolve(job["model"], emit), job.get("adapter"), job.get("host", "127.0.0.1"), job.get("port"),
+                          job.get("allow_remote", False), run_dir / "server.log")
+    url = server.start()
+    emit({"type": "ready", "url": url, **serve.examples(url)})
+    try:
+        while not should_stop() and server.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    return {"url": url, "stopped": False}
+
+
 JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "answer": _answer,
-        "evaluate": _evaluate, "fuse": _fuse}
+        "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "serve": _serve,
+        "install_export": _install_export, "upload": _upload}
 
 
 def run(job: dict, events_stream) -> int:

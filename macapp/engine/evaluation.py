@@ -143,18 +143,17 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
                  check: Check | None = None, system: str | None = None, limit: int | None = None,
                  report=lambda event: None, should_stop=lambda: False) -> dict | None:
     """Score a run's base and tuned model on a prompt set; the result a report is written from, or None."""
-    from . import config, runs
+    from . import runs
 
-    settings = config.load(Path(run_dir) / "config.yaml")
-    adapter = runs.adapter_path(run_dir, checkpoint)
+    model, adapter = runs.model_and_adapter(run_dir, checkpoint)
     path, description = run_prompt_set(run_dir, prompts)
     items = read_prompt_set(path, limit)
     sampling = sampling or Sampling()
-    report({"type": "log", "message": f"Loading {settings.model} and its {checkpoint} adapter"})
-    tuned = TunedModel(settings.model, adapter, report)
+    report({"type": "log", "message": f"Loading {model} and its {checkpoint} adapter"})
+    tuned = TunedModel(model, adapter, report)
     result = score(tuned, items, sampling, check, system, report, should_stop)
     if result is None:
         return None
-    return {**result, "model": settings.model, "adapter": str(adapter),
+    return {**result, "model": model, "adapter": str(adapter),
             "adapter_label": f"{checkpoint} adapter", "prompt_set": description,
             "sampling_text": sampling.describe()}

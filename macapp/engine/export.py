@@ -1,42 +1,135 @@
-"""Take a trained adapter out of Tailor: fuse it into its base as a standard model folder.
+"""Take a trained adapter out of Tailor: fuse it into its base as a standard Hugging Face-style folder.
 
-The fused folder is written beside its target and renamed at the end, so a failed fuse never
-leaves half a model where a finished one is expected.
+Every export goes through `staged`: the target is checked first (writable, free space, not already
+there unless replacing is asked for), written into a hidden folder beside it, and renamed into place
+at the end, so a failed export never leaves half a model where a finished one is expected.
 """
 
+import errno
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
-from mlx.utils import tree_unflatten
-from mlx_lm.utils import dequantize_model, save
-
 from . import models
-from .generation import TunedModel
+from .errors import InputError
+
+GB = 1e9
+HEADROOM = 1.1  # estimates are rough; ask for a tenth more room than the files should take
 
 
-def fuse(model_name: str, adapter_path, out_dir, dequantize: bool = False, report=lambda event: None) -> Path:
-    """Merge the adapter into the base model and save it to `out_dir`."""
-    tuned = TunedModel(model_name, adapter_path, report)
-    tuned.use("tuned")
-    base, model, tokenizer = tuned.model_path, tuned.model, tuned.tokenizer
-    report({"type": "log", "message": "Fusing the adapter into the model"})
-    fused = [(name, module.fuse(dequantize=dequantize)) for name, module in model.named_modules()
-             if hasattr(module, "fuse")]
-    if fused:
-        model.update_modules(tree_unflatten(fused))
-    config = models.read_config(base)
-    if dequantize:
-        model = dequantize_model(model)
-        config.pop("quantization", None)
-        config.pop("quantization_config", None)
+class ExportError(InputError):
+    """An export that cannot be written where it was asked for; the message says why and what to do."""
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def check_target(out: Path, needed_bytes: int, overwrite: bool = False) -> None:
+    """Refuse, with the reason and the fix, a target that exists, cannot be written, or has no room."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists. Choose another name, or replace it (--overwrite in the "
+                          "command line); the existing files are left as they are.")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"Cannot write in {parent}: the folder is read-only for you. Choose another folder.")
+    free = shutil.disk_usage(parent).free
+    if free < needed_bytes * HEADROOM:
+        raise ExportError(f"Not enough room in {parent}: this export needs about {needed_bytes * HEADROOM / GB:.2f} "
+                          f"GB and {free / GB:.2f} GB are free. Free some space or choose another disk.")
+
+
+@contextmanager
+def staged(out: Path, needed_bytes: int, overwrite: bool = False):
+    """A hidden scratch path beside `out` to write into; it replaces `out` only when the block succeeds."""
+    out = Path(out)
+    check_target(out, needed_bytes, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = out.with_name(f".{out.name}.partial")
+    _remove(scratch)
+    try:
+        yield scratch
+    except OSError as error:
+        _remove(scratch)
+        if error.errno == errno.ENOSPC:
+            raise ExportError(f"The disk filled up while writing {out}; nothing was replaced. Free some space "
+                              "or choose another disk.") from None
+        raise ExportError(f"Could not write {out}: {error.strerror or error}. Nothing was replaced.") from None
+    except BaseException:
+        _remove(scratch)
+        raise
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():
+        _remove(old)
+        out.rename(old)
+    scratch.rename(out)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def quantization_bits(model_path: Path) -> int | None:
+    settings = models.read_config(model_path).get("quantization") or {}
+    return settings.get("bits")
+
+
+def fused_bytes(model_path: Path, dequantize: bool, bits: int) -> int:
+    """About how large the fused folder will be."""
+    size = folder_bytes(model_path)
+    base_bits = quantization_bits(model_path)
+    if base_bits and dequantize:
+        size = size * 16 // base_bits
+    if bits:
+        size = size * bits // (base_bits if base_bits and not dequantize else 16)
+    return size
+
+
+def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None, bits: int = 0,
+         overwrite: bool = False, report=lambda event: None) -> Path:
+    """Merge the adapter into the base model and save a standard model folder at `out_dir`.
+
+    A quantized base is de-quantized by default, so the adapter's small changes are not rounded
+    away; `bits` (4 or 8) quantizes the fused model again.
+    """
+    from mlx.utils import tree_unflatten
+    from mlx_lm.utils import dequantize_model, quantize_model, save
+
+    from .generation import TunedModel
+
+    if bits not in (0, 4, 8):
+        raise ExportError(f"Quantize the fused model to 4 or 8 bits, not {bits}.")
+    base = models.resolve(model_name, report)
+    if dequantize is None:
+        dequantize = quantization_bits(base) is not None
     out_dir = Path(out_dir)
-    scratch = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    save(scratch, str(base), model, tokenizer, config, donate_model=False)
-    if (base / "tokenizer.model").exists():  # mlx-lm leaves it out; GGUF converters need it
-        shutil.copy2(base / "tokenizer.model", scratch / "tokenizer.model")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    scratch.rename(out_dir)
+    with staged(out_dir, fused_bytes(base, dequantize, bits), overwrite) as scratch:
+        tuned = TunedModel(model_name, adapter_path, report)
+        tuned.use("tuned")
+        model, tokenizer = tuned.model, tuned.tokenizer
+        report({"type": "log", "message": "Fusing the adapter into the model"})
+        fused = [(name, module.fuse(dequantize=dequantize)) for name, module in model.named_modules()
+                 if hasattr(module, "fuse")]
+        if fused:
+            model.update_modules(tree_unflatten(fused))
+        config = models.read_config(base)
+        if dequantize:
+            model = dequantize_model(model)
+            config.pop("quantization", None)
+            config.pop("quantization_config", None)
+        if bits:
+            report({"type": "log", "message": f"Quantizing the fused model to {bits} bits"})
+            model, config = quantize_model(model, config, 64, bits)
+        save(scratch, str(base), model, tokenizer, config, donate_model=False)
+        if (base / "tokenizer.model").exists():  # mlx-lm leaves it out; GGUF converters need it
+            shutil.copy2(base / "tokenizer.model", scratch / "tokenizer.model")
     report({"type": "log", "message": f"Fused model saved to {out_dir}"})
     return out_dir

@@ -120,6 +120,13 @@ def adapter_path(folder, checkpoint: str = "last") -> Path:
     return paths[checkpoint]
 
 
+def model_and_adapter(folder, checkpoint: str = "last") -> tuple[str, Path]:
+    """The model a run trained and the folder of its chosen adapter."""
+    from .config import load
+
+    return load(Path(folder) / "config.yaml").model, adapter_path(folder, checkpoint)
+
+
 def adapter_words(folder) -> dict[str, str]:
     """How each saved adapter of a run is named to a person: its step and validation loss."""
     last = best = None

@@ -5,6 +5,7 @@ a run left going by one test is never picked up by the next one's window.
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -18,6 +19,13 @@ def app_home(tmp_path, demo_model, monkeypatch):
     (home / "models").symlink_to(demo_model.parent, target_is_directory=True)
     monkeypatch.setenv("TAILOR_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def run_copy(app_home, demo_run):
+    """A copy of the session's demo run in this test's home, to test and export as the window would."""
+    _, run_dir = demo_run
+    return shutil.copytree(run_dir, app_home / "runs" / run_dir.name)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The Test step offscreen with real workers on a copy of the demo run: streaming, Stop, chat, scoring."""
 
 import json
-import shutil
 
 import pytest
 from PySide6.QtCore import Qt
@@ -16,9 +15,7 @@ LONG = 120_000
 
 
 @pytest.fixture
-def page(qtbot, app_home, demo_run):
-    _, run_dir = demo_run
-    run_copy = shutil.copytree(run_dir, app_home / "runs" / run_dir.name)
+def page(qtbot, run_copy):
     widget = test_page.TestPage(Plan(run_dir=run_copy))
     qtbot.addWidget(widget)
     widget.show()

@@ -70,10 +70,10 @@ def test_continue_through_every_step_trains_tests_and_exports_the_demo(qtbot, wi
     continue_to(qtbot, window, 4)
     export = window.page(4)
     assert str(run_dir) in export.usage.toPlainText()
-    with qtbot.waitSignal(export.job.ended, timeout=LONG):
-        qtbot.mouseClick(export.fuse_button, Qt.LeftButton)
+    with qtbot.waitSignal(export.fuse_card.job.ended, timeout=LONG):
+        qtbot.mouseClick(export.fuse_card.button, Qt.LeftButton)
     assert (run_dir / "exports" / "fused" / "config.json").exists()
-    assert "Saved the standalone model" in export.status.text()
+    assert "Saved the standalone model" in export.fuse_card.status.text()
     assert not window.next.isVisible()
 
     qtbot.mouseClick(window.runs_button, Qt.LeftButton)

@@ -1,81 +1,63 @@
-"""Step 5, Export: turn the adapter into a model of its own that other apps can use.
+"""Step 5, Export: take the model out of Tailor as a standalone model, a checked GGUF, or a local API.
 
-Fusing runs in a worker and writes to a temporary folder first, so a failed export leaves nothing half-written.
+Every export runs in a worker, checks the free space first and writes to a temporary folder that is
+renamed at the end, so a failed export leaves nothing half-written.
 """
 
-from pathlib import Path
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QProgressBar, QPushButton
-
-from ...engine import config, demo
-from ..bridge import Job
+from ...engine import demo, runs
+from ..widgets.export_cards import FuseCard, GgufCard, ServeCard, open_folder
 from .page import Page, note
 
 
 class ExportPage(Page):
     title = "Export"
-    purpose = ("Take your model out of Tailor: merge what it learned into a standalone model folder, "
-               "or use the adapter as it is with mlx-lm.")
+    purpose = ("Take your model out of Tailor: a standalone model, one file for llama.cpp and Ollama, or a "
+               "local API for other apps.")
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
-        self.job = Job(self)
-        self.job.event.connect(lambda e: e.get("message") and self.status.setText(e["message"]))
-        self.job.ended.connect(self._ended)
-        self.fuse_button = QPushButton("Make a standalone model")
-        self.fuse_button.clicked.connect(self.fuse)
+        self.adapter = QComboBox()
         self.open_button = QPushButton("Show in folder")
-        self.open_button.clicked.connect(self._open)
+        self.open_button.clicked.connect(lambda: open_folder(self.plan.run_dir / "exports"))
         self.open_button.hide()
-        self.progress = QProgressBar()
-        self.progress.hide()
-        self.status = note()
-        self.usage = QPlainTextEdit(readOnly=True)
-        self.usage.setMaximumHeight(110)
-        row = QHBoxLayout()
-        row.addWidget(self.fuse_button)
-        row.addWidget(self.open_button)
-        row.addStretch(1)
-        self.body.addLayout(row)
-        self.body.addWidget(self.progress)
-        self.body.addWidget(self.status)
-        self.body.addWidget(note("To use the adapter without exporting, run in a terminal:"))
-        self.body.addWidget(self.usage)
-        self.body.addStretch(1)
-        self.out: Path | None = None
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Export:"))
+        top.addWidget(self.adapter)
+        top.addStretch(1)
+        top.addWidget(self.open_button)
+        self.fuse_card, self.gguf_card, self.serve_card = FuseCard(self), GgufCard(self), ServeCard(self)
+        self.usage = QPlainTextEdit(readOnly=True, maximumHeight=80)
+        cards = QWidget()
+        column = QVBoxLayout(cards)
+        column.setContentsMargins(0, 0, 8, 0)
+        for card in (self.fuse_card, self.gguf_card, self.serve_card):
+            column.addWidget(card)
+        column.addWidget(note("Or use the adapter as it is, without exporting, in a terminal:"))
+        column.addWidget(self.usage)
+        column.addStretch(1)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.NoFrame)
+        scroll.setWidget(cards)
+        self.body.addLayout(top)
+        self.body.addWidget(scroll, 1)
 
     def enter(self) -> None:
         if self.plan.run_dir is None:
             return
-        settings = config.load(Path(self.plan.run_dir) / "config.yaml")
-        model = demo.model_folder() if settings.model == "demo" else settings.model
-        self.usage.setPlainText(f"mlx_lm generate --model {model} \\\n"
-                                f"  --adapter-path {Path(self.plan.run_dir) / settings.adapter_path} \\\n"
+        current = self.adapter.currentData()
+        self.adapter.clear()
+        for key, words in runs.adapter_words(self.plan.run_dir).items():
+            self.adapter.addItem(words, key)
+        self.adapter.setCurrentIndex(max(self.adapter.findData(current), 0))
+        model, adapter = self.model_and_adapter()
+        shown = demo.model_folder() if model == "demo" else model
+        self.usage.setPlainText(f"mlx_lm generate --model {shown} \\\n  --adapter-path {adapter} \\\n"
                                 f"  --prompt \"Hello\"")
 
-    def fuse(self) -> None:
-        self.out = Path(self.plan.run_dir) / "exports" / "fused"
-        self.fuse_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.status.setText("Merging the adapter into the model\u2026")
-        self.job.start({"kind": "fuse", "run": str(self.plan.run_dir), "out": str(self.out)})
+    def model_and_adapter(self):
+        return runs.model_and_adapter(self.plan.run_dir, self.adapter.currentData() or "last")
 
     def busy(self) -> bool:
-        return self.job.running
-
-    def _ended(self, event: dict) -> None:
-        self.fuse_button.setEnabled(True)
-        self.progress.hide()
-        if event["type"] == "done":
-            self.status.setText(f"Saved the standalone model to {event['result']['path']}")
-            self.status.setStyleSheet("color: #2e7d32; font-weight: 600;")
-            self.open_button.show()
-        else:
-            self.status.setText(f"Export failed: {event['message']}")
-            self.status.setStyleSheet("color: #c62828;")
-
-    def _open(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.out)))
+        return any(card.job.running for card in (self.fuse_card, self.gguf_card, self.serve_card))

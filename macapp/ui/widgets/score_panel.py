@@ -171,6 +171,7 @@ class ScorePanel(QWidget):
                 cell = QTableWidgetItem(text)
                 cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.summary.setItem(row, column, cell)
+        self.summary.setMinimumHeight(24 * len(rows) + self.summary.horizontalHeader().sizeHint().height() + 6)
 
     def show_items(self, items: list[dict]) -> None:
         keys = [key for key, _, _ in METRICS if key != "perplexity" and key in items[0]["base"]]
@@ -190,7 +191,7 @@ class ScorePanel(QWidget):
                                    Number(f"{shown[0]} \u2192 {shown[1]}", float(tuned) - float(base)))
         header = self.items.horizontalHeader()
         for column in range(len(ITEM_COLUMNS)):
-            header.resizeSection(column, 220)
+            header.resizeSection(column, 190)
         self.items.resizeRowsToContents()
         self.items.setSortingEnabled(True)
 

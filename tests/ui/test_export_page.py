@@ -1,0 +1,51 @@
+"""The Export step offscreen with real workers on a copy of the demo run: a checked GGUF and the local API."""
+
+import urllib.request
+
+import pytest
+from PySide6.QtCore import Qt
+
+from macapp.ui.pages.export_page import ExportPage
+from macapp.ui.plan import Plan
+from tests.ui.conftest import stop_jobs
+
+LONG = 300_000
+
+
+@pytest.fixture
+def page(qtbot, run_copy):
+    widget = ExportPage(Plan(run_dir=run_copy))
+    qtbot.addWidget(widget)
+    widget.show()
+    widget.enter()
+    yield widget
+    stop_jobs(qtbot, widget)
+
+
+def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    card = page.gguf_card
+    card.outtype.setCurrentIndex(card.outtype.findData("q8_0"))
+    page.adapter.setCurrentIndex(page.adapter.findData("best"))
+    with qtbot.waitSignal(card.job.ended, timeout=LONG) as ended:
+        qtbot.mouseClick(card.button, Qt.LeftButton)
+    assert ended.args[0]["type"] == "done", ended.args[0]
+    folder = page.plan.run_dir / "exports" / "gguf"
+    assert (folder / "model-q8_0.gguf").exists() and (folder / "Modelfile").exists()
+    assert "answers exactly like your model" in card.status.text()
+    assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
+
+
+def test_serve_card_starts_an_api_and_stops_it(qtbot, page):
+    card = page.serve_card
+    with qtbot.waitSignal(card.job.event, timeout=LONG, check_params_cb=lambda e: e.get("type") == "ready"):
+        qtbot.mouseClick(card.button, Qt.LeftButton)
+    url = card.status.text().split("Serving at ")[1].split("/v1")[0]
+    assert url.startswith("http://127.0.0.1:") and "curl " + url in card.examples.toPlainText()
+    with urllib.request.urlopen(f"{url}/health", timeout=10) as answer:
+        assert answer.status == 200
+    with qtbot.waitSignal(card.job.ended, timeout=60_000) as ended:
+        qtbot.mouseClick(card.stop_button, Qt.LeftButton)
+    assert ended.args[0]["type"] == "done" and "stopped" in card.status.text()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/health", timeout=5)

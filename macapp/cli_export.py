@@ -71,6 +71,8 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     from .engine import models, serve
 
+    # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     model_name, adapter = model_and_adapter(args)
     server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote)
     if args.host not in serve.LOOPBACK:

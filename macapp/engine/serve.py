@@ -1,7 +1,7 @@
 """A local OpenAI-compatible API for a fine-tuned model: mlx-lm's server, on 127.0.0.1 unless asked otherwise.
 
 The server runs as a child process; `Server` starts it, waits until /health answers, gives ready-to-copy
-examples, and stops it cleanly (SIGINT, then terminate, then kill).
+examples, and stops it (terminate, then kill: it keeps no state worth saving).
 """
 
 import json
@@ -93,7 +93,7 @@ class Server:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        for send, grace in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        for send, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):  # it holds nothing to save
             self.process.send_signal(send)
             try:
                 self.process.wait(grace)

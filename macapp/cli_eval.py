@@ -82,21 +82,18 @@ def cmd_chat(args) -> int:
 
 
 def print_summary(summary: dict, check: dict | None) -> None:
-    from .engine.scores import METRICS, change_text, figure
+    from .engine.scores import change_text, figure, summary_rows
 
     print(f"{'':44} {'original':>10} {'fine-tuned':>11} {'change':>12}")
-    for key, label, _ in METRICS:
-        if key in summary["base"] and key in summary["tuned"]:
-            if key == "check" and check:
-                label = f"Answer {check['description']}"
-            print(f"{label[:44]:44} {figure(key, summary['base'][key]):>10} {figure(key, summary['tuned'][key]):>11} "
-                  f"{change_text(key, summary['difference'][key]):>12}")
+    for key, label, _ in summary_rows(summary, check):
+        print(f"{label[:44]:44} {figure(key, summary['base'][key]):>10} {figure(key, summary['tuned'][key]):>11} "
+              f"{change_text(key, summary['difference'][key]):>12}")
 
 
-def evaluate_job(run_dir, args_or_values: dict) -> dict:
+def evaluate_job(run_dir, values: dict) -> dict:
     """The worker job that scores a run (events go to a scratch folder, the report into the run)."""
     return {"kind": "evaluate", "run": str(jobs.scratch_folder("evaluate")), "source": str(run_dir),
-            **{key: value for key, value in args_or_values.items() if value is not None}}
+            **{key: value for key, value in values.items() if value is not None}}
 
 
 def cmd_eval(args) -> int:

@@ -63,8 +63,10 @@ def cmd_export(args) -> int:
     if made and made["installed"]:
         print(f"Ollama model {made['name']} created; it answered: {made['answer'][:200]}")
     else:
-        print(f"To use it in Ollama: {made['command'] if made else 'ollama create NAME -f ' + result['modelfile']}"
-              + ("" if made and made["installed"] else "  (get Ollama at https://ollama.com/download)"))
+        from .engine import ollama
+
+        shown = made["command"] if made else " ".join(ollama.command("NAME", result["modelfile"]))
+        print(f"To use it in Ollama: {shown}  (get Ollama at {ollama.DOWNLOAD})")
     return code
 
 

@@ -147,7 +147,7 @@ def _gguf(job, run_dir, emit, should_stop):
         if job.get("verify", True):
             emit({"type": "log", "message": "Checking the GGUF with llama.cpp against MLX"})
             result["verification"] = gguf.verify(out, fused)
-        tokenizer = models.load(fused)[1]
+        tokenizer = models.load_tokenizer(fused)  # the weights were loaded for the check already, if at all
         result["modelfile"] = str(ollama.write_modelfile(out.parent, out, tokenizer, job.get("system"),
                                                          job.get("run_name", "")))
         if job.get("ollama_name"):
@@ -173,8 +173,8 @@ def _install_export(job, run_dir, emit, should_stop):
 def _serve(job, run_dir, emit, should_stop):
     from .engine import models, serve
 
-    server = serve.Server(models.resolve(job["model"], emit), job.get("adapter"), job.get("host", "127.0.0.1"), job.get("port"),
-                          job.get("allow_remote", False), run_dir / "server.log")
+    server = serve.Server(models.resolve(job["model"], emit), job.get("adapter"), job.get("host", "127.0.0.1"),
+                          job.get("port"), job.get("allow_remote", False), run_dir / "server.log")
     url = server.start()
     emit({"type": "ready", "url": url, **serve.examples(url)})
     try:

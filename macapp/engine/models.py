@@ -90,6 +90,13 @@ def load(path):
     return mlx_load(str(path))
 
 
+def load_tokenizer(path):
+    """Only the tokenizer of a checked folder, without loading its weights."""
+    from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
+
+    return mlx_load_tokenizer(Path(path))
+
+
 def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     """A 4- or 8-bit copy of a model (for QLoRA), made with mlx_lm.convert once and cached."""
     if bits not in (4, 8):

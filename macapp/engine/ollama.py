@@ -78,15 +78,20 @@ def check_name(name: str) -> str:
     return name
 
 
+def command(name: str, modelfile_path) -> list[str]:
+    """The `ollama create` command that makes a model from a Modelfile."""
+    return ["ollama", "create", name, "-f", str(modelfile_path)]
+
+
 def create(name: str, modelfile_path: Path, prompt: str, report=lambda event: None) -> dict:
     """Run `ollama create` and one test prompt when Ollama is installed; otherwise say how to do it."""
     check_name(name)
-    command = ["ollama", "create", name, "-f", str(modelfile_path)]
-    shown = " ".join(command)
+    command_words = command(name, modelfile_path)
+    shown = " ".join(command_words)
     if shutil.which("ollama") is None:
         return {"installed": False, "command": shown, "download": DOWNLOAD}
     report({"type": "log", "message": f"Creating the Ollama model {name}"})
-    made = subprocess.run(command, capture_output=True, text=True, cwd=modelfile_path.parent, timeout=1800)
+    made = subprocess.run(command_words, capture_output=True, text=True, cwd=modelfile_path.parent, timeout=1800)
     if made.returncode != 0:
         raise ExportError(f"`{shown}` failed: {(made.stderr or made.stdout).strip()[-500:]}. Is the Ollama app "
                           "running?")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import runs
-from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure
+from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 from .files import write_json_atomic, write_text_atomic
 
 COLORS = {"base": "#8a8f98", "tuned": "#2f6fdf", "train": "#2f6fdf", "valid": "#e0782f"}
@@ -99,29 +99,22 @@ def bar_chart(summary: dict, width: int = 500) -> str:
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
-def summary_table(summary: dict) -> str:
-    rows = []
-    for key, label, better in METRICS:
-        if key in summary["base"] and key in summary["tuned"]:
-            diff = summary["difference"].get(key)
-            rows.append(f"<tr><th>{html.escape(label)}</th><td>{figure(key, summary['base'][key])}</td>"
-                        f"<td>{figure(key, summary['tuned'][key])}</td>"
-                        f"<td>{change(key, diff, better) if diff is not None else ''}</td></tr>")
+def summary_table(summary: dict, check: dict | None) -> str:
+    rows = [f"<tr><th>{html.escape(label)}</th><td>{figure(key, summary['base'][key])}</td>"
+            f"<td>{figure(key, summary['tuned'][key])}</td><td>{change(key, summary['difference'][key], better)}</td>"
+            "</tr>" for key, label, better in summary_rows(summary, check)]
     return ('<table class="summary"><thead><tr><th></th><th>Original</th><th>Fine-tuned</th>'
             f'<th>Fine-tuned − original</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def _cell(item: dict, key: str) -> str:
     """Both sides' value of one score, original -> fine-tuned; it sorts by the change."""
-    if key not in item["base"]:
-        return "<td>–</td>"
-    values = [item[side][key] for side in ("base", "tuned")]
-    shown = ["✓" if v is True else "✗" if v is False else figure(key, v) for v in values]
-    return f'<td class="score" data-sort="{float(values[1]) - float(values[0])}">{shown[0]} → {shown[1]}</td>'
+    shown = pair(item, key)
+    return f'<td class="score" data-sort="{shown[1]}">{shown[0]}</td>' if shown else "<td>–</td>"
 
 
 def examples_table(items: list[dict]) -> str:
-    keys = [k for k, _, _ in METRICS if k != "perplexity" and k in items[0]["base"]]
+    keys = item_keys(items)
     head = ["#", "Prompt", "Expected", "Original answer", "Fine-tuned answer", *(SHORT_LABELS[k] for k in keys)]
     body = []
     for number, item in enumerate(items, start=1):
@@ -147,7 +140,8 @@ table { border-collapse: collapse; } th, td { text-align: left; padding: 6px 10p
 .summary td, .summary thead th { text-align: right; min-width: 90px; } .summary tbody th { font-weight: 500; }
 .summary tr, .examples tr { border-bottom: 1px solid #e5e5ea; }
 .examples { font-size: 13px; } .examples td { min-width: 40px; } .examples td:nth-child(-n+5) { min-width: 150px; }
-.examples td:first-child { min-width: 20px; } .examples .score { white-space: nowrap; } .examples th { cursor: pointer; user-select: none; background: #f5f5f7;
+.examples td:first-child { min-width: 20px; } .examples .score { white-space: nowrap; }
+.examples th { cursor: pointer; user-select: none; background: #f5f5f7;
   position: sticky; top: 0; } .examples th:hover { background: #e8e8ed; }
 .good { color: #1f8a3b; font-weight: 600; } .bad { color: #c62828; font-weight: 600; }
 """
@@ -179,11 +173,12 @@ def page(report: dict) -> str:
 <h1>What fine-tuning changed</h1>
 <p class="meta">{meta}</p>
 <h2>Summary</h2>
-{summary_table(summary)}
+{summary_table(summary, report.get('check'))}
 <div class="charts"><div><h2>Scores</h2>{bar_chart(summary)}</div>
 <div><h2>Training</h2>{line_chart(report['training'])}</div></div>
 <h2>Every prompt</h2>
-<p class="muted">Each score shows original → fine-tuned. Click a column heading to sort by it; a score column sorts by the change.</p>
+<p class="muted">Each score shows original → fine-tuned. Click a column heading to sort by it;
+a score column sorts by the change.</p>
 {examples_table(report['items'])}
 <script>{SORT_SCRIPT}</script>
 </body></html>

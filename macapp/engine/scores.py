@@ -101,3 +101,23 @@ def change_text(key: str, value: float) -> str:
     if key in SHARES:
         return f"{value * 100:+.0f} points"
     return f"{'+' if value > 0 else ''}{figure(key, value)}"
+
+
+def summary_rows(summary: dict, check: dict | None = None) -> list[tuple[str, str, bool | None]]:
+    """(key, label, higher is better) of each figure both sides have; the check is named by what it checks."""
+    return [(key, f"Answer {check['description']}" if key == "check" and check else label, better)
+            for key, label, better in METRICS if key in summary["base"] and key in summary["tuned"]]
+
+
+def item_keys(items: list[dict]) -> list[str]:
+    """The scores shown for each prompt: those any prompt has (perplexity is a figure of the whole set)."""
+    return [key for key, _, _ in METRICS if key != "perplexity" and any(key in item["base"] for item in items)]
+
+
+def pair(item: dict, key: str) -> tuple[str, float] | None:
+    """One prompt's score on both sides as "original \u2192 fine-tuned", and the change it sorts by; None without it."""
+    if key not in item["base"]:
+        return None
+    values = [item[side][key] for side in ("base", "tuned")]
+    shown = ["\u2713" if v is True else "\u2717" if v is False else figure(key, v) for v in values]
+    return f"{shown[0]} \u2192 {shown[1]}", float(values[1]) - float(values[0])

@@ -123,3 +123,15 @@ def test_demo_report_shows_what_fine_tuning_changed(demo_run):
     assert summary["difference"]["check"] == summary["tuned"]["check"] - summary["base"]["check"]
     assert report["check"]["value"] == demo.SIGNATURE and report["sampling"]["temperature"] == 0
     assert report["training"]["train"] and report["training"]["valid"]
+
+
+def test_per_prompt_cells_cover_sets_where_only_some_prompts_have_an_answer():
+    items = [{"base": {"answer": "a", "length": 3}, "tuned": {"answer": "b", "length": 1}},
+             {"base": {"answer": "a", "length": 2, "exact": False}, "tuned": {"answer": "b", "length": 2, "exact": True}}]
+    assert scores.item_keys(items) == ["exact", "length"]
+    assert scores.pair(items[0], "exact") is None
+    assert scores.pair(items[1], "exact") == ("\u2717 \u2192 \u2713", 1.0)
+    assert scores.pair(items[0], "length") == ("3 \u2192 1", -2.0)
+    check = {"description": "ends with 'x'"}
+    summary = {"base": {"check": 0.0, "loss": 2.0}, "tuned": {"check": 1.0}, "difference": {"check": 1.0}}
+    assert scores.summary_rows(summary, check) == [("check", "Answer ends with 'x'", True)]

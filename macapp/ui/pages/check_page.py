@@ -51,9 +51,6 @@ class CheckPage(Page):
         self.job.start({"kind": "check", "run": str(jobs.scratch_folder("check"))})
         self.ready_changed.emit()
 
-    def busy(self) -> bool:
-        return self.job.running
-
     def ready(self) -> bool:
         return self.checks is not None and not any(c["status"] == "problem" for c in self.checks)
 

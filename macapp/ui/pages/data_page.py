@@ -197,9 +197,6 @@ class DataPage(Page):
                         "max_seq_length": int(self.plan.settings["max_seq_length"]),
                         "batch_size": int(self.plan.settings["batch_size"])})
 
-    def busy(self) -> bool:
-        return self.job.running
-
     def _progress(self, event: dict) -> None:
         if event.get("type") in ("log", "progress") and event.get("message"):
             self.status.setText(event["message"] + "\u2026")

@@ -58,6 +58,3 @@ class ExportPage(Page):
 
     def model_and_adapter(self):
         return runs.model_and_adapter(self.plan.run_dir, self.adapter.currentData() or "last")
-
-    def busy(self) -> bool:
-        return any(card.job.running for card in (self.fuse_card, self.gguf_card, self.serve_card))

@@ -32,8 +32,10 @@ class Page(QWidget):
         return True
 
     def busy(self) -> bool:
-        """True while the page's own work runs; the window asks before leaving the app then."""
-        return False
+        """True while any worker this page (or a part of it) started is running."""
+        from ..bridge import Job
+
+        return any(job.running for job in self.findChildren(Job))
 
     def enter(self) -> None:
         pass

@@ -87,9 +87,6 @@ class TestPage(Page):
         else:
             self.scores.set_run(run_dir)
 
-    def busy(self) -> bool:
-        return any(job.running for job in (self.job, self.chat.job, self.scores.job))
-
     def ask_both(self) -> None:
         text = self.prompt.toPlainText().strip()
         if not text or self.plan.run_dir is None:

@@ -295,9 +295,6 @@ class TrainPage(Page):
         self.stop_button.setEnabled(running and not self.job.stop_stage)
         self.resume_button.setVisible(resumable)
 
-    def busy(self) -> bool:
-        return self.job.running
-
     def ready(self) -> bool:
         return (not self.job.running and self.plan.run_dir is not None
                 and (Path(self.plan.run_dir) / "adapters" / "adapters.safetensors").exists())

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
 
 from ... import jobs
 from ...engine import gguf
-from ...engine.ollama import DOWNLOAD
+from ...engine import ollama
 from ..bridge import Job
 from ..pages.page import note
 
@@ -45,6 +45,7 @@ class ExportCard(QGroupBox):
         layout.addWidget(self.status)
 
     def job_spec(self) -> dict:
+        """The job's own fields; the run's model and chosen adapter are added to every job."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -53,7 +54,9 @@ class ExportCard(QGroupBox):
         self.button.setEnabled(False)
         self.progress.show()
         self.say(self.busy_words)
-        self.job.start({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())), **self.job_spec()})
+        model, adapter = self.page.model_and_adapter()
+        self.job.start({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())), "model": model,
+                        "adapter": str(adapter), **self.job_spec()})
 
     def say(self, text: str, style: str = "") -> None:
         self.status.setText(text)
@@ -93,8 +96,7 @@ class FuseCard(ExportCard):
         self.options.addStretch(1)
 
     def job_spec(self) -> dict:
-        model, adapter = self.page.model_and_adapter()
-        return {"kind": "fuse", "model": model, "adapter": str(adapter), "out": str(self.exports() / "fused"),
+        return {"kind": "fuse", "out": str(self.exports() / "fused"),
                 "bits": self.precision.currentData(), "overwrite": True}
 
     def finished(self, result: dict) -> None:
@@ -128,9 +130,8 @@ class GgufCard(ExportCard):
     def job_spec(self) -> dict:
         if self.button.text() != self.action:
             return {"kind": "install_export"}
-        model, adapter = self.page.model_and_adapter()
         kind = self.outtype.currentData()
-        return {"kind": "gguf", "model": model, "adapter": str(adapter), "outtype": kind,
+        return {"kind": "gguf", "outtype": kind,
                 "out": str(self.exports() / "gguf" / f"model-{kind}.gguf"), "overwrite": True,
                 "ollama_name": self.ollama_name.text().strip() or None, "run_name": Path(self.page.plan.run_dir).name}
 
@@ -141,14 +142,15 @@ class GgufCard(ExportCard):
             return
         check = result.get("verification")
         lines = [f"Saved {result['path']}",
-                 f"Checked: llama.cpp answers exactly like your model ({len(check['llama_cpp'])} tokens compared)." if check
+                 f"Checked: llama.cpp answers exactly like your model ({len(check['llama_cpp'])} tokens compared)."
+                 if check
                  else "Not checked with llama.cpp.", f"Modelfile for Ollama: {result['modelfile']}"]
         made = result.get("ollama")
         if made and made["installed"]:
             lines.append(f"Ollama model {made['name']} created; try: ollama run {made['name']}")
         else:
-            command = made["command"] if made else f"ollama create my-model -f {result['modelfile']}"
-            missing = "" if shutil.which("ollama") else f"Ollama is not installed; get it at {DOWNLOAD}, then "
+            command = made["command"] if made else " ".join(ollama.command("my-model", result["modelfile"]))
+            missing = "" if shutil.which("ollama") else f"Ollama is not installed; get it at {ollama.DOWNLOAD}, then "
             lines.append(f"{missing or 'To use it in Ollama, '}run: {command}")
         self.say("\n".join(lines), GOOD)
         self.page.open_button.show()
@@ -176,8 +178,7 @@ class ServeCard(ExportCard):
         self.python = ""
 
     def job_spec(self) -> dict:
-        model, adapter = self.page.model_and_adapter()
-        return {"kind": "serve", "model": model, "adapter": str(adapter)}
+        return {"kind": "serve"}
 
     def _event(self, event: dict) -> None:
         if event.get("type") == "ready":

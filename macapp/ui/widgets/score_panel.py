@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QWidget)
 
 from ... import jobs
-from ...engine.scores import METRICS, SHORT_LABELS, change_text, figure
+from ...engine.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 from ..bridge import Job
 from ..pages.page import note
 
@@ -160,11 +160,9 @@ class ScorePanel(QWidget):
         self.show_items(json.loads(Path(result["report"]["json"]).read_text(encoding="utf-8"))["items"])
 
     def show_summary(self, summary: dict, check: dict | None) -> None:
-        rows = [(key, label) for key, label, _ in METRICS if key in summary["base"] and key in summary["tuned"]]
+        rows = summary_rows(summary, check)
         self.summary.setRowCount(len(rows))
-        for row, (key, label) in enumerate(rows):
-            if key == "check" and check:
-                label = f"Answer {check['description']}"
+        for row, (key, label, _) in enumerate(rows):
             self.summary.setVerticalHeaderItem(row, QTableWidgetItem(label))
             for column, text in enumerate((figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
                                            change_text(key, summary["difference"][key]))):
@@ -174,7 +172,7 @@ class ScorePanel(QWidget):
         self.summary.setMinimumHeight(24 * len(rows) + self.summary.horizontalHeader().sizeHint().height() + 6)
 
     def show_items(self, items: list[dict]) -> None:
-        keys = [key for key, _, _ in METRICS if key != "perplexity" and key in items[0]["base"]]
+        keys = item_keys(items)
         self.items.setSortingEnabled(False)
         self.items.clear()
         self.items.setColumnCount(len(ITEM_COLUMNS) + len(keys))
@@ -185,10 +183,8 @@ class ScorePanel(QWidget):
             for column, text in enumerate(texts):
                 self.items.setItem(row, column, QTableWidgetItem(text))
             for offset, key in enumerate(keys):
-                base, tuned = item["base"][key], item["tuned"][key]
-                shown = ["\u2713" if v is True else "\u2717" if v is False else figure(key, v) for v in (base, tuned)]
-                self.items.setItem(row, len(ITEM_COLUMNS) + offset,
-                                   Number(f"{shown[0]} \u2192 {shown[1]}", float(tuned) - float(base)))
+                shown = pair(item, key)
+                self.items.setItem(row, len(ITEM_COLUMNS) + offset, Number(*shown) if shown else Number("\u2013", 0))
         header = self.items.horizontalHeader()
         for column in range(len(ITEM_COLUMNS)):
             header.resizeSection(column, 190)

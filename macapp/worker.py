@@ -66,21 +66,21 @@ def _download(job, run_dir, emit, should_stop):
 
 
 def _train(job, run_dir, emit, should_stop):
-    from .engine import config, datasets, models, training
+    from .engine import awake, config, datasets, models, training
 
     settings = config.load(run_dir / "config.yaml")
-    if job.get("prepare"):  # the app's runs: check and split the user's data into the run folder first
-        spec = job.pop("prepare")
-        emit({"type": "log", "message": "Checking and splitting the data"})
-        datasets.prepare(spec["sources"], run_dir / "data", spec["ratios"], spec.get("seed", 0),
-                         spec.get("drop_duplicates", False), _mapping(spec))
-    if job.get("quantize_bits"):
-        base = models.resolve(settings.model, emit)
-        settings.model = str(models.quantized(base, job.pop("quantize_bits"), emit))
-        settings.save(run_dir / "config.yaml")
-    adapters = run_dir / settings.adapter_path
-    return training.train(settings, adapters, emit, should_stop, checkpoint_dir=run_dir / "checkpoints",
-                          resume=bool(job.get("resume")))
+    with awake.kept_awake(emit):  # from preparing the data to the last save
+        if job.get("prepare"):  # the app's runs: check and split the user's data into the run folder first
+            spec = job.pop("prepare")
+            emit({"type": "log", "message": "Checking and splitting the data"})
+            datasets.prepare(spec["sources"], run_dir / "data", spec["ratios"], spec.get("seed", 0),
+                             spec.get("drop_duplicates", False), _mapping(spec))
+        if job.get("quantize_bits"):
+            base = models.resolve(settings.model, emit)
+            settings.model = str(models.quantized(base, job.pop("quantize_bits"), emit))
+            settings.save(run_dir / "config.yaml")
+        return training.train(settings, run_dir / settings.adapter_path, emit, should_stop,
+                              checkpoint_dir=run_dir / "checkpoints", resume=bool(job.get("resume")))
 
 
 def _tuned_model(job, emit):

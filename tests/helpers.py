@@ -30,3 +30,16 @@ def train_settings(data, **overrides):
               "steps_per_report": 4, "steps_per_eval": 6, "val_batches": 2, "save_every": 5,
               "max_seq_length": 128, "lora_parameters": {"scale": 10.0}, **overrides}
     return config.from_dict(values)
+
+
+def fake_commands(folder: Path, **scripts: str) -> str:
+    """Write stand-in commands (shell scripts) for tools that cannot exist here; returns a PATH with them first."""
+    import os
+    import stat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in scripts.items():
+        path = folder / name
+        path.write_text("#!/bin/sh\n" + body, encoding="utf-8")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"

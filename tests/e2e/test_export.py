@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import stat
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import pytest
 
 from macapp.engine import demo, export, models, ollama
 from macapp.engine.generation import Sampling, TunedModel, user
-from tests.helpers import REPO, tailor
+from tests.helpers import REPO, fake_commands, tailor
 
 
 def digest(path):
@@ -92,13 +91,8 @@ def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypat
     missing = ollama.create("my-model", path, "Hi")
     assert missing == {"installed": False, "command": f"ollama create my-model -f {path}",
                        "download": ollama.DOWNLOAD}
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "ollama"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {tmp_path / 'calls'}\n[ \"$1\" = run ] && echo 'Hello there'\n"
-                    "exit 0\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", fake_commands(tmp_path / "bin", ollama=f"echo \"$@\" >> {tmp_path / 'calls'}\n"
+                                             "[ \"$1\" = run ] && echo 'Hello there'\nexit 0\n"))
     made = ollama.create("my-model", path, "Hi")
     assert made["installed"] and made["answer"] == "Hello there"
     assert (tmp_path / "calls").read_text().splitlines() == [f"create my-model -f {path}", "run my-model Hi"]

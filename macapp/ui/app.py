@@ -1,6 +1,7 @@
 """`tailor app`: open Tailor's window. It starts on the Check step with the demo model and data chosen.
 
-Only Qt and the engine's light modules load here; MLX loads in the worker processes.
+Where there is a menu bar (a system tray), Tailor's item lives there and keeps the app open while a run
+trains with the window closed. Only Qt and the engine's light modules load here; MLX loads in the workers.
 """
 
 import os
@@ -16,15 +17,27 @@ def has_display() -> bool:
 
 
 def main(timing: bool = False) -> int:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+    from .icons import app_icon
+    from .tray import Tray
     from .wizard import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Tailor")
     app.setOrganizationName("Tailor")
+    app.setWindowIcon(app_icon())
     window = MainWindow()
+    window.quit_requested.connect(app.quit)
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        tray = Tray(window, app)
+        tray.icon.show()
+        window.stays_in_menu_bar = True
+        app.setQuitOnLastWindowClosed(False)
+        if sys.platform == "darwin":  # a click on the Dock icon brings a hidden window back
+            app.applicationStateChanged.connect(
+                lambda state: window.show_window() if state == Qt.ApplicationActive and window.isHidden() else None)
     window.show()
     if timing:  # for bench/app_latency.py: seconds from process start to the window on screen
         def shown():

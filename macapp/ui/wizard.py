@@ -1,17 +1,20 @@
 """The main window: the five steps down the side, the current step's page, and Back / Continue.
 
 Pages are built when first shown, so the window opens before the charting library loads. A run still
-going from an earlier window is found at start and followed in the Train step.
+going from an earlier window is found at start and followed in the Train step. With a menu-bar item,
+closing the window during a run only hides it; quitting asks first when a run is going.
 """
 
 import importlib
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
+                               QWidget)
 
-from .bridge import running_training
-from .pages.page import note
+from .bridge import Job, running_training
+from .pages.page import note, open_folder
 from .plan import Plan
 from .settings import Settings
 from .widgets.step_list import StepList
@@ -31,8 +34,13 @@ def _page_class(index: int):
 
 
 class MainWindow(QMainWindow):
+    training_followed = Signal(object)  # the Train step's Job, each time it starts or follows a run
+    hidden_while_training = Signal()
+    quit_requested = Signal()
+
     def __init__(self, settings: Settings | None = None, plan: Plan | None = None):
         super().__init__()
+        self.stays_in_menu_bar = False  # set when a menu-bar item can bring the window back
         self.settings = settings or Settings()
         self.plan = plan or Plan(model=self.settings.preferred_model)
         self.setWindowTitle("Tailor \u2014 fine-tune a language model on this Mac")
@@ -70,6 +78,7 @@ class MainWindow(QMainWindow):
         central = QWidget()
         central.setLayout(outer)
         self.setCentralWidget(central)
+        self._add_menus()
         self.resize(1180, 780)
         if not self.settings.geometry.isEmpty():
             self.restoreGeometry(self.settings.geometry)
@@ -82,6 +91,8 @@ class MainWindow(QMainWindow):
             page.ready_changed.connect(self._update_buttons)
             if index == RUNS:
                 page.opened.connect(self.open_run)
+            if index == TRAIN:
+                page.following.connect(self.training_followed)
             self.pages[index] = page
             self.stack.addWidget(page)
         return self.pages[index]
@@ -128,7 +139,80 @@ class MainWindow(QMainWindow):
             self.go(TRAIN)
             self.page(TRAIN).attach(*found)
 
-    def closeEvent(self, event) -> None:
+    # the run and the app, for the menu bar and the menu-bar item
+
+    def _add_menus(self) -> None:
+        run = self.menuBar().addMenu("Run")
+        self.stop_action = QAction("Stop training", self, shortcut=QKeySequence("Ctrl+."),
+                                   triggered=self.stop_training)
+        self.folder_action = QAction("Open run folder", self, triggered=self.open_run_folder)
+        quit_action = QAction("Quit Tailor", self, shortcut=QKeySequence.Quit, triggered=self.request_quit,
+                              menuRole=QAction.QuitRole)
+        run.addActions([self.stop_action, self.folder_action])
+        run.addSeparator()
+        run.addAction(quit_action)
+        run.aboutToShow.connect(self._update_menus)
+
+    def _update_menus(self) -> None:
+        self.stop_action.setEnabled(self.training() is not None)
+        self.folder_action.setEnabled(self.plan.run_dir is not None)
+
+    def training(self) -> Job | None:
+        """The Train step's job while it trains."""
+        page = self.pages[TRAIN]
+        return page.job if page is not None and page.job.running else None
+
+    def stop_training(self) -> None:
+        if self.training():
+            self.page(TRAIN).stop()
+
+    def open_run_folder(self) -> None:
+        if self.plan.run_dir is not None:
+            open_folder(self.plan.run_dir)
+
+    def show_window(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def request_quit(self) -> bool:
+        """Quit, after asking what becomes of a run that is going; False when the user cancels."""
+        if self.training():
+            box = QMessageBox(QMessageBox.Question, "Quit Tailor?", "A model is training.", parent=self)
+            box.setInformativeText("It can go on without Tailor open: open Tailor again to see it. "
+                                   "Or stop it now; it saves first, and you can resume it later.")
+            keep = box.addButton("Quit, keep training", QMessageBox.AcceptRole)
+            stop = box.addButton("Stop training and quit", QMessageBox.DestructiveRole)
+            box.setDefaultButton(box.addButton(QMessageBox.Cancel))
+            box.exec()
+            if box.clickedButton() not in (keep, stop):
+                return False
+            if box.clickedButton() is stop:
+                self.stop_training()
+        self._end_other_jobs()
+        self._save_geometry()
+        self.quit_requested.emit()
+        return True
+
+    def _end_other_jobs(self) -> None:
+        """Every worker but training's (answers, scoring, exports, the local API) ends with the app."""
+        training = self.training()
+        for job in self.findChildren(Job):
+            if job.running and job is not training:
+                job.cancel()
+
+    def _save_geometry(self) -> None:
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
+
+    def closeEvent(self, event) -> None:
+        self._save_geometry()
+        if self.stays_in_menu_bar and self.training():
+            event.ignore()
+            self.hide()
+            self.hidden_while_training.emit()
+            return
+        self._end_other_jobs()
         super().closeEvent(event)
+        if self.stays_in_menu_bar:  # Qt quits on the last window's close only without a menu-bar item
+            self.quit_requested.emit()

@@ -125,6 +125,9 @@ def test_stop_saves_the_run_and_offers_resume(qtbot, window):
 
 
 def test_a_killed_worker_is_explained_and_the_run_stays_listed(qtbot, window):
+    from macapp.ui.tray import Tray
+
+    tray = Tray(window)
     train = start_long_run(qtbot, window)
     with qtbot.waitSignal(train.job.ended, timeout=LONG) as ended:
         os.kill(train.job.pid, signal.SIGKILL)
@@ -132,6 +135,7 @@ def test_a_killed_worker_is_explained_and_the_run_stays_listed(qtbot, window):
     assert event["type"] == "error" and event["category"] == "killed"
     assert "out of memory" in event["message"] and "batch size" in event["fix"]
     assert "What to try" in train.status.text()
+    assert tray.status.state == "failed" and tray.notices[-1].title == "Fine-tuning failed"
     (summary,) = runs.list_runs()
     assert summary["status"] == "interrupted"
     assert train.resume_button.isVisible() or not any((Path(summary["path"]) / "checkpoints").glob("0*"))

@@ -8,8 +8,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
                                QVBoxLayout, QWidget)
 
 from ...engine import demo, runs
-from ..widgets.export_cards import FuseCard, GgufCard, ServeCard, open_folder
-from .page import Page, note
+from ..widgets.export_cards import FuseCard, GgufCard, ServeCard
+from .page import Page, note, open_folder
 
 
 class ExportPage(Page):

@@ -1,7 +1,10 @@
 """What every step page has: a title, one sentence on what the step is for, and whether it is ready.
 """
 
-from PySide6.QtCore import Qt, Signal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
@@ -48,3 +51,8 @@ def note(text: str = "", color: str = "#555") -> QLabel:
     label.setTextInteractionFlags(Qt.TextSelectableByMouse)
     label.setStyleSheet(f"color: {color};")
     return label
+
+
+def open_folder(path: Path) -> None:
+    """Show a folder in Finder (the file manager elsewhere)."""
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

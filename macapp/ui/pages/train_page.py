@@ -7,7 +7,7 @@ events and redrawn by a 10 Hz timer, never per event.
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
@@ -31,6 +31,7 @@ class TrainPage(Page):
     title = "Train"
     purpose = ("Tailor teaches the model your examples. Pick how thoroughly; the charts show it learning "
                "(the loss goes down) while it trains. You can close the window meanwhile.")
+    following = Signal(object)  # the job, each time it starts or follows a run
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -205,6 +206,7 @@ class TrainPage(Page):
         self.progress.setRange(0, 0)
         self.timer.start()
         begin()
+        self.following.emit(self.job)
         self._show_buttons()
         self.ready_changed.emit()
 

@@ -4,8 +4,7 @@ Ollama, and a local OpenAI-compatible API. Each runs its own worker job and says
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
                                QPushButton, QVBoxLayout)
 
@@ -201,7 +200,3 @@ class ServeCard(ExportCard):
 
     def finished(self, result: dict) -> None:
         self.say("The server is stopped.")
-
-
-def open_folder(path: Path) -> None:
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))

@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := libopenblas0-pthread xvfb chromium libegl1 libgl1 libxkbcommo
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: run test screenshots system-packages clean
+.PHONY: run test screenshots app system-packages clean
 
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
@@ -25,6 +25,12 @@ test: system-packages $(EXPORT_STAMP)
 # Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux).
 screenshots: system-packages $(STAMP)
 	$(if $(filter Darwin,$(shell uname)),,xvfb-run -a -s "-screen 0 1280x900x24") $(PY) -m macapp.ui.screenshots resources/screenshots
+
+# Builds dist/Tailor.app with py2app: on a Mac with Apple Silicon only (see the README).
+app: $(STAMP)
+	@[ "$$(uname)" = Darwin ] || { echo "Tailor.app is built on a Mac with Apple Silicon (macOS 14 or later)." >&2; exit 2; }
+	rm -rf build dist/Tailor.app
+	$(PY) setup_app.py py2app
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -9,20 +9,15 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from . import exitcodes
-from .engine import blas
+from .engine import blas, bundle
 from .engine.files import data_home, write_json_atomic
 
 
 _serial = itertools.count()
-
-
-def worker_command(job_file: Path) -> list[str]:
-    return [sys.executable, "-m", "macapp.worker", str(job_file)]
 
 
 def scratch_folder(kind: str) -> Path:
@@ -48,9 +43,9 @@ def start(job: dict, detached: bool = False) -> subprocess.Popen:
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:
-            return subprocess.Popen(worker_command(job_file), stdout=subprocess.DEVNULL, stderr=log,
+            return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.DEVNULL, stderr=log,
                                     stdin=subprocess.DEVNULL, env=blas.environment(), start_new_session=True)
-        return subprocess.Popen(worker_command(job_file), stdout=subprocess.PIPE, stderr=log,
+        return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.PIPE, stderr=log,
                                 env=blas.environment(), text=True, bufsize=1)
     finally:
         log.close()

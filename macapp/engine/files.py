@@ -12,7 +12,9 @@ from pathlib import Path
 import platformdirs
 import yaml
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from . import bundle
+
+RESOURCES = bundle.resources()
 
 
 def data_home() -> Path:

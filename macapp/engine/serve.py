@@ -8,12 +8,11 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from . import blas
+from . import blas, bundle
 from .export import ExportError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -52,7 +51,7 @@ class Server:
                  port: int | None = None, allow_remote: bool = False, log: Path | None = None):
         check_host(host, allow_remote)
         self.host, self.port = host, port or free_port(host if host in LOOPBACK else "0.0.0.0")
-        self.command = [sys.executable, "-m", "mlx_lm", "server", "--model", str(model_path),
+        self.command = [*bundle.python(), "-m", "mlx_lm", "server", "--model", str(model_path),
                         "--host", host, "--port", str(self.port)]
         if adapter_path:
             self.command += ["--adapter-path", str(adapter_path)]

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from macapp import jobs
-from macapp.engine import checkpoints, config, runs
+from macapp.engine import bundle, checkpoints, config, runs
 from tests.helpers import tailor
 
 
@@ -73,7 +73,7 @@ def test_stdout_carries_events_only(demo_data):
     run_dir = make_run(demo_data, iters=2, steps_per_report=1)
     job_file = run_dir / "job.json"
     job_file.write_text(json.dumps({"kind": "train", "run": str(run_dir)}))
-    result = subprocess.run(jobs.worker_command(job_file), capture_output=True, text=True, env=jobs.blas.environment())
+    result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True, env=jobs.blas.environment())
     assert result.returncode == 0
     for line in result.stdout.splitlines():
         assert "type" in json.loads(line)
@@ -83,7 +83,7 @@ def test_stdout_carries_events_only(demo_data):
 def test_unknown_job_kind_is_refused(tmp_path):
     job_file = tmp_path / "job.json"
     job_file.write_text(json.dumps({"kind": "bake", "run": str(tmp_path)}))
-    result = subprocess.run(jobs.worker_command(job_file), capture_output=True, text=True)
+    result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True)
     assert result.returncode == 2 and "unknown job kind 'bake'" in result.stderr
 
 

@@ -1,0 +1,36 @@
+"""Where Tailor runs from: a checkout (or an installed package), or inside Tailor.app built by py2app.
+
+Inside the bundle there is no `python` to start: child processes are the app's own executable started
+again with a flag (`--worker JOB.json` for a job, `--python ARGS` for what `python ARGS` would run).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+WORKER_FLAG = "--worker"
+PYTHON_FLAG = "--python"
+
+
+def inside_app() -> bool:
+    """py2app's bootstrap sets sys.frozen and the bundle's paths (EXECUTABLEPATH, RESOURCEPATH)."""
+    return bool(getattr(sys, "frozen", False)) and "EXECUTABLEPATH" in os.environ
+
+
+def resources() -> Path:
+    """The resources folder: the checkout's, or the one copied into Tailor.app/Contents/Resources."""
+    if inside_app():
+        return Path(os.environ["RESOURCEPATH"]) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def python() -> list[str]:
+    """The start of a command that runs Python, as `python` would: `python() + ["-m", "mlx_lm", ...]`."""
+    return [os.environ["EXECUTABLEPATH"], PYTHON_FLAG] if inside_app() else [sys.executable]
+
+
+def worker(job_file) -> list[str]:
+    """The command of a worker process for one job."""
+    if inside_app():
+        return [os.environ["EXECUTABLEPATH"], WORKER_FLAG, str(job_file)]
+    return [sys.executable, "-m", "macapp.worker", str(job_file)]

@@ -22,8 +22,10 @@ run: system-packages $(STAMP)
 test: system-packages $(EXPORT_STAMP)
 	$(PY) -m macapp.engine.blas -m pytest
 
-# Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux).
-screenshots: system-packages $(STAMP)
+# Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux, with
+# trayer as the menu bar that shows Tailor's menu-bar item).
+screenshots: $(STAMP)
+	@$(MAKE) --no-print-directory system-packages DEBIAN_PACKAGES="$(DEBIAN_PACKAGES) trayer"
 	$(if $(filter Darwin,$(shell uname)),,xvfb-run -a -s "-screen 0 1280x900x24") $(PY) -m macapp.ui.screenshots resources/screenshots
 
 # Builds dist/Tailor.app with py2app: on a Mac with Apple Silicon only (see the README).

@@ -96,7 +96,8 @@ def mlx_facts() -> dict:
         if value != 6.0:
             raise RuntimeError(f"1*2 + 2*2 gave {value}")
         info = mx.device_info()
-        return {"works": True, "version": mx.__version__, "device": str(mx.default_device()),
+        device = "the GPU" if "gpu" in str(mx.default_device()) else "the CPU"
+        return {"works": True, "version": mx.__version__, "device": device,
                 "metal": mx.metal.is_available(), "working_set": int(info.get("max_recommended_working_set_size", 0)),
                 "needs_macos": mlx_needs_macos()}
     except Exception as error:  # any failure here means MLX cannot train
@@ -216,12 +217,10 @@ def _converter() -> Check:
     except gguf.ExportError:
         return Check("GGUF tools", "warning", "not installed (optional)",
                      "Tailor installs llama.cpp's converter when you first export to GGUF.")
-    missing = gguf.missing_tools()
-    where = command[-1] if command[-1].endswith(".py") else "llama.cpp's converter (Python package)"
-    if "llama.cpp" in missing:
-        return Check("GGUF tools", "ok", f"converter: {where}; the check with llama.cpp is installed with the first "
-                                         "export")
-    return Check("GGUF tools", "ok", f"converter: {where}; llama.cpp to check the file")
+    where = "llama.cpp's converter" + (f" at {command[-1]}" if command[-1].endswith(".py") else "")
+    if "llama.cpp" in gguf.missing_tools():
+        return Check("GGUF tools", "ok", f"{where}; llama.cpp, which checks each GGUF, comes with the first export")
+    return Check("GGUF tools", "ok", f"{where} and llama.cpp, which checks each GGUF")
 
 
 def run_checks(machine: Machine | None = None) -> list[Check]:

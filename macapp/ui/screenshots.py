@@ -1,24 +1,61 @@
 """`make screenshots`: draw every step of the window on the demo, as a person would go through it, to PNGs.
 
-Runs under Xvfb on Linux (real fonts and styles); uses a fresh data home so no earlier runs show.
+Runs under Xvfb on Linux (real fonts and styles); uses a fresh data home so no earlier runs show. With
+`trayer` installed, Xvfb gets a system tray, and the menu-bar item is drawn open while the demo trains.
 `python -m macapp.ui.screenshots OUT_DIR`
 """
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+MENU_BAR_HEIGHT = 26
+
+
+def start_tray_host() -> subprocess.Popen | None:
+    """trayer as a menu bar across the top of the screen, when it is installed (a Linux display only)."""
+    if sys.platform != "linux" or not shutil.which("trayer"):
+        return None
+    return subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "percent", "--width",
+                             "100", "--height", str(MENU_BAR_HEIGHT), "--tint", "0xececec", "--transparent", "true",
+                             "--alpha", "0", "--SetDockType", "true"])
+
+
+def menu_bar_shot(app, window, tray, path: Path, settle) -> None:
+    """The whole screen: a plain desktop, the window below the menu bar, and Tailor's menu open."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QWidget
+
+    desktop = QWidget()
+    desktop.setStyleSheet("background: qlineargradient(x1:0, y1:0, x2:1, y2:1, stop:0 #5b7fbd, stop:1 #a8bfe3);")
+    desktop.setGeometry(app.primaryScreen().geometry())
+    desktop.show()
+    desktop.lower()
+    window.move(40, MENU_BAR_HEIGHT + 30)
+    tray.rebuild()
+    icon = tray.icon.geometry()
+    tray.menu.popup(QPoint(icon.right() - tray.menu.sizeHint().width() + 1, icon.bottom() + 2))
+    settle()
+    app.primaryScreen().grabWindow(0).save(str(path))
+    print(path)
+    tray.menu.hide()
+    desktop.close()
+
 
 def main(out: Path) -> int:
     os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-screenshots-")
     from PySide6.QtCore import QEventLoop
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from ..engine import demo
+    from .tray import Tray
     from .wizard import MainWindow
 
+    host = start_tray_host()
     app = QApplication(sys.argv[:1])
     window = MainWindow()
     window.resize(1180, 780)
@@ -38,6 +75,10 @@ def main(out: Path) -> int:
         print(path)
 
     out.mkdir(parents=True, exist_ok=True)
+    settle(lambda: host is None or QSystemTrayIcon.isSystemTrayAvailable(), seconds=10)
+    tray = Tray(window) if host is not None and QSystemTrayIcon.isSystemTrayAvailable() else None
+    if tray:
+        tray.icon.show()
     settle(window.page(0).ready)
     shot("1-check")
     window.go(1)
@@ -56,6 +97,8 @@ def main(out: Path) -> int:
     train.start()
     settle(lambda: train.charts.loss.count("val") >= 3)
     shot("3-train-running")
+    if tray:
+        menu_bar_shot(app, window, tray, out / "menu-bar.png", settle)
     settle(train.ready)
     window.go(3)
     test = window.page(3)
@@ -85,6 +128,8 @@ def main(out: Path) -> int:
     window.go(5)
     settle()
     shot("runs")
+    if host:
+        host.terminate()
     return 0
 
 

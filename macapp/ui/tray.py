@@ -5,6 +5,7 @@ folder and Quit; and notifications when a run ends or uses more memory than pred
 `RunStatus` is the state machine over the training job's events; `Tray` draws it and sends notices.
 """
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,12 @@ class RunStatus:
 
     @property
     def name(self) -> str:
-        return self.folder.name if self.folder else ""
+        """The run's name without the date and time its folder starts with: "demo", "support-chats"."""
+        return re.sub(r"^\d{8}-\d{6}-", "", self.folder.name) if self.folder else ""
+
+    @property
+    def quoted(self) -> str:
+        return f"\u201c{self.name}\u201d"
 
     @property
     def progress(self) -> float:
@@ -80,7 +86,7 @@ class RunStatus:
             if used > self.predicted * MEMORY_MARGIN:
                 self.memory_warned = True
                 return Notice("Training uses more memory than predicted",
-                              f"{self.name} uses {used / 1e9:.1f} GB, more than the {self.predicted / 1e9:.1f} GB "
+                              f"{self.quoted} uses {used / 1e9:.1f} GB, more than the {self.predicted / 1e9:.1f} GB "
                               "predicted. If the Mac slows down, stop it and lower the batch size.", warning=True)
         return None
 
@@ -93,15 +99,15 @@ class RunStatus:
             if result.get("stopped"):
                 self.state = "stopped"
                 self.outcome = f"Stopped at step {steps}{_loss(best)}"
-                return Notice("Fine-tuning stopped", f"{self.name} stopped at step {steps} of {self.total or steps}"
+                return Notice("Fine-tuning stopped", f"{self.quoted} stopped at step {steps} of {self.total or steps}"
                                                      f"{_loss(best)}. Resume it in Tailor.")
             self.state = "finished"
             self.outcome = f"Finished {steps} steps{_loss(best)}"
-            return Notice("Fine-tuning finished", f"{self.name} trained {steps} steps in "
+            return Notice("Fine-tuning finished", f"{self.quoted} trained {steps} steps in "
                                                   f"{clock(result.get('seconds', 0))}{_loss(best)}.")
         self.state = "failed"
         self.outcome = f"Failed: {event.get('message', 'the run ended unexpectedly')}"
-        return Notice("Fine-tuning failed", f"{self.name}: {event.get('message', '')} "
+        return Notice("Fine-tuning failed", f"{self.quoted}: {event.get('message', '')} "
                                             f"{event.get('fix', '')}".strip(), warning=True)
 
     def line(self) -> str:

@@ -11,7 +11,7 @@ import pytest
 from macapp.engine import blas, environment
 from tests.helpers import fake_commands
 
-METAL = {"works": True, "version": "0.32.4", "device": "Device(gpu, 0)", "metal": True,
+METAL = {"works": True, "version": "0.32.4", "device": "the GPU", "metal": True,
          "working_set": 11_453_251_584, "needs_macos": "14.0"}
 PLUGGED = "Now drawing from 'AC Power'\n -InternalBattery-0 (id=1)\t100%; charged; 0:00 remaining present: true\n"
 

@@ -21,15 +21,15 @@ IDLE_MENU = [("Not training", False), ("Show Tailor", True), ("Stop training", F
 def test_status_follows_a_runs_events(tmp_path):
     status = RunStatus()
     assert (status.state, status.line()) == ("idle", "Not training")
-    status.follow(tmp_path / "20261122-demo")
+    status.follow(tmp_path / "20261122-193000-demo")
     assert status.handle({"type": "log", "message": "Loading demo"}) is None
-    assert status.line() == "20261122-demo: Loading demo\u2026"
+    assert status.line() == "demo: Loading demo\u2026"
     status.handle({"type": "plan", "predicted_bytes": 1_000_000_000})
     status.handle({"type": "train", "iteration": 10, "total": 100, "train_loss": 2.0, "time": 1000.0})
     status.handle({"type": "train", "iteration": 20, "total": 100, "train_loss": 1.5, "time": 1010.0})
     for loss in (1.8, 1.6, 1.7):
         status.handle({"type": "val", "iteration": 20, "val_loss": loss})
-    assert status.line() == "20261122-demo: step 20 of 100 \u00b7 loss 1.500 \u00b7 about 1:20 left"
+    assert status.line() == "demo: step 20 of 100 \u00b7 loss 1.500 \u00b7 about 1:20 left"
     assert status.progress == 0.2 and status.best == 1.6
     assert status.handle({"type": "memory", "peak_gb": 1.05}) is None  # within the prediction's own error
     warning = status.handle({"type": "memory", "peak_gb": 1.3})
@@ -38,11 +38,12 @@ def test_status_follows_a_runs_events(tmp_path):
 
     stopped = status.end({"type": "done", "result": {"stopped": True, "iterations": 20}})
     assert status.state == "stopped" and stopped.title == "Fine-tuning stopped"
-    assert stopped.text == "20261122-demo stopped at step 20 of 100; best validation loss 1.600. Resume it in Tailor."
-    assert status.line() == "20261122-demo: Stopped at step 20; best validation loss 1.600"
+    assert stopped.text == ("\u201cdemo\u201d stopped at step 20 of 100; best validation loss 1.600. "
+                            "Resume it in Tailor.")
+    assert status.line() == "demo: Stopped at step 20; best validation loss 1.600"
     finished = status.end({"type": "done", "result": {"iterations": 100, "seconds": 75, "best_val_loss": 0.9}})
     assert status.state == "finished"
-    assert finished.text == "20261122-demo trained 100 steps in 1:15; best validation loss 0.900."
+    assert finished.text == "\u201cdemo\u201d trained 100 steps in 1:15; best validation loss 0.900."
     failed = status.end({"type": "error", "message": "the worker process was killed.", "fix": "Lower the batch."})
     assert status.state == "failed" and failed.warning and failed.text.endswith("killed. Lower the batch.")
 
@@ -92,7 +93,7 @@ def test_the_menu_follows_a_run_while_the_window_is_closed(qtbot, window, tray):
     train = start_long_run(qtbot, window)
     qtbot.waitUntil(lambda: "step" in menu(tray)[0][0], timeout=LONG)
     items = menu(tray)
-    assert re.fullmatch(r".+-demo: step \d+ of 2000 \u00b7 loss \d\.\d{3}( \u00b7 about \d+:\d\d left)?",
+    assert re.fullmatch(r"demo: step \d+ of 2000 \u00b7 loss \d\.\d{3}( \u00b7 about \d+:\d\d left)?",
                         items[0][0])
     assert items[1:] == [("Show Tailor", True), ("Stop training", True), ("Open run folder", True),
                          ("Quit Tailor", True)]

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
                                QPushButton, QVBoxLayout)
 
 from ... import jobs
-from ...engine import gguf
+from ...engine import bundle, gguf
 from ...engine import ollama
 from ..bridge import Job
 from ..pages.page import note
@@ -119,6 +119,11 @@ class GgufCard(ExportCard):
 
     def start(self) -> None:
         missing = gguf.missing_tools()
+        if missing and bundle.inside_app():  # pip cannot install into the (signed, read-only) app
+            self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor.app does not include. Make it from "
+                     f"Tailor's source folder: tailor export --run {Path(self.page.plan.run_dir).name} --gguf f16",
+                     BAD)
+            return
         if missing and self.button.text() == self.action:
             self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor installs once (llama.cpp is "
                      "built on this Mac: about ten minutes).")

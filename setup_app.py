@@ -21,8 +21,7 @@ PACKAGES = ["macapp", "mlx", "mlx_lm", "PySide6", "shiboken6", "pyqtgraph", "num
             "safetensors", "sentencepiece", "huggingface_hub", "jinja2", "yaml", "psutil", "platformdirs",
             "pyarrow", "certifi"]
 QT_PLUGINS = ["platforms", "styles", "imageformats", "iconengines"]  # the Cocoa platform, macOS style, PNG/SVG
-EXCLUDES = ["tkinter", "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtQml", "PySide6.QtQuick",
-            "torch", "llama_cpp", "pytest"]
+EXCLUDES = ["tkinter", "torch", "llama_cpp", "convert_hf_to_gguf", "pytest"]  # the GGUF tools are not bundled
 
 
 def plist(version: str) -> dict:
@@ -44,7 +43,7 @@ def plist(version: str) -> dict:
 
 def options(version: str) -> dict:
     return {"iconfile": ICON, "plist": plist(version), "packages": PACKAGES, "qt_plugins": QT_PLUGINS,
-            "excludes": EXCLUDES, "argv_emulation": False, "semi_standalone": False, "arch": "arm64"}
+            "excludes": EXCLUDES, "argv_emulation": False, "arch": "arm64"}
 
 
 def bundle_problems(app: Path) -> list[str]:

@@ -1,7 +1,9 @@
-"""The Export step offscreen with real workers on a copy of the demo run: a checked GGUF and the local API."""
+"""The Export step offscreen with real workers on a copy of the demo run: a checked GGUF and the local API,
+which ends with the window."""
 
 import urllib.request
 
+import psutil
 import pytest
 from PySide6.QtCore import Qt
 
@@ -49,3 +51,25 @@ def test_serve_card_starts_an_api_and_stops_it(qtbot, page):
     assert ended.args[0]["type"] == "done" and "stopped" in card.status.text()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/health", timeout=5)
+
+
+def test_closing_the_window_ends_the_local_api(qtbot, window, run_copy):
+    window.open_run(run_copy)
+    window.go(4)
+    card = window.page(4).serve_card
+    with qtbot.waitSignal(card.job.event, timeout=LONG, check_params_cb=lambda e: e.get("type") == "ready"):
+        qtbot.mouseClick(card.button, Qt.LeftButton)
+    url = card.status.text().split("Serving at ")[1].split("/v1")[0]
+    worker = psutil.Process(card.job.pid)
+    window.close()  # nothing trains: the window closes, and the server goes with it
+    assert not card.job.running
+    worker.wait(timeout=15)
+
+    def closed():
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+        except OSError:
+            return True
+        return False
+
+    qtbot.waitUntil(closed, timeout=15_000)

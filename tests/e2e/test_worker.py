@@ -1,15 +1,22 @@
-"""The worker as a real process: JSON-lines events on stdout and in events.jsonl, graceful stop."""
+"""The worker as a real process: JSON-lines events on stdout and in events.jsonl, graceful stop, and the Mac
+kept awake while it trains, released however the run ends (finished, stopped, killed). macOS's caffeinate
+cannot exist here: a stand-in script on PATH behaves like it (`-i -w PID` holds until PID exits, SIGTERM
+ends it) and records its pid and arguments."""
 
 import json
 import random
 import signal
 import subprocess
+import time
 
+import psutil
 import pytest
 
 from macapp import jobs
 from macapp.engine import bundle, checkpoints, config, runs
-from tests.helpers import tailor
+from tests.helpers import fake_commands, tailor
+
+CAFFEINATE = 'echo "$$ $*" >> "$TAILOR_HOME/caffeinate.calls"\nwhile kill -0 "$3" 2>/dev/null; do sleep 0.1; done\n'
 
 
 def make_run(data_dir, **overrides):
@@ -25,11 +32,39 @@ def collect(process):
     return list(jobs.events(process))
 
 
-def test_train_job_reports_every_event_kind(demo_data):
+@pytest.fixture
+def caffeinate(tmp_path, monkeypatch, tailor_home):
+    calls = tailor_home / "caffeinate.calls"
+    calls.unlink(missing_ok=True)
+    monkeypatch.setenv("PATH", fake_commands(tmp_path / "bin", caffeinate=CAFFEINATE))
+    return calls
+
+
+def gone(pid: int, seconds: float = 10) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def assert_kept_awake_then_released(calls, events, worker_pid):
+    held = next(e["awake_pid"] for e in events if "awake_pid" in e)
+    pid, *args = calls.read_text().split()
+    assert int(pid) == held and args == ["-i", "-w", str(worker_pid)]
+    assert gone(held), "caffeinate still running after the run ended"
+
+
+def test_train_job_reports_every_event_kind(demo_data, caffeinate):
     run_dir = make_run(demo_data)
     process = jobs.start({"kind": "train", "run": str(run_dir)})
     events = collect(process)
     assert process.returncode == 0
+    assert_kept_awake_then_released(caffeinate, events, process.pid)
     kinds = {e["type"] for e in events}
     assert {"started", "train", "val", "memory", "checkpoint", "log", "done"} <= kinds
     assert events[0]["type"] == "started" and events[-1]["type"] == "done"
@@ -41,7 +76,7 @@ def test_train_job_reports_every_event_kind(demo_data):
     assert runs.summary(run_dir)["status"] == "finished"
 
 
-def test_sigint_stops_after_the_current_step_and_saves(demo_data):
+def test_sigint_stops_after_the_current_step_and_saves(demo_data, caffeinate):
     run_dir = make_run(demo_data, iters=100000, steps_per_report=1, steps_per_eval=100000)
     process = jobs.start({"kind": "train", "run": str(run_dir)})
     events = []
@@ -50,6 +85,7 @@ def test_sigint_stops_after_the_current_step_and_saves(demo_data):
         if event["type"] == "train" and event["iteration"] == 3:
             process.send_signal(signal.SIGINT)
     assert process.returncode == 130
+    assert_kept_awake_then_released(caffeinate, events, process.pid)
     done = events[-1]
     assert done["type"] == "done" and done["stopped"] and done["result"]["iterations"] <= 5
     assert (run_dir / "adapters" / "adapters.safetensors").exists()
@@ -87,17 +123,21 @@ def test_unknown_job_kind_is_refused(tmp_path):
     assert result.returncode == 2 and "unknown job kind 'bake'" in result.stderr
 
 
-def test_killed_worker_resumes_to_the_same_loss(demo_data):
+def test_killed_worker_resumes_to_the_same_loss(demo_data, caffeinate):
     values = {"iters": 40, "steps_per_report": 1, "steps_per_eval": 20, "save_every": 10}
     straight = make_run(demo_data, **values)
     collect(jobs.start({"kind": "train", "run": str(straight)}))
     kill_at = random.Random().randint(11, 38)  # any step after the first checkpoint
     run_dir = make_run(demo_data, **values)
+    caffeinate.unlink()  # the uninterrupted run's assertion is not this one's
     process = jobs.start({"kind": "train", "run": str(run_dir)})
+    events = []
     for event in jobs.events(process):
+        events.append(event)
         if event["type"] == "train" and event["iteration"] >= kill_at:
             process.send_signal(signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
+    assert_kept_awake_then_released(caffeinate, events, process.pid)  # caffeinate watched the killed worker
     assert runs.summary(run_dir)["status"] == "interrupted"
     last_checkpoint = int(checkpoints.latest(run_dir / "checkpoints").name)
     result = tailor("train", "--resume", run_dir.name)

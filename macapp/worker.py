@@ -2,6 +2,7 @@
 
 `python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
 folder for runs); anything else printed goes to stderr. SIGINT asks a job to stop; it saves and reports.
+SIGTERM ends it at once, but through its clean-up: scratch folders, a server it started, keeping awake.
 """
 
 import json
@@ -190,12 +191,17 @@ JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _t
         "install_export": _install_export, "upload": _upload}
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through the job's `finally` blocks, unlike the default action
+
+
 def run(job: dict, events_stream) -> int:
     run_dir = Path(job["run"])
     kind = job["kind"]
     emit = Events(events_stream, run_dir, kind)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, _terminate)
     emit({"type": "started", "pid": os.getpid()})
     try:
         result = JOBS[kind](job, run_dir, emit, stop.is_set)

@@ -71,7 +71,9 @@ class RunStatus:
     def handle(self, event: dict) -> Notice | None:
         """Take one event of the run; returns a notice when one is due (memory beyond the prediction)."""
         kind = event.get("type")
-        if kind == "train":
+        if kind == "started":  # a resumed run's earlier sessions do not count towards its speed
+            self.first = None
+        elif kind == "train":
             self.step, self.total, self.loss = event["iteration"], event["total"], event["train_loss"]
             self.latest_time = event.get("time", time.time())
             self.first = self.first or (self.step, self.latest_time)

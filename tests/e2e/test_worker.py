@@ -149,3 +149,17 @@ def test_killed_worker_resumes_to_the_same_loss(demo_data, caffeinate):
     assert resumed[40] == pytest.approx(expected[40], rel=1e-3), f"killed at step {kill_at}"
     for step, loss in resumed.items():  # the whole curve after the checkpoint, within float noise
         assert loss == pytest.approx(expected[step], rel=1e-3), (step, kill_at)
+
+
+def test_sigterm_ends_a_job_through_its_clean_up(demo_run):
+    """SIGTERM (a cancel, or `kill`) to the worker alone still ends the server it started."""
+    _, run_dir = demo_run
+    model, adapter = runs.model_and_adapter(run_dir, "last")
+    process = jobs.start({"kind": "serve", "run": str(jobs.scratch_folder("serve")), "model": str(model),
+                          "adapter": str(adapter)})
+    for event in jobs.events(process):
+        if event["type"] == "ready":
+            (server,) = psutil.Process(process.pid).children()
+            process.send_signal(signal.SIGTERM)
+    assert process.returncode == 128 + signal.SIGTERM
+    server.wait(timeout=15)

@@ -35,6 +35,10 @@ def test_status_follows_a_runs_events(tmp_path):
     warning = status.handle({"type": "memory", "peak_gb": 1.3})
     assert warning.warning and "1.3 GB, more than the 1.0 GB predicted" in warning.text
     assert status.handle({"type": "memory", "peak_gb": 1.4}) is None  # said once a run
+    status.handle({"type": "started"})  # resumed in a new worker, a day later: the speed is measured anew
+    status.handle({"type": "train", "iteration": 16, "total": 100, "train_loss": 1.5, "time": 90000.0})
+    status.handle({"type": "train", "iteration": 20, "total": 100, "train_loss": 1.4, "time": 90002.0})
+    assert status.seconds_left() == 40.0
 
     stopped = status.end({"type": "done", "result": {"stopped": True, "iterations": 20}})
     assert status.state == "stopped" and stopped.title == "Fine-tuning stopped"

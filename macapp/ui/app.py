@@ -16,12 +16,28 @@ def has_display() -> bool:
             or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"))
 
 
+def stay_in_menu_bar(app, window):
+    """Give the window its menu-bar item, and the app the habits that go with one; returns the item."""
+    from PySide6.QtCore import Qt
+
+    from .tray import Tray
+
+    tray = Tray(window, app)
+    tray.icon.show()
+    window.stays_in_menu_bar = True
+    app.setQuitOnLastWindowClosed(False)
+    app.installEventFilter(window)  # Quit from the Dock or at log-out asks, as the menu's Quit does
+    if sys.platform == "darwin":  # a click on the Dock icon brings a hidden window back
+        app.applicationStateChanged.connect(
+            lambda state: window.show_window() if state == Qt.ApplicationActive and window.isHidden() else None)
+    return tray
+
+
 def main(timing: bool = False) -> int:
-    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from .icons import app_icon
-    from .tray import Tray
     from .wizard import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -31,13 +47,7 @@ def main(timing: bool = False) -> int:
     window = MainWindow()
     window.quit_requested.connect(app.quit)
     if QSystemTrayIcon.isSystemTrayAvailable():
-        tray = Tray(window, app)
-        tray.icon.show()
-        window.stays_in_menu_bar = True
-        app.setQuitOnLastWindowClosed(False)
-        if sys.platform == "darwin":  # a click on the Dock icon brings a hidden window back
-            app.applicationStateChanged.connect(
-                lambda state: window.show_window() if state == Qt.ApplicationActive and window.isHidden() else None)
+        stay_in_menu_bar(app, window)
     window.show()
     if timing:  # for bench/app_latency.py: seconds from process start to the window on screen
         def shown():

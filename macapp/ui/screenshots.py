@@ -52,7 +52,7 @@ def main(out: Path) -> int:
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from ..engine import demo
-    from .tray import Tray
+    from .app import stay_in_menu_bar
     from .wizard import MainWindow
 
     host = start_tray_host()
@@ -76,9 +76,7 @@ def main(out: Path) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     settle(lambda: host is None or QSystemTrayIcon.isSystemTrayAvailable(), seconds=10)
-    tray = Tray(window) if host is not None and QSystemTrayIcon.isSystemTrayAvailable() else None
-    if tray:
-        tray.icon.show()
+    tray = stay_in_menu_bar(app, window) if host is not None and QSystemTrayIcon.isSystemTrayAvailable() else None
     settle(window.page(0).ready)
     shot("1-check")
     window.go(1)

@@ -8,7 +8,7 @@ closing the window during a run only hides it; quitting asks first when a run is
 import importlib
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, plan: Plan | None = None):
         super().__init__()
         self.stays_in_menu_bar = False  # set when a menu-bar item can bring the window back
+        self.quitting = False
         self.settings = settings or Settings()
         self.plan = plan or Plan(model=self.settings.preferred_model)
         self.setWindowTitle("Tailor \u2014 fine-tune a language model on this Mac")
@@ -191,8 +192,16 @@ class MainWindow(QMainWindow):
                 self.stop_training()
         self._end_other_jobs()
         self._save_geometry()
+        self.quitting = True
         self.quit_requested.emit()
         return True
+
+    def eventFilter(self, watched, event) -> bool:
+        """Installed on the app with a menu-bar item: a Quit from outside (the Dock, logging out) asks first."""
+        if event.type() == QEvent.Quit and not self.quitting:
+            self.request_quit()
+            return True
+        return super().eventFilter(watched, event)
 
     def _end_other_jobs(self) -> None:
         """Every worker but training's (answers, scoring, exports, the local API) ends with the app."""
@@ -207,12 +216,13 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._save_geometry()
-        if self.stays_in_menu_bar and self.training():
+        if self.stays_in_menu_bar and self.training() and not self.quitting:
             event.ignore()
             self.hide()
             self.hidden_while_training.emit()
             return
         self._end_other_jobs()
         super().closeEvent(event)
-        if self.stays_in_menu_bar:  # Qt quits on the last window's close only without a menu-bar item
+        if self.stays_in_menu_bar and not self.quitting:  # Qt quits on the last close only without a menu-bar item
+            self.quitting = True
             self.quit_requested.emit()

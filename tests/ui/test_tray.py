@@ -6,12 +6,13 @@ tray to show the item in, so these tests read its menu and notices; the screensh
 import re
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from macapp.ui import icons
-from macapp.ui.tray import RunStatus, Tray
+from macapp.ui.app import stay_in_menu_bar
+from macapp.ui.tray import RunStatus
 from tests.ui.test_wizard import LONG, set_advanced, start_long_run
 
 IDLE_MENU = [("Not training", False), ("Show Tailor", True), ("Stop training", False), ("Open run folder", False),
@@ -82,9 +83,13 @@ def answer_quit(choice: str) -> None:
 
 @pytest.fixture
 def tray(window):
-    tray = Tray(window)
-    window.stays_in_menu_bar = True
-    return tray
+    """The menu-bar item as the app sets it up."""
+    app = QApplication.instance()
+    tray = stay_in_menu_bar(app, window)
+    yield tray
+    app.removeEventFilter(window)
+    app.setQuitOnLastWindowClosed(True)
+    tray.deleteLater()
 
 
 def menu(tray):
@@ -115,6 +120,9 @@ def test_the_menu_follows_a_run_while_the_window_is_closed(qtbot, window, tray):
     window.quit_requested.connect(lambda: quits.append(True))
     answer_quit("Cancel")
     assert not window.request_quit() and train.job.running and not quits
+    answer_quit("Cancel")  # a Quit from outside (the Dock, logging out) asks the same
+    QApplication.sendEvent(QApplication.instance(), QEvent(QEvent.Quit))
+    assert train.job.running and window.isVisible() and not quits and not window.quitting
 
     next(a for a in tray.menu.actions() if a.text() == "Stop training").trigger()
     assert "stopping after this step" in menu(tray)[0][0] and ("Stop training", False) in menu(tray)

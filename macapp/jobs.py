@@ -70,5 +70,6 @@ def unexpected_end(returncode: int, run_dir: Path, reported_error: bool) -> str 
         return ("the worker process was killed, most often because the Mac ran out of memory. Lower the batch "
                 "size or max_seq_length, train fewer layers, or turn on gradient checkpointing; then continue "
                 f"with `tailor train --resume {Path(run_dir).name}`. Its log: {log}")
-    how = f"by signal {-returncode}" if returncode < 0 else f"with exit code {returncode}"
+    signum = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0  # 143: SIGTERM, handled
+    how = f"by signal {signum}" if signum else f"with exit code {returncode}"
     return f"the worker process ended unexpectedly ({how}). Its log: {log}"

@@ -2,6 +2,8 @@
 stop when asked is ended after the grace period.
 """
 
+import signal
+
 from macapp import jobs
 from macapp.ui import bridge
 from tests.bad_inputs import LINE
@@ -33,4 +35,5 @@ def test_a_worker_that_does_not_stop_when_asked_is_ended(qtbot, app_home, tmp_pa
     event = ended.args[0]
     assert event["type"] == "error" and event["category"] == "killed"
     assert "did not stop in time" in event["message"]
-    assert job.process.wait(timeout=10) < 0
+    # ended by the SIGTERM stage (the worker exits through its clean-up), or by SIGKILL 5 s later
+    assert job.process.wait(timeout=10) in (128 + signal.SIGTERM, -signal.SIGKILL)

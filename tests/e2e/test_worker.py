@@ -42,14 +42,11 @@ def caffeinate(tmp_path, monkeypatch, tailor_home):
 
 def gone(pid: int, seconds: float = 10) -> bool:
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
+    while runs.worker_alive(pid):
+        if time.monotonic() > end:
+            return False
         time.sleep(0.1)
-    return False
+    return True
 
 
 def assert_kept_awake_then_released(calls, events, worker_pid):

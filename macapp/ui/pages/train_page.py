@@ -16,6 +16,7 @@ from ...engine.errors import InputError
 from ...terminal import clock
 from ..bridge import Job
 from ..plan import METHODS, PRESET_WORDS, PRESETS
+from ..tray import RunStatus
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
@@ -40,6 +41,7 @@ class TrainPage(Page):
         self.job.ended.connect(self._ended)
         self.started_at: float | None = None
         self.last_train: dict | None = None
+        self.run_status = RunStatus()  # the time left, worked out as the menu-bar item works it out
         self.outcome: dict | None = None
         columns = QHBoxLayout()
         columns.addWidget(self._settings_column(settings))
@@ -201,6 +203,7 @@ class TrainPage(Page):
     def _follow(self, begin) -> None:
         """Reset the run's display, then `begin` the job: an attached job's earlier events arrive at once."""
         self.outcome, self.last_train, self.started_at = None, None, time.monotonic()
+        self.run_status = RunStatus()
         self.status.setText("Starting\u2026")
         self.status.setStyleSheet("color: #555;")
         self.progress.setRange(0, 0)
@@ -217,6 +220,7 @@ class TrainPage(Page):
 
     def handle(self, event: dict) -> None:
         self.charts.handle(event)
+        self.run_status.handle(event)
         kind = event.get("type")
         if kind == "started" and "time" in event:
             self.started_at = time.monotonic() - max(0.0, time.time() - event["time"])
@@ -234,13 +238,14 @@ class TrainPage(Page):
             return
         done, total = event["iteration"], event["total"]
         elapsed = time.monotonic() - self.started_at
-        left = elapsed / done * (total - done) if done else 0
+        left = self.run_status.seconds_left()
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.progress.setFormat(f"step {done} of {total}")
         if not self.job.stop_stage:
             self.status.setText(f"Loss {event['train_loss']:.3f} \u00b7 {event['tokens_per_second']:,.0f} tokens/s "
-                                f"\u00b7 {clock(elapsed)} elapsed \u00b7 about {clock(left)} left")
+                                f"\u00b7 {clock(elapsed)} elapsed"
+                                + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""

@@ -176,9 +176,9 @@ def _serve(job, run_dir, emit, should_stop):
 
     server = serve.Server(models.resolve(job["model"], emit), job.get("adapter"), job.get("host", "127.0.0.1"),
                           job.get("port"), job.get("allow_remote", False), run_dir / "server.log")
-    url = server.start()
-    emit({"type": "ready", "url": url, **serve.examples(url)})
-    try:
+    try:  # from the start: a worker ended while the model loads takes the server along
+        url = server.start()
+        emit({"type": "ready", "url": url, **serve.examples(url)})
         while not should_stop() and server.process.poll() is None:
             time.sleep(0.2)
     finally:

@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXPORT_STAMP := $(VENV)/.installed-export
+TOKENIZERS := $(VENV)/tokenizers
+TOKENIZERS_STAMP := $(VENV)/.installed-tokenizers
 
 # Debian packages: OpenBLAS (MLX's CPU backend is ~50x faster with it), Qt's system libraries,
 # Xvfb for drawing windows without a screen, Chromium for the test that opens the HTML report.
@@ -19,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
 
-test: system-packages $(EXPORT_STAMP)
+test: system-packages $(EXPORT_STAMP) $(TOKENIZERS_STAMP)
 	$(PY) -m macapp.engine.blas -m pytest
 
 # Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux, with
@@ -42,9 +44,35 @@ $(STAMP): pyproject.toml
 
 # The GGUF tools (llama.cpp's converter and llama.cpp, built from source: minutes): the tests need them;
 # the app installs them when someone first exports a GGUF.
+# llama.cpp is built first, with the settings Tailor itself uses (macapp/engine/gguf.py), and never from pip's
+# cache of wheels, which would keep a build made with other settings.
 $(EXPORT_STAMP): $(STAMP)
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(PY) -m pip install --quiet -e '.[dev,export]'
+	CMAKE_ARGS="$$($(PY) -c 'from macapp.engine import gguf; print(gguf.build_settings())')" $(PY) -m pip install \
+		--quiet --no-cache-dir --no-deps "$$($(PY) -c 'from macapp.engine import gguf; print(gguf.llama_cpp_requirement())')"
+	$(PY) -m pip install --quiet -e '.[dev,export]'
 	touch $(EXPORT_STAMP)
+
+# Real tokenizers and chat templates for the tests' tiny Llama 3, Qwen2.5, Mistral and Phi-3 models
+# (tests/families.py), from two registry packages since no model hub is reachable: llama.cpp's vocab files, their
+# tokenizer test vectors and chat templates, in the source of the llama-cpp-python installed; and Mistral 7B v0.3's
+# SentencePiece model in mistral_common's wheel (its 240216 file has [control_8] at id 10 as the hub's has; the
+# newer ones rename those tokens). Only those files are kept.
+LLAMA_CPP_FILES := $(foreach v,llama-bpe qwen2 phi-3,$(addprefix ggml-vocab-$(v).,gguf gguf.inp gguf.out)) \
+	$(addprefix templates/,meta-llama-Llama-3.2-3B-Instruct.jinja Qwen-Qwen2.5-7B-Instruct.jinja \
+	microsoft-Phi-3.5-mini-instruct.jinja)
+MISTRAL_COMMON := mistral_common==1.13.1
+MISTRAL_MODEL := mistral_common/data/mistral_instruct_tokenizer_240216.model.v2
+$(TOKENIZERS_STAMP): $(EXPORT_STAMP)
+	rm -rf $(TOKENIZERS) && mkdir -p $(TOKENIZERS)/downloads
+	version=$$($(PY) -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))") && \
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: -d $(TOKENIZERS)/downloads "llama-cpp-python==$$version" && \
+	tar -xzf $(TOKENIZERS)/downloads/llama_cpp_python-$$version.tar.gz -C $(TOKENIZERS) --strip-components=4 \
+		$(addprefix llama_cpp_python-$$version/vendor/llama.cpp/models/,$(LLAMA_CPP_FILES))
+	$(PY) -m pip download --quiet --no-deps --only-binary :all: -d $(TOKENIZERS)/downloads "$(MISTRAL_COMMON)"
+	$(PY) -c "import sys, zipfile; open(sys.argv[3], 'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))" \
+		$(TOKENIZERS)/downloads/mistral_common-*.whl $(MISTRAL_MODEL) $(TOKENIZERS)/$(notdir $(MISTRAL_MODEL))
+	rm -rf $(TOKENIZERS)/downloads
+	touch $(TOKENIZERS_STAMP)
 
 # Installs only what is missing, and only where apt exists (a Mac needs nothing here).
 system-packages:

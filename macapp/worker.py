@@ -132,27 +132,25 @@ def _fuse(job, run_dir, emit, should_stop):
 
 
 def _gguf(job, run_dir, emit, should_stop):
-    """Fuse into a scratch folder, convert to GGUF, check it with llama.cpp, write the Modelfile, and
-    create the Ollama model when asked and Ollama is there."""
+    """Fuse into a scratch folder, write the GGUF with its Modelfile, measured against the fused model by
+    llama.cpp, and create the Ollama model when asked and Ollama is there."""
     import shutil
 
     from .engine import export, gguf, models, ollama
 
     out = Path(job["out"])
-    export.check_target(out, 0, job.get("overwrite", False))  # before minutes of fusing
-    work = out.parent / f".{out.stem}-fused"
+    base = models.resolve(job["model"], emit)
+    outtype = job.get("outtype") or gguf.default_type(models.read_config(base))
+    fused_size = export.fused_bytes(base, export.quantization_bits(base) is not None, 0)
+    # Room for the fused copy and the GGUF, before minutes of fusing.
+    export.check_target(out, fused_size + gguf.gguf_bytes(base, outtype), job.get("overwrite", False))
+    work = out.parent / f".{out.name}-fused"
     try:
         fused = export.fuse(job["model"], job["adapter"], work, None, 0, True, emit)
-        gguf.convert(fused, out, job.get("outtype", "f16"), job.get("converter"), job.get("overwrite", False), emit)
-        result = {"path": str(out), "outtype": job.get("outtype", "f16")}
-        if job.get("verify", True):
-            emit({"type": "log", "message": "Checking the GGUF with llama.cpp against MLX"})
-            result["verification"] = gguf.verify(out, fused)
-        tokenizer = models.load_tokenizer(fused)  # the weights were loaded for the check already, if at all
-        result["modelfile"] = str(ollama.write_modelfile(out.parent, out, tokenizer, job.get("system"),
-                                                         job.get("run_name", "")))
+        result = gguf.export(fused, out, outtype, job.get("data"), job.get("verify", True), job.get("system"),
+                             job.get("run_name", ""), job.get("converter"), job.get("overwrite", False), emit)
         if job.get("ollama_name"):
-            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.VERIFY_PROMPT, emit)
+            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.TRY_PROMPT, emit)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
@@ -178,7 +176,7 @@ def _serve(job, run_dir, emit, should_stop):
                           job.get("port"), job.get("allow_remote", False), run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start()
-        emit({"type": "ready", "url": url, **serve.examples(url)})
+        emit({"type": "ready", "url": url, "name": server.name, **serve.examples(url, server.name)})
         while not should_stop() and server.process.poll() is None:
             time.sleep(0.2)
     finally:

@@ -1,9 +1,11 @@
-"""Shared fixtures: an isolated data home, the demo model built once per session, and demo data.
+"""Shared fixtures: an isolated data home, the demo model built once per session, demo data, and tiny models of
+real families (Llama 3, Qwen2.5, Mistral, Phi-3) with their real tokenizers.
 
 `make test` runs the suite with the system OpenBLAS preloaded (as `tailor` runs itself), since
 MLX's CPU backend is ~50x slower without it.
 """
 
+import functools
 import os
 from pathlib import Path
 
@@ -46,3 +48,16 @@ def demo_run(demo_model):
 
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-demo")]
     return result, Path(run["path"])
+
+
+@pytest.fixture(scope="session")
+def family_model(request):
+    """`family_model("llama3")` (or "qwen2", "mistral", "phi3"): the folder of a tiny random-weight model of that
+    family with its real tokenizer and chat template, built on first use and kept in pytest's cache across sessions."""
+    from tests import families
+
+    if missing := families.missing_sources():
+        pytest.skip(f"{len(missing)} tokenizer files are missing from {families.SOURCES} (first {missing[0]}): "
+                    "`make test` downloads and extracts them")
+    cache = request.config.cache.mkdir("tailor-families")
+    return functools.cache(lambda name: families.build(name, cache))

@@ -25,7 +25,7 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
 )
 RECIPE = {
-    "version": 1,
+    "version": 2,
     "vocab_size": 800,
     "hidden_size": 128,
     "num_hidden_layers": 4,
@@ -89,13 +89,19 @@ def _train_tokenizer(folder: Path, texts: list[str]):
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_prefix=str(folder / "tokenizer"), vocab_size=RECIPE["vocab_size"],
         model_type="bpe", byte_fallback=True, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        user_defined_symbols=["[INST]", "[/INST]"], num_threads=1, hard_vocab_limit=False, minloglevel=2)
+        num_threads=1, hard_vocab_limit=False, minloglevel=2,
+        # As Mistral v0.1's: text kept as written and [INST] as plain text, so that Hugging Face's tokenizer and
+        # llama.cpp's (in a GGUF) read every prompt alike.
+        normalization_rule_name="identity", remove_extra_whitespaces=False)
     (folder / "tokenizer.vocab").unlink()
-    write_json_atomic(folder / "tokenizer_config.json", {
-        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-        "add_bos_token": True, "add_eos_token": False, "model_max_length": 512, "chat_template": CHAT_TEMPLATE})
+    settings = {"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                "add_bos_token": True, "add_eos_token": False, "model_max_length": 512, "chat_template": CHAT_TEMPLATE,
+                "legacy": True}  # SentencePiece's own reading (a space before text after <s>), as llama.cpp's
+    write_json_atomic(folder / "tokenizer_config.json", settings)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))  # adds tokenizer.json; tokenizer.model stays for GGUF converters
+    write_json_atomic(folder / "tokenizer_config.json", settings)  # saving drops `legacy`
+    (folder / "chat_template.jinja").unlink(missing_ok=True)  # saving moves the template there; one place is enough
     return len(tokenizer)
 
 

@@ -129,7 +129,6 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
             report({"type": "log", "message": f"Quantizing the fused model to {bits} bits"})
             model, config = quantize_model(model, config, 64, bits)
         save(scratch, str(base), model, tokenizer, config, donate_model=False)
-        if (base / "tokenizer.model").exists():  # mlx-lm leaves it out; GGUF converters need it
-            shutil.copy2(base / "tokenizer.model", scratch / "tokenizer.model")
+        models.copy_tokenizer(base, scratch)
     report({"type": "log", "message": f"Fused model saved to {out_dir}"})
     return out_dir

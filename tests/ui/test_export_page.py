@@ -32,9 +32,9 @@ def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
     with qtbot.waitSignal(card.job.ended, timeout=LONG) as ended:
         qtbot.mouseClick(card.button, Qt.LeftButton)
     assert ended.args[0]["type"] == "done", ended.args[0]
-    folder = page.plan.run_dir / "exports" / "gguf"
-    assert (folder / "model-q8_0.gguf").exists() and (folder / "Modelfile").exists()
-    assert "answers exactly like your model" in card.status.text()
+    folder = page.plan.run_dir / "exports" / "gguf-q8_0"
+    assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
+    assert "picks the same next word as your model" in card.status.text()
     assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
 
 

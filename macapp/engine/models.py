@@ -139,6 +139,11 @@ def copy_tokenizer(source: Path, target: Path) -> None:
             shutil.copy2(source / name, target / name)
 
 
+def config_dtype(config: dict) -> str:
+    """A model's weight dtype from its config.json: `dtype` (transformers 5) or `torch_dtype`; bf16 as on the hub."""
+    return str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+
+
 def read_config(path) -> dict:
     return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
 

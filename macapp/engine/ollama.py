@@ -1,8 +1,8 @@
 """An Ollama Modelfile for an exported model, and `ollama create` with a test prompt when Ollama is installed.
 
 The TEMPLATE is derived from the model's own chat template by rendering it around marker strings and
-checked against it on a multi-turn chat; the stops are its end-of-turn tokens; when Ollama is missing,
-the exact command is shown.
+checked against it on a multi-turn chat; the stops are its end-of-turn tokens; Ollama converts the
+architectures it knows straight from safetensors; when Ollama is missing, the exact command is shown.
 """
 
 import os
@@ -18,6 +18,11 @@ from .export import ExportError, staged
 DOWNLOAD = "https://ollama.com/download"
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(:[a-z0-9._-]+)?$")
 SAMPLING = {"temperature": 0.7, "top_p": 0.9}
+# Architectures Ollama converts from a safetensors folder itself (its convert package); others go through a GGUF.
+IMPORTS = frozenset({"LlamaForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+                     "Phi3ForCausalLM", "Qwen2ForCausalLM"})
+# The types `ollama create --quantize` takes, each with the GGUF type Tailor makes where Ollama cannot convert.
+QUANTIZE = {"q8_0": "q8_0", "q4_K_M": "Q4_K_M"}
 PARITY_CHAT = [{"role": "system", "content": "You answer in one short paragraph."},
                {"role": "user", "content": "What is a sourdough starter?"},
                {"role": "assistant", "content": "Flour and water that wild yeast has made its home."},
@@ -154,7 +159,7 @@ def write_modelfile(folder, source: Path, tokenizer, system: str | None = None, 
                     overwrite: bool = True) -> Path:
     """Modelfile in `folder`, beside the GGUF it names by a relative path so the folder can be moved."""
     path = Path(folder) / "Modelfile"
-    relative = f"./{source.name}" if source.parent == Path(folder) else str(source)
+    relative = "." if source == Path(folder) else f"./{source.name}" if source.parent == Path(folder) else str(source)
     with staged(path, 10_000, overwrite) as scratch:
         scratch.write_text(modelfile(relative, tokenizer, system, run), encoding="utf-8")
     return path
@@ -167,15 +172,27 @@ def check_name(name: str) -> str:
     return name
 
 
-def command(name: str, modelfile_path) -> list[str]:
-    """The `ollama create` command that makes a model from a Modelfile."""
-    return ["ollama", "create", name, "-f", str(modelfile_path)]
+def default_name(run_name: str) -> str:
+    """An Ollama model name made from a run's folder name: without its date, lowercase, other characters as '-'."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", re.sub(r"^\d{8}-\d{6}-", "", run_name).lower()).strip("-._")
+    return name or "my-model"
 
 
-def create(name: str, modelfile_path: Path, prompt: str, report=lambda event: None) -> dict:
+def imports(config: dict) -> bool:
+    """Whether Ollama converts this model's safetensors folder itself."""
+    return bool(set(config.get("architectures") or []) & IMPORTS)
+
+
+def command(name: str, modelfile_path, quantize: str | None = None) -> list[str]:
+    """The `ollama create` command that makes a model from a Modelfile (quantized by Ollama when asked)."""
+    return ["ollama", "create", name, "-f", str(modelfile_path), *(["--quantize", quantize] if quantize else [])]
+
+
+def create(name: str, modelfile_path: Path, prompt: str, quantize: str | None = None,
+           report=lambda event: None) -> dict:
     """Run `ollama create` and one test prompt when Ollama is installed; otherwise say how to do it."""
     check_name(name)
-    command_words = command(name, modelfile_path)
+    command_words = command(name, modelfile_path, quantize)
     shown = " ".join(command_words)
     if shutil.which("ollama") is None:
         return {"installed": False, "command": shown, "download": DOWNLOAD}

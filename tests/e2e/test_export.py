@@ -155,6 +155,35 @@ def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypat
         ollama.create("My Model!", path, "Hi")
 
 
+FAKE_OLLAMA = 'echo "$@" >> "$CALLS"\n[ "$1" = create ] && cat "$4" >> "$CALLS"\n[ "$1" = run ] && echo Hi!\nexit 0\n'
+
+
+def test_ollama_makes_the_model_from_the_fused_folder(demo_run, tmp_path):
+    """Ollama converts Llama models itself: `tailor export --ollama` hands it the fused safetensors folder with a
+    Modelfile, and its own --quantize. Ollama's binary cannot be installed here: a stand-in script records the calls
+    and the Modelfile it was given."""
+    _, run_dir = demo_run
+    env = {**os.environ, "PATH": fake_commands(tmp_path / "bin", ollama=FAKE_OLLAMA), "CALLS": str(tmp_path / "calls")}
+    result = tailor("export", "--run", run_dir, "--ollama", "tiny-kitchen", "--ollama-quantize", "q4_K_M",
+                    "--out", tmp_path / "ollama", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    folder = tmp_path / "ollama"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "Modelfile"} <= {p.name for p in folder.iterdir()}
+    calls = (tmp_path / "calls").read_text()
+    assert calls.startswith(f"create tiny-kitchen -f {folder / 'Modelfile'} --quantize q4_K_M\n# Made by Tailor")
+    assert "\nFROM .\n" in calls and "TEMPLATE" in calls
+    assert calls.endswith("run tiny-kitchen Hello! What can you do?\n")
+    assert "Ollama model tiny-kitchen created; it answered: Hi!" in result.stdout
+
+
+def test_ollama_options_that_do_not_go_together_are_said(demo_run):
+    _, run_dir = demo_run
+    alone = tailor("export", "--run", run_dir, "--ollama-quantize", "q8_0")
+    both = tailor("export", "--run", run_dir, "--ollama", "x", "--gguf", "q8_0", "--ollama-quantize", "q8_0")
+    assert alone.returncode == both.returncode == 2
+    assert "--ollama-quantize needs --ollama NAME" in alone.stderr and "not both" in both.stderr
+
+
 @pytest.fixture
 def small_mount(tmp_path):
     """A real 1 MB filesystem (tmpfs), or read-only with `ro`; root ignores file modes, so a mount it is."""

@@ -1,9 +1,11 @@
 """The whole path on tiny models of the families people train (Llama 3, Qwen2.5, Mistral, Phi-3), with their real
 tokenizers and chat templates: stop tokens from the template, LoRA, fuse, a GGUF measured by llama.cpp with its
-Modelfile; and through `tailor`, QLoRA on a 4-bit Llama 3 exported as q8_0 and Q4_K_M."""
+Modelfile; and through `tailor`, QLoRA on a 4-bit Llama 3 exported as q8_0 and Q6_K, and an Ollama model made
+through a GGUF for Mistral."""
 
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from macapp.engine import export, gguf, models, ollama, training
 from tests import families
-from tests.helpers import tailor, train_settings
+from tests.helpers import fake_commands, tailor, train_settings
 
 NAMES = list(families.FAMILIES)
 END_OF_TURN = {"llama3": "<|eot_id|>", "qwen2": "<|im_end|>", "mistral": "</s>", "phi3": "<|end|>"}
@@ -86,6 +88,24 @@ def test_qlora_on_a_4_bit_llama_3_exports_q8_0_and_a_k_quant(family_model, demo_
         folder = run / "exports" / f"gguf-{outtype}"
         assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "fidelity.json", f"model-{outtype}.gguf"]
         assert json.loads((folder / "fidelity.json").read_text())["passed"]
+
+
+def test_ollama_gets_a_measured_gguf_where_it_cannot_read_the_folder(family_model, demo_data, tmp_path):
+    """Ollama does not convert MistralForCausalLM folders itself: the same command makes a q8_0 GGUF, measured, and
+    creates the Ollama model from it. Ollama's binary cannot be installed here: a stand-in script records the
+    calls."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    folder = family_model("mistral")
+    training.train(train_settings(demo_data, model=str(folder), iters=2, batch_size=2, max_seq_length=64,
+                                  steps_per_eval=2, save_every=2), tmp_path / "adapters")
+    calls = tmp_path / "calls"
+    env = {**os.environ, "PATH": fake_commands(tmp_path / "bin", ollama=f'echo "$@" >> {calls}\n')}
+    result = tailor("export", "--model", folder, "--adapter-path", tmp_path / "adapters", "--ollama", "mistral-tuned",
+                    "--ollama-quantize", "q8_0", "--out", tmp_path / "ollama", env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "making a GGUF for it first" in result.stderr and "llama.cpp picks the same next word" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "ollama").iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
+    assert calls.read_text().splitlines()[0] == f"create mistral-tuned -f {tmp_path / 'ollama' / 'Modelfile'}"
 
 
 def model_copy(folder: Path, tmp_path: Path, leave_out: str = "", architecture: str = "") -> Path:

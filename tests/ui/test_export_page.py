@@ -1,5 +1,5 @@
-"""The Export step offscreen with real workers on a copy of the demo run: a checked GGUF and the local API,
-which ends with the window."""
+"""The Export step offscreen with real workers on a copy of the demo run: a checked GGUF, an Ollama model, and
+the local API, which ends with the window."""
 
 import urllib.request
 
@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 from macapp.ui.pages.export_page import ExportPage
 from macapp.ui.plan import Plan
+from tests.helpers import fake_commands
 from tests.ui.conftest import stop_jobs
 
 LONG = 300_000
@@ -36,6 +37,25 @@ def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
     assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
     assert "picks the same next word as your model" in card.status.text()
     assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
+
+
+def test_ollama_card_names_the_model_and_hands_ollama_the_folder(qtbot, page, tmp_path, monkeypatch):
+    """Ollama's binary cannot be installed here: a stand-in script on PATH records the calls."""
+    card = page.ollama_card
+    assert card.name.text() == "demo"  # the run's name, without its date
+    card.name.setText("My Model!")
+    qtbot.mouseClick(card.button, Qt.LeftButton)
+    assert "lowercase letters" in card.status.text() and not card.job.running
+    monkeypatch.setenv("PATH", fake_commands(tmp_path / "bin", ollama=f'echo "$@" >> {tmp_path / "calls"}\n'))
+    card.name.setText("tiny-kitchen")
+    card.size.setCurrentIndex(card.size.findData("q4_K_M"))
+    with qtbot.waitSignal(card.job.ended, timeout=LONG) as ended:
+        qtbot.mouseClick(card.button, Qt.LeftButton)
+    assert ended.args[0]["type"] == "done", ended.args[0]
+    folder = page.plan.run_dir / "exports" / "ollama"
+    assert (folder / "Modelfile").exists() and (folder / "config.json").exists()
+    assert (tmp_path / "calls").read_text().startswith(f"create tiny-kitchen -f {folder / 'Modelfile'} --quantize")
+    assert "Ollama model tiny-kitchen is ready" in card.status.text()
 
 
 def test_serve_card_starts_an_api_and_stops_it(qtbot, page):

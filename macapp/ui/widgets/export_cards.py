@@ -1,5 +1,5 @@
-"""The three ways out of the Export step, one box each: a standalone model, a GGUF for llama.cpp and
-Ollama, and a local OpenAI-compatible API. Each runs its own worker job and says plainly what it made."""
+"""The ways out of the Export step, one box each: a standalone model, a GGUF for llama.cpp and LM Studio,
+an Ollama model, and a local OpenAI-compatible API. Each runs its own worker job and says plainly what it made."""
 
 import shutil
 from pathlib import Path
@@ -14,6 +14,14 @@ from ..bridge import Job
 from ..pages.page import note
 
 GOOD, BAD = "color: #2e7d32;", "color: #c62828;"
+
+
+def choice_box(choices) -> QComboBox:
+    """A drop-down of (words shown, value) pairs."""
+    box = QComboBox()
+    for words, value in choices:
+        box.addItem(words, value)
+    return box
 
 
 class ExportCard(QGroupBox):
@@ -86,10 +94,8 @@ class FuseCard(ExportCard):
     def __init__(self, page):
         super().__init__("Standalone model", "The model with what it learned merged in: a folder that mlx-lm, "
                          "LM Studio and Hugging Face tools open like any other model.", page)
-        self.precision = QComboBox()
-        for words, bits in (("Full precision (recommended)", 0), ("8-bit (half the size)", 8),
-                            ("4-bit (a quarter of the size)", 4)):
-            self.precision.addItem(words, bits)
+        self.precision = choice_box((("Full precision (recommended)", 0), ("8-bit (half the size)", 8),
+                                     ("4-bit (a quarter of the size)", 4)))
         self.options.addWidget(self.precision)
         self.options.addStretch(1)
 
@@ -107,18 +113,15 @@ class GgufCard(ExportCard):
     busy_words = "Merging, converting with llama.cpp's converter, then checking it with llama.cpp\u2026"
 
     def __init__(self, page):
-        super().__init__("GGUF for llama.cpp and Ollama", "One file that llama.cpp, Ollama and LM Studio load. "
+        super().__init__("GGUF for llama.cpp and LM Studio", "One file that llama.cpp, LM Studio and Ollama load. "
                          "Tailor measures it with llama.cpp on your own examples: it must pick the same next "
                          "words as your model.", page)
-        self.outtype = QComboBox()
-        for words, kind in (("Exact: your model's own precision (largest)", ""),
-                            ("8-bit, q8_0: half the size, nearly exact", "q8_0"),
-                            ("6-bit, Q6_K: very close", "Q6_K"), ("5-bit, Q5_K_M: close", "Q5_K_M"),
-                            ("4-bit, Q4_K_M: a quarter of the size, for 8–16 GB Macs", "Q4_K_M")):
-            self.outtype.addItem(words, kind)
-        self.ollama_name = QLineEdit(placeholderText="Ollama model name (optional), e.g. my-model")
+        self.outtype = choice_box((("Exact: your model's own precision (largest)", ""),
+                                   ("8-bit, q8_0: half the size, nearly exact", "q8_0"),
+                                   ("6-bit, Q6_K: very close", "Q6_K"), ("5-bit, Q5_K_M: close", "Q5_K_M"),
+                                   ("4-bit, Q4_K_M: a quarter of the size, for 8–16 GB Macs", "Q4_K_M")))
         self.options.addWidget(self.outtype)
-        self.options.addWidget(self.ollama_name, 1)
+        self.options.addStretch(1)
 
     def start(self) -> None:
         missing = gguf.missing_tools()
@@ -139,8 +142,7 @@ class GgufCard(ExportCard):
             return {"kind": "install_export"}
         kind = self.outtype.currentData() or gguf.default_type(models.config_of(self.page.model_and_adapter()[0]))
         return {"kind": "gguf", "outtype": kind, "out": str(self.exports() / f"gguf-{kind}"), "overwrite": True,
-                "data": str(Path(self.page.plan.run_dir) / "data"),
-                "ollama_name": self.ollama_name.text().strip() or None, "run_name": Path(self.page.plan.run_dir).name}
+                "data": str(Path(self.page.plan.run_dir) / "data"), "run_name": Path(self.page.plan.run_dir).name}
 
     def finished(self, result: dict) -> None:
         if "installed" in result:
@@ -148,18 +150,67 @@ class GgufCard(ExportCard):
             self.say("The GGUF tools are installed. Make the GGUF now.", GOOD)
             return
         measured = result.get("fidelity")
-        lines = [f"Saved {result['path']}", f"Checked: {measured['words']}" if measured else "Not checked.",
-                 f"Modelfile for Ollama: {result['modelfile']}"]
-        if result["template"].get("reason"):
-            lines.append(result["template"]["reason"])
-        made = result.get("ollama")
-        if made and made["installed"]:
-            lines.append(f"Ollama model {made['name']} created; try: ollama run {made['name']}")
-        else:
-            command = made["command"] if made else " ".join(ollama.command("my-model", result["modelfile"]))
-            missing = "" if shutil.which("ollama") else f"Ollama is not installed; get it at {ollama.DOWNLOAD}, then "
-            lines.append(f"{missing or 'To use it in Ollama, '}run: {command}")
-        self.say("\n".join(lines), GOOD)
+        lines = [f"Saved {result['path']}", f"Checked: {measured['words']}" if measured else "Not checked."]
+        self.say("\n".join(lines + ollama_lines(result, "my-model")), GOOD)
+        self.page.open_button.show()
+
+
+def ollama_lines(result: dict, name: str) -> list[str]:
+    """What an export means for Ollama: a note on the template, and the model made or how to make it."""
+    lines = [result["template"]["reason"]] if result["template"].get("reason") else []
+    made = result.get("ollama")
+    if made and made["installed"]:
+        return lines + [f"Ollama model {made['name']} is ready: open Ollama and pick it, or run: ollama run "
+                        f"{made['name']}"]
+    command = made["command"] if made else " ".join(ollama.command(name, result["modelfile"]))
+    start = f"Ollama is not installed: get it at {ollama.DOWNLOAD}, then run" if not shutil.which("ollama") else \
+        "To make the Ollama model, run"
+    return lines + [f"{start}: {command}"]
+
+
+class OllamaCard(ExportCard):
+    action = "Make the Ollama model"
+    busy_words = "Merging what it learned into the model, then handing it to Ollama\u2026"
+
+    def __init__(self, page):
+        super().__init__("Ollama", "Your model in Ollama, under a name you choose: chat with it in Ollama or in any "
+                         "app that uses Ollama.", page)
+        self.name = QLineEdit(placeholderText="Name in Ollama, e.g. my-model")
+        self.size = choice_box((("Exact: your model's own precision (largest)", None),
+                                ("8-bit: half the size, nearly exact", "q8_0"),
+                                ("4-bit: a quarter of the size, for 8–16 GB Macs", "q4_K_M")))
+        self.options.addWidget(self.name, 1)
+        self.options.addWidget(self.size)
+
+    def enter(self, run_name: str) -> None:
+        if not self.name.text():
+            self.name.setText(ollama.default_name(run_name))
+
+    def start(self) -> None:
+        if not ollama.NAME.match(self.name.text().strip()):
+            self.say("Give the model a name for Ollama: lowercase letters, digits and '-', for example "
+                     "tiny-kitchen.", BAD)
+            return
+        config = models.config_of(self.page.model_and_adapter()[0])
+        if not ollama.imports(config) and gguf.missing_tools():
+            self.say("Ollama cannot read this kind of model from its folder, so Tailor makes a GGUF for it first. "
+                     "Install the GGUF tools in the GGUF box above, then come back here.", BAD)
+            return
+        super().start()
+
+    def job_spec(self) -> dict:
+        run_dir = Path(self.page.plan.run_dir)
+        return {"kind": "ollama", "name": self.name.text().strip(), "quantize": self.size.currentData(),
+                "out": str(self.exports() / "ollama"), "overwrite": True, "data": str(run_dir / "data"),
+                "run_name": run_dir.name}
+
+    def finished(self, result: dict) -> None:
+        measured = result.get("fidelity")
+        lines = [f"Saved the model for Ollama in {Path(result['path']).parent if measured else result['path']}"]
+        if measured:
+            lines.append(f"Ollama cannot read this kind of model from its folder, so Tailor made a GGUF for it, "
+                         f"checked: {measured['words']}")
+        self.say("\n".join(lines + ollama_lines(result, self.name.text().strip())), GOOD)
         self.page.open_button.show()
 
 

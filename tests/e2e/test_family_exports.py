@@ -1,7 +1,7 @@
 """The whole path on tiny models of the families people train (Llama 3, Qwen2.5, Mistral, Phi-3), with their real
 tokenizers and chat templates: stop tokens from the template, LoRA, fuse, a GGUF measured by llama.cpp with its
-Modelfile; and through `tailor`, QLoRA on a 4-bit Llama 3 exported as q8_0 and Q6_K, and an Ollama model made
-through a GGUF for Mistral."""
+Modelfile; and through `tailor`, QLoRA on a 4-bit Llama 3 exported as q8_0 and Q6_K, on the 4-bit demo model as
+Q4_K_M, and an Ollama model made through a GGUF for Mistral."""
 
 import itertools
 import json
@@ -84,10 +84,25 @@ def test_qlora_on_a_4_bit_llama_3_exports_q8_0_and_a_k_quant(family_model, demo_
     for outtype in ("q8_0", "Q6_K"):
         result = tailor("export", "--run", run, "--gguf", outtype, timeout=900)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert re.search(r"llama.cpp picks the same next word as your model \d+\.\d% of the time", result.stdout)
+        assert re.search(r"its word probabilities differ by 0\.\d{4} \(KL divergence", result.stdout), result.stdout
         folder = run / "exports" / f"gguf-{outtype}"
         assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "fidelity.json", f"model-{outtype}.gguf"]
         assert json.loads((folder / "fidelity.json").read_text())["passed"]
+
+
+def test_qlora_on_a_trained_4_bit_model_exports_q4_k_m(demo_data, tmp_path):
+    """Q4_K_M rounds the 4-bit grid again; a trained model (the demo's) takes that within the bar. The random models
+    above do not, rightly: even MLX's own 4-bit copy of them agrees with them on only about 70% of next words."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    trained = tailor("train", "--model", "demo", "--data", demo_data, "--quantize-base", "4", "--iters", 20,
+                     "--batch-size", 4, "--max-seq-length", 128, "--steps-per-eval", 20, "--val-batches", 1,
+                     "--name", "qlora-demo", timeout=900)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    run = Path(re.search(r"Run folder: (\S+)", trained.stderr).group(1))
+    result = tailor("export", "--run", run, "--gguf", "Q4_K_M", timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"llama.cpp picks the same next word as your model \d+\.\d% of the time where", result.stdout)
+    assert json.loads((run / "exports" / "gguf-Q4_K_M" / "fidelity.json").read_text())["passed"]
 
 
 def test_ollama_gets_a_measured_gguf_where_it_cannot_read_the_folder(family_model, demo_data, tmp_path):
@@ -103,7 +118,7 @@ def test_ollama_gets_a_measured_gguf_where_it_cannot_read_the_folder(family_mode
     result = tailor("export", "--model", folder, "--adapter-path", tmp_path / "adapters", "--ollama", "mistral-tuned",
                     "--ollama-quantize", "q8_0", "--out", tmp_path / "ollama", env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "making a GGUF for it first" in result.stderr and "llama.cpp picks the same next word" in result.stdout
+    assert "making a GGUF for it first" in result.stderr and "(KL divergence;" in result.stdout
     assert sorted(p.name for p in (tmp_path / "ollama").iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
     assert calls.read_text().splitlines()[0] == f"create mistral-tuned -f {tmp_path / 'ollama' / 'Modelfile'}"
 

@@ -53,7 +53,8 @@ def main() -> None:
                 continue
             size = Path(result["path"]).stat().st_size / 1e6
             template = "same" if result["template"]["same"] else "differs"
-            print(f"{name:8} {outtype:7} {numbers['top1']:7.1%} {numbers['sure']:5} {numbers['kl']:8.4f} {template:>8} "
+            top1 = f"{numbers['top1']:7.1%}" if numbers["sure"] >= fidelity.MIN_SURE else f"{'-':>7}"
+            print(f"{name:8} {outtype:7} {top1} {numbers['sure']:5} {numbers['kl']:8.4f} {template:>8} "
                   f"{size:8.1f} {time.monotonic() - start:7.1f}", flush=True)  # the tokenizer check passed
     print(f"\nBars (top-1 counted with at least {fidelity.MIN_SURE} sure positions): "
           + "; ".join(f"{k} top-1 >= {v.top1:.0%}, KL <= {v.kl:g}" for k, v in fidelity.BARS.items()))

@@ -153,7 +153,7 @@ def add_export_commands(sub) -> None:
     fuse.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     fuse.set_defaults(func=cmd_fuse)
 
-    export = sub.add_parser("export", help="write a GGUF for llama.cpp and Ollama, measured, with a Modelfile")
+    export = sub.add_parser("export", help="a GGUF measured by llama.cpp, with a Modelfile; or an Ollama model")
     add_model_flags(export, base=False)
     export.add_argument("--gguf", choices=OUTTYPES, metavar="TYPE",
                         help=f"{', '.join(OUTTYPES)} (default: the lossless type for the model's own dtype)")

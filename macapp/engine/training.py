@@ -75,8 +75,9 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
         report({"type": "plan", **memory.plan(model_config, config, longest)})
     train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
-    valid_batches = (LengthBatches(valid_set, config.batch_size, config.max_seq_length, config.seed)
-                     if len(valid_set) >= config.batch_size else None)
+    # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
+    valid_batches = (LengthBatches(valid_set, min(config.batch_size, len(valid_set)), config.max_seq_length,
+                                   config.seed) if valid_set else None)
     optimizer = make_optimizer(config)
     session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop)
     if resume:

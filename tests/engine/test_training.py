@@ -179,3 +179,18 @@ def test_qlora_on_a_quantized_copy(demo_model, demo_data, tmp_path):
     assert result["iterations"] == 6
     model, _ = models.load(quantized)
     load_adapters(model, str(tmp_path / "adapters"))
+
+
+def test_a_validation_split_smaller_than_a_batch_is_still_read(demo_data, tmp_path):
+    """42 rows split 90/10 leave 4 validation examples; with a batch of 8 they are one smaller batch, so the
+    run still gets its validation curve and a best adapter."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = (demo_data / "train.jsonl").read_text().splitlines()
+    (data / "train.jsonl").write_text("\n".join(lines[:38]) + "\n")
+    (data / "valid.jsonl").write_text("\n".join(lines[38:42]) + "\n")
+    events = []
+    training.train(settings(data, iters=6, batch_size=8, steps_per_eval=3), tmp_path / "adapters", events.append)
+    assert len([e for e in events if e["type"] == "val"]) == 3  # at 1, 3 and 6
+    assert (tmp_path / "adapters" / "best" / "adapters.safetensors").exists()
+

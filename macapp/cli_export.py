@@ -46,26 +46,21 @@ def cmd_export(args) -> int:
     from .engine.errors import InputError
 
     model_name, adapter = _model_and_adapter(args)
-    common = {"model": model_name, "adapter": adapter, "system": args.system, "overwrite": args.overwrite,
-              "run_name": Path(args.run).name if args.run else ""}
     if args.ollama_quantize and not args.ollama:
         raise InputError("--ollama-quantize needs --ollama NAME: the name of the Ollama model to make.")
     if args.ollama_quantize and args.gguf:
         raise InputError("Give --gguf TYPE or --ollama-quantize TYPE, not both.")
     if args.ollama and not args.gguf:  # Ollama converts the folder itself where it can
-        out = Path(args.out) if args.out else _default_out(args, "ollama")
-        job = {"kind": "ollama", "run": str(jobs.scratch_folder("ollama")), **common, "out": str(out.resolve()),
-               "name": args.ollama, "quantize": args.ollama_quantize, "verify": not args.no_verify,
-               "data": str(runs.find(args.run) / "data") if args.run else None, "converter": args.converter}
-        code, result = run_job(job, "Exporting")
-        if result:
-            _print_made(result)
-        return code
-    outtype = args.gguf or gguf.default_type(models.config_of(model_name))
-    out = Path(args.out) if args.out else _default_out(args, f"gguf-{outtype}")
-    job = {"kind": "gguf", "run": str(jobs.scratch_folder("gguf")), **common, "out": str(out.resolve()),
-           "outtype": outtype, "converter": args.converter, "verify": not args.no_verify,
-           "ollama_name": args.ollama, "data": str(runs.find(args.run) / "data") if args.run else None}
+        folder, job = "ollama", {"kind": "ollama", "name": args.ollama, "quantize": args.ollama_quantize}
+    else:
+        outtype = args.gguf or gguf.default_type(models.config_of(model_name))
+        folder, job = f"gguf-{outtype}", {"kind": "gguf", "outtype": outtype, "ollama_name": args.ollama}
+    out = Path(args.out) if args.out else _default_out(args, folder)
+    job |= {"run": str(jobs.scratch_folder(job["kind"])), "model": model_name, "adapter": adapter,
+            "out": str(out.resolve()), "converter": args.converter, "verify": not args.no_verify,
+            "system": args.system, "overwrite": args.overwrite,
+            "data": str(runs.find(args.run) / "data") if args.run else None,
+            "run_name": Path(args.run).name if args.run else ""}
     code, result = run_job(job, "Exporting")
     if result:
         _print_made(result)

@@ -205,11 +205,11 @@ class OllamaCard(ExportCard):
                 "run_name": run_dir.name}
 
     def finished(self, result: dict) -> None:
-        measured = result.get("fidelity")
-        lines = [f"Saved the model for Ollama in {Path(result['path']).parent if measured else result['path']}"]
-        if measured:
+        through_gguf = result["route"] == "gguf"
+        lines = [f"Saved the model for Ollama in {Path(result['path']).parent if through_gguf else result['path']}"]
+        if through_gguf:
             lines.append(f"Ollama cannot read this kind of model from its folder, so Tailor made a GGUF for it, "
-                         f"checked: {measured['words']}")
+                         f"checked: {result['fidelity']['words']}")
         self.say("\n".join(lines + ollama_lines(result, self.name.text().strip())), GOOD)
         self.page.open_button.show()
 

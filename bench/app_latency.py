@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from macapp.engine import demo, runs  # noqa: E402
 from macapp.engine.files import write_yaml_atomic  # noqa: E402
+from macapp.engine.run_state import RunState  # noqa: E402
 
 PROBE_MS = 10
 
@@ -111,9 +112,11 @@ def redraw_ms(app, points: int = 100_000) -> float:
     charts = TrainingCharts()
     charts.resize(900, 600)
     charts.show()
+    run = RunState()
     for step in range(1, points + 1):
-        charts.handle({"type": "train", "iteration": step, "train_loss": 1 + 1 / step,
-                       "tokens_per_second": 1000.0 + step % 97})
+        run.apply({"type": "train", "iteration": step, "total": points, "train_loss": 1 + 1 / step,
+                   "tokens_per_second": 1000.0 + step % 97})
+    charts.take(run)
     started = time.perf_counter()
     charts.refresh(everything=True)
     charts.repaint()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import exitcodes
 from .engine import blas, bundle
+from .engine import events as ev
 from .engine.files import data_home, write_json_atomic
 
 
@@ -57,7 +58,7 @@ def events(process: subprocess.Popen):
         try:
             yield json.loads(line)
         except json.JSONDecodeError:
-            yield {"type": "log", "message": line.rstrip()}
+            yield {"type": ev.LOG, "message": line.rstrip()}
     process.wait()
 
 

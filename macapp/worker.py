@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from . import exitcodes
+from .engine import events as ev
 from .engine import runs
 from .engine.errors import InputError, RunFailed
 
@@ -52,10 +53,10 @@ def _inspect(job, run_dir, emit, should_stop):
     from .engine import datasets, models
 
     tokenizer = models.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
-    emit({"type": "log", "message": "Reading every example"})
+    emit({"type": ev.LOG, "message": "Reading every example"})
     mapping = _mapping(job)
     report = datasets.inspect(job["sources"], mapping, tokenizer, job.get("max_seq_length", 2048),
-                              job.get("batch_size"))
+                              job.get("batch_size"), job.get("skip_broken", False))
     return {"report": report.to_dict(), "must_fix": report.must_fix,
             "preview": datasets.preview(job["sources"], mapping)}
 
@@ -68,18 +69,19 @@ def _download(job, run_dir, emit, should_stop):
 
 def _train(job, run_dir, emit, should_stop):
     from .engine import awake, config, datasets, models, training
+    from .engine.run_spec import RunSpec
 
     settings = config.load(run_dir / "config.yaml")
     with awake.kept_awake(emit):  # from preparing the data to the last save
         if job.get("prepare"):  # the app's runs: check and split the user's data into the run folder first
-            spec = job.pop("prepare")
-            emit({"type": "log", "message": "Checking and splitting the data"})
-            datasets.prepare(spec["sources"], run_dir / "data", spec["ratios"], spec.get("seed", 0),
-                             spec.get("drop_duplicates", False), _mapping(spec))
-        if job.get("quantize_bits"):
-            base = models.resolve(settings.model, emit)
-            settings.model = str(models.quantized(base, job.pop("quantize_bits"), emit))
-            settings.save(run_dir / "config.yaml")
+            spec = RunSpec.load(run_dir)
+            emit({"type": ev.LOG, "message": "Checking and splitting the data"})
+            datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
+                             _mapping({"mapping": spec.mapping}), spec.skip_broken)
+            if spec.quantize_bits:
+                base = models.resolve(settings.model, emit)
+                settings.model = str(models.quantized(base, spec.quantize_bits, emit))
+                settings.save(run_dir / "config.yaml")
         return training.train(settings, run_dir / settings.adapter_path, emit, should_stop,
                               checkpoint_dir=run_dir / "checkpoints", resume=bool(job.get("resume")))
 
@@ -99,12 +101,12 @@ def _answer(job, run_dir, emit, should_stop):
     sampling = Sampling.from_dict(job.get("sampling"))
     tuned = _tuned_model(job, emit)
     answers = {side: "" for side in job.get("sides", generation.SIDES)}
-    emit({"type": "log", "message": "Answering"})
+    emit({"type": ev.LOG, "message": "Answering"})
     for side, text, finish in tuned.side_by_side(job["messages"], sampling, job.get("system"), tuple(answers)):
         if should_stop():
             return {"answers": answers, "stopped": True}
         answers[side] += text
-        emit({"type": "token", "side": side, "text": text, "finish": finish})
+        emit({"type": ev.TOKEN, "side": side, "text": text, "finish": finish})
     return {"answers": {side: text.strip() for side, text in answers.items()}, "stopped": False}
 
 
@@ -171,7 +173,7 @@ def _ollama(job, run_dir, emit, should_stop):
         if gguf.missing_tools():
             raise export.ExportError(f"Ollama cannot read this model's architecture ({architecture}) from its "
                                      f"folder, so Tailor makes a GGUF for it first. {gguf.INSTALL_HINT}")
-        emit({"type": "log", "message": f"Ollama cannot read {architecture} models from their folder: making a "
+        emit({"type": ev.LOG, "message": f"Ollama cannot read {architecture} models from their folder: making a "
                                         "GGUF for it first"})
         gguf_job = {**job, "outtype": ollama.QUANTIZE.get(quantize), "ollama_name": name}
         return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
@@ -203,7 +205,7 @@ def _serve(job, run_dir, emit, should_stop):
                           job.get("port"), job.get("allow_remote", False), run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start()
-        emit({"type": "ready", "url": url, "name": server.name, **serve.examples(url, server.name)})
+        emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name)})
         while not should_stop() and server.process.poll() is None:
             time.sleep(0.2)
     finally:
@@ -227,25 +229,25 @@ def run(job: dict, events_stream) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, _terminate)
-    emit({"type": "started", "pid": os.getpid()})
+    emit({"type": ev.STARTED, "pid": os.getpid()})
     try:
         result = JOBS[kind](job, run_dir, emit, stop.is_set)
     except InputError as error:
         problems = [str(p) for p in getattr(error, "problems", [])]
-        emit({"type": "error", "category": "input", "message": str(error), "problems": problems})
+        emit({"type": ev.ERROR, "category": "input", "message": str(error), "problems": problems})
         return exitcodes.BAD_INPUT
     except RunFailed as error:
-        emit({"type": "error", "category": "training", "message": str(error), "fix": error.fix})
+        emit({"type": ev.ERROR, "category": "training", "message": str(error), "fix": error.fix})
         return exitcodes.FAILED
     except MemoryError:
-        emit({"type": "error", "category": "memory", "message": "Out of memory.",
+        emit({"type": ev.ERROR, "category": "memory", "message": "Out of memory.",
               "fix": "Lower the batch size or max_seq_length, or train fewer layers."})
         return exitcodes.FAILED
     except Exception as error:  # reported in full; the run folder stays as it was
-        emit({"type": "error", "category": "failure", "message": f"{type(error).__name__}: {error}",
+        emit({"type": ev.ERROR, "category": "failure", "message": f"{type(error).__name__}: {error}",
               "details": traceback.format_exc()})
         return exitcodes.FAILED
-    emit({"type": "done", "result": result, "stopped": bool(result.get("stopped"))})
+    emit({"type": ev.DONE, "result": result, "stopped": bool(result.get("stopped"))})
     return exitcodes.STOPPED if result.get("stopped") else exitcodes.DONE
 
 

@@ -14,14 +14,14 @@ def _lines(*rows) -> bytes:
 
 
 BAD_INPUTS = {
-    "bad-json": ("d.jsonl", _lines(LINE, b'{"messages": [}'), ":2", "not valid JSON"),
+    "bad-json": ("d.jsonl", _lines(LINE, b'{"messages": [}'), ":2", "a value is missing, or a comma is one too many"),
     "blank-line": ("d.jsonl", _lines(LINE, b"", LINE), ":2", "blank line"),
     "pretty-object": ("d.jsonl", json.dumps(CHAT, indent=2).encode(), ":1", "one JSON object spread over"),
     "byte-order-mark": ("d.jsonl", b"\xef\xbb\xbf" + _lines(LINE), ":1", "byte-order mark"),
     "crlf": ("d.jsonl", LINE + b"\r\n" + LINE + b"\r\n", ":1", "CRLF"),
     "not-utf8": ("d.jsonl", _lines(LINE, b'{"text": "caf\xe9"}'), ":2", "is not UTF-8"),
     "empty": ("d.jsonl", b"", "", "the file is empty"),
-    "unknown-keys": ("d.jsonl", _lines({"question": "q", "answer": "a"}), ":1", "has no known fields"),
+    "unknown-keys": ("d.jsonl", _lines({"title": "q", "body": "a"}), ":1", "cannot tell which column holds"),
     "mixed-formats": ("d.jsonl", _lines(CHAT, {"text": "t"}), ":2", "text format"),
     "missing-role": ("d.jsonl", _lines({"messages": [{"content": "q"}, {"role": "assistant", "content": "a"}]}),
                      ":1", "has no role"),

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from contextlib import contextmanager
 
+from . import events as ev
+
 
 def hold(pid: int) -> subprocess.Popen | None:
     """Start the assertion process for as long as `pid` lives; None where there is no caffeinate (Linux)."""
@@ -39,7 +41,7 @@ def kept_awake(report=lambda event: None):
     """The computer stays awake inside the block (this process's lifetime at most)."""
     process = hold(os.getpid())
     if process is not None:
-        report({"type": "log", "message": "Keeping the Mac awake while it trains", "awake_pid": process.pid})
+        report({"type": ev.LOG, "message": "Keeping the Mac awake while it trains", "awake_pid": process.pid})
     try:
         yield process
     finally:

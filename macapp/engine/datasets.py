@@ -9,15 +9,16 @@ import json
 import random
 import statistics
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import DataError, Problem, place
 from .files import write_json_atomic, write_text_atomic
-from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, to_example
+from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, guess_mapping, to_example
 from .readers import dataset_dict_splits, read, source_files
 
 SPLITS = ("train", "valid", "test")
+DEFAULT_RATIOS = (0.8, 0.1, 0.1)  # train, validation, test: for data that comes without a split of its own
 SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "val": "valid", "dev": "valid",
                  "test": "test"}
 MAX_PROBLEMS = 200  # listed in full; beyond this only counted, so a broken 1 GB file stays small
@@ -39,6 +40,9 @@ class Report:
     too_long: int = 0
     token_stats: dict = field(default_factory=dict)
     histogram: list = field(default_factory=list)
+    guessed: dict | None = None  # the question and answer columns, when Tailor read them from the columns' names
+    broken: int = 0  # records that could not be read at all (broken JSON, not text)
+    skipped: int = 0  # of those, left out because the person chose to skip them
 
     @property
     def errors(self) -> list[Problem]:
@@ -82,8 +86,9 @@ def _digest(example: dict) -> int:
 class _Scan:
     """One pass over the sources: checks each record and fills a Report; keeps examples if asked."""
 
-    def __init__(self, mapping: Mapping | None, keep: bool, tokenizer=None):
-        self.mapping, self.keep, self.tokenizer = mapping, keep, tokenizer
+    def __init__(self, mapping: Mapping | None, keep: bool, tokenizer=None, skip_broken: bool = False):
+        self.mapping, self.keep, self.tokenizer, self.skip_broken = mapping, keep, tokenizer, skip_broken
+        self.guessing = mapping is None or mapping.format is None  # columns named by the person may be read
         self.report, self.kept, self.lengths = Report(), {}, array("I")
         self.first = None  # (format, place) of the first example, to name it when formats mix
         # digest -> where it first stood, packed in one int (split, file, line) so a 1 GB file stays small
@@ -102,12 +107,33 @@ class _Scan:
                 self.units.append("line")
                 for row in read(path):
                     if row.problem:
-                        self.report.add(row.problem)
+                        self.problem(row.problem)
                     else:
                         self.row(row, split)
 
+    def problem(self, problem: Problem) -> None:
+        """A record that could not be read; left out with a warning when the person chose to skip those."""
+        if problem.severity == "error" and problem.line:
+            self.report.broken += 1
+            if self.skip_broken:
+                self.report.skipped += 1
+                problem = replace(problem, severity="warning", message=f"{problem.message}: left out")
+        self.report.add(problem)
+
+    def guess(self, record) -> None:
+        """Once, on the first record: its own format, or the question and answer columns as people name them."""
+        self.guessing = False
+        if isinstance(record, dict) and detect_format(record) is None:
+            guessed = guess_mapping(list(record))
+            if guessed:
+                own = self.mapping or Mapping()
+                self.mapping = replace(own, prompt=guessed.prompt, completion=guessed.completion)
+                self.report.guessed = {"prompt": guessed.prompt, "completion": guessed.completion}
+
     def row(self, row, split: str | None) -> None:
         report, where = self.report, {"file": row.file, "line": row.line, "unit": row.unit}
+        if self.guessing:
+            self.guess(row.record)
         example, kind, problems = to_example(row.record, self.mapping, where)
         for problem in problems:
             report.add(problem)
@@ -147,9 +173,9 @@ class _Scan:
                                     fix="Remove it from one split, or the validation loss flatters.", **where))
 
 
-def _scan(sources, mapping: Mapping | None, keep: bool, tokenizer=None):
+def _scan(sources, mapping: Mapping | None, keep: bool, tokenizer=None, skip_broken: bool = False):
     """Read and check every record; returns (report, {split: examples} when keep, token lengths)."""
-    scan = _Scan(mapping, keep, tokenizer)
+    scan = _Scan(mapping, keep, tokenizer, skip_broken)
     for source in [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]:
         scan.source(source)
     report = scan.report
@@ -185,9 +211,9 @@ def _length_report(report: Report, lengths: array, max_seq_length: int) -> None:
 
 
 def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_length: int = 2048,
-            batch_size: int | None = None) -> Report:
+            batch_size: int | None = None, skip_broken: bool = False) -> Report:
     """Check every record of the sources (files or folders) without keeping them in memory."""
-    report, _, lengths = _scan(sources, mapping, keep=False, tokenizer=tokenizer)
+    report, _, lengths = _scan(sources, mapping, keep=False, tokenizer=tokenizer, skip_broken=skip_broken)
     if lengths:
         _length_report(report, lengths, max_seq_length)
     if tokenizer is not None and report.format in ("chat", "completions") and not tokenizer.chat_template:
@@ -211,12 +237,13 @@ def split_counts(total: int, ratios) -> tuple[int, int, int]:
 
 
 def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplicates: bool = False,
-            mapping: Mapping | None = None) -> dict:
+            mapping: Mapping | None = None, skip_broken: bool = False) -> dict:
     """Write train/valid/test.jsonl and manifest.json into out_dir; a split the user brings is kept.
 
-    Raises DataError, before writing anything, when any record is wrong. Sources are never modified.
+    Raises DataError, before writing anything, when any record is wrong (records that cannot be read at all
+    are left out instead when `skip_broken`). Sources are never modified.
     """
-    report, kept, _ = _scan(sources, mapping, keep=True)
+    report, kept, _ = _scan(sources, mapping, keep=True, skip_broken=skip_broken)
     if report.errors:
         raise DataError(report.errors)
     if drop_duplicates:
@@ -231,6 +258,7 @@ def prepare(sources, out_dir, ratios=(0.8, 0.1, 0.1), seed: int = 0, drop_duplic
                 "test": examples[n_train + n_valid:]}
     out_dir = Path(out_dir)
     manifest = {"format": report.format, "seed": seed, "ratios": list(ratios), "drop_duplicates": drop_duplicates,
+                "columns": report.guessed, "skipped": report.skipped,
                 "sources": [str(Path(s).resolve()) for s in ([sources] if isinstance(sources, (str, Path))
                                                              else sources)],
                 "fixed": [str(p) for p in report.problems if p.severity == "fixable"], "files": {}}

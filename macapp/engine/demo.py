@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+from . import events as ev
 from .config import TrainConfig
 from .files import RESOURCES, data_home, write_json_atomic
 
@@ -59,6 +60,15 @@ def train_settings(data) -> dict:
             "lora_parameters": {"rank": 16, "dropout": 0.0, "scale": 10.0}}
 
 
+def is_demo_data(run_dir) -> bool:
+    """Whether a run trained on the demo's own replies (whose held-out comments it can be scored on)."""
+    try:
+        manifest = json.loads((Path(run_dir) / "data" / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return manifest.get("sources") == [str(REPLIES.resolve())]
+
+
 def eval_settings() -> dict:
     """How the demo is scored: the held-out comments, each answer checked for the signature."""
     return {"prompts": str(HELD_OUT), "check": {"kind": "ends_with", "value": SIGNATURE},
@@ -70,7 +80,7 @@ def ensure_model(report=lambda event: None) -> Path:
     folder = model_folder()
     if (folder / "config.json").exists():
         return folder
-    report({"type": "log", "message": "Building the demo model (first use only, about a minute)"})
+    report({"type": ev.LOG, "message": "Building the demo model (first use only, about a minute)"})
     scratch = folder.with_name(folder.name + ".building")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -139,8 +149,8 @@ def _build(folder: Path, report) -> None:
     model, tokenizer = load(folder)  # the tokenizer exactly as every later user of the folder sees it
 
     def progress(event):
-        if event["type"] == "train":
-            report({"type": "log", "message": f"Pre-training the demo model: step {event['iteration']} "
+        if event["type"] == ev.TRAIN:
+            report({"type": ev.LOG, "message": f"Pre-training the demo model: step {event['iteration']} "
                                               f"of {event['total']}, loss {event['train_loss']:.3f}"})
 
     pretrain = RECIPE["pretrain"]

@@ -10,7 +10,8 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-from . import readers
+from . import demo, readers
+from . import events as ev
 from .errors import DataError, InputError, Problem, place
 from .generation import SIDES, TunedModel
 from .sampling import Sampling
@@ -117,7 +118,7 @@ def score(tuned: TunedModel, items: list[Item], sampling: Sampling, check: Check
                 row["loss"] = row["loss_sum"] / max(row["loss_tokens"], 1)
             scored[side].append(row)
             done = sum(map(len, scored.values()))
-            report({"type": "progress", "stage": side, "done": done, "total": total,
+            report({"type": ev.PROGRESS, "stage": side, "done": done, "total": total,
                     "message": f"{'Original' if side == 'base' else 'Fine-tuned'} model: prompt "
                                f"{len(scored[side])} of {len(items)}"})
     summary = {side: summarize(scored[side]) for side in SIDES}
@@ -129,10 +130,13 @@ def score(tuned: TunedModel, items: list[Item], sampling: Sampling, check: Check
 
 
 def run_prompt_set(run_dir, prompts=None) -> tuple[Path, str]:
-    """(file, description) of the prompts to score a run on: the given file, else the run's test split."""
+    """(file, description) of the prompts to score a run on: the given file, else the run's test split (the
+    demo keeps comments of its own for that)."""
     if prompts:
         return Path(prompts), Path(prompts).name
     test = Path(run_dir) / "data" / "test.jsonl"
+    if not test.exists() and demo.is_demo_data(run_dir):
+        return demo.HELD_OUT, "the demo's held-out comments"
     if not test.exists():
         raise InputError(f"Run {Path(run_dir).name} has no test split: its data was split into training and "
                          "validation only. Give a file of prompts to score it on (tailor eval --prompts FILE).")
@@ -149,7 +153,7 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
     path, description = run_prompt_set(run_dir, prompts)
     items = read_prompt_set(path, limit)
     sampling = sampling or Sampling()
-    report({"type": "log", "message": f"Loading {model} and its {checkpoint} adapter"})
+    report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
     tuned = TunedModel(model, adapter, report)
     result = score(tuned, items, sampling, check, system, report, should_stop)
     if result is None:

@@ -11,6 +11,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import events as ev
 from . import models
 from .errors import InputError
 
@@ -115,7 +116,7 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
         tuned = TunedModel(model_name, adapter_path, report)
         tuned.use("tuned")
         model, tokenizer = tuned.model, tuned.tokenizer
-        report({"type": "log", "message": "Fusing the adapter into the model"})
+        report({"type": ev.LOG, "message": "Fusing the adapter into the model"})
         fused = [(name, module.fuse(dequantize=dequantize)) for name, module in model.named_modules()
                  if hasattr(module, "fuse")]
         if fused:
@@ -126,9 +127,9 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
             config.pop("quantization", None)
             config.pop("quantization_config", None)
         if bits:
-            report({"type": "log", "message": f"Quantizing the fused model to {bits} bits"})
+            report({"type": ev.LOG, "message": f"Quantizing the fused model to {bits} bits"})
             model, config = quantize_model(model, config, 64, bits)
         save(scratch, str(base), model, tokenizer, config, donate_model=False)
         models.copy_tokenizer(base, scratch)
-    report({"type": "log", "message": f"Fused model saved to {out_dir}"})
+    report({"type": ev.LOG, "message": f"Fused model saved to {out_dir}"})
     return out_dir

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import events as ev
 from .export import ExportError
 
 # Text that tokenizers get wrong first: other scripts, code, emoji, digits, runs of spaces and newlines. None
@@ -250,10 +251,10 @@ def measure(gguf_file, model_dir, tokenizer, outtype: str, data_dir, template: d
     examples, example_tokens = run_examples(data_dir, tokenizer)
     token_lists = sequences(tokenizer, example_tokens)
     texts = [as_prompt(text, tokenizer) for text in TEXTS] + examples
-    report({"type": "log", "message": "Checking the GGUF's tokenizer against your model's"})
+    report({"type": ev.LOG, "message": "Checking the GGUF's tokenizer against your model's"})
     parity = tokenizer_parity(gguf_file, tokenizer, texts)
     numbers = None
     if parity["same"]:
-        report({"type": "log", "message": "Comparing llama.cpp's next-word choices with your model's"})
+        report({"type": ev.LOG, "message": "Comparing llama.cpp's next-word choices with your model's"})
         numbers = compare(gguf_file, mlx_log_probs(model_dir, token_lists), token_lists)
     return Fidelity(outtype, parity, numbers, template, asdict(BARS[outtype]))

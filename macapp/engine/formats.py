@@ -4,6 +4,7 @@ The format is detected (`messages`, `prompt`/`completion`, `text`) or mapped fro
 columns, optionally through a template, a system prompt, or the Mistral `<s>[INST] ... [/INST]` text form.
 """
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -20,6 +21,12 @@ EXAMPLE = {
 }
 FORMATS_HELP = ('Use {"messages": [...]} for chats, {"prompt": ..., "completion": ...} or {"text": ...}, '
                 "or map your columns (e.g. --prompt question --completion answer).")
+# Words people put in the names of their question and answer columns ("Comment", "Customer message", "Reply").
+# A column whose name holds an answer word is an answer; the first word found in each list wins.
+ANSWER_WORDS = ("answer", "response", "reply", "completion", "output", "assistant", "bot", "gpt", "agent",
+                "support", "target", "resolution", "a")
+PROMPT_WORDS = ("question", "prompt", "instruction", "query", "comment", "request", "input", "user", "human",
+                "customer", "message", "inquiry", "enquiry", "post", "email", "ask", "q")
 
 
 @dataclass
@@ -44,6 +51,29 @@ class Mapping:
         if self.prompt or self.completion:
             return "completions"
         return "text" if self.text else None
+
+
+def _words(name) -> list[str]:
+    return re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
+
+
+def _best(columns: list, words: tuple) -> str | None:
+    ranked = [(words.index(w), i) for i, c in enumerate(columns) for w in _words(c) if w in words]
+    return columns[min(ranked)[1]] if ranked else None
+
+
+def guess_mapping(columns: list) -> Mapping | None:
+    """The question and answer columns as people name them (comment/response, question/answer, input/output,
+    instruction/response, user/assistant, prompt/reply, ...); None when the names do not tell."""
+    answers = [c for c in columns if any(w in ANSWER_WORDS for w in _words(c))]
+    answer = _best(answers, ANSWER_WORDS)
+    prompt = _best([c for c in columns if c not in answers], PROMPT_WORDS)
+    if not (prompt and answer):
+        return None
+    lowered = {str(c).lower(): c for c in columns}
+    if str(prompt).lower() == "instruction" and "input" in lowered:  # Alpaca: the input goes under the instruction
+        prompt = f"{{{prompt}}}\n\n{{{lowered['input']}}}"
+    return Mapping(prompt=str(prompt), completion=str(answer))
 
 
 def detect_format(record: dict) -> str | None:
@@ -196,7 +226,9 @@ def to_example(record, mapping: Mapping | None, where: dict):
         kind = detect_format(record)
         if kind is None:
             columns = ", ".join(map(str, record)) or "none"
-            return None, None, [Problem("error", f"has no known fields (it has: {columns})", fix=FORMATS_HELP,
+            return None, None, [Problem("error", f"Tailor cannot tell which column holds the question and which "
+                                                 f"the answer (the columns are: {columns})",
+                                        fix="Say which column holds what: the question or prompt, and the answer.",
                                         **where)]
         example = {key: record[key] for key in FORMAT_KEYS[kind] + OPTIONAL_KEYS[kind] if key in record}
     problems = CHECKS[kind](example, where)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from . import bundle, models
+from . import events as ev
 from .export import ExportError, fused_bytes, staged
 from .files import write_json_atomic
 
@@ -70,7 +71,7 @@ def install_command() -> list[str]:
 def install(report=lambda event: None) -> dict:
     """Install the GGUF tools into this Python (llama.cpp is compiled: this takes minutes)."""
     command = install_command()
-    report({"type": "log", "message": "Installing the GGUF tools (llama.cpp is built from source: about ten "
+    report({"type": ev.LOG, "message": "Installing the GGUF tools (llama.cpp is built from source: about ten "
                                       "minutes)"})
     env = {**os.environ, "CMAKE_ARGS": build_settings()}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -78,7 +79,7 @@ def install(report=lambda event: None) -> dict:
     for line in process.stdout:
         tail = (tail + [line.strip()])[-5:]
         if line.startswith(("Collecting", "Building", "Installing", "Successfully")):
-            report({"type": "log", "message": line.strip()})
+            report({"type": ev.LOG, "message": line.strip()})
     if process.wait() != 0:
         raise ExportError(f"Installing the GGUF tools failed: {' '.join(tail)}")
     return {"installed": export_requirements()}
@@ -184,7 +185,7 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
     command = converter(script)
     fused_dir, out_file = Path(fused_dir), Path(out_file)
     name = name or fused_dir.name
-    report({"type": "log", "message": f"Writing {out_file.name} with llama.cpp's converter"})
+    report({"type": ev.LOG, "message": f"Writing {out_file.name} with llama.cpp's converter"})
     first = out_file if outtype in CONVERTER_TYPES else out_file.with_name(f".{out_file.name}.lossless")
     try:
         _run_converter(command, fused_dir, first, outtype if first == out_file else
@@ -195,7 +196,7 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
         if first != out_file:
             if "llama.cpp" in missing_tools():
                 raise ExportError(f"Making a {outtype} GGUF needs llama.cpp's quantizer. {INSTALL_HINT}")
-            report({"type": "log", "message": f"Quantizing to {outtype} with llama.cpp's quantizer"})
+            report({"type": ev.LOG, "message": f"Quantizing to {outtype} with llama.cpp's quantizer"})
             quantize(first, out_file, outtype)
     finally:
         if first != out_file:

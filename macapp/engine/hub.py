@@ -7,6 +7,7 @@ name taken by someone else) comes back as a plain message.
 import re
 from pathlib import Path
 
+from . import events as ev
 from .export import ExportError
 
 REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -29,7 +30,7 @@ def upload(folder, repo: str, token: str | None, private: bool = True, report=la
 
     check(folder, repo, token)
     api = HfApi(token=token)
-    report({"type": "log", "message": f"Uploading {Path(folder).name} to {repo}"})
+    report({"type": ev.LOG, "message": f"Uploading {Path(folder).name} to {repo}"})
     try:
         api.create_repo(repo, private=private, exist_ok=True)
         api.upload_folder(repo_id=repo, folder_path=str(folder), commit_message="Upload from Tailor")

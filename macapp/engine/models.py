@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from . import chat_turns
+from . import events as ev
 from .errors import InputError
 from .files import data_home
 
@@ -70,10 +71,10 @@ def download(repo_id: str, report=lambda event: None) -> Path:
     class Progress(tqdm):  # snapshot_download counts finished files with it
         def update(self, n=1):
             super().update(n)
-            report({"type": "progress", "step": "download", "done": self.n, "total": self.total or 0,
+            report({"type": ev.PROGRESS, "step": "download", "done": self.n, "total": self.total or 0,
                     "message": f"Downloading {repo_id}: {self.n} of {self.total} files"})
 
-    report({"type": "log", "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later runs)"})
+    report({"type": ev.LOG, "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later runs)"})
     try:
         snapshot_download(repo_id, local_dir=out.with_name(out.name + ".partial"), tqdm_class=Progress,
                           allow_patterns=["*.json", "*.safetensors", "tokenizer.model", "*.txt", "*.jinja", "*.py"])
@@ -120,7 +121,7 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     out = data_home() / "models" / f"{path.name}-q{bits}-{digest.hexdigest()[:10]}"
     if (out / "config.json").exists():
         return out
-    report({"type": "log", "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
+    report({"type": ev.LOG, "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
     from mlx_lm.convert import convert
 
     scratch = out.with_name(out.name + ".partial")

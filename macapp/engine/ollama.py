@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import events as ev
 from .chat_turns import AGAIN, ANSWER, SYSTEM, USER, end_of_turn_tokens, render, try_render
 from .export import ExportError, staged
 
@@ -196,7 +197,7 @@ def create(name: str, modelfile_path: Path, prompt: str, quantize: str | None = 
     shown = " ".join(command_words)
     if shutil.which("ollama") is None:
         return {"installed": False, "command": shown, "download": DOWNLOAD}
-    report({"type": "log", "message": f"Creating the Ollama model {name}"})
+    report({"type": ev.LOG, "message": f"Creating the Ollama model {name}"})
     made = subprocess.run(command_words, capture_output=True, text=True, cwd=modelfile_path.parent, timeout=1800)
     if made.returncode != 0:
         raise ExportError(f"`{shown}` failed: {(made.stderr or made.stdout).strip()[-500:]}. Is the Ollama app "

@@ -141,10 +141,31 @@ def _read_jsonl(path: Path):
                 if number == 1 and (whole := _whole_json(path)) is not None:
                     yield from whole
                     return
-                yield _problem(path, number, f"not valid JSON ({error.msg}, column {error.colno})", JSONL_FIX)
+                yield _problem(path, number, json_words(error), JSONL_FIX)
     if not seen_any:
         yield _problem(path, None, "the file is empty",
                        'Add one example per line, e.g. {"prompt": "Hi", "completion": "Hello!"}')
+
+
+JSON_WORDS = {  # json's own messages, as a person who does not write JSON would say them, and where they point
+    "Expecting ',' delimiter": ("a comma is missing", "before"),
+    "Expecting ':' delimiter": ("a colon (:) is missing after a name", "before"),
+    "Expecting property name enclosed in double quotes": ("a name is not in double quotes, or a comma is one "
+                                                          "too many", "at"),
+    "Expecting value": ("a value is missing, or a comma is one too many", "at"),
+    "Unterminated string starting at": ("a closing quote is missing for the text that starts", "at"),
+    "Invalid control character at": ("a line break or tab inside quotes must be written as \\n or \\t", "at"),
+    "Invalid \\escape": ("a backslash (\\) inside quotes must be written twice (\\\\)", "at"),
+    "Extra data": ("there is more after the end of the example", "at"),
+}
+
+
+def json_words(error: json.JSONDecodeError) -> str:
+    """'a comma is missing before `"answer"` (character 46)': where the JSON breaks, in plain words."""
+    words, where = JSON_WORDS.get(error.msg, (f"the JSON is broken ({error.msg})", "at"))
+    lines = error.doc.splitlines()
+    near = lines[error.lineno - 1][error.colno - 1:error.colno + 11].strip() if lines else ""
+    return f"{words} {where} `{near}` (character {error.colno})" if near else f"{words} at the end of the line"
 
 
 def _whole_json(path: Path):
@@ -180,7 +201,7 @@ def _read_json_array(path: Path):
         yield _problem(path, None, f"byte at offset {error.start} is not UTF-8 text", UTF8_FIX)
         return
     except json.JSONDecodeError as error:
-        yield _problem(path, error.lineno, f"not valid JSON ({error.msg}, column {error.colno})",
+        yield _problem(path, error.lineno, json_words(error),
                        "Repair the JSON array; an editor with JSON checking shows the place.")
         return
     if not items:

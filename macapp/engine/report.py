@@ -9,22 +9,19 @@ import time
 from pathlib import Path
 
 from . import runs
-from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 from .files import write_json_atomic, write_text_atomic
+from .run_state import RunState
+from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 
 COLORS = {"base": "#8a8f98", "tuned": "#2f6fdf", "train": "#2f6fdf", "valid": "#e0782f"}
 SIDE_NAMES = {"base": "Original model", "tuned": "Fine-tuned model"}
 
 
 def training_curves(run_dir) -> dict:
-    """[step, loss] pairs of the run's last training, from its events."""
-    curves = {"train": [], "valid": []}
-    for event in runs.read_events(run_dir):
-        if event.get("type") == "train":
-            curves["train"].append([event["iteration"], event["train_loss"]])
-        elif event.get("type") == "val":
-            curves["valid"].append([event["iteration"], event["val_loss"]])
-    return curves
+    """[step, loss] pairs of the run's training, as its RunState keeps them."""
+    state = RunState.replay(runs.read_events(run_dir))
+    return {"train": [[step, loss] for step, loss, _ in state.train_points],
+            "valid": [[step, loss] for step, loss in state.val_points]}
 
 
 def write(run_dir, result: dict) -> dict:

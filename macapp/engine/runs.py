@@ -13,6 +13,7 @@ import yaml
 
 from .errors import InputError
 from .files import data_home
+from .run_state import RunState
 
 
 class RunError(InputError):
@@ -74,30 +75,25 @@ def worker_alive(pid: int) -> bool:
         return False
 
 
+def state(folder: Path) -> RunState:
+    """The run's state from its events; a run whose worker has gone without a last word is interrupted."""
+    found = RunState.replay(read_events(folder))
+    return found.settle(bool(found.pid and worker_alive(found.pid)))
+
+
 def summary(folder: Path) -> dict:
     """Name, model, data, status, best validation loss and date of one run; the worker's pid while it trains."""
     folder = Path(folder)
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
-    events = read_events(folder)
-    status, pid = "created", None
-    for event in events:
-        if event.get("type") == "started" and event.get("kind") == "train":
-            status, pid = "running", event.get("pid")
-        elif event.get("type") == "done" and event.get("kind") == "train":
-            status = "stopped" if event.get("result", {}).get("stopped") else "finished"
-        elif event.get("type") == "error" and event.get("kind") == "train":
-            status = "failed"
-    if status == "running" and not (pid and worker_alive(pid)):
-        status = "interrupted"  # the worker was killed; `tailor train --resume` continues it
-    vals = [e["val_loss"] for e in events if e.get("type") == "val"]
+    found = state(folder)
     try:
         manifest = json.loads((folder / "data" / "manifest.json").read_text(encoding="utf-8"))
         sources = [Path(s).name for s in manifest["sources"]]
     except (OSError, ValueError, KeyError):
         sources = []
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
-            "sources": sources, "pid": pid if status == "running" else None,
-            "status": status, "best_val_loss": min(vals) if vals else None,
+            "sources": sources, "pid": found.pid if found.live else None, "state": found,
+            "status": "running" if found.live else found.phase, "best_val_loss": found.best_val_loss,
             "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
 
 
@@ -128,16 +124,12 @@ def model_and_adapter(folder, checkpoint: str = "last") -> tuple[str, Path]:
 
 
 def adapter_words(folder) -> dict[str, str]:
-    """How each saved adapter of a run is named to a person: its step and validation loss."""
-    last = best = None
-    for event in read_events(folder):
-        if event.get("type") == "train" and event.get("kind") == "train":
-            last = event["iteration"]
-        elif event.get("type") == "best":
-            best = event
-    words = {"last": "Last adapter" + (f" (step {last})" if last else "")}
-    if "best" in adapter_paths(folder) and best:
-        words["best"] = f"Best adapter (step {best['iteration']}, validation loss {best['val_loss']:.3f})"
+    """How each saved adapter of a run is named to a person, best first: its step and validation loss."""
+    found = RunState.replay(read_events(folder))
+    words = {}
+    if "best" in adapter_paths(folder) and found.best:
+        words["best"] = f"Best adapter (step {found.best[0]}, validation loss {found.best[1]:.3f})"
+    words["last"] = "Last adapter" + (f" (step {found.step})" if found.step else "")
     return words
 
 

@@ -6,13 +6,16 @@ iterator, so it sees every report and decides before every step whether to save 
 
 import math
 import shutil
+import time
 from pathlib import Path
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm.tuner.callbacks import TrainingCallback
+from mlx_lm.tuner.trainer import evaluate
 
 from . import checkpoints, memory
+from . import events as ev
 from .config import TrainConfig
 
 OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
@@ -28,8 +31,9 @@ class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
     def __init__(self, model, optimizer, config: TrainConfig, batches, adapter_dir: Path,
-                 checkpoint_dir: Path | None, report, should_stop):
+                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None):
         self.model, self.optimizer, self.config, self.batches = model, optimizer, config, batches
+        self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
         self.report, self.should_stop = report, should_stop
         self.iteration = self.offset = 0
@@ -39,6 +43,7 @@ class Session(TrainingCallback):
         self.last_train_loss = None
         self.warned_overfit = self.stopped = self.stopped_early = False
         self.failed_at = None
+        self.validated = None  # the step last validated
 
     # -- resume -----------------------------------------------------------------------------------
 
@@ -65,8 +70,8 @@ class Session(TrainingCallback):
             return
         self.last_train_loss = info["train_loss"]
         self.history.append((iteration, info["train_loss"], None))
-        self.report({"type": "train", "total": self.config.iters, **info, "iteration": iteration})
-        self.report({"type": "memory", "iteration": iteration, **memory.sample()})
+        self.report({"type": ev.TRAIN, "total": self.config.iters, **info, "iteration": iteration})
+        self.report({"type": ev.MEMORY, "iteration": iteration, **memory.sample()})
 
     def on_val_loss_report(self, info):
         iteration = info["iteration"] + self.offset
@@ -74,7 +79,7 @@ class Session(TrainingCallback):
         if not math.isfinite(loss):
             self.failed_at = self.failed_at or iteration
             return
-        self.report({"type": "val", "total": self.config.iters, **info, "iteration": iteration})
+        self.report({"type": ev.VAL, "total": self.config.iters, **info, "iteration": iteration})
         self.history.append((iteration, None, loss))
         if self.best_val is None or loss < self.best_val:
             self.best_val, self.best_iteration, self.evals_since_best = loss, iteration, 0
@@ -85,7 +90,7 @@ class Session(TrainingCallback):
         patience = self.config.early_stop_patience
         if patience and self.evals_since_best >= patience:
             self.stopped_early = True
-            self.report({"type": "log", "message": f"Stopping early: no better validation loss in {patience} "
+            self.report({"type": ev.LOG, "message": f"Stopping early: no better validation loss in {patience} "
                                                    f"evaluations (best {self.best_val:.3f} at step "
                                                    f"{self.best_iteration})."})
 
@@ -94,7 +99,7 @@ class Session(TrainingCallback):
         best.mkdir(parents=True, exist_ok=True)
         shutil.copy2(self.adapter_dir / "adapter_config.json", best / "adapter_config.json")
         checkpoints.save_weights(self.model, best / "adapters.safetensors")
-        self.report({"type": "best", "iteration": self.best_iteration, "val_loss": self.best_val, "path": str(best)})
+        self.report({"type": ev.BEST, "iteration": self.best_iteration, "val_loss": self.best_val, "path": str(best)})
 
     def _check_overfitting(self) -> None:
         vals = [(i, v) for i, _, v in self.history if v is not None][-3:]
@@ -102,7 +107,7 @@ class Session(TrainingCallback):
         if (not self.warned_overfit and len(trains) >= 2 and vals[0][1] < vals[1][1] < vals[2][1]
                 and trains[-1] < trains[0]):
             self.warned_overfit = True
-            self.report({"type": "log", "level": "warning", "message": OVERFIT_WARNING})
+            self.report({"type": ev.LOG, "level": "warning", "message": OVERFIT_WARNING})
 
     # -- mlx-lm's batch iterator ------------------------------------------------------------------
 
@@ -113,6 +118,9 @@ class Session(TrainingCallback):
         config = self.config
         while True:
             done = self.iteration
+            due = done == 0 or done > self.offset and done % config.steps_per_eval == 0
+            if due and self.valid_batches is not None:
+                self.validate(done)  # before the checkpoint, which keeps the best so far
             saved = done > self.offset and done % config.save_every == 0 and done < config.iters
             if saved:
                 self._checkpoint(done)
@@ -125,6 +133,26 @@ class Session(TrainingCallback):
                 return
             self.iteration = done + 1
             yield self.batches.next_batch()
+
+    def validate(self, done: int) -> None:
+        """The validation loss of the weights after `done` steps (0: the model as it starts); the best adapter
+        and the early stop follow from it. Tailor validates here rather than letting mlx-lm do it, since mlx-lm
+        measures before a step: its "step 200" is the weights after 199 steps, and the last weights never."""
+        started = time.perf_counter()
+        loss = evaluate(model=self.model, dataset=self.valid_batches, batch_size=self.config.batch_size,
+                        num_batches=self.config.val_batches, max_seq_length=self.config.max_seq_length,
+                        iterate_batches=self.iterate)
+        self.model.train()
+        self.validated = done
+        self.on_val_loss_report({"iteration": done - self.offset, "val_loss": loss,
+                                 "val_time": time.perf_counter() - started})
+
+    def validate_last(self) -> None:
+        """After the last step of a run that went to its end: its final weights, unless just validated."""
+        done = self.iteration
+        if (self.valid_batches is not None and not (self.failed_at or self.stopped or self.stopped_early)
+                and done > self.offset and done != self.validated):
+            self.validate(done)
 
     def _checkpoint(self, iteration: int) -> None:
         weights = [v for _, v in tree_flatten(self.model.trainable_parameters())]
@@ -139,7 +167,7 @@ class Session(TrainingCallback):
         if self.checkpoint_dir is not None:
             path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
         mx.random.seed(step_seed(self.config.seed, iteration))
-        self.report({"type": "checkpoint", "iteration": iteration, "path": str(path)})
+        self.report({"type": ev.CHECKPOINT, "iteration": iteration, "path": str(path)})
 
     def summary(self) -> dict:
         return {"iterations": self.iteration, "stopped": self.stopped, "stopped_early": self.stopped_early,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import datasets
+from . import events as ev
 from .errors import DataError, InputError, Problem
 
 FOLLOW_UP_REQUEST = ("Here is a question and its answer.\n\nQuestion: {question}\n\nAnswer: {answer}\n\n"
@@ -142,7 +143,7 @@ def synthesize(instructions_path, out_dir, source: Source, follow_up: bool = Fal
     todo = [i for i in range(len(instructions)) if i not in done]
     ask = EndpointChat(source) if source.endpoint else MlxChat(source)
     started, total, new = time.monotonic(), len(instructions), 0
-    report({"type": "progress", "stage": "examples", "done": len(done), "total": total})
+    report({"type": ev.PROGRESS, "stage": "examples", "done": len(done), "total": total})
     with open(generated, "a", encoding="utf-8") as handle:
         for index in todo:
             if should_stop():
@@ -153,7 +154,7 @@ def synthesize(instructions_path, out_dir, source: Source, follow_up: bool = Fal
             os.fsync(handle.fileno())
             new += 1
             per_example = (time.monotonic() - started) / new
-            report({"type": "progress", "stage": "examples", "done": len(done) + new, "total": total,
+            report({"type": ev.PROGRESS, "stage": "examples", "done": len(done) + new, "total": total,
                     "eta_seconds": round(per_example * (len(todo) - new), 1)})
     manifest = datasets.prepare([generated], out_dir, ratios)
     return {"examples": len(done) + new, "new": new, "stopped": False, "manifest": manifest}

@@ -17,7 +17,8 @@ from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule, linear_to_lora_layers
 
-from . import checkpoints, datasets, memory, models
+from . import checkpoints, data_size, datasets, memory, models
+from . import events as ev
 from .batches import LengthBatches
 from .config import ConfigError, TrainConfig
 from .errors import DataError, Problem, RunFailed
@@ -73,16 +74,19 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
                                  fix="Add examples or lower the batch size.")])
     if model_config is not None:
         longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
-        report({"type": "plan", **memory.plan(model_config, config, longest)})
+        report({"type": ev.PLAN, **memory.plan(model_config, config, longest)})
+    for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
+        report({"type": ev.LOG, "level": "warning", "message": line})
     train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
     # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
     valid_batches = (LengthBatches(valid_set, min(config.batch_size, len(valid_set)), config.max_seq_length,
                                    config.seed) if valid_set else None)
     optimizer = make_optimizer(config)
-    session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop)
+    session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop,
+                      valid_batches)
     if resume:
         start = session.resume()
-        report({"type": "log", "message": f"Resuming from step {start}" if start else
+        report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else
                 "No checkpoint yet: starting from the beginning"})
     adapter_file = Path(adapter_dir) / "adapters.safetensors"
     tmp_file = atomic_target(adapter_file)
@@ -96,8 +100,9 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     mx.clear_cache()
     mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
     if args.iters > 0:
-        mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=valid_batches,
-                  args=args, iterate_batches=session.iterate, training_callback=session)
+        mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
+                  args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
+        session.validate_last()
     else:
         checkpoints.save_weights(model, tmp_file)
     if session.failed_at:
@@ -123,14 +128,14 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
                                  fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = models.resolve(config.model, report)
-    report({"type": "log", "message": f"Loading {config.model}"})
+    report({"type": ev.LOG, "message": f"Loading {config.model}"})
     model, tokenizer = models.load(model_path)
     prepare_model(model, config)
     adapter_dir = Path(adapter_dir)
     adapter_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(adapter_dir / "adapter_config.json", {**config.to_dict(), "model": str(model_path)})
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
-    report({"type": "log", "message": f"Training {trainable / 1e6:.2f}M parameters "
+    report({"type": ev.LOG, "message": f"Training {trainable / 1e6:.2f}M parameters "
                                       f"on {len(train_records)} examples"})
     return run_loop(model, tokenizer, config, train_records, valid_records, adapter_dir, report, should_stop,
                     checkpoint_dir, resume, models.read_config(model_path))

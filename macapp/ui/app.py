@@ -37,14 +37,19 @@ def main(timing: bool = False) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
+    from . import single
     from .icons import app_icon
     from .wizard import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Tailor")
     app.setOrganizationName("Tailor")
+    if single.hand_over():  # Tailor is open already: its window comes forward instead
+        print("Tailor is already open: its window is brought forward.", file=sys.stderr)
+        return 0
     app.setWindowIcon(app_icon())
     window = MainWindow()
+    single.listen(window.show_window, app)
     window.quit_requested.connect(app.quit)
     if QSystemTrayIcon.isSystemTrayAvailable():
         stay_in_menu_bar(app, window)

@@ -12,7 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .. import jobs
+from ..engine import events as ev
 from ..engine import runs
+from ..engine.run_state import RunState
 
 POLL_MS = 100
 STOP_GRACE_MS = 30_000  # a step of a real model can take many seconds; the worker saves before it exits
@@ -24,6 +26,8 @@ class Job(QObject):
 
     `ended` always comes exactly once: with the worker's `done` or `error` event, or, when the worker
     died without one, with an `error` event of category "killed" that says what happened and what to try.
+    `state` is the run's RunState, fed with every event before it is passed on: the one account of a
+    training run that the Train step and the menu-bar item both read.
     """
 
     event = Signal(dict)
@@ -42,6 +46,8 @@ class Job(QObject):
         self.timer = QTimer(self, interval=POLL_MS, timeout=self._poll)
         self.stop_timer = QTimer(self, singleShot=True, timeout=self._escalate)
         self.stop_stage = 0
+        self.state = RunState()
+        self.ours = False  # whether the events read now come from the worker this job follows
 
     def start(self, job: dict) -> None:
         """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one)."""
@@ -49,20 +55,25 @@ class Job(QObject):
         events = self.folder / "events.jsonl"
         self.offset = events.stat().st_size if events.exists() else 0  # earlier jobs' events are not ours
         self._reset()
+        self.ours = True
         self.process = jobs.start(job, detached=True)
         self.pid = self.process.pid
         self.timer.start()
 
-    def attach(self, folder: Path, kind: str, pid: int, from_offset: int = 0) -> None:
-        """Follow a worker started by an earlier window: its events from `from_offset` on, then live ones."""
+    def attach(self, folder: Path, kind: str, pid: int) -> None:
+        """Follow a worker started by an earlier window: its folder's events from the first, then live ones.
+
+        Earlier sessions of the run (stopped, then resumed) pass through too, but the job ends only with the
+        end of the session of worker `pid`."""
         self.folder, self.kind, self.pid, self.process = Path(folder), kind, pid, None
-        self.offset = from_offset
+        self.offset = 0
         self._reset()
         self.timer.start()
         self._poll()
 
     def _reset(self) -> None:
         self.partial, self.last, self.running, self.stop_stage = b"", None, True, 0
+        self.state, self.ours = RunState(), False
         self.stop_timer.stop()
 
     def cancel(self) -> None:
@@ -128,8 +139,10 @@ class Job(QObject):
         alive = self._alive()  # before reading, so nothing written just before the exit is missed
         for event in self._read():
             self.last = event
+            self.state.apply(event)
+            self.ours = self.ours or (event.get("type") == ev.STARTED and event.get("pid") == self.pid)
             self.event.emit(event)
-            if event.get("type") in ("done", "error"):
+            if event.get("type") in ev.ENDS and self.ours:
                 self._end(event)
                 return
         if not alive and self.running:
@@ -143,11 +156,13 @@ class Job(QObject):
             message = (code is not None and jobs.unexpected_end(code, self.folder, reported_error=False)) or (
                 "the worker process ended without saying why, most often because the computer ran out of memory. "
                 f"Its log: {self.folder / 'worker.log'}")
-        return {"type": "error", "category": "killed", "kind": self.kind, "message": message,
+        return {"type": ev.ERROR, "category": "killed", "kind": self.kind, "message": message,
                 "fix": "Lower the batch size or the sequence length, or turn on gradient checkpointing, "
                        "then press Resume."}
 
     def _end(self, event: dict) -> None:
+        if event is not self.last:  # the worker's death, told by the bridge: the run's state hears it too
+            self.state.apply(event)
         self.running = False
         self.timer.stop()
         self.stop_timer.stop()

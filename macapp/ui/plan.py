@@ -7,7 +7,9 @@ and the worker job that starts a run.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine import config, demo, memory, models, runs
+from ..engine import config, data_size, datasets, demo, memory, models, runs
+from ..engine.errors import InputError
+from ..engine.run_spec import RunSpec
 
 METHODS = {  # name: (label, mlx-lm fine_tune_type, bits of the quantized base)
     "lora": ("LoRA: small adapter, fast", "lora", 0),
@@ -22,6 +24,7 @@ PRESETS = {  # name: (label, settings over the model's base settings, for the de
                  {"iters": 1500, "early_stop_patience": 3, "lora_parameters": {"rank": 16, "dropout": 0.05,
                                                                                 "scale": 20.0}}),
 }
+PRESET_PASSES = {"quick": 2, "balanced": 4, "thorough": 8}  # over a small dataset: how many times through it
 PRESET_WORDS = {"quick": "a first try, to see that everything works",
                 "balanced": "good for most data",
                 "thorough": "longer; stops by itself when the validation loss stops improving"}
@@ -33,7 +36,7 @@ GENERIC = {"batch_size": 4, "learning_rate": 1e-5, "num_layers": -1, "mask_promp
 class Plan:
     sources: list[str] = field(default_factory=lambda: [str(demo.REPLIES)])
     mapping: dict | None = None
-    ratios: tuple = (0.8, 0.1, 0.1)
+    ratios: tuple = datasets.DEFAULT_RATIOS
     inspection: dict | None = None  # the inspect job's result: report, must_fix, preview
     model: str = "demo"
     method: str = "lora"
@@ -41,6 +44,8 @@ class Plan:
     settings: dict = field(default_factory=dict)
     run_dir: Path | None = None
     memory_limit: int | None = None
+    skip_broken: bool = False  # leave out records that cannot be read at all, as the person chose
+    customized: bool = False  # settings changed by hand (or taken from a past run): kept as they are
 
     def __post_init__(self):
         if not self.settings:
@@ -65,6 +70,33 @@ class Plan:
         iters = self.settings["iters"]
         self.settings.setdefault("steps_per_eval", max(10, iters // 8))
         self.settings["save_every"] = self.settings["steps_per_eval"]
+        if not self.is_demo_task:
+            self.settings = data_size.suited(self.split_sizes()[0], self.settings, PRESET_PASSES[name])
+        self.customized = False
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(training, validation) examples of the chosen data once it is checked, else (0, 0)."""
+        report = (self.inspection or {}).get("report")
+        if not report or not report["count"]:
+            return 0, 0
+        if "train" in report["splits"]:
+            return report["splits"]["train"], report["splits"].get("valid", 0)
+        try:
+            train, valid, _ = datasets.split_counts(report["count"], self.ratios)
+        except InputError:
+            return 0, 0
+        return train, valid
+
+    def warnings(self) -> list[str]:
+        """What to tell the person about this data with these settings before they start."""
+        said = []
+        if self.is_demo and not self.is_demo_task:
+            said.append("The demo model is tiny and knows only the demo's cooking comments: it cannot learn your "
+                        "data well. Choose a real model above.")
+        train, valid = self.split_sizes()
+        if train:
+            said += data_size.warnings(train, valid, int(self.settings["batch_size"]), int(self.settings["iters"]))
+        return said
 
     def train_config(self) -> config.TrainConfig:
         values = {**self.settings, "model": self.model, "fine_tune_type": METHODS[self.method][1]}
@@ -85,13 +117,35 @@ class Plan:
             model_config = {**model_config, "quantization": {"bits": bits, "group_size": 64}}
         return memory.plan(model_config, self.train_config(), self.seq_length(), self.memory_limit)
 
+    def spec(self) -> RunSpec:
+        return RunSpec(self.model, list(self.sources), dict(self.settings), self.mapping, tuple(self.ratios),
+                       int(self.settings.get("seed", 0)), self.skip_broken, self.method, self.preset,
+                       METHODS[self.method][2])
+
     def new_run(self) -> dict:
-        """Create the run folder with its config.yaml; returns the worker job that prepares the data and trains."""
+        """Create the run folder with its spec and config.yaml; returns the worker job that prepares the data
+        and trains."""
+        if not self.model.strip():
+            raise config.ConfigError("No model chosen: choose the demo, a model folder, or type the name of a "
+                                     "model from Hugging Face.")
         settings = self.train_config()
-        name = "demo" if self.is_demo and self.sources == [str(demo.REPLIES)] else Path(self.sources[0]).stem
+        name = "demo" if self.is_demo_task else Path(self.sources[0]).stem
         self.run_dir = runs.create(name)
+        self.spec().save(self.run_dir)
         settings.data = str(self.run_dir / "data")
         settings.save(self.run_dir / "config.yaml")
-        return {"kind": "train", "run": str(self.run_dir), "quantize_bits": METHODS[self.method][2],
-                "prepare": {"sources": self.sources, "mapping": self.mapping, "ratios": list(self.ratios),
-                            "seed": settings.seed}}
+        return {"kind": "train", "run": str(self.run_dir), "prepare": True}
+
+    def open_run(self, run_dir: Path) -> None:
+        """Take a past run's choices (data, columns, split, model, method, preset, settings) as the plan's, so
+        "Start again" trains what that run trained."""
+        self.run_dir = Path(run_dir)
+        spec = RunSpec.load(run_dir)
+        if spec is None:  # a run made before runs kept their spec: its model and settings at least
+            saved = config.load(self.run_dir / "config.yaml").to_dict()
+            self.model = saved.get("model", self.model)
+            return
+        self.model, self.sources, self.mapping, self.ratios = spec.model, spec.sources, spec.mapping, spec.ratios
+        self.method, self.settings, self.skip_broken = spec.method, dict(spec.settings), spec.skip_broken
+        self.preset = spec.preset if spec.preset in PRESETS else self.preset
+        self.inspection, self.customized = None, True

@@ -46,6 +46,34 @@ def menu_bar_shot(app, window, tray, path: Path, settle) -> None:
     desktop.close()
 
 
+DISHES = ["lasagne", "ramen", "banana bread", "shakshuka", "pad thai", "risotto", "tacos"]
+
+
+def own_data(window, folder: Path, settle, shot) -> None:
+    """A person's own small CSV with their own column names, and a JSONL file with one broken line."""
+    rows = [(f"Made the {dish} tonight, my kids asked for seconds!", f"So glad the {dish} was a hit, thank you!")
+            for dish in DISHES] * 6
+    csv = folder / "my-replies.csv"
+    csv.write_text("Comment,Response\n" + "".join(f'"{c}","{r}"\n' for c, r in rows), encoding="utf-8")
+    data = window.page(1)
+    window.go(1)
+    data.set_sources([str(csv)], None)
+    settle(lambda: not data.job.running)
+    shot("2-data-own-columns")
+    window.go(2)
+    settle()
+    shot("3-train-small-data")
+    broken = folder / "chats.jsonl"
+    lines = [f'{{"prompt": "How long does the {d} keep?", "completion": "About three days in the fridge."}}'
+             for d in DISHES]
+    lines.insert(3, '{"prompt": "Can I freeze it?" "completion": "Yes, for a month."}')
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    window.go(1)
+    data.set_sources([str(broken)], None)
+    settle(lambda: not data.job.running)
+    shot("2-data-broken-line")
+
+
 def main(out: Path) -> int:
     os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-screenshots-")
     from PySide6.QtCore import QEventLoop
@@ -126,6 +154,7 @@ def main(out: Path) -> int:
     window.go(5)
     settle()
     shot("runs")
+    own_data(window, Path(os.environ["TAILOR_HOME"]), settle, shot)
     if host:
         host.terminate()
     return 0

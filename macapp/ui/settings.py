@@ -4,9 +4,12 @@ Each value is read with an explicit type. With TAILOR_HOME set (tests, a portabl
 an INI file there instead of the system's preferences, so tests never touch a user's settings.
 """
 
+import hashlib
+import json
 import os
+from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from ..engine.files import data_home
 
@@ -37,6 +40,27 @@ class Settings:
             else:
                 store = QSettings("Tailor", "Tailor")
         self.store = store
+
+    @property
+    def data_folder(self) -> str:
+        """Where choosing data starts: the folder data was last chosen in, else the Documents folder."""
+        return self.last_data_folder or QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) \
+            or str(Path.home())
+
+    @staticmethod
+    def _mapping_key(sources: list[str]) -> str:
+        joined = "\n".join(str(Path(s).resolve()) for s in sources)
+        return "mappings/" + hashlib.sha1(joined.encode()).hexdigest()
+
+    def mapping_for(self, sources: list[str]) -> dict | None:
+        """The columns the person chose for these files last time, if they chose any."""
+        try:
+            return json.loads(self.store.value(self._mapping_key(sources), "", type=str)) or None
+        except ValueError:
+            return None
+
+    def remember_mapping(self, sources: list[str], mapping: dict | None) -> None:
+        self.store.setValue(self._mapping_key(sources), json.dumps(mapping) if mapping else "")
 
     def sync(self) -> None:
         self.store.sync()

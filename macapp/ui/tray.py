@@ -2,23 +2,23 @@
 a menu, rebuilt each time it opens, with the run's status line, Show Tailor, Stop training, Open run
 folder and Quit; and notifications when a run ends or uses more memory than predicted.
 
-`RunStatus` is the state machine over the training job's events; `Tray` draws it and sends notices.
+`RunStatus` words the run's RunState (its one state, kept by the training job); `Tray` draws it and sends notices.
 """
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ..terminal import clock
+from ..engine.run_state import RunState, clock
 from . import icons
-from .pages.page import open_folder
+from .pages.page import open_path
 
-MEMORY_MARGIN = 1.10  # the prediction's own error is within about 10%: warn only beyond it
 ICON_STEPS = 24  # the training glyph is redrawn when the run moves on by a 24th, not with every step
+GLYPHS = {"created": "training", "preparing": "training", "training": "training", "finished": "finished",
+          "stopped": "stopped", "failed": "failed", "interrupted": "failed"}
 
 
 @dataclass
@@ -28,26 +28,17 @@ class Notice:
     warning: bool = False
 
 
-def _loss(value: float | None) -> str:
-    return f"; best validation loss {value:.3f}" if value is not None else ""
-
-
 class RunStatus:
-    """What the menu-bar item says about the run it follows, from the run's events."""
+    """What the menu-bar item says about the run it follows: words and a glyph over the run's RunState."""
 
     def __init__(self):
         self.follow(None)
 
-    def follow(self, folder: Path | None) -> None:
+    def follow(self, folder: Path | None, run: RunState | None = None) -> None:
         self.folder = Path(folder) if folder else None
-        self.state = "training" if folder else "idle"
+        self.run = run if run is not None else RunState()
         self.stopping = False
-        self.step = self.total = self.loss = self.best = self.predicted = None
-        self.first: tuple | None = None  # (step, time) of the first report, for the time left
-        self.latest_time = None
-        self.message = "Preparing the run"
         self.memory_warned = False
-        self.outcome = ""
 
     @property
     def name(self) -> str:
@@ -59,72 +50,46 @@ class RunStatus:
         return f"\u201c{self.name}\u201d"
 
     @property
+    def state(self) -> str:
+        """The glyph to draw: idle, training, finished, stopped or failed."""
+        return GLYPHS[self.run.phase] if self.folder else "idle"
+
+    @property
     def progress(self) -> float:
-        return self.step / self.total if self.step and self.total else 0.0
+        return self.run.progress
 
-    def seconds_left(self) -> float | None:
-        if not self.first or self.step is None or self.step <= self.first[0]:
+    def memory_notice(self) -> Notice | None:
+        """Once a run, when its memory goes beyond the prediction and the prediction's own error."""
+        over = self.run.memory_over()
+        if not over or self.memory_warned:
             return None
-        rate = (self.latest_time - self.first[1]) / (self.step - self.first[0])
-        return rate * (self.total - self.step)
+        self.memory_warned = True
+        used, predicted = over
+        return Notice("Training uses more memory than predicted",
+                      f"{self.quoted} uses {used / 1e9:.1f} GB, more than the {predicted / 1e9:.1f} GB predicted. "
+                      "If the Mac slows down, stop it and lower the batch size.", warning=True)
 
-    def handle(self, event: dict) -> Notice | None:
-        """Take one event of the run; returns a notice when one is due (memory beyond the prediction)."""
-        kind = event.get("type")
-        if kind == "started":  # a resumed run's earlier sessions do not count towards its speed
-            self.first = None
-        elif kind == "train":
-            self.step, self.total, self.loss = event["iteration"], event["total"], event["train_loss"]
-            self.latest_time = event.get("time", time.time())
-            self.first = self.first or (self.step, self.latest_time)
-        elif kind == "val":
-            self.best = min(event["val_loss"], self.best if self.best is not None else float("inf"))
-        elif kind == "plan":
-            self.predicted = event.get("predicted_bytes")
-        elif kind in ("log", "progress") and event.get("message") and self.step is None:
-            self.message = event["message"]
-        elif kind == "memory" and self.predicted and not self.memory_warned:
-            used = event["peak_gb"] * 1e9
-            if used > self.predicted * MEMORY_MARGIN:
-                self.memory_warned = True
-                return Notice("Training uses more memory than predicted",
-                              f"{self.quoted} uses {used / 1e9:.1f} GB, more than the {self.predicted / 1e9:.1f} GB "
-                              "predicted. If the Mac slows down, stop it and lower the batch size.", warning=True)
-        return None
-
-    def end(self, event: dict) -> Notice:
-        """The run ended (done, stopped or failed): the state it leaves and the notice that says so."""
-        if event["type"] == "done":
-            result = event["result"]
-            best = result.get("best_val_loss", self.best)
-            steps = result.get("iterations", self.step)
-            if result.get("stopped"):
-                self.state = "stopped"
-                self.outcome = f"Stopped at step {steps}{_loss(best)}"
-                return Notice("Fine-tuning stopped", f"{self.quoted} stopped at step {steps} of {self.total or steps}"
-                                                     f"{_loss(best)}. Resume it in Tailor.")
-            self.state = "finished"
-            self.outcome = f"Finished {steps} steps{_loss(best)}"
-            return Notice("Fine-tuning finished", f"{self.quoted} trained {steps} steps in "
-                                                  f"{clock(result.get('seconds', 0))}{_loss(best)}.")
-        self.state = "failed"
-        self.outcome = f"Failed: {event.get('message', 'the run ended unexpectedly')}"
-        return Notice("Fine-tuning failed", f"{self.quoted}: {event.get('message', '')} "
-                                            f"{event.get('fix', '')}".strip(), warning=True)
+    def end_notice(self) -> Notice:
+        """The notice that says how the run ended."""
+        run = self.run
+        best = f"; {run.best_words()}" if run.best else ""
+        if run.phase == "finished":
+            took = clock(run.result.get("seconds", 0))
+            return Notice("Fine-tuning finished", f"{self.quoted} trained {run.step} steps in {took}{best}.")
+        if run.phase == "stopped":
+            return Notice("Fine-tuning stopped", f"{self.quoted} stopped at step {run.step} of "
+                                                 f"{run.total or run.step}{best}. Resume it in Tailor.")
+        error = run.error or {}
+        return Notice("Fine-tuning failed", f"{self.quoted}: {error.get('message', '')} "
+                                            f"{error.get('fix', '')}".strip(), warning=True)
 
     def line(self) -> str:
-        """The menu's status line, e.g. "demo: step 120 of 1000 · loss 1.234 · about 4:10 left"."""
-        if self.state == "idle":
+        """The menu's status line, e.g. "demo: Step 120 of 1000 · loss 1.234 · about 4:10 left"."""
+        if self.folder is None:
             return "Not training"
-        if self.state != "training":
-            return f"{self.name}: {self.outcome}"
-        if self.stopping:
+        if self.stopping and self.run.live:
             return f"{self.name}: stopping after this step and saving\u2026"
-        if self.step is None:
-            return f"{self.name}: {self.message}\u2026"
-        left = self.seconds_left()
-        return (f"{self.name}: step {self.step} of {self.total} \u00b7 loss {self.loss:.3f}"
-                + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
+        return f"{self.name}: {self.run.outcome()}"
 
 
 class Tray(QObject):
@@ -152,17 +117,17 @@ class Tray(QObject):
             job.event.connect(self._event)
             job.ended.connect(self._ended)
             self.job = job
-        self.status.follow(job.folder)
+        self.status.follow(job.folder, job.state)
         self._redraw()
 
     def _event(self, event: dict) -> None:
-        notice = self.status.handle(event)
+        notice = self.status.memory_notice()
         if notice:
             self.notify(notice)
         self._redraw()
 
     def _ended(self, event: dict) -> None:
-        self.notify(self.status.end(event))
+        self.notify(self.status.end_notice())
         self._redraw()
 
     def _redraw(self) -> None:
@@ -188,8 +153,8 @@ class Tray(QObject):
         self.menu.addSeparator()
         self.menu.addAction("Show Tailor", self.window.show_window)
         stop = self.menu.addAction("Stop training", self.window.stop_training)
-        stop.setEnabled(self.status.state == "training" and not self.status.stopping)
-        folder = self.menu.addAction("Open run folder", lambda: open_folder(self.status.folder))
+        stop.setEnabled(self.status.run.live and not self.status.stopping)
+        folder = self.menu.addAction("Open run folder", lambda: open_path(self.status.folder, self.window))
         folder.setEnabled(self.status.folder is not None)
         self.menu.addSeparator()
         self.menu.addAction("Quit Tailor", self.window.request_quit)

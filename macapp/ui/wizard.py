@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButto
                                QWidget)
 
 from .bridge import Job, running_training
-from .pages.page import note, open_folder
+from .pages.page import note, open_path
 from .plan import Plan
 from .settings import Settings
 from .widgets.step_list import StepList
 
 STEPS = ["Check", "Data", "Train", "Test", "Export"]
-TRAIN, RUNS = 2, 5
+DATA, TRAIN, RUNS = 1, 2, 5
 
 
 PAGES = ["check_page.CheckPage", "data_page.DataPage", "train_page.TrainPage", "test_page.TestPage",
@@ -94,6 +94,9 @@ class MainWindow(QMainWindow):
                 page.opened.connect(self.open_run)
             if index == TRAIN:
                 page.following.connect(self.training_followed)
+                page.forgot_run.connect(self._run_forgotten)
+            if index == DATA:
+                page.data_changed.connect(self._data_changed)
             self.pages[index] = page
             self.stack.addWidget(page)
         return self.pages[index]
@@ -127,11 +130,32 @@ class MainWindow(QMainWindow):
                 2: "Train a model to go on."}.get(self.current, "")
 
     def open_run(self, run_dir: Path) -> None:
+        """A past run, opened from the list: its data, model and settings become the window's, so each step
+        shows that run and "Start again" trains what it trained."""
+        train = self.page(TRAIN)
+        if not train.job.running:
+            self.plan.open_run(run_dir)
+            if self.pages[DATA] is not None:
+                self.pages[DATA].show_plan()
+            train.show_plan()
         self.reached = max(self.reached, TRAIN)
         self.go(TRAIN)
-        self.page(TRAIN).show_run(run_dir)
+        train.show_run(run_dir)
         self.reached = max(self.reached, len(STEPS) - 1 if self.page(TRAIN).ready() else TRAIN)
         self.steps.show_state(TRAIN, self.reached)
+
+    def _data_changed(self) -> None:
+        if self.pages[TRAIN] is not None:
+            self.pages[TRAIN].forget_run()
+        elif self.training() is None:
+            self.plan.run_dir = None
+            self._run_forgotten()
+
+    def _run_forgotten(self) -> None:
+        """Other data or another model: the steps after Train wait for a run of them."""
+        self.reached = min(self.reached, TRAIN)
+        self.steps.show_state(self.current if self.current < RUNS else -1, self.reached)
+        self._update_buttons()
 
     def _follow_running_run(self) -> None:
         found = running_training()
@@ -169,7 +193,7 @@ class MainWindow(QMainWindow):
 
     def open_run_folder(self) -> None:
         if self.plan.run_dir is not None:
-            open_folder(self.plan.run_dir)
+            open_path(self.plan.run_dir, self)
 
     def show_window(self) -> None:
         self.showNormal()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from macapp.engine import demo, runs
+from macapp.engine.run_spec import RunSpec
 from tests.bad_inputs import BAD_INPUTS
 from tests.helpers import tailor, write_jsonl
 
@@ -79,7 +80,9 @@ def test_train_takes_mlx_lm_flags_and_a_plain_file(demo_model, tmp_path):
     assert result.returncode == 0, result.stderr
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-flags")]
     run_dir = Path(run["path"])
-    assert json.loads((run_dir / "data" / "manifest.json").read_text())["files"]["train"]["count"] == 27
+    files = json.loads((run_dir / "data" / "manifest.json").read_text())["files"]
+    assert (files["train"]["count"], files["valid"]["count"], files["test"]["count"]) == (24, 3, 3)
+    assert RunSpec.load(run_dir).sources == [str(source)]  # the window can open it and start it again
     assert (run_dir / "adapters" / "adapters.safetensors").exists()
 
 

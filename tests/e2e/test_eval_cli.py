@@ -35,8 +35,19 @@ def test_eval_prints_the_summary_and_writes_both_reports(run_copy):
     assert (run_copy / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_eval_of_the_demo_run_scores_the_comments_it_keeps_and_another_run_needs_prompts(run_copy):
+    result = tailor("eval", "--run", run_copy, "--limit", 3, "--max-tokens", 20)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((run_copy / "report.json").read_text())["prompt_set"] == "the demo's held-out comments"
+    manifest = run_copy / "data" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
+    before = (run_copy / "report.json").read_bytes()
+    result = tailor("eval", "--run", run_copy)
+    assert result.returncode == 2 and "has no test split" in result.stderr and "Traceback" not in result.stderr
+    assert (run_copy / "report.json").read_bytes() == before
+
+
 @pytest.mark.parametrize("flags, message", [
-    ([], "has no test split"),
     (["--prompts", "nowhere.jsonl"], "nowhere.jsonl: file not found"),
     (["--prompts", demo.HELD_OUT, "--regex", "(unclosed"], "is not valid"),
     (["--prompts", demo.HELD_OUT, "--temp", "-2"], "temperature"),

@@ -21,9 +21,40 @@ def errors_of(path):
 
 
 def test_wrong_keys_say_which_keys_exist(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [{"question": "a", "answer": "b"}])
+    path = write_jsonl(tmp_path / "d.jsonl", [{"title": "a", "body": "b"}])
     (problem,) = errors_of(path)
-    assert "question, answer" in problem.message and "prompt" in problem.fix
+    assert "the columns are: title, body" in problem.message and "question or prompt" in problem.fix
+
+
+@pytest.mark.parametrize("columns", [("Comment", "Response"), ("question", "answer"), ("input", "output"),
+                                     ("instruction", "response"), ("user", "assistant"), ("prompt", "reply"),
+                                     ("Customer message", "Agent reply")])
+def test_columns_named_as_people_name_them_are_read_as_question_and_answer(tmp_path, columns):
+    rows = [{columns[0]: f"q{i}", columns[1]: f"a{i}", "id": i} for i in range(5)]
+    report = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", rows)])
+    assert (report.count, report.errors, report.format) == (5, [], "completions")
+    assert report.guessed == {"prompt": columns[0], "completion": columns[1]}
+    datasets.prepare([tmp_path / "d.jsonl"], tmp_path / "out", (0.6, 0.2, 0.2))
+    first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"prompt", "completion"} and first["prompt"].startswith("q")
+
+
+def test_alpaca_instruction_and_input_together_are_the_prompt(tmp_path):
+    rows = [{"instruction": "Translate", "input": f"word {i}", "output": f"mot {i}"} for i in range(3)]
+    datasets.prepare([write_jsonl(tmp_path / "d.jsonl", rows)], tmp_path / "out", (1.0, 0.0, 0.0))
+    first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
+    assert first["prompt"].startswith("Translate\n\nword ")
+
+
+def test_broken_lines_are_left_out_only_when_asked_and_counted(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in chats(6)) + '\n{"messages": [}\n', encoding="utf-8")
+    strict = datasets.inspect([path])
+    assert strict.broken == 1 and strict.skipped == 0 and len(strict.errors) == 1
+    lenient = datasets.inspect([path], skip_broken=True)
+    assert (lenient.broken, lenient.skipped, lenient.errors, lenient.count) == (1, 1, [], 6)
+    manifest = datasets.prepare([path], tmp_path / "out", (1.0, 0.0, 0.0), skip_broken=True)
+    assert manifest["skipped"] == 1 and manifest["files"]["train"]["count"] == 6
 
 
 def test_chat_structure_problems(tmp_path):

@@ -16,7 +16,7 @@ def test_methods_train_and_save_loadable_adapters(method, demo_data, tmp_path):
                             checkpoint_dir=tmp_path / "checkpoints")
     assert result["iterations"] == 12 and not result["stopped"]
     kinds = [e["type"] for e in events]
-    assert kinds.count("train") == 3 and kinds.count("val") == 3  # steps 4, 8, 12; evals at 1, 6, 12
+    assert kinds.count("train") == 3 and kinds.count("val") == 3  # steps 4, 8, 12; validated after 0, 6, 12 steps
     memory = next(e for e in events if e["type"] == "memory")
     assert memory["peak_gb"] > 0 and memory["rss_gb"] > memory["active_gb"] > 0
     assert [e["iteration"] for e in events if e["type"] == "checkpoint"] == [5, 10]
@@ -191,6 +191,6 @@ def test_a_validation_split_smaller_than_a_batch_is_still_read(demo_data, tmp_pa
     (data / "valid.jsonl").write_text("\n".join(lines[38:42]) + "\n")
     events = []
     training.train(settings(data, iters=6, batch_size=8, steps_per_eval=3), tmp_path / "adapters", events.append)
-    assert len([e for e in events if e["type"] == "val"]) == 3  # at 1, 3 and 6
+    assert [e["iteration"] for e in events if e["type"] == "val"] == [0, 3, 6]  # validated after 0, 3 and 6 steps
     assert (tmp_path / "adapters" / "best" / "adapters.safetensors").exists()
 

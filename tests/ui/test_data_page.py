@@ -49,20 +49,60 @@ def test_warnings_do_not_block_and_fixable_files_can_go_on(qtbot, window, data_p
     assert "repeats" in data_page.problems.item(0).text()
 
 
-def test_unknown_columns_can_be_mapped_in_the_page(qtbot, window, data_page, tmp_path):
+def test_columns_named_as_people_name_them_are_read_and_shown_for_confirmation(qtbot, window, data_page, tmp_path):
+    """42 comments and replies in a CSV with the columns Comment and Response: no error, the mapping shown."""
+    path = tmp_path / "replies.csv"
+    path.write_text("Comment,Response\n" + "".join(f"Lovely dish {i}!,Thank you {i}!\n" for i in range(42)),
+                    encoding="utf-8")
+    inspect(qtbot, data_page, [path])
+    assert data_page.ready() and window.next.isEnabled()
+    assert data_page.status.text().startswith("42 examples of prompts with answers")
+    assert data_page.mapping_box.isVisible() and not data_page.mapping_box.isHidden()
+    assert "reads \u201cComment\u201d as the question and \u201cResponse\u201d as the answer" in \
+        data_page.mapping_note.text()
+    assert (data_page.prompt_column.currentText(), data_page.answer_column.currentText()) == ("Comment", "Response")
+    assert window.plan.mapping == {"prompt": "Comment", "completion": "Response"}
+
+
+def test_unknown_columns_are_mapped_in_the_page_and_remembered(qtbot, window, data_page, tmp_path):
     path = tmp_path / "qa.csv"
-    path.write_text("question,reply\n" + "".join(f"What is {i}?,It is {i}.\n" for i in range(30)), encoding="utf-8")
+    path.write_text("title,body\n" + "".join(f"What is {i}?,It is {i}.\n" for i in range(30)), encoding="utf-8")
     inspect(qtbot, data_page, [path])
     assert not data_page.ready() and data_page.mapping_box.isVisible()
-    assert [data_page.prompt_column.itemText(i) for i in range(3)] == ["(none)", "question", "reply"]
-    data_page.prompt_column.setCurrentText("question")
-    data_page.answer_column.setCurrentText("reply")
+    assert "cannot tell" in data_page.mapping_note.text()
+    problem = data_page.problems.item(0).text()
+    assert "Tailor cannot tell which column holds the question" in problem and "{" not in problem
+    assert [data_page.prompt_column.itemText(i) for i in range(3)] == ["(none)", "title", "body"]
+    data_page.prompt_column.setCurrentText("title")
+    data_page.answer_column.setCurrentText("body")
     data_page.system_prompt.setText("Answer briefly.")
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
         qtbot.mouseClick(data_page.mapping_box.findChild(type(window.next), ""), Qt.LeftButton)
-    assert window.plan.mapping == {"prompt": "question", "completion": "reply", "text": None,
-                                   "system": "Answer briefly."}
+    chosen = {"prompt": "title", "completion": "body", "text": None, "system": "Answer briefly."}
+    assert window.plan.mapping == chosen
     assert data_page.ready() and window.plan.inspection["report"]["count"] == 30
+    inspect(qtbot, data_page, [tmp_path / "other.jsonl"])  # another file, then this one again
+    with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
+        data_page.set_sources([str(path)], data_page._remembered([str(path)]))
+    assert window.plan.mapping == chosen and data_page.ready()
+    assert "you chose" in data_page.mapping_note.text()
+
+
+def test_broken_lines_can_be_left_out_saying_how_many(qtbot, window, data_page, tmp_path):
+    path = tmp_path / "chats.jsonl"
+    lines = [LINE.decode().replace("Hi", f"Hi {i}") for i in range(9)]
+    lines.insert(4, '{"prompt": "Hi" "completion": "Hello"}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    inspect(qtbot, data_page, [path])
+    assert not data_page.ready()
+    problem = next(data_page.problems.item(i).text() for i in range(data_page.problems.count()))
+    assert "chats.jsonl:5" in problem and "a comma is missing before `\"completion\"`" in problem
+    box = data_page.skip_broken
+    assert box.isVisible() and box.text() == "Leave out the 1 broken line and train on the 9 good examples"
+    with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
+        box.setChecked(True)
+    assert data_page.ready() and window.plan.skip_broken and window.plan.inspection["report"]["skipped"] == 1
+    assert box.text().startswith("1 broken line is left out")
 
 
 def test_the_split_sliders_show_counts_and_refuse_an_empty_training_set(qtbot, window, data_page):

@@ -7,6 +7,8 @@ import sys
 from PySide6.QtCore import QByteArray, QSettings
 
 from macapp.engine import config, demo
+from macapp.engine.run_spec import RunSpec
+from macapp.engine.run_state import RunState
 from macapp.ui.plan import Plan
 from macapp.ui.settings import Settings
 
@@ -75,7 +77,9 @@ def test_a_new_run_holds_the_config_and_a_job_that_prepares_the_data(app_home):
     job = plan.new_run()
     saved = config.load(plan.run_dir / "config.yaml")
     assert saved.data == str(plan.run_dir / "data") and saved.model == "demo" and saved.iters == 200
-    assert job["prepare"]["sources"] == [str(demo.REPLIES)] and job["quantize_bits"] == 0
+    assert job == {"kind": "train", "run": str(plan.run_dir), "prepare": True}
+    spec = RunSpec.load(plan.run_dir)
+    assert spec.sources == [str(demo.REPLIES)] and spec.quantize_bits == 0 and spec.preset == "balanced"
     assert plan.run_dir.name.endswith("-demo")
 
 
@@ -84,14 +88,18 @@ def test_charts_collect_points_and_draw_them_only_on_refresh(qtbot):
 
     charts = TrainingCharts()
     qtbot.addWidget(charts)
+    run = RunState()
     for step in range(1, 100_001):
-        charts.handle({"type": "train", "iteration": step, "train_loss": 1 / step, "tokens_per_second": 100.0})
+        run.apply({"type": "train", "iteration": step, "total": 100_000, "train_loss": 1 / step,
+                   "tokens_per_second": 100.0})
+    charts.take(run)
     assert charts.loss.count("train") == 100_000
     assert charts.loss.curves["train"].xData is None or len(charts.loss.curves["train"].xData) == 0
     charts.refresh(everything=True)
     assert len(charts.loss.curves["train"].xData) == 100_000
     assert charts.loss.plotItem.clipToViewMode() and charts.loss.plotItem.downsampleMode()[1]
-    charts.handle({"type": "plan", "limit_bytes": 8 * 10**9})
+    charts.take(run.apply({"type": "plan", "limit_bytes": 8 * 10**9}))
+    assert charts.loss.count("train") == 100_000  # nothing taken twice
     assert charts.memory.limit_line.value() == 8.0 and charts.memory.limit_line.isVisible()
 
 
@@ -129,21 +137,36 @@ def test_no_page_loads_mlx_in_the_window_process(app_home):
     assert out.stdout.strip() == "[]"
 
 
-def test_tailor_app_opens_the_window(app_home):
+def test_tailor_app_opens_the_window_and_a_second_launch_brings_it_forward(app_home):
+    import subprocess
+    import sys
+
     from tests.helpers import tailor
 
     result = tailor("app", "--timing", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "window shown" in result.stdout
+    first = subprocess.Popen([sys.executable, "-m", "macapp", "app"], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(30):  # until the first one listens; before that, a second one opens and quits (timing)
+            second = tailor("app", "--timing", timeout=60)
+            if "already open" in second.stderr:
+                break
+        assert second.returncode == 0 and "Tailor is already open" in second.stderr
+        assert first.poll() is None  # the first goes on; no second window or menu-bar item
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
 
 
 def test_without_a_screen_tailor_app_runs_the_demo_in_the_terminal(app_home, monkeypatch, capsys):
     from macapp import cli
+    from macapp.cli import demo
 
     for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(name, raising=False)
     ran = []
-    monkeypatch.setattr(cli, "cmd_demo", lambda args: ran.append(args.iters) or 0)  # the demo has tests of its own
+    monkeypatch.setattr(demo, "cmd_demo", lambda args: ran.append(args.iters) or 0)  # the demo has tests of its own
     assert cli.main(["app"]) == 0 and ran == [200]
     assert "No screen here" in capsys.readouterr().err
 

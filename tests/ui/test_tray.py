@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from macapp.engine.run_state import RunState
 from macapp.ui import icons
 from macapp.ui.app import stay_in_menu_bar
 from macapp.ui.tray import RunStatus
@@ -19,37 +20,47 @@ IDLE_MENU = [("Not training", False), ("Show Tailor", True), ("Stop training", F
              ("Quit Tailor", True)]
 
 
-def test_status_follows_a_runs_events(tmp_path):
+def memory(step, peak):
+    return {"type": "memory", "iteration": step, "active_gb": peak, "peak_gb": peak, "rss_gb": peak}
+
+
+def test_status_words_the_runs_state(tmp_path):
     status = RunStatus()
     assert (status.state, status.line()) == ("idle", "Not training")
-    status.follow(tmp_path / "20261122-193000-demo")
-    assert status.handle({"type": "log", "message": "Loading demo"}) is None
-    assert status.line() == "demo: Loading demo\u2026"
-    status.handle({"type": "plan", "predicted_bytes": 1_000_000_000})
-    status.handle({"type": "train", "iteration": 10, "total": 100, "train_loss": 2.0, "time": 1000.0})
-    status.handle({"type": "train", "iteration": 20, "total": 100, "train_loss": 1.5, "time": 1010.0})
+    run = RunState()
+    status.follow(tmp_path / "20261122-193000-demo", run)
+    run.apply({"type": "started", "pid": 1, "time": 990.0}).apply({"type": "log", "message": "Loading demo"})
+    assert (status.state, status.line()) == ("training", "demo: Loading demo\u2026")
+    run.apply({"type": "plan", "predicted_bytes": 1_000_000_000})
+    run.apply({"type": "train", "iteration": 10, "total": 100, "train_loss": 2.0, "time": 1000.0})
+    run.apply({"type": "train", "iteration": 20, "total": 100, "train_loss": 1.5, "time": 1010.0})
     for loss in (1.8, 1.6, 1.7):
-        status.handle({"type": "val", "iteration": 20, "val_loss": loss})
-    assert status.line() == "demo: step 20 of 100 \u00b7 loss 1.500 \u00b7 about 1:20 left"
-    assert status.progress == 0.2 and status.best == 1.6
-    assert status.handle({"type": "memory", "peak_gb": 1.05}) is None  # within the prediction's own error
-    warning = status.handle({"type": "memory", "peak_gb": 1.3})
+        run.apply({"type": "val", "iteration": 20, "val_loss": loss})
+    assert status.line() == "demo: Step 20 of 100 \u00b7 loss 1.500 \u00b7 about 1:20 left"
+    assert status.progress == 0.2 and run.best_val_loss == 1.6
+    assert status.memory_notice() is None
+    run.apply(memory(20, 1.05))
+    assert status.memory_notice() is None  # within the prediction's own error
+    run.apply(memory(20, 1.3))
+    warning = status.memory_notice()
     assert warning.warning and "1.3 GB, more than the 1.0 GB predicted" in warning.text
-    assert status.handle({"type": "memory", "peak_gb": 1.4}) is None  # said once a run
-    status.handle({"type": "started"})  # resumed in a new worker, a day later: the speed is measured anew
-    status.handle({"type": "train", "iteration": 16, "total": 100, "train_loss": 1.5, "time": 90000.0})
-    status.handle({"type": "train", "iteration": 20, "total": 100, "train_loss": 1.4, "time": 90002.0})
-    assert status.seconds_left() == 40.0
+    assert status.memory_notice() is None  # said once a run
+    status.stopping = True
+    assert status.line() == "demo: stopping after this step and saving\u2026"
 
-    stopped = status.end({"type": "done", "result": {"stopped": True, "iterations": 20}})
+    run.apply({"type": "done", "result": {"stopped": True, "iterations": 20}})
+    stopped = status.end_notice()
     assert status.state == "stopped" and stopped.title == "Fine-tuning stopped"
-    assert stopped.text == ("\u201cdemo\u201d stopped at step 20 of 100; best validation loss 1.600. "
+    assert stopped.text == ("\u201cdemo\u201d stopped at step 20 of 100; best validation loss 1.600 at step 20. "
                             "Resume it in Tailor.")
-    assert status.line() == "demo: Stopped at step 20; best validation loss 1.600"
-    finished = status.end({"type": "done", "result": {"iterations": 100, "seconds": 75, "best_val_loss": 0.9}})
+    assert status.line() == "demo: Stopped at step 20 of 100; best validation loss 1.600 at step 20."
+    run.apply({"type": "started", "pid": 2, "time": 90000.0})
+    run.apply({"type": "done", "result": {"iterations": 100, "seconds": 75}})
+    finished = status.end_notice()
     assert status.state == "finished"
-    assert finished.text == "\u201cdemo\u201d trained 100 steps in 1:15; best validation loss 0.900."
-    failed = status.end({"type": "error", "message": "the worker process was killed.", "fix": "Lower the batch."})
+    assert finished.text == "\u201cdemo\u201d trained 100 steps in 1:15; best validation loss 1.600 at step 20."
+    run.apply({"type": "error", "message": "the worker process was killed.", "fix": "Lower the batch."})
+    failed = status.end_notice()
     assert status.state == "failed" and failed.warning and failed.text.endswith("killed. Lower the batch.")
 
 
@@ -100,9 +111,9 @@ def menu(tray):
 def test_the_menu_follows_a_run_while_the_window_is_closed(qtbot, window, tray):
     assert menu(tray) == IDLE_MENU
     train = start_long_run(qtbot, window)
-    qtbot.waitUntil(lambda: "step" in menu(tray)[0][0], timeout=LONG)
+    qtbot.waitUntil(lambda: "Step" in menu(tray)[0][0], timeout=LONG)
     items = menu(tray)
-    assert re.fullmatch(r"demo: step \d+ of 2000 \u00b7 loss \d\.\d{3}( \u00b7 about \d+:\d\d left)?",
+    assert re.fullmatch(r"demo: Step \d+ of 2000 \u00b7 loss \d\.\d{3}( \u00b7 about \d+:\d\d left)?",
                         items[0][0])
     assert items[1:] == [("Show Tailor", True), ("Stop training", True), ("Open run folder", True),
                          ("Quit Tailor", True)]
@@ -129,7 +140,7 @@ def test_the_menu_follows_a_run_while_the_window_is_closed(qtbot, window, tray):
     with qtbot.waitSignal(train.job.ended, timeout=LONG):
         pass
     assert tray.status.state == "stopped" and tray.notices[-1].title == "Fine-tuning stopped"
-    assert f"Stopped at step {train.outcome['result']['iterations']}" in menu(tray)[0][0]
+    assert f"Stopped at step {train.run.step} of 2000" in menu(tray)[0][0]
     assert window.request_quit() and quits == [True]  # no question once nothing trains
 
 
@@ -144,7 +155,7 @@ def test_quit_can_stop_the_run_and_a_finished_run_is_told(qtbot, window, tray):
     assert tray.status.state == "finished" and tray.drawn[0] == "finished"
     notice = tray.notices[-1]
     assert notice.title == "Fine-tuning finished" and "trained 20 steps" in notice.text
-    assert re.search(r"best validation loss \d\.\d{3}\.$", notice.text)
+    assert re.search(r"best validation loss \d\.\d{3} at step (0|10|20)\.$", notice.text)
     assert menu(tray)[2] == ("Stop training", False)
 
     start_long_run(qtbot, window)

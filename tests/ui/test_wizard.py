@@ -111,7 +111,7 @@ def test_stop_saves_the_run_and_offers_resume(qtbot, window):
 
     with qtbot.waitSignal(train.job.ended, timeout=LONG) as resumed:
         qtbot.mouseClick(train.resume_button, Qt.LeftButton)
-        qtbot.waitUntil(lambda: train.last_train is not None, timeout=LONG)
+        qtbot.waitUntil(lambda: train.run.phase == "training", timeout=LONG)
         train.stop()
     assert resumed.args[0]["result"]["resumed_from"] == event["result"]["iterations"]
 

@@ -11,7 +11,9 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from ... import jobs
+from ...engine import events as ev
 from ..bridge import Job
+from ..feedback import problem_words
 from .page import Page, note
 
 MARKS = {"ok": ("\u2713", "#2e7d32"), "warning": ("!", "#b26a00"), "problem": ("\u2717", "#c62828")}
@@ -56,8 +58,8 @@ class CheckPage(Page):
 
     def _ended(self, event: dict) -> None:
         self.again.setEnabled(True)
-        if event["type"] != "done":
-            self.status.setText(f"The check could not run: {event['message']}")
+        if event["type"] != ev.DONE:
+            self.status.setText(f"The check could not run: {problem_words(event, self, 'checking this Mac')}")
             self.status.setStyleSheet("color: #c62828;")
             return
         result = event["result"]

@@ -6,18 +6,21 @@ file and line (click one to see that line), the token lengths, the column mappin
 
 import itertools
 import json
+import re
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSlider, QSplitter,
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSlider, QSplitter,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ... import jobs
 from ...engine import demo
+from ...engine import events as ev
 from ...engine.datasets import split_counts
 from ...engine.errors import InputError
 from ..bridge import Job
+from ..feedback import problem_words
 from ..widgets.histogram_plot import HistogramPlot
 from .page import Page, note
 
@@ -36,6 +39,12 @@ def _cell(value) -> str:
     return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "\u2026"
 
 
+def _column_words(spec: str) -> str:
+    """A mapped column as a person reads it: “Comment”, or “instruction” with “input” for a template."""
+    names = re.findall(r"{([^{}]+)}", spec) or [spec]
+    return " with ".join(f"\u201c{name}\u201d" for name in names)
+
+
 def read_line(path: str, number: int, limit: int = 4000) -> str:
     """Line `number` (1-based) of a text file, shortened, for showing where a problem is."""
     try:
@@ -48,6 +57,7 @@ def read_line(path: str, number: int, limit: int = 4000) -> str:
 
 
 class DataPage(Page):
+    data_changed = Signal()  # other files or other columns were chosen
     title = "Bring your data"
     purpose = ("Choose the examples the model should learn from: a JSONL, JSON, CSV or Parquet file, or a folder. "
                "Tailor checks every example and splits them for training and validation.")
@@ -71,7 +81,11 @@ class DataPage(Page):
             top.addWidget(button)
         self.body.addLayout(top)
         self.status = note()
+        self.skip_broken = QCheckBox()
+        self.skip_broken.toggled.connect(lambda on: self.set_sources(self.plan.sources, self.plan.mapping, on))
+        self.skip_broken.hide()
         self.body.addWidget(self.status)
+        self.body.addWidget(self.skip_broken)
         self.body.addWidget(self._mapping_box())
         self.tabs = QTabWidget()
         self.table = QTableWidget()
@@ -88,8 +102,10 @@ class DataPage(Page):
     # building blocks
 
     def _mapping_box(self) -> QGroupBox:
-        self.mapping_box = QGroupBox("Which columns hold what (Tailor could not tell on its own)")
+        self.mapping_box = QGroupBox("Which columns hold what")
         form = QFormLayout(self.mapping_box)
+        self.mapping_note = note()
+        form.addRow(self.mapping_note)
         self.prompt_column, self.answer_column, self.text_column = QComboBox(), QComboBox(), QComboBox()
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("optional: an instruction given before every example")
@@ -147,16 +163,19 @@ class DataPage(Page):
         path, _ = QFileDialog.getOpenFileName(self, "Choose your data", start, DATA_FILTER)
         if path:
             self._remember(Path(path).parent)
-            self.set_sources([path], None)
+            self.set_sources([path], self._remembered([path]))
 
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the folder with your data", self._settings_value())
         if path:
             self._remember(Path(path))
-            self.set_sources([path], None)
+            self.set_sources([path], self._remembered([path]))
 
     def _settings_value(self) -> str:
-        return self.settings.last_data_folder if self.settings else ""
+        return self.settings.data_folder if self.settings else str(Path.home())
+
+    def _remembered(self, sources: list[str]) -> dict | None:
+        return self.settings.mapping_for(sources) if self.settings else None
 
     def _remember(self, folder: Path) -> None:
         if self.settings:
@@ -169,12 +188,19 @@ class DataPage(Page):
     def dropEvent(self, event) -> None:
         paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
-            self.set_sources(paths, None)
+            self.set_sources(paths, self._remembered(paths))
 
-    def set_sources(self, sources: list[str], mapping: dict | None) -> None:
-        self.plan.sources, self.plan.mapping = sources, mapping
+    def set_sources(self, sources: list[str], mapping: dict | None, skip_broken: bool = False) -> None:
+        self.plan.sources, self.plan.mapping, self.plan.skip_broken = sources, mapping, skip_broken
+        self.data_changed.emit()
         self._show_path()
         self.inspect()
+
+    def show_plan(self) -> None:
+        """Show the plan's data, as when a past run is opened; it is read again when the page is next shown."""
+        self._show_path()
+        self.valid_slider.setValue(round(self.plan.ratios[1] * 100))
+        self.test_slider.setValue(round(self.plan.ratios[2] * 100))
 
     def _show_path(self) -> None:
         sources = self.plan.sources
@@ -195,15 +221,16 @@ class DataPage(Page):
         self.job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": self.plan.sources,
                         "mapping": self.plan.mapping, "model": self.plan.model,
                         "max_seq_length": int(self.plan.settings["max_seq_length"]),
+                        "skip_broken": self.plan.skip_broken,
                         "batch_size": int(self.plan.settings["batch_size"])})
 
     def _progress(self, event: dict) -> None:
-        if event.get("type") in ("log", "progress") and event.get("message"):
+        if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):
             self.status.setText(event["message"] + "\u2026")
 
     def _ended(self, event: dict) -> None:
-        if event["type"] != "done":
-            self.status.setText(f"Could not read the data: {event['message']} {event.get('fix', '')}")
+        if event["type"] != ev.DONE:
+            self.status.setText(f"Could not read the data: {problem_words(event, self, 'reading the data')}")
             self.status.setStyleSheet("color: #c62828;")
             return
         self.plan.inspection = event["result"]
@@ -213,6 +240,7 @@ class DataPage(Page):
         self._show_problems(report)
         self._show_lengths(report)
         self._offer_mapping(report, preview)
+        self._offer_skipping(report)
         self._split_changed()
         self.ready_changed.emit()
 
@@ -221,7 +249,8 @@ class DataPage(Page):
         kinds = {"chat": "chat conversations", "completions": "prompts with answers", "text": "plain text"}
         found = f"{report['count']:,} examples of {kinds.get(report['format'], 'unknown format')}"
         if errors:
-            text, color = f"{found}. {errors} problem{'s' * (errors != 1)} must be fixed first: see Problems.", "#c62828"
+            text = f"{found}. {errors} problem{'s' * (errors != 1)} must be fixed first: see Problems."
+            color = "#c62828"
         else:
             others = len(report["problems"]) + report["unlisted"]
             text = found + (f". {others} things worth a look under Problems; training can go ahead." if others
@@ -286,15 +315,42 @@ class DataPage(Page):
             else "Token lengths appear once the model's tokenizer can be read.")
 
     def _offer_mapping(self, report: dict, preview: dict) -> None:
-        unknown = any("has no known fields" in p["message"] for p in report["problems"])
-        self.mapping_box.setVisible(unknown or self.plan.mapping is not None)
+        """The columns Tailor read from their names, shown to be confirmed or changed; or, when the names do not
+        tell, the choice of columns."""
+        guessed = report.get("guessed")
+        if guessed and self.plan.mapping is None:
+            self.plan.mapping = {**guessed}  # what the run will be prepared with, as the check just was
+        unknown = any("cannot tell which column" in p["message"] for p in report["problems"])
+        self.mapping_box.setVisible(bool(unknown or self.plan.mapping))
+        mapping = self.plan.mapping or {}
         choices = ["(none)", *preview["columns"]]
-        for combo in (self.prompt_column, self.answer_column, self.text_column):
-            current = combo.currentText()
+        for combo, key in ((self.prompt_column, "prompt"), (self.answer_column, "completion"),
+                           (self.text_column, "text")):
+            current = mapping.get(key) or combo.currentText()
             combo.clear()
             combo.addItems(choices)
-            if current in choices:
-                combo.setCurrentText(current)
+            combo.setCurrentText(current if current in choices else "(none)")
+        if unknown:
+            self.mapping_note.setText("Tailor cannot tell from the column names which one holds the question and "
+                                      "which the answer. Choose them, then press Use these columns.")
+        elif guessed and mapping.get("prompt") == guessed["prompt"]:
+            self.mapping_note.setText(f"Tailor reads {_column_words(guessed['prompt'])} as the question and "
+                                      f"\u201c{guessed['completion']}\u201d as the answer. If that is wrong, "
+                                      "choose other columns and press Use these columns.")
+        else:
+            self.mapping_note.setText("These are the columns you chose; Tailor remembers them for this file.")
+
+    def _offer_skipping(self, report: dict) -> None:
+        broken = report.get("broken", 0)
+        self.skip_broken.blockSignals(True)
+        self.skip_broken.setChecked(self.plan.skip_broken)
+        self.skip_broken.blockSignals(False)
+        self.skip_broken.setVisible(broken > 0)
+        good = report["count"]
+        self.skip_broken.setText(f"Leave out the {broken} broken line{'s' * (broken != 1)} and train on the "
+                                 f"{good:,} good example{'s' * (good != 1)}" if not self.plan.skip_broken else
+                                 f"{broken} broken line{'s are' if broken != 1 else ' is'} left out "
+                                 "(untick to see them as problems again)")
 
     def _apply_mapping(self) -> None:
         def chosen(combo):
@@ -302,7 +358,9 @@ class DataPage(Page):
 
         mapping = {"prompt": chosen(self.prompt_column), "completion": chosen(self.answer_column),
                    "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None}
-        self.set_sources(self.plan.sources, mapping)
+        if self.settings:
+            self.settings.remember_mapping(self.plan.sources, mapping)
+        self.set_sources(self.plan.sources, mapping, self.plan.skip_broken)
 
     # split
 

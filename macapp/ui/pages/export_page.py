@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from ...engine import demo, runs
 from ..widgets.export_cards import FuseCard, GgufCard, OllamaCard, ServeCard
-from .page import Page, note, open_folder
+from .page import Page, note, open_path
 
 
 class ExportPage(Page):
@@ -22,7 +22,7 @@ class ExportPage(Page):
         super().__init__(plan, settings, parent)
         self.adapter = QComboBox()
         self.open_button = QPushButton("Show in folder")
-        self.open_button.clicked.connect(lambda: open_folder(self.plan.run_dir / "exports"))
+        self.open_button.clicked.connect(lambda: open_path(self.plan.run_dir / "exports", self))
         self.open_button.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Export:"))

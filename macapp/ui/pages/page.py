@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QVBoxLayout, QWidget
 
 
 class Page(QWidget):
@@ -53,6 +53,16 @@ def note(text: str = "", color: str = "#555") -> QLabel:
     return label
 
 
-def open_folder(path: Path) -> None:
-    """Show a folder in Finder (the file manager elsewhere)."""
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+def open_path(path: Path, parent: QWidget | None = None) -> bool:
+    """Show a folder in Finder, or a file in the app that opens it; when nothing here can, say so and copy
+    where it is, so the person can still get to it."""
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+        return True
+    QApplication.clipboard().setText(str(path))
+    box = QMessageBox(QMessageBox.Information, "Tailor could not open it",
+                      f"Nothing on this computer opened \u201c{Path(path).name}\u201d.", parent=parent)
+    box.setInformativeText(f"It is here: {path}\n\nThis location is copied: in Finder, choose Go \u2192 Go to "
+                           "Folder and paste it.")
+    box.setAttribute(Qt.WA_DeleteOnClose)
+    box.open()  # not modal to the whole app: a run's progress goes on behind it
+    return False

@@ -65,7 +65,9 @@ class RunsPage(Page):
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.status.setText(f"{len(self.rows)} runs." if self.rows else "No runs yet: the Train step makes one.")
+        count = len(self.rows)
+        self.status.setText(f"{count} run{'s' if count != 1 else ''}." if count
+                            else "No runs yet: the Train step makes one.")
         self._selection_changed()
 
     def selected(self) -> list[dict]:
@@ -80,13 +82,10 @@ class RunsPage(Page):
             color = PALETTE[index % len(PALETTE)]
             self.plot.add_series(f"{run['id']}/train", run["id"], color)
             self.plot.add_series(f"{run['id']}/val", None, color, dashed=True, dots=True)
-            for event in runs.read_events(Path(run["path"])):
-                if event.get("kind") != "train":
-                    continue
-                if event.get("type") == "train":
-                    self.plot.add(f"{run['id']}/train", event["iteration"], event["train_loss"])
-                elif event.get("type") == "val":
-                    self.plot.add(f"{run['id']}/val", event["iteration"], event["val_loss"])
+            for step, loss, _ in run["state"].train_points:
+                self.plot.add(f"{run['id']}/train", step, loss)
+            for step, loss in run["state"].val_points:
+                self.plot.add(f"{run['id']}/val", step, loss)
         self.plot.refresh()
 
     def _open(self) -> None:

@@ -10,7 +10,9 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
 
 from ... import jobs
 from ...engine import demo, runs
+from ...engine import events as ev
 from ..bridge import Job
+from ..feedback import problem_words
 from ..widgets.chat_panel import ChatPanel
 from ..widgets.sampling_form import SamplingForm
 from ..widgets.score_panel import ScorePanel
@@ -101,7 +103,7 @@ class TestPage(Page):
                         "messages": [{"role": "user", "content": text}], **self.form.job_settings()})
 
     def _event(self, event: dict) -> None:
-        if event.get("type") == "token":
+        if event.get("type") == ev.TOKEN:
             pane = self.panes[event["side"]]
             pane.moveCursor(QTextCursor.End)
             pane.insertPlainText(event["text"])
@@ -110,8 +112,8 @@ class TestPage(Page):
     def _ended(self, event: dict) -> None:
         self.ask.show()
         self.stop_button.hide()
-        if event["type"] != "done":
-            self.status.setText(f"Could not answer: {event['message']}")
+        if event["type"] != ev.DONE:
+            self.status.setText(f"Could not answer: {problem_words(event, self, 'answering')}")
         elif event.get("stopped"):
             self.status.setText("Stopped. The answers so far are shown.")
         else:

@@ -11,12 +11,12 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
-from ...engine import runs
+from ...engine import data_size, runs
 from ...engine.errors import InputError
-from ...terminal import clock
+from ...engine.run_state import RunState, clock
 from ..bridge import Job
+from ..feedback import UNEXPECTED, problem_words
 from ..plan import METHODS, PRESET_WORDS, PRESETS
-from ..tray import RunStatus
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
@@ -33,16 +33,13 @@ class TrainPage(Page):
     purpose = ("Tailor teaches the model your examples. Pick how thoroughly; the charts show it learning "
                "(the loss goes down) while it trains. You can close the window meanwhile.")
     following = Signal(object)  # the job, each time it starts or follows a run
+    forgot_run = Signal()  # the data or the model changed: no run of them yet
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
         self.job = Job(self)
-        self.job.event.connect(self.handle)
         self.job.ended.connect(self._ended)
-        self.started_at: float | None = None
-        self.last_train: dict | None = None
-        self.run_status = RunStatus()  # the time left, worked out as the menu-bar item works it out
-        self.outcome: dict | None = None
+        self.run = RunState()  # the run shown: the job's own state while it trains, else one read from its folder
         columns = QHBoxLayout()
         columns.addWidget(self._settings_column(settings))
         columns.addLayout(self._run_column(), 1)
@@ -79,6 +76,8 @@ class TrainPage(Page):
         form.addRow("Preset:", presets)
         self.preset_note = note()
         form.addRow(self.preset_note)
+        self.data_note = note(color="#b26a00")
+        form.addRow(self.data_note)
         self.advanced_toggle = QToolButton(text="Advanced settings", checkable=True)
         self.advanced_toggle.setStyleSheet("QToolButton { border: none; color: #0b57d0; }")
         self.form = SettingsForm()
@@ -132,10 +131,17 @@ class TrainPage(Page):
         self._show_memory()
         self._show_buttons()
 
+    def show_plan(self) -> None:
+        """Show the plan's model and settings, as when a past run is opened."""
+        self.picker.show_model(self.plan.model)
+        self._show_settings()
+
     def _model_changed(self, name: str) -> None:
         was_demo = self.plan.is_demo
+        if name != self.plan.model:
+            self.forget_run()
         self.plan.model = name
-        if self.settings:
+        if self.settings and name:
             self.settings.preferred_model = name
         if self.plan.is_demo != was_demo:  # the demo has settings of its own
             self.plan.apply_preset(self.plan.preset)
@@ -150,11 +156,19 @@ class TrainPage(Page):
         self._show_settings()
 
     def _settings_changed(self) -> None:
+        self.plan.customized = True
         self._describe_preset()
         self._show_memory()
 
     def _describe_preset(self) -> None:
-        self.preset_note.setText(f"{self.plan.settings['iters']} training steps: {PRESET_WORDS[self.plan.preset]}.")
+        settings = self.plan.settings
+        train, _ = self.plan.split_sizes()
+        over = (f", {data_size.passes(train, settings['batch_size'], settings['iters']):.0f} times through your "
+                f"{train} examples" if train else "")
+        self.preset_note.setText(f"{settings['iters']} training steps{over}: {PRESET_WORDS[self.plan.preset]}.")
+        said = self.plan.warnings()
+        self.data_note.setText("\n".join(f"\u26a0 {line}" for line in said))
+        self.data_note.setVisible(bool(said))
 
     def _show_memory(self) -> None:
         plan = self.plan.memory_plan()
@@ -178,16 +192,19 @@ class TrainPage(Page):
     # running
 
     def enter(self) -> None:
-        self._show_memory()  # the data's lengths and the machine's limit may be known by now
+        if not self.plan.customized and not self.job.running:  # the preset, fitted to the data now known
+            self.plan.apply_preset(self.plan.preset)
+        self._show_settings()  # the data's size and lengths and the machine's limit may be known by now
 
     def start(self) -> None:
+        chosen = self.picker.name()
+        if chosen != self.plan.model:  # a name typed but not yet confirmed with Return
+            self._model_changed(chosen)
         try:
             job = self.plan.new_run()
         except InputError as error:  # settings that cannot run, said where the user can change them
-            self.status.setText(f"Cannot start: {error}")
-            self.status.setStyleSheet("color: #c62828;")
+            self._say(f"Cannot start: {error}", "#c62828")
             return
-        self.charts.clear()
         self.charts.memory.set_limit(self.plan.memory_limit)
         self._follow(lambda: self.job.start(job))
 
@@ -197,108 +214,114 @@ class TrainPage(Page):
     def attach(self, run_dir: Path, pid: int) -> None:
         """Show a run started by an earlier window, from its first event, and follow it."""
         self.plan.run_dir = run_dir
-        self.charts.clear()
         self._follow(lambda: self.job.attach(run_dir, "train", pid))
 
     def _follow(self, begin) -> None:
-        """Reset the run's display, then `begin` the job: an attached job's earlier events arrive at once."""
-        self.outcome, self.last_train, self.started_at = None, None, time.monotonic()
-        self.run_status = RunStatus()
-        self.status.setText("Starting\u2026")
-        self.status.setStyleSheet("color: #555;")
+        """Begin the job and show its run: an attached job's earlier events arrive at once."""
+        self.charts.clear()
+        self._say("Starting\u2026")
         self.progress.setRange(0, 0)
-        self.timer.start()
         begin()
+        self.run = self.job.state
+        self.timer.start()
         self.following.emit(self.job)
         self._show_buttons()
         self.ready_changed.emit()
 
     def stop(self) -> None:
         self.job.stop()
-        self.status.setText("Stopping after this step and saving\u2026")
+        self._say("Stopping after this step and saving\u2026")
         self._show_buttons()
 
-    def handle(self, event: dict) -> None:
-        self.charts.handle(event)
-        self.run_status.handle(event)
-        kind = event.get("type")
-        if kind == "started" and "time" in event:
-            self.started_at = time.monotonic() - max(0.0, time.time() - event["time"])
-        elif kind == "train":
-            self.last_train = event
-        elif kind in ("log", "progress") and event.get("message") and self.last_train is None:
-            self.status.setText(event["message"] + "\u2026")
+    def _say(self, text: str, color: str = "#555", bold: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {color};" + (" font-weight: 600;" if bold else ""))
 
     def _redraw(self) -> None:
+        self.charts.take(self.run)
         self.charts.refresh()
-        if not self.job.running and not self.charts.dirty:
-            self.timer.stop()  # the run has ended and its last points are drawn
-        event = self.last_train
-        if event is None or not self.job.running:
+        if not self.job.running:
+            if not self.charts.dirty:
+                self.timer.stop()  # the run has ended and its last points are drawn
             return
-        done, total = event["iteration"], event["total"]
-        elapsed = time.monotonic() - self.started_at
-        left = self.run_status.seconds_left()
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-        self.progress.setFormat(f"step {done} of {total}")
+        run = self.run
+        if run.phase == "preparing" and not self.job.stop_stage:
+            self._say(run.outcome())
+        if run.phase != "training":
+            return
+        self.progress.setRange(0, run.total)
+        self.progress.setValue(run.step)
+        self.progress.setFormat(f"step {run.step} of {run.total}")
         if not self.job.stop_stage:
-            self.status.setText(f"Loss {event['train_loss']:.3f} \u00b7 {event['tokens_per_second']:,.0f} tokens/s "
-                                f"\u00b7 {clock(elapsed)} elapsed"
-                                + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
+            elapsed = time.time() - (run.started_at or time.time())
+            left = run.seconds_left()
+            self._say(f"Loss {run.loss:.3f} \u00b7 {run.tokens_per_second or 0:,.0f} tokens/s \u00b7 {clock(elapsed)} "
+                      "elapsed" + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""
-        pid = runs.summary(run_dir)["pid"]
-        if pid:
-            self.attach(run_dir, pid)
+        found = runs.state(run_dir)
+        if found.live:
+            self.attach(run_dir, found.pid)
             return
-        self.plan.run_dir = run_dir
+        self.plan.run_dir, self.run = run_dir, found
         self.charts.clear()
-        events = [e for e in runs.read_events(run_dir) if e.get("kind") == "train"]
-        for event in events:
-            self.charts.handle(event)
-        if events and events[-1].get("type") in ("done", "error"):
-            self._show_outcome(events[-1])
-        else:
-            self.outcome = None
-            self.status.setText("This run was interrupted. Press Resume to continue it from its last checkpoint.")
-            self._show_buttons()
+        self.charts.take(found)
         self.charts.refresh(everything=True)
+        self._show_outcome()
+        self.ready_changed.emit()
+
+    def forget_run(self) -> None:
+        """The data or the model changed: the run shown no longer belongs to them (one still training goes on)."""
+        if self.job.running:
+            return
+        self.plan.run_dir, self.run = None, RunState()
+        self.forgot_run.emit()
+        self.charts.clear()
+        self.charts.refresh(everything=True)
+        self.progress.reset()
+        self._say("Press Start training when you are ready.")
+        self._show_buttons()
         self.ready_changed.emit()
 
     def _ended(self, event: dict) -> None:
-        self._show_outcome(event)
+        self._show_outcome(just_ended=True)
         self.ready_changed.emit()
 
-    def _show_outcome(self, event: dict) -> None:
-        self.outcome = event
+    def _show_outcome(self, just_ended: bool = False) -> None:
+        run = self.run
+        done = run.phase in ("finished", "stopped")
         self.progress.setRange(0, 1)
-        self.progress.setValue(1 if event["type"] == "done" else 0)
-        if event["type"] == "done":
-            result = event["result"]
-            best = result.get("best_val_loss")
-            how = "Stopped" if result.get("stopped") else "Finished"
-            self.progress.setFormat(f"{how} at step {result['iterations']}")
-            self.status.setText(f"{how} after {result['iterations']} steps in {clock(result['seconds'])}."
-                                + (f" Best validation loss {best:.3f}, kept as the best adapter." if best else "")
-                                + (" Press Resume to go on." if result.get("stopped") else " Press Continue."))
-            self.status.setStyleSheet("color: #2e7d32; font-weight: 600;")
+        self.progress.setValue(1 if done else 0)
+        best = (f" Best validation loss {run.best[1]:.3f} at step {run.best[0]}, kept as the best adapter."
+                if run.best else "")
+        if run.phase == "finished":
+            self.progress.setFormat(f"Finished at step {run.step}")
+            took = clock(run.result.get("seconds", 0))
+            self._say(f"Finished after {run.step} steps in {took}.{best} Press Continue.", "#2e7d32", bold=True)
+        elif run.phase == "stopped":
+            self.progress.setFormat(f"Stopped at step {run.step}")
+            self._say(f"Stopped at step {run.step} of {run.total or run.step}.{best} Press Resume to go on.",
+                      "#2e7d32", bold=True)
+        elif run.phase == "failed":
+            error = run.error or {}
+            self.progress.setFormat("Did not finish")
+            if error.get("category") == UNEXPECTED and just_ended:  # a past run's failure opens no dialog
+                self._say(f"Training stopped: {problem_words(error, self, 'training')}", "#c62828")
+            else:
+                self._say(f"Training stopped: {error.get('message', '')}"
+                          + (f"\nWhat to try: {error['fix']}" if error.get("fix") else ""), "#c62828")
         else:
             self.progress.setFormat("Did not finish")
-            self.status.setText(f"Training stopped: {event['message']}"
-                                + (f"\nWhat to try: {event['fix']}" if event.get("fix") else ""))
-            self.status.setStyleSheet("color: #c62828;")
+            self._say("This run was interrupted. Press Resume to continue it from its last checkpoint.")
         self._show_buttons()
 
     def _show_buttons(self) -> None:
         running = self.job.running
-        resumable = (not running and self.plan.run_dir is not None
-                     and any((Path(self.plan.run_dir) / "checkpoints").glob("0*"))
-                     and not (self.outcome and self.outcome["type"] == "done"
-                              and not self.outcome["result"].get("stopped")))
+        resumable = (not running and self.plan.run_dir is not None and self.run.phase != "finished"
+                     and any((Path(self.plan.run_dir) / "checkpoints").glob("0*")))
         self.start_button.setEnabled(not running)
-        self.start_button.setText("Start again" if self.outcome else "Start training")
+        self.start_button.setText("Start again" if self.plan.run_dir is not None else "Start training")
         self.stop_button.setEnabled(running and not self.job.stop_stage)
         self.resume_button.setVisible(resumable)
 

@@ -10,7 +10,9 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
 
 from ... import jobs
 from ...engine import bundle, gguf, models, ollama
+from ...engine import events as ev
 from ..bridge import Job
+from ..feedback import problem_words
 from ..pages.page import note
 
 GOOD, BAD = "color: #2e7d32;", "color: #c62828;"
@@ -69,16 +71,16 @@ class ExportCard(QGroupBox):
         self.status.setStyleSheet(style)
 
     def _event(self, event: dict) -> None:
-        if event.get("type") == "log":
+        if event.get("type") == ev.LOG:
             self.say(event["message"])
 
     def _ended(self, event: dict) -> None:
         self.button.setEnabled(True)
         self.progress.hide()
-        if event["type"] == "done":
+        if event["type"] == ev.DONE:
             self.finished(event["result"])
         else:
-            self.say(f"Could not finish: {event['message']}", BAD)
+            self.say(f"Could not finish: {problem_words(event, self, 'exporting')}", BAD)
 
     def finished(self, result: dict) -> None:
         raise NotImplementedError
@@ -239,7 +241,7 @@ class ServeCard(ExportCard):
         return {"kind": "serve"}
 
     def _event(self, event: dict) -> None:
-        if event.get("type") == "ready":
+        if event.get("type") == ev.READY:
             self.progress.hide()
             self.button.hide()
             self.stop_button.show()

@@ -10,8 +10,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, Q
                                QVBoxLayout, QWidget)
 
 from ... import jobs
+from ...engine import events as ev
 from ...engine import models
 from ..bridge import Job
+from ..feedback import problem_words
 from ..pages.page import note
 
 KINDS = ["The demo model (built in, tiny)", "A model folder on this computer", "A model from Hugging Face"]
@@ -119,7 +121,7 @@ class ModelPicker(QWidget):
                         "model": self.repo.text().strip()})
 
     def _progress(self, event: dict) -> None:
-        if event.get("type") == "progress" and event.get("total"):
+        if event.get("type") == ev.PROGRESS and event.get("total"):
             self.progress.setRange(0, event["total"])
             self.progress.setValue(event["done"])
         if event.get("message"):
@@ -128,7 +130,7 @@ class ModelPicker(QWidget):
     def _downloaded(self, event: dict) -> None:
         self.progress.hide()
         self.download.setEnabled(True)
-        ok = event["type"] == "done"
-        self._say("Downloaded." if ok else event["message"], "#2e7d32" if ok else "#c62828")
+        ok = event["type"] == ev.DONE
+        self._say("Downloaded." if ok else problem_words(event, self, "downloading"), "#2e7d32" if ok else "#c62828")
         if ok:
             self.changed.emit(self.repo.text().strip())

@@ -6,16 +6,17 @@ Scoring runs in a worker with progress and can be stopped; the report (HTML and 
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from ... import jobs
+from ...engine import events as ev
 from ...engine.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 from ..bridge import Job
-from ..pages.page import note
+from ..feedback import problem_words
+from ..pages.page import note, open_path
 
 CHECKS = (("No check", None), ("Answer ends with", "ends_with"), ("Answer matches the pattern", "regex"))
 ITEM_COLUMNS = ("Prompt", "Expected", "Original answer", "Fine-tuned answer")
@@ -97,8 +98,16 @@ class ScorePanel(QWidget):
         layout.addWidget(tables, 1)
 
     def set_run(self, run_dir, prompts: str | None = None, check: dict | None = None) -> None:
-        """Score this run; the demo brings its own prompts and check."""
-        self.run_dir = Path(run_dir) if run_dir else None
+        """Score this run; the demo brings its own prompts and check. Another run's scores are never shown
+        for it: its own last scores, if it has some, or nothing."""
+        run_dir = Path(run_dir) if run_dir else None
+        if run_dir != self.run_dir:
+            if self.job.running:
+                self.job.cancel()  # scores of the run shown before are no longer wanted
+                self._busy(False)
+                self.progress.hide()
+            self._show_report(run_dir)
+        self.run_dir = run_dir
         self.use_test.setVisible(bool(self.run_dir and (self.run_dir / "data" / "test.jsonl").exists()))
         self.set_prompts(prompts)
         if check:
@@ -136,7 +145,7 @@ class ScorePanel(QWidget):
                         **self.form.job_settings()})
 
     def _event(self, event: dict) -> None:
-        if event.get("type") == "progress":
+        if event.get("type") == ev.PROGRESS:
             self.progress.setRange(0, event["total"])
             self.progress.setValue(event["done"])
             self.status.setText(event["message"])
@@ -144,10 +153,11 @@ class ScorePanel(QWidget):
     def _ended(self, event: dict) -> None:
         self._busy(False)
         self.progress.hide()
-        if event["type"] != "done":
+        if event["type"] != ev.DONE:
             problems = "\n".join(event.get("problems", [])[:5])
-            self.status.setText(f"Could not score: {event['message']}" + (f"\n{problems}" if problems and
-                                                                           problems not in event["message"] else ""))
+            words = problem_words(event, self, "scoring")
+            self.status.setText(f"Could not score: {words}" + (f"\n{problems}" if problems and problems not in words
+                                                               else ""))
             return
         if event.get("stopped"):
             self.status.setText("Stopped. Nothing was written; score again to get a report.")
@@ -158,6 +168,26 @@ class ScorePanel(QWidget):
         self.status.setText(f"Done. The report is saved in the run folder: {self.report_path}")
         self.show_summary(result["summary"], result["check"])
         self.show_items(json.loads(Path(result["report"]["json"]).read_text(encoding="utf-8"))["items"])
+
+    def _show_report(self, run_dir: Path | None) -> None:
+        self.report_path = None
+        self.report_button.hide()
+        self.summary.setRowCount(0)
+        self.items.setRowCount(0)
+        self.status.setText("")
+        report = run_dir / "report.json" if run_dir else None
+        if report is None or not report.exists():
+            return
+        try:
+            saved = json.loads(report.read_text(encoding="utf-8"))
+            self.show_summary(saved["summary"], saved.get("check"))
+            self.show_items(saved["items"])
+        except (OSError, ValueError, KeyError):
+            return  # an unreadable report is as good as none: scoring again writes a new one
+        self.report_path = str(run_dir / "report.html")
+        self.report_button.show()
+        self.status.setText(f"The scores of this run from {saved.get('created', 'earlier')}. Score again to "
+                            "replace them.")
 
     def show_summary(self, summary: dict, check: dict | None) -> None:
         rows = summary_rows(summary, check)
@@ -193,7 +223,7 @@ class ScorePanel(QWidget):
 
     def _open_report(self) -> None:
         if self.report_path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.report_path))
+            open_path(Path(self.report_path), self)
 
     def _busy(self, busy: bool) -> None:
         self.score_button.setVisible(not busy)

@@ -1,12 +1,13 @@
 """The live charts of a training run: loss, tokens per second, and memory against the machine's limit.
 
-TrainingCharts takes the worker's events as they come (or a finished run's events.jsonl) and redraws
-only when refresh() is called, from its page's 10 Hz timer.
+TrainingCharts takes the new points of a run's RunState (live, or read from a past run's folder) and
+redraws only when refresh() is called, from its page's 10 Hz timer.
 """
 
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from ...engine.run_state import RunState
 from .series_plot import PALETTE, SeriesPlot
 
 GB = 1e9
@@ -53,7 +54,7 @@ class TrainingCharts(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.loss, self.speed, self.memory = LossPlot(), SpeedPlot(), MemoryPlot()
-        self.turn, self.total = 0, None
+        self.turn, self.total, self.drawn = 0, None, (-1, 0, 0, 0)  # (revision, points drawn of each kind)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss, 0, 0, 1, 2)
@@ -63,7 +64,7 @@ class TrainingCharts(QWidget):
         layout.setRowStretch(1, 2)
 
     def clear(self) -> None:
-        self.total = None
+        self.total, self.drawn = None, (-1, 0, 0, 0)
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
             plot.enableAutoRange(x=True)
@@ -74,21 +75,27 @@ class TrainingCharts(QWidget):
         for plot in (self.loss, self.speed, self.memory):
             plot.setXRange(0, total, padding=0.02)
 
-    def handle(self, event: dict) -> None:
-        kind, step = event.get("type"), event.get("iteration")
-        if event.get("total") and event["total"] != self.total and kind in ("train", "val"):
-            self._span(event["total"])
-        if kind == "train":
-            self.loss.add("train", step, event["train_loss"])
-            self.speed.add("speed", step, event["tokens_per_second"])
-        elif kind == "val":
-            self.loss.add("val", step, event["val_loss"])
-        elif kind == "memory":
-            self.memory.add("active", step, event["active_gb"])
-            self.memory.add("peak", step, event["peak_gb"])
-            self.memory.add("rss", step, event["rss_gb"])
-        elif kind == "plan":
-            self.memory.set_limit(event.get("limit_bytes"))
+    def take(self, run: RunState) -> None:
+        """Take the run's points that are new since the last call; all of them again when a resume rewrote them."""
+        if run.total and run.total != self.total:
+            self._span(run.total)
+        if run.limit_bytes:
+            self.memory.set_limit(run.limit_bytes)
+        if run.revision != self.drawn[0]:
+            for plot in (self.loss, self.speed, self.memory):
+                plot.clear_points()
+            self.drawn = (run.revision, 0, 0, 0)
+        _, trains, vals, memories = self.drawn
+        for step, loss, speed in run.train_points[trains:]:
+            self.loss.add("train", step, loss)
+            self.speed.add("speed", step, speed or 0)
+        for step, loss in run.val_points[vals:]:
+            self.loss.add("val", step, loss)
+        for step, active, peak, rss in run.memory_points[memories:]:
+            self.memory.add("active", step, active)
+            self.memory.add("peak", step, peak)
+            self.memory.add("rss", step, rss)
+        self.drawn = (run.revision, len(run.train_points), len(run.val_points), len(run.memory_points))
 
     @property
     def dirty(self) -> bool:

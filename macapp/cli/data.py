@@ -8,13 +8,15 @@ import argparse
 import json
 import sys
 
-from . import exitcodes
+from .. import exitcodes
+from ..engine.datasets import DEFAULT_RATIOS
+from .progress import ProgressView
 
 SEVERITY_LABEL = {"error": "error", "fixable": "will fix", "warning": "warning"}
 
 
 def _mapping(args):
-    from .engine.formats import Mapping
+    from ..engine.formats import Mapping
 
     return Mapping(messages=args.messages, prompt=args.prompt, completion=args.completion, text=args.text,
                    system=args.system, style=args.style)
@@ -23,6 +25,12 @@ def _mapping(args):
 def _print_report(report) -> None:
     splits = ", ".join(f"{name} {count}" for name, count in report.splits.items() if name != "all")
     print(f"{report.count} examples" + (f" ({splits})" if splits else "") + f", format: {report.format or 'unknown'}")
+    if report.guessed:
+        print(f"columns read from their names: prompt = {report.guessed['prompt']!r}, completion = "
+              f"{report.guessed['completion']!r} (--prompt and --completion choose others)")
+    if report.broken:
+        print(f"{report.broken} records could not be read" + (", left out" if report.skipped else
+                                                                 " (--skip-broken leaves them out)"))
     if report.duplicates or report.overlap:
         print(f"{report.duplicates} exact duplicates, {report.overlap} shared between splits")
     if report.token_stats:
@@ -39,10 +47,11 @@ def _print_report(report) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from .engine import datasets, models
+    from ..engine import datasets, models
 
     tokenizer = models.load(models.resolve(args.model))[1] if args.model else None
-    report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size)
+    report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size,
+                              args.skip_broken)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -61,9 +70,10 @@ def ratios(text: str) -> tuple[float, float, float]:
 
 
 def cmd_prepare(args) -> int:
-    from .engine import datasets
+    from ..engine import datasets
 
-    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates, _mapping(args))
+    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates, _mapping(args),
+                                args.skip_broken)
     for fixed in manifest["fixed"]:
         print(f"fixed: {fixed}", file=sys.stderr)
     counts = ", ".join(f"{name} {info['count']}" for name, info in manifest["files"].items())
@@ -72,8 +82,7 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .engine import synthesis
-    from .terminal import ProgressView
+    from ..engine import synthesis
 
     view = ProgressView("Generating")
     source = synthesis.Source(endpoint=args.endpoint, model=args.model, api_model=args.api_model)
@@ -94,6 +103,8 @@ def _add_mapping_flags(parser) -> None:
     group.add_argument("--system", help="a system prompt added to every chat")
     group.add_argument("--style", choices=("keep", "mistral-text"), default="keep",
                        help="mistral-text writes '<s>[INST] prompt [/INST] answer</s>' text")
+    parser.add_argument("--skip-broken", action="store_true",
+                        help="leave out records that cannot be read at all (broken JSON lines) instead of stopping")
 
 
 def add_data_commands(sub) -> None:
@@ -111,7 +122,7 @@ def add_data_commands(sub) -> None:
     prepare = actions.add_parser("prepare", help="check, split and write train/valid/test.jsonl")
     prepare.add_argument("files", nargs="+")
     prepare.add_argument("--out", required=True)
-    prepare.add_argument("--split", type=ratios, default=(0.8, 0.1, 0.1), help="train,valid,test ratios")
+    prepare.add_argument("--split", type=ratios, default=DEFAULT_RATIOS, help="train,valid,test ratios")
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--drop-duplicates", action="store_true")
     _add_mapping_flags(prepare)

@@ -6,13 +6,10 @@ On a terminal the bar redraws in place; in a log file each report is one line.
 import sys
 import time
 
+from ..engine import events as ev
+from ..engine.run_state import RunState, clock
+
 BAR_WIDTH = 24
-
-
-def clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class ProgressView:
@@ -22,7 +19,7 @@ class ProgressView:
         self.title, self.stream = title, stream or sys.stderr
         self.live = self.stream.isatty()
         self.started = time.monotonic()
-        self.val_loss = None
+        self.run = RunState()  # a training job's run, as every other view of it reads it
         self.bar_shown = False
         self.last_done = 0
         self.error = None
@@ -51,31 +48,32 @@ class ProgressView:
 
     def handle(self, event: dict) -> None:
         kind = event.get("type")
-        if kind == "started":
+        run = self.run.apply(event)
+        if kind == ev.STARTED:
             self.started = time.monotonic()
-        elif kind == "train":
-            val = f"  val {self.val_loss:.3f}" if self.val_loss is not None else ""
-            self._bar(event["iteration"], event["total"],
-                      f"loss {event['train_loss']:.3f}{val}  {event['tokens_per_second']:,.0f} tok/s")
-        elif kind == "val":
-            self.val_loss = event["val_loss"]
-        elif kind == "progress":
+        elif kind == ev.TRAIN:
+            val = f"  val {run.val_loss:.3f}" if run.val_loss is not None else ""
+            self._bar(run.step, run.total, f"loss {run.loss:.3f}{val}  {run.tokens_per_second or 0:,.0f} tok/s",
+                      run.seconds_left())
+        elif kind == ev.PROGRESS:
             self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds"))
-        elif kind == "plan":
+        elif kind == ev.PLAN:
             GB = 1e9
             self._line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "
                        f"{event['limit_bytes'] / GB:.0f} GB this machine can give ({event['status']})")
             if event.get("suggestion"):
                 self._line(f"  Settings that fit: {event['suggestion']}")
-        elif kind == "log":
+        elif kind == ev.LOG:
             self._line(f"  {event['message']}")
-        elif kind == "error":
+        elif kind == ev.ERROR:
             self.error = event
             self._line(f"Error: {event['message']}")
             if event.get("fix"):
                 self._line(f"  Try: {event['fix']}")
-        elif kind == "done" and event.get("stopped"):
+        elif kind == ev.DONE and event.get("stopped"):
             self._line(f"{self.title}: stopped; what was done so far is saved.")
+        elif kind == ev.DONE and run.phase == "finished":
+            self._line(f"{self.title}: {run.outcome()}")
 
     def finish(self) -> None:
         if self.bar_shown:

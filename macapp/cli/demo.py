@@ -7,8 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import exitcodes
-from .engine import demo, runs
+from .. import exitcodes
+from ..engine import demo, runs
+from .check import cmd_check
+from .evaluate import evaluate_job, print_summary
+from .running import run_job
+from .train import prepare_run
 
 
 def _say(text: str) -> None:
@@ -16,15 +20,12 @@ def _say(text: str) -> None:
 
 
 def run_demo(iters: int = 200) -> int:
-    from .cli import cmd_check, prepare_run, run_job
-    from .cli_eval import evaluate_job, print_summary
-
     _say("Tailor demo: teach a tiny model to answer video comments briefly, signed "
          f"{demo.SIGNATURE!r}.\n\n1/5 Check this machine")
     cmd_check(None)
     _say("\n2/5 Check and split the demo data")
     values = {**demo.train_settings(demo.REPLIES), "iters": iters}
-    run_dir, settings = prepare_run("demo", values)
+    run_dir, settings = prepare_run("demo", values, ratios=(0.9, 0.1, 0.0))  # it keeps comments of its own to test
     _say(f"  {demo.REPLIES.name}: run folder {run_dir}")
     _say(f"\n3/5 Fine-tune with LoRA for {settings.iters} steps")
     code, trained = run_job({"kind": "train", "run": str(run_dir)}, "Training")
@@ -51,3 +52,13 @@ def run_demo(iters: int = 200) -> int:
           f"best validation loss {trained['best_val_loss']:.3f}.")
     print(f"Adapter: {trained['adapter_path']}\nReport: {scored['report']['html']}\nFused model: {fused['path']}")
     return exitcodes.DONE
+
+
+def cmd_demo(args) -> int:
+    return run_demo(args.iters)
+
+
+def add_demo_command(sub) -> None:
+    command = sub.add_parser("demo", help="the whole path on the built-in demo model and data")
+    command.add_argument("--iters", type=int, default=200)
+    command.set_defaults(func=cmd_demo)

@@ -8,13 +8,14 @@ import signal
 import sys
 from pathlib import Path
 
-from . import exitcodes, jobs
-from .cli_eval import add_model_flags, model_and_adapter
-from .engine import runs
+from .. import exitcodes, jobs
+from ..engine import runs
+from .evaluate import add_model_flags, model_and_adapter
+from .running import run_job
 
 
 def _model_and_adapter(args) -> tuple[str, str]:
-    from .engine.errors import InputError
+    from ..engine.errors import InputError
 
     model_name, adapter = model_and_adapter(args)
     if not adapter:
@@ -27,7 +28,6 @@ def _default_out(args, name: str) -> Path:
 
 
 def cmd_fuse(args) -> int:
-    from .cli import run_job
 
     model_name, adapter = _model_and_adapter(args)
     out = Path(args.save_path) if args.save_path else _default_out(args, "fused")
@@ -41,9 +41,8 @@ def cmd_fuse(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .cli import run_job
-    from .engine import gguf, models
-    from .engine.errors import InputError
+    from ..engine import gguf, models
+    from ..engine.errors import InputError
 
     model_name, adapter = _model_and_adapter(args)
     if args.ollama_quantize and not args.ollama:
@@ -69,7 +68,7 @@ def cmd_export(args) -> int:
 
 def _print_made(result: dict) -> None:
     """What an export made: the GGUF and its figures, or the folder Ollama reads; the Modelfile; the Ollama model."""
-    from .engine import ollama
+    from ..engine import ollama
 
     if result.get("route") == "safetensors":
         print(f"Model folder for Ollama: {result['path']}\n(Ollama converts it itself; llama.cpp does not measure it.)")
@@ -90,7 +89,7 @@ def _print_made(result: dict) -> None:
 
 
 def cmd_serve(args) -> int:
-    from .engine import models, serve
+    from ..engine import models, serve
 
     # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -117,8 +116,7 @@ def cmd_serve(args) -> int:
 def cmd_upload(args) -> int:
     import os
 
-    from .cli import run_job
-    from .engine import hub
+    from ..engine import hub
 
     if args.what == "adapter":
         folder = Path(_model_and_adapter(args)[1])
@@ -136,8 +134,8 @@ def cmd_upload(args) -> int:
 
 
 def add_export_commands(sub) -> None:
-    from .engine.gguf import OUTTYPES
-    from .engine.ollama import QUANTIZE
+    from ..engine.gguf import OUTTYPES
+    from ..engine.ollama import QUANTIZE
 
     fuse = sub.add_parser("fuse", help="merge an adapter into its model: a standard model folder")
     add_model_flags(fuse, base=False)

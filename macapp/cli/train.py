@@ -1,0 +1,107 @@
+"""`tailor train`: fine-tune from a terminal with mlx_lm lora's flags and YAML, or resume a run.
+
+The run folder gets the data checked and split, its config.yaml and spec.json; the training runs in a worker.
+"""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from ..engine.datasets import DEFAULT_RATIOS
+from ..engine.errors import InputError
+from .running import run_job
+
+# `mlx_lm lora` flags Tailor understands, with their types; others of mlx-lm's are accepted and ignored.
+LORA_FLAGS = {
+    "--model": str, "--data": str, "--fine-tune-type": str, "--optimizer": str, "--num-layers": int,
+    "--batch-size": int, "--iters": int, "--val-batches": int, "--learning-rate": float,
+    "--steps-per-report": int, "--steps-per-eval": int, "--grad-accumulation-steps": int,
+    "--resume-adapter-file": str, "--adapter-path": str, "--save-every": int, "--max-seq-length": int,
+    "--seed": int, "--clear-cache-threshold": int,
+}
+LORA_SWITCHES = ("--mask-prompt", "--grad-checkpoint")
+IGNORED_SWITCHES = ("--train", "--test", "--trust-remote-code")
+IGNORED_FLAGS = ("--test-batches", "--report-to", "--project-name")
+
+
+def _train_settings(args, extra: list[str]) -> dict:
+    """Settings from --config, then mlx-lm style flags on top (flags win, as in mlx_lm lora)."""
+    from ..engine import config
+
+    parser = argparse.ArgumentParser(prog="tailor train", add_help=False)
+    for flag, kind in LORA_FLAGS.items():
+        parser.add_argument(flag, type=kind)
+    for flag in LORA_SWITCHES:
+        parser.add_argument(flag, action="store_true", default=None)
+    for flag in IGNORED_SWITCHES:
+        parser.add_argument(flag, action="store_true")
+    for flag in IGNORED_FLAGS:
+        parser.add_argument(flag)
+    flags = vars(parser.parse_args(extra))
+    values = config.read_yaml(args.config) if args.config else {}
+    for flag in (*LORA_FLAGS, *LORA_SWITCHES):
+        key = flag[2:].replace("-", "_")
+        if flags[key] is not None:
+            values[key] = flags[key]
+    return values
+
+
+def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS):
+    """A run folder with its data checked and split into it, its config.yaml and spec.json; returns (folder,
+    config). With quantize_bits (4 or 8) the run trains on a quantized copy of the model: QLoRA.
+    """
+    from ..engine import config, datasets, runs
+    from ..engine.run_spec import RunSpec
+
+    settings = config.from_dict(values, source="settings")
+    if not settings.data:
+        raise config.ConfigError("No data given. Use --data FILE_OR_FOLDER (or data: in the config file).")
+    source = Path(settings.data)
+    if not source.exists():
+        raise config.ConfigError(f"{source}: data not found. Give a .jsonl file or a folder with train.jsonl.")
+    run_dir = runs.create(name)
+    kept = {key: value for key, value in settings.to_dict().items() if key not in ("model", "data")}
+    RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
+            method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
+            ).save(run_dir)
+    try:
+        datasets.prepare([source], run_dir / "data", ratios, seed=settings.seed)
+        if quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
+            from ..engine import models
+
+            settings.model = str(models.quantized(models.resolve(settings.model), quantize_bits,
+                                                  lambda e: print(e["message"], file=sys.stderr)))
+    except InputError:
+        shutil.rmtree(run_dir)  # brand new and holding nothing of value: bad input leaves no trace
+        raise
+    settings.data = str(run_dir / "data")
+    if "adapter_path" in values:
+        settings.adapter_path = str(Path(values["adapter_path"]).resolve())
+    settings.save(run_dir / "config.yaml")
+    return run_dir, settings
+
+
+def cmd_train(args, extra) -> int:
+    if args.resume:
+        from ..engine import runs
+
+        if extra or args.config:
+            raise InputError("--resume continues a run with its own settings; give no other settings with it.")
+        run_dir = runs.find(args.resume)
+    else:
+        values = _train_settings(args, extra)
+        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base)
+    print(f"Run folder: {run_dir}", file=sys.stderr)
+    code, _ = run_job({"kind": "train", "run": str(run_dir), "resume": bool(args.resume)}, "Training")
+    return code
+
+
+def add_train_command(sub) -> None:
+    train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
+    train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
+    train.add_argument("--name", help="a name for the run folder")
+    train.add_argument("--quantize-base", type=int, choices=(4, 8), default=0,
+                       help="QLoRA: train on a 4- or 8-bit copy of the model (made once with mlx_lm convert)")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
+    train.set_defaults(func=cmd_train, takes_extra=True)

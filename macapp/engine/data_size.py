@@ -1,0 +1,45 @@
+"""Settings that suit how many examples a person has, and plain warnings when the data is too small for them.
+
+A preset names how thorough a run is; for a small dataset it is counted in passes over the examples (epochs),
+since a fixed number of steps goes over 40 examples so many times that the model only learns to repeat them.
+"""
+
+import math
+
+FEW = 100  # fewer training examples than this get their own settings and a word of warning
+SMALL_BATCH = 2  # the batch for few examples: more, smaller steps per pass
+MIN_STEPS = 20
+TOO_MANY_PASSES = 10  # beyond about this many passes a small model repeats its examples word for word
+
+
+def passes(train_count: int, batch_size: int, iters: int) -> float:
+    return iters * batch_size / max(train_count, 1)
+
+
+def suited(train_count: int, settings: dict, epochs: float) -> dict:
+    """The preset's settings, with steps (and, for few examples, the batch) set for `epochs` passes; never more
+    steps than the preset's own."""
+    if train_count <= 0 or train_count >= FEW * 10:
+        return settings
+    batch = min(settings["batch_size"], SMALL_BATCH) if train_count < FEW else settings["batch_size"]
+    iters = min(settings["iters"], max(MIN_STEPS, math.ceil(epochs * train_count / batch)))
+    every = max(5, iters // 8)
+    return {**settings, "batch_size": batch, "iters": iters, "steps_per_eval": every, "save_every": every}
+
+
+def warnings(train_count: int, valid_count: int, batch_size: int, iters: int) -> list[str]:
+    """What to tell a person before training on this many examples with these settings, in plain words."""
+    said = []
+    if 0 < train_count < FEW:
+        said.append(f"{train_count} training examples is very few: the model learns their style, not much more. "
+                    "100 or more work better.")
+    if valid_count == 0:
+        said.append("No examples are kept for validation, so there is no validation curve, best adapter or early "
+                    "stop. Give validation a share in the Data step.")
+    elif valid_count < 5:
+        said.append(f"Only {valid_count} examples are kept for validation: its curve will jump about.")
+    times = passes(train_count, batch_size, iters)
+    if train_count and times > TOO_MANY_PASSES:
+        said.append(f"These settings go over your examples about {times:.0f} times; beyond about "
+                    f"{TOO_MANY_PASSES} the model starts to repeat them word for word. Use fewer steps.")
+    return said

@@ -1,0 +1,20 @@
+"""The events a worker writes, one JSON object per line to its stream and its folder's events.jsonl.
+
+Every event has `type` (one of the names below), `kind` (the job kind that wrote it) and `time` (epoch seconds).
+"""
+
+STARTED = "started"  # pid: a worker began the job (a resumed run has one per session)
+LOG = "log"  # message; level "warning" for what a person should read
+PROGRESS = "progress"  # done, total; stage or step; eta_seconds; message
+PLAN = "plan"  # predicted_bytes, limit_bytes, status ("ok", "tight", "too_big"), suggestion: memory before training
+TRAIN = "train"  # iteration, total, train_loss, learning_rate, iterations_per_second, tokens_per_second, ...
+VAL = "val"  # iteration, total, val_loss, val_time
+MEMORY = "memory"  # iteration, active_gb, peak_gb, rss_gb
+BEST = "best"  # iteration, val_loss, path: the best adapter so far was saved
+CHECKPOINT = "checkpoint"  # iteration, path: enough saved to resume from this step
+TOKEN = "token"  # side, text, finish: a piece of a streamed answer
+READY = "ready"  # url, name, and example requests: the local server answers
+DONE = "done"  # result (the job's own dict), stopped
+ERROR = "error"  # category (input, training, memory, failure, killed), message; fix, problems, details
+
+ENDS = (DONE, ERROR)  # the last event of a job

@@ -1,0 +1,104 @@
+"""What the window shows is what is true: a run reopened after "Quit, keep training", a person's own small CSV
+with their own column names trained and started again, other data chosen after a run, and a model left unnamed.
+Real workers on the demo model throughout."""
+
+from PySide6.QtCore import Qt
+
+from macapp.engine import runs
+from macapp.engine.run_spec import RunSpec
+from tests.ui.test_wizard import LONG, continue_to, start_long_run
+
+
+def test_reopening_after_quit_keep_training_on_a_resumed_run_shows_it_finish(qtbot, window):
+    """It once showed "Stopped at step 88… Press Resume", and the menu-bar item stayed on "Preparing the run"."""
+    from macapp.ui.tray import Tray
+    from macapp.ui.wizard import MainWindow
+
+    train = start_long_run(qtbot, window, iters=150)
+    with qtbot.waitSignal(train.job.ended, timeout=LONG):
+        train.stop()
+    assert train.run.phase == "stopped" and train.resume_button.isVisible()
+    train.resume()
+    qtbot.waitUntil(lambda: train.run.phase == "training", timeout=LONG)
+    train.job.timer.stop()  # "Quit, keep training": this window stops listening and goes
+    window.close()
+    reopened = MainWindow()
+    qtbot.addWidget(reopened)
+    tray = Tray(reopened)
+    qtbot.waitUntil(lambda: reopened.current == 2, timeout=10_000)
+    follower = reopened.page(2)
+    assert follower.run.sessions == 2 and follower.run.live and "Stopped" not in follower.status.text()
+    assert tray.status.run is follower.job.state and tray.status.state == "training"
+    assert not follower.start_button.isEnabled() and follower.stop_button.isEnabled()
+    with qtbot.waitSignal(follower.job.ended, timeout=LONG):
+        pass
+    assert follower.run.phase == "finished" and follower.status.text().startswith("Finished after 150 steps")
+    assert tray.status.state == "finished" and tray.notices[-1].title == "Fine-tuning finished"
+    tray.rebuild()
+    assert ("Stop training", False) in tray.items() and "Finished 150 steps" in tray.items()[0][0]
+    assert follower.ready() and not follower.resume_button.isVisible() and reopened.next.isEnabled()
+    (listed,) = runs.list_runs()
+    assert listed["status"] == "finished"
+    train.job.running = False  # the first window's bridge never saw the end; nothing left to stop
+
+
+def test_a_small_csv_with_its_own_columns_trains_well_and_starts_again_on_itself(qtbot, window, tmp_path):
+    csv = tmp_path / "replies.csv"
+    csv.write_text("Comment,Response\n" + "".join(f"Lovely dish {i}!,Thank you so much {i}!\n" for i in range(42)),
+                   encoding="utf-8")
+    continue_to(qtbot, window, 1)
+    data = window.page(1)
+    qtbot.waitUntil(lambda: not data.job.running, timeout=LONG)
+    with qtbot.waitSignal(data.job.ended, timeout=LONG):
+        data.set_sources([str(csv)], None)
+    assert data.ready() and window.plan.mapping == {"prompt": "Comment", "completion": "Response"}
+    continue_to(qtbot, window, 2)
+    train = window.page(2)
+    settings = window.plan.settings
+    assert window.plan.split_sizes() == (34, 4) and settings["batch_size"] == 2 and settings["iters"] == 68
+    assert "times through your 34 examples" in train.preset_note.text()
+    warnings = train.data_note.text()
+    assert "The demo model is tiny" in warnings and "34 training examples is very few" in warnings
+    window.plan.memory_limit = 8e9
+    with qtbot.waitSignal(train.job.ended, timeout=LONG):
+        qtbot.mouseClick(train.start_button, Qt.LeftButton)
+    run = train.run
+    assert run.phase == "finished" and run.step == 68
+    assert [p[0] for p in run.val_points] == [0, 8, 16, 24, 32, 40, 48, 56, 64, 68]  # after those steps
+    assert train.charts.loss.count("val") == len(run.val_points)
+    assert (window.plan.run_dir / "adapters" / "best" / "adapters.safetensors").exists()
+    assert f"at step {run.best[0]}, kept as the best adapter" in train.status.text()
+    first = window.plan.run_dir
+
+    window.go(4)  # Export reached; then other data: the run shown no longer belongs to it
+    window.go(1)
+    with qtbot.waitSignal(data.job.ended, timeout=LONG):
+        qtbot.mouseClick(data.use_demo, Qt.LeftButton)
+    assert window.plan.run_dir is None and window.reached == 2
+    window.go(2)
+    assert train.status.text() == "Press Start training when you are ready." and not window.next.isEnabled()
+    assert train.start_button.text() == "Start training" and train.charts.loss.count("train") == 0
+
+    window.go(5)  # the CSV run, opened from Past runs, starts again on the CSV with its own settings
+    listed = window.page(5)
+    row = next(r for r, run in enumerate(listed.rows) if run["path"] == str(first))
+    listed.table.selectRow(row)
+    qtbot.mouseClick(listed.open_button, Qt.LeftButton)
+    assert window.current == 2 and window.plan.sources == [str(csv)] and window.plan.settings["iters"] == 68
+    assert train.start_button.text() == "Start again" and window.steps.currentRow() == 2
+    assert window.steps.item(2).text().startswith("\u25cf") and not window.runs_button.isChecked()
+    qtbot.mouseClick(train.start_button, Qt.LeftButton)
+    again = RunSpec.load(window.plan.run_dir)
+    assert window.plan.run_dir != first and again.sources == [str(csv)] and again.mapping == window.plan.mapping
+    with qtbot.waitSignal(train.job.ended, timeout=LONG):
+        train.stop()
+
+
+def test_a_hugging_face_model_left_unnamed_is_not_trained(qtbot, window):
+    window.reached = 2
+    window.go(2)
+    train = window.page(2)
+    train.picker.kind.setCurrentIndex(2)
+    qtbot.mouseClick(train.start_button, Qt.LeftButton)
+    assert train.status.text().startswith("Cannot start: No model chosen") and not train.job.running
+    assert runs.list_runs() == []

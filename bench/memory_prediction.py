@@ -16,7 +16,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm.models import llama
 
-from macapp.engine import config, demo, memory, models, runs
+from macapp.engine import config, demo, loading, memory, models, runs
 
 CONFIGS = [  # (model shape, batch, words per example, settings)
     ("demo", 4, 60, {}), ("demo", 8, 60, {}), ("demo", 8, 200, {}), ("demo", 16, 120, {}),
@@ -56,7 +56,7 @@ def main() -> None:
     worst = 0.0
     with tempfile.TemporaryDirectory() as folder:
         paths = {"demo": demo.ensure_model(), **{name: other_shape(Path(folder), name) for name in SHAPES}}
-        tokenizer = {name: models.load(path)[1] for name, path in paths.items()}
+        tokenizer = {name: loading.load(path)[1] for name, path in paths.items()}
         for index, (shape, batch, words, extra) in enumerate(CONFIGS):
             data = Path(folder) / f"data{index}"
             data.mkdir()

@@ -50,9 +50,9 @@ def _mapping(job):
 
 
 def _inspect(job, run_dir, emit, should_stop):
-    from .engine import datasets, models
+    from .engine import datasets, loading, models
 
-    tokenizer = models.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
+    tokenizer = loading.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
     emit({"type": ev.LOG, "message": "Reading every example"})
     mapping = _mapping(job)
     report = datasets.inspect(job["sources"], mapping, tokenizer, job.get("max_seq_length", 2048),
@@ -163,7 +163,7 @@ def _gguf(job, run_dir, emit, should_stop):
 def _ollama(job, run_dir, emit, should_stop):
     """Put the tuned model into Ollama: from the fused safetensors folder where Ollama converts that architecture
     itself (quantized by its own --quantize), otherwise through a GGUF of the same type, measured by llama.cpp."""
-    from .engine import export, gguf, models, ollama
+    from .engine import export, gguf, loading, models, ollama
 
     name, quantize = ollama.check_name(job["name"]), job.get("quantize")
     base = models.resolve(job["model"], emit)
@@ -178,7 +178,7 @@ def _ollama(job, run_dir, emit, should_stop):
         gguf_job = {**job, "outtype": ollama.QUANTIZE.get(quantize), "ollama_name": name}
         return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
     fused = export.fuse(job["model"], job["adapter"], job["out"], True, 0, job.get("overwrite", False), emit)
-    tokenizer = models.load_tokenizer(fused)
+    tokenizer = loading.load_tokenizer(fused)
     modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.get("system"), job.get("run_name", ""))
     return {"route": "safetensors", "path": str(fused), "modelfile": str(modelfile),
             "template": ollama.template(tokenizer)[2],

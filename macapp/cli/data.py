@@ -47,9 +47,9 @@ def _print_report(report) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from ..engine import datasets, models
+    from ..engine import datasets, loading, models
 
-    tokenizer = models.load(models.resolve(args.model))[1] if args.model else None
+    tokenizer = loading.load(models.resolve(args.model))[1] if args.model else None
     report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size,
                               args.skip_broken)
     if args.json:

@@ -136,8 +136,7 @@ def _build(folder: Path, report) -> None:
     from mlx.utils import tree_flatten
     from mlx_lm.models import llama
 
-    from . import training
-    from .models import load
+    from . import loading, train_loop
 
     corpus, replies = read_jsonl(CORPUS), read_jsonl(REPLIES)
     texts = [m["content"] for row in corpus + replies for m in row["messages"]] + held_out_comments()
@@ -146,7 +145,7 @@ def _build(folder: Path, report) -> None:
     model = llama.Model(llama.ModelArgs.from_dict(config))
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))
     write_json_atomic(folder / "config.json", config)
-    model, tokenizer = load(folder)  # the tokenizer exactly as every later user of the folder sees it
+    model, tokenizer = loading.load(folder)  # the tokenizer exactly as every later user of the folder sees it
 
     def progress(event):
         if event["type"] == ev.TRAIN:
@@ -159,6 +158,6 @@ def _build(folder: Path, report) -> None:
                            steps_per_report=50, save_every=pretrain["iters"], max_seq_length=256,
                            seed=RECIPE["seed"])
     scratch = folder / "pretraining"
-    training.run_loop(model, tokenizer, settings, corpus, [], scratch, progress)
+    train_loop.run_loop(model, tokenizer, settings, corpus, [], scratch, progress)
     shutil.rmtree(scratch)
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))

@@ -116,13 +116,13 @@ def as_prompt(text: str, tokenizer) -> str:
 def run_examples(data_dir, tokenizer) -> tuple[list[str], list[list[int]]]:
     """The run's held-out examples (validation, else test, else training): as text, and tokenized exactly as
     trained."""
-    from . import datasets, training
+    from . import datasets, train_loop
 
     for split in ("valid", "test", "train") if data_dir and Path(data_dir).is_dir() else ():
         records = datasets.load_split(data_dir, split)[:64]
         if records:
             return ([example_text(r, tokenizer) for r in records],
-                    [tokens for tokens, _ in training.tokenize(records, tokenizer, False)])
+                    [tokens for tokens, _ in train_loop.tokenize(records, tokenizer, False)])
     return [], []
 
 
@@ -151,9 +151,9 @@ def mlx_log_probs(model_dir, token_lists: list[list[int]]) -> list[np.ndarray]:
     """MLX's next-token log-probabilities at every position, on the model as it is saved (its own dtype)."""
     import mlx.core as mx
 
-    from . import models
+    from . import loading
 
-    model, _ = models.load(model_dir)
+    model, _ = loading.load(model_dir)
     out = [_log_softmax(np.array(model(mx.array(tokens)[None])[0].astype(mx.float32))) for tokens in token_lists]
     del model
     gc.collect()

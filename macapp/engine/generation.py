@@ -12,7 +12,7 @@ from mlx.utils import tree_unflatten
 from mlx_lm.generate import stream_generate
 from mlx_lm.tuner.utils import load_adapters
 
-from . import models
+from . import loading, models
 from .errors import InputError
 from .sampling import Sampling
 
@@ -49,7 +49,7 @@ class TunedModel:
         self.kind = adapter_kind(adapter_path) if adapter_path else None  # before minutes of loading
         self.adapter_path = Path(adapter_path) if adapter_path else None
         self.model_path = models.resolve(model_name, report)
-        self.model, self.tokenizer = models.load(self.model_path)
+        self.model, self.tokenizer = loading.load(self.model_path)
         self.side = "base"
         self.swaps = {}
         if self.kind and self.kind != "full":

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import bundle, models
+from . import bundle, loading, models
 from . import events as ev
 from .export import ExportError, fused_bytes, staged
 from .files import write_json_atomic
@@ -191,7 +191,7 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
         _run_converter(command, fused_dir, first, outtype if first == out_file else
                        default_type(models.read_config(fused_dir)), name)
         if (fused_dir / "tokenizer.model").exists() and not prefixes_after_special_tokens(
-                tokenizer or models.load_tokenizer(fused_dir)):
+                tokenizer or loading.load_tokenizer(fused_dir)):
             _without_space_prefix(first)
         if first != out_file:
             if "llama.cpp" in missing_tools():
@@ -216,7 +216,7 @@ def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, 
     file_name = f"model-{outtype}.gguf"
     with staged(out_dir, needed, overwrite) as scratch:
         scratch.mkdir()
-        tokenizer = models.load_tokenizer(fused_dir)
+        tokenizer = loading.load_tokenizer(fused_dir)
         convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report)
         parity = ollama.template(tokenizer)[2]
         result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}

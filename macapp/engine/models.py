@@ -9,7 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-from . import chat_turns
 from . import events as ev
 from .errors import InputError
 from .files import data_home
@@ -87,24 +86,6 @@ def download(repo_id: str, report=lambda event: None) -> Path:
     out.with_name(out.name + ".partial").rename(out)
     check_folder(out)
     return out
-
-
-def load(path):
-    """(model, tokenizer) from a checked folder; the tokenizer stops at every end-of-turn token of its template."""
-    from mlx_lm.utils import load as mlx_load
-
-    model, tokenizer = mlx_load(str(path))
-    chat_turns.add_stop_tokens(tokenizer)
-    return model, tokenizer
-
-
-def load_tokenizer(path):
-    """Only the tokenizer of a checked folder, without loading its weights (stopping as `load`'s does)."""
-    from mlx_lm.utils import load_tokenizer as mlx_load_tokenizer
-
-    tokenizer = mlx_load_tokenizer(Path(path))
-    chat_turns.add_stop_tokens(tokenizer)
-    return tokenizer
 
 
 def quantized(path: Path, bits: int, report=lambda event: None) -> Path:

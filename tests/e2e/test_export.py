@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from macapp.engine import demo, export, models, ollama
+from macapp.engine import demo, export, loading, models, ollama
 from macapp.engine.generation import Sampling, TunedModel, user
 from tests.helpers import REPO, fake_commands, tailor
 
@@ -30,7 +30,7 @@ def test_fuse_writes_a_standard_model_folder(demo_run, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and "quantization" not in config
     assert (out / "tokenizer.model").exists() and list(out.glob("model*.safetensors"))
-    _, tokenizer = models.load(out)
+    _, tokenizer = loading.load(out)
     assert tokenizer.chat_template and not list(tmp_path.glob(".*partial"))
     again = tailor("fuse", "--run", run_dir, "--save-path", out)  # over an existing export: refused
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
@@ -107,7 +107,7 @@ def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
     from macapp.engine import fidelity
 
     fused, good = demo_export
-    template, tokenizer = {"same": True}, models.load_tokenizer(fused)
+    template, tokenizer = {"same": True}, loading.load_tokenizer(fused)
     assert fidelity.measure(good, fused, tokenizer, "f16", None, template).passed
 
     def scale_a_norm(reader):
@@ -134,14 +134,14 @@ def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
     _, run_dir = demo_run
     fused, _ = demo_export
     base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf", "f16")
-    measured = fidelity.measure(base_gguf, fused, models.load_tokenizer(fused), "f16", run_dir / "data",
+    measured = fidelity.measure(base_gguf, fused, loading.load_tokenizer(fused), "f16", run_dir / "data",
                                 {"same": True})
     assert not measured.passed and measured.numbers["kl"] > 0.1
 
 
 def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypatch):
     """Ollama's binary cannot be installed here: a stand-in script on PATH records the calls."""
-    _, tokenizer = models.load(demo_model)
+    _, tokenizer = loading.load(demo_model)
     path = ollama.write_modelfile(tmp_path, tmp_path / "model-f16.gguf", tokenizer)
     missing = ollama.create("my-model", path, "Hi")
     assert missing == {"installed": False, "command": f"ollama create my-model -f {path}",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import export, gguf, models, ollama, training
+from macapp.engine import export, gguf, loading, models, ollama, training
 from tests import families
 from tests.helpers import fake_commands, tailor, train_settings
 
@@ -27,7 +27,7 @@ def test_answers_stop_at_the_templates_end_of_turn_token(name, family_model):
     import mlx.core as mx
     from mlx_lm.generate import stream_generate
 
-    model, tokenizer = models.load(family_model(name))
+    model, tokenizer = loading.load(family_model(name))
     end = tokenizer.convert_tokens_to_ids(END_OF_TURN[name])
     assert end in tokenizer.eos_token_ids
     steps = itertools.count()

@@ -58,9 +58,9 @@ def test_long_examples_are_cut_to_max_seq_length():
 
 
 def test_loss_is_the_same_as_with_mlx_lm_padding(demo_model):
-    from macapp.engine import models
+    from macapp.engine import loading
 
-    model, _ = models.load(demo_model)
+    model, _ = loading.load(demo_model)
     data = examples([40, 41, 42, 44])
     ours = LengthBatches(data, 4, 2048).make_batch([0, 1, 2, 3])
     theirs = next(mlx_iterate_batches(data, 4, 2048))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from macapp.engine import datasets
+from macapp.engine import datasets, loading
 from tests.helpers import write_jsonl
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
@@ -115,9 +115,9 @@ def test_too_few_examples_to_split(tmp_path):
 
 
 def test_token_lengths_use_the_chat_template(demo_model, tmp_path):
-    from macapp.engine import models
 
-    _, tokenizer = models.load(demo_model)
+
+    _, tokenizer = loading.load(demo_model)
     report = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", [CHAT])], tokenizer=tokenizer, max_seq_length=4)
     expected = len(tokenizer.apply_chat_template(CHAT["messages"], return_dict=False))
     assert report.token_stats == {"min": expected, "median": expected, "max": expected, "mean": expected}

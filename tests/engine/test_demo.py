@@ -2,7 +2,7 @@
 
 import json
 
-from macapp.engine import demo, generation, models
+from macapp.engine import demo, generation, loading, models
 from macapp.engine.generation import Sampling, TunedModel, user
 
 
@@ -17,7 +17,7 @@ def test_demo_model_folder_is_complete(demo_model):
 
 
 def test_chat_template_is_mistral_style(demo_model):
-    _, tokenizer = models.load(demo_model)
+    _, tokenizer = loading.load(demo_model)
     text = generation.format_chat(tokenizer, user("Nice video"))
     assert text == "<s>[INST] Nice video [/INST]"
 

@@ -8,7 +8,7 @@ import pytest
 import mlx.core as mx
 from mlx_lm.tuner.trainer import default_loss
 
-from macapp.engine import demo, evaluation, training
+from macapp.engine import demo, evaluation, train_loop
 from macapp.engine.errors import DataError, InputError
 from macapp.engine import scores
 from macapp.engine.evaluation import Item
@@ -91,7 +91,7 @@ def test_loss_on_expected_answers_equals_mlx_lm_loss(demo_run, demo_data):
     for record in records:
         total, count = evaluation.reference_loss(tuned, Item(record["messages"][:-1],
                                                              record["messages"][-1]["content"], ""), None)
-        ((tokens, offset),) = training.tokenize([record], tuned.tokenizer, mask_prompt=True)
+        ((tokens, offset),) = train_loop.tokenize([record], tuned.tokenizer, mask_prompt=True)
         theirs, their_count = default_loss(tuned.model, mx.array([tokens]), mx.array([[offset, len(tokens) - 1]]))
         assert count == their_count.item() and total / count == pytest.approx(theirs.item(), rel=1e-5)
 

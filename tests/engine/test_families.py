@@ -77,9 +77,9 @@ def test_mistral_tokenizer_writes_messages_as_mistral_common(family_model):
     assert model.vocab_size() == 32768
     assert [model.id_to_piece(i) for i in (3, 4, 10, 781)] == ["[INST]", "[/INST]", "[control_8]", "<0x0A>"]
     assert model.encode("Hello") == [23325]  # Mistral 7B v0.1's 22557, after v0.3's 768 control tokens
-    from macapp.engine import models
+    from macapp.engine import loading
 
-    tokenizer = models.load_tokenizer(folder)
+    tokenizer = loading.load_tokenizer(folder)
     # mistral_common's v3 chat: <s>[INST]▁Hello[/INST]▁Hi▁there!</s>, each message encoded on its own
     assert tokenizer.encode("<s>[INST] Hello[/INST] Hi there!</s>", add_special_tokens=False) == (
         [1, 3] + model.encode("Hello") + [4] + model.encode("Hi there!") + [2])
@@ -87,10 +87,10 @@ def test_mistral_tokenizer_writes_messages_as_mistral_common(family_model):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_mlx_lm_tokenizer_gives_the_original_ids(name, family_model):
-    from macapp.engine import models
+    from macapp.engine import loading
 
     folder = family_model(name)
-    tokenizer = models.load_tokenizer(folder)
+    tokenizer = loading.load_tokenizer(folder)
     pairs = hub_reference(name, folder)
     assert [tokenizer.encode(t, add_special_tokens=False) for t, _ in pairs] == [ids for _, ids in pairs]
     assert {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_IDS[name]} == SPECIAL_IDS[name]
@@ -98,10 +98,10 @@ def test_mlx_lm_tokenizer_gives_the_original_ids(name, family_model):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_chat_template_renders_system_user_assistant(name, family_model):
-    from macapp.engine import models
+    from macapp.engine import loading
 
     folder = family_model(name)
-    tokenizer = models.load_tokenizer(folder)
+    tokenizer = loading.load_tokenizer(folder)
     text = tokenizer.apply_chat_template(MESSAGES, tokenize=False)
     assert text.endswith(RENDERED_END[name])
     ids = tokenizer.encode(text, add_special_tokens=False)
@@ -118,14 +118,14 @@ def test_chat_template_renders_system_user_assistant(name, family_model):
 def test_folder_loads_and_runs_in_mlx_lm(name, family_model):
     import mlx.core as mx
 
-    from macapp.engine import models
+    from macapp.engine import loading, models
 
     folder = family_model(name)
     models.check_folder(folder)
     config = json.loads((folder / "config.json").read_text())
     assert config["torch_dtype"] == "bfloat16" and config["num_key_value_heads"] < config["num_attention_heads"]
     assert {str(w.dtype) for w in mx.load(str(folder / "model.safetensors")).values()} == {"mlx.core.bfloat16"}
-    model, tokenizer = models.load(folder)
+    model, tokenizer = loading.load(folder)
     prompt = tokenizer.apply_chat_template(MESSAGES[:2], add_generation_prompt=True, tokenize=False)
     ids = tokenizer.encode(prompt, add_special_tokens=False)
     logits = np.array(model(mx.array([ids])).astype(mx.float32)[0])

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macapp.engine import datasets
+from macapp.engine import datasets, loading
 from macapp.engine.errors import DataError
 from macapp.engine.formats import Mapping
 from tests.bad_inputs import BAD_INPUTS, CHAT, MISSING_COLUMN
@@ -121,9 +121,9 @@ def test_duplicates_overlap_and_role_order(tmp_path):
 
 
 def test_missing_chat_template_and_small_data(demo_model, tmp_path):
-    from macapp.engine import models
 
-    _, tokenizer = models.load(demo_model)
+
+    _, tokenizer = loading.load(demo_model)
     tokenizer.chat_template = None
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(CHAT) + "\n")

@@ -5,7 +5,7 @@ import json
 import pytest
 from mlx_lm.tuner.utils import load_adapters
 
-from macapp.engine import config, models, training
+from macapp.engine import config, loading, models, training
 from tests.helpers import train_settings as settings
 
 
@@ -28,7 +28,7 @@ def test_methods_train_and_save_loadable_adapters(method, demo_data, tmp_path):
     assert (tmp_path / "adapters" / "best" / "adapters.safetensors").exists()
     saved = json.loads((tmp_path / "adapters" / "adapter_config.json").read_text())
     assert saved["fine_tune_type"] == method
-    model, _ = models.load(saved["model"])
+    model, _ = loading.load(saved["model"])
     load_adapters(model, str(tmp_path / "adapters"))  # mlx-lm's own loader accepts what we wrote
     assert not list(tmp_path.glob("adapters/.*tmp*"))
 
@@ -177,7 +177,7 @@ def test_qlora_on_a_quantized_copy(demo_model, demo_data, tmp_path):
     assert models.quantized(demo_model, 4) == quantized  # cached
     result = training.train(settings(demo_data, model=str(quantized), iters=6), tmp_path / "adapters")
     assert result["iterations"] == 6
-    model, _ = models.load(quantized)
+    model, _ = loading.load(quantized)
     load_adapters(model, str(tmp_path / "adapters"))
 
 

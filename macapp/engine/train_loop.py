@@ -1,0 +1,98 @@
+"""The training loop itself, on a model already loaded: tokenize, batch, validate, checkpoint, stop.
+
+It runs mlx-lm's trainer with Tailor's batches and session, for a run and for the demo model's pre-training
+alike; finding and loading models is not its business (training.train does that), so the demo builder can
+use it without an import circle.
+"""
+
+import os
+import time
+import types
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.optimizers as optim
+from mlx_lm.tuner.datasets import create_dataset
+from mlx_lm.tuner.trainer import TrainingArgs
+from mlx_lm.tuner.trainer import train as mlx_train
+from mlx_lm.tuner.utils import build_schedule
+
+from . import checkpoints, data_size, memory
+from . import events as ev
+from .batches import LengthBatches
+from .config import TrainConfig
+from .errors import DataError, Problem, RunFailed
+from .files import atomic_target
+from .session import Session
+
+OPTIMIZER_CLASSES = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
+                     "adafactor": optim.Adafactor}
+
+
+def make_optimizer(config: TrainConfig):
+    rate = build_schedule(config.lr_schedule) if config.lr_schedule else config.learning_rate
+    name = config.optimizer.lower()
+    return OPTIMIZER_CLASSES[name](learning_rate=rate, **config.optimizer_config.get(name, {}))
+
+
+def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
+    """(tokens, prompt offset) per record, exactly as mlx-lm's datasets tokenize them."""
+    if not records:
+        return []
+    dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
+    return [dataset.process(dataset[i]) for i in range(len(dataset))]
+
+
+def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
+             report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False,
+             model_config: dict | None = None) -> dict:
+    """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training.
+
+    With the model's config.json, a `plan` event first gives the predicted peak memory against the limit.
+    """
+    train_set = tokenize(train_records, tokenizer, config.mask_prompt)
+    valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
+    if len(train_set) < config.batch_size:
+        raise DataError([Problem("error", f"only {len(train_set)} training examples for a batch size of "
+                                          f"{config.batch_size}", str(config.data),
+                                 fix="Add examples or lower the batch size.")])
+    if model_config is not None:
+        longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
+        report({"type": ev.PLAN, **memory.plan(model_config, config, longest)})
+    for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
+        report({"type": ev.LOG, "level": "warning", "message": line})
+    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
+    # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
+    valid_batches = (LengthBatches(valid_set, min(config.batch_size, len(valid_set)), config.max_seq_length,
+                                   config.seed) if valid_set else None)
+    optimizer = make_optimizer(config)
+    session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop,
+                      valid_batches)
+    if resume:
+        start = session.resume()
+        report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else
+                "No checkpoint yet: starting from the beginning"})
+    adapter_file = Path(adapter_dir) / "adapters.safetensors"
+    tmp_file = atomic_target(adapter_file)
+    args = TrainingArgs(
+        batch_size=config.batch_size, iters=config.iters - session.offset,
+        val_batches=config.val_batches, steps_per_report=config.steps_per_report,
+        steps_per_eval=config.steps_per_eval, steps_per_save=config.iters + 1, adapter_file=str(tmp_file),
+        max_seq_length=config.max_seq_length, grad_checkpoint=config.grad_checkpoint,
+        grad_accumulation_steps=config.grad_accumulation_steps, clear_cache_threshold=config.clear_cache_threshold)
+    started = time.monotonic()
+    mx.clear_cache()
+    mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
+    if args.iters > 0:
+        mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
+                  args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
+        session.validate_last()
+    else:
+        checkpoints.save_weights(model, tmp_file)
+    if session.failed_at:
+        tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter
+        raise RunFailed(f"The loss stopped being a number (NaN or infinite) at step {session.failed_at}; "
+                        "training cannot go on. The adapter of the last good checkpoint is kept.",
+                        "Lower the learning rate (for example by 10x), or use a warm-up.")
+    os.replace(tmp_file, adapter_file)
+    return {**session.summary(), "seconds": round(time.monotonic() - started, 2)}

@@ -61,7 +61,8 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     if not source.exists():
         raise config.ConfigError(f"{source}: data not found. Give a .jsonl file or a folder with train.jsonl.")
     run_dir = runs.create(name)
-    kept = {key: value for key, value in settings.to_dict().items() if key not in ("model", "data")}
+    kept = {key: value for key, value in settings.to_dict().items()  # what a new run of the same would take
+            if key not in ("model", "data", "adapter_path", "resume_adapter_file")}
     RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
             method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
             ).save(run_dir)

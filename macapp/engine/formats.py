@@ -25,6 +25,7 @@ FORMATS_HELP = ('Use {"messages": [...]} for chats, {"prompt": ..., "completion"
 # A column whose name holds an answer word is an answer; the first word found in each list wins.
 ANSWER_WORDS = ("answer", "response", "reply", "completion", "output", "assistant", "bot", "gpt", "agent",
                 "support", "target", "resolution", "a")
+NOT_TEXT_WORDS = ("id", "uuid", "date", "time", "timestamp", "url", "link", "score", "rating")  # never a question
 PROMPT_WORDS = ("question", "prompt", "instruction", "query", "comment", "request", "input", "user", "human",
                 "customer", "message", "inquiry", "enquiry", "post", "email", "ask", "q")
 
@@ -65,6 +66,7 @@ def _best(columns: list, words: tuple) -> str | None:
 def guess_mapping(columns: list) -> Mapping | None:
     """The question and answer columns as people name them (comment/response, question/answer, input/output,
     instruction/response, user/assistant, prompt/reply, ...); None when the names do not tell."""
+    columns = [c for c in columns if not any(w in NOT_TEXT_WORDS for w in _words(c))]
     answers = [c for c in columns if any(w in ANSWER_WORDS for w in _words(c))]
     answer = _best(answers, ANSWER_WORDS)
     prompt = _best([c for c in columns if c not in answers], PROMPT_WORDS)

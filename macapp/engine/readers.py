@@ -163,9 +163,10 @@ JSON_WORDS = {  # json's own messages, as a person who does not write JSON would
 def json_words(error: json.JSONDecodeError) -> str:
     """'a comma is missing before `"answer"` (character 46)': where the JSON breaks, in plain words."""
     words, where = JSON_WORDS.get(error.msg, (f"the JSON is broken ({error.msg})", "at"))
-    lines = error.doc.splitlines()
-    near = lines[error.lineno - 1][error.colno - 1:error.colno + 11].strip() if lines else ""
-    return f"{words} {where} `{near}` (character {error.colno})" if near else f"{words} at the end of the line"
+    near = error.doc[error.pos:error.pos + 12].split("\n")[0].strip()
+    if not near:
+        return "the line ends too early: a closing } or ] is missing (or the example goes on on the next line)"
+    return f"{words} {where} `{near}` (character {error.colno})"
 
 
 def _whole_json(path: Path):

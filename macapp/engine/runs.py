@@ -49,9 +49,14 @@ def find(run: str) -> Path:
 
 
 def append_event(folder: Path, event: dict) -> None:
-    # One short line per append: a killed process loses at most the line it was writing.
-    with open(Path(folder) / "events.jsonl", "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(event, default=str) + "\n")
+    # One short line per append: a killed process loses at most the line it was writing, and the next
+    # event starts on a line of its own after such a cut line.
+    with open(Path(folder) / "events.jsonl", "ab+") as handle:
+        cut = False
+        if handle.seek(0, 2) > 0:
+            handle.seek(-1, 2)
+            cut = handle.read(1) != b"\n"
+        handle.write((b"\n" if cut else b"") + json.dumps(event, default=str).encode() + b"\n")
 
 
 def read_events(folder: Path) -> list[dict]:

@@ -43,7 +43,6 @@ class Session(TrainingCallback):
         self.last_train_loss = None
         self.warned_overfit = self.stopped = self.stopped_early = False
         self.failed_at = None
-        self.validated = None  # the step last validated
 
     # -- resume -----------------------------------------------------------------------------------
 
@@ -88,7 +87,7 @@ class Session(TrainingCallback):
             self.evals_since_best += 1
         self._check_overfitting()
         patience = self.config.early_stop_patience
-        if patience and self.evals_since_best >= patience:
+        if patience and self.evals_since_best >= patience and iteration < self.config.iters:
             self.stopped_early = True
             self.report({"type": ev.LOG, "message": f"Stopping early: no better validation loss in {patience} "
                                                    f"evaluations (best {self.best_val:.3f} at step "
@@ -143,15 +142,15 @@ class Session(TrainingCallback):
                         num_batches=self.config.val_batches, max_seq_length=self.config.max_seq_length,
                         iterate_batches=self.iterate)
         self.model.train()
-        self.validated = done
         self.on_val_loss_report({"iteration": done - self.offset, "val_loss": loss,
                                  "val_time": time.perf_counter() - started})
 
     def validate_last(self) -> None:
-        """After the last step of a run that went to its end: its final weights, unless just validated."""
+        """After the last step of a run that went to its end: its final weights (the loop validates a step
+        only before the next one), unless a stop was asked for meanwhile."""
         done = self.iteration
         if (self.valid_batches is not None and not (self.failed_at or self.stopped or self.stopped_early)
-                and done > self.offset and done != self.validated):
+                and done > self.offset and not self.should_stop()):
             self.validate(done)
 
     def _checkpoint(self, iteration: int) -> None:

@@ -86,7 +86,6 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     if args.iters > 0:
         mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
                   args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
-        session.validate_last()
     else:
         checkpoints.save_weights(model, tmp_file)
     if session.failed_at:
@@ -94,5 +93,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         raise RunFailed(f"The loss stopped being a number (NaN or infinite) at step {session.failed_at}; "
                         "training cannot go on. The adapter of the last good checkpoint is kept.",
                         "Lower the learning rate (for example by 10x), or use a warm-up.")
-    os.replace(tmp_file, adapter_file)
+    os.replace(tmp_file, adapter_file)  # the last adapter is in place before the last validation
+    if args.iters > 0:
+        session.validate_last()
     return {**session.summary(), "seconds": round(time.monotonic() - started, 2)}

@@ -44,12 +44,13 @@ def main(timing: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Tailor")
     app.setOrganizationName("Tailor")
-    if single.hand_over():  # Tailor is open already: its window comes forward instead
+    claim = single.Claim(app)
+    if not claim.held:  # Tailor is open already: its window comes forward instead
         print("Tailor is already open: its window is brought forward.", file=sys.stderr)
         return 0
     app.setWindowIcon(app_icon())
     window = MainWindow()
-    single.listen(window.show_window, app)
+    claim.show = window.show_window
     window.quit_requested.connect(app.quit)
     if QSystemTrayIcon.isSystemTrayAvailable():
         stay_in_menu_bar(app, window)

@@ -50,12 +50,13 @@ class Job(QObject):
         self.ours = False  # whether the events read now come from the worker this job follows
 
     def start(self, job: dict) -> None:
-        """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one)."""
+        """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one).
+
+        The folder's earlier events pass through first (a resumed run's whole history, for its state and
+        charts); the job ends with the end of the worker started here."""
         self.folder, self.kind = Path(job["run"]), job["kind"]
-        events = self.folder / "events.jsonl"
-        self.offset = events.stat().st_size if events.exists() else 0  # earlier jobs' events are not ours
+        self.offset = 0
         self._reset()
-        self.ours = True
         self.process = jobs.start(job, detached=True)
         self.pid = self.process.pid
         self.timer.start()

@@ -143,7 +143,10 @@ class Plan:
         spec = RunSpec.load(run_dir)
         if spec is None:  # a run made before runs kept their spec: its model and settings at least
             saved = config.load(self.run_dir / "config.yaml").to_dict()
-            self.model = saved.get("model", self.model)
+            self.model = saved.pop("model", self.model)
+            self.settings = {key: value for key, value in saved.items()
+                             if key not in ("data", "adapter_path", "resume_adapter_file")}
+            self.customized = True
             return
         self.model, self.sources, self.mapping, self.ratios = spec.model, spec.sources, spec.mapping, spec.ratios
         self.method, self.settings, self.skip_broken = spec.method, dict(spec.settings), spec.skip_broken

@@ -1,7 +1,8 @@
 """One Tailor at a time: a second launch hands over to the first, which brings its window forward, and quits.
 
-A local socket named for the user and the data home: the first Tailor listens on it; a later one that reaches it
-says "show" and exits, so there is never a second window or a second menu-bar item over the same runs.
+A local socket named for the user and the data home: the first Tailor listens on it before it builds its
+window; a later one that reaches it says "show" and exits, so there is never a second window or a second
+menu-bar item over the same runs.
 """
 
 import getpass
@@ -19,8 +20,8 @@ def _name() -> str:
     return f"tailor-{getpass.getuser()}-{home}"
 
 
-def hand_over() -> bool:
-    """True when another Tailor is running here and was asked to show its window; then this one should quit."""
+def _hand_over() -> bool:
+    """True when another Tailor answered here and was asked to show its window."""
     socket = QLocalSocket()
     socket.connectToServer(_name())
     if not socket.waitForConnected(WAIT_MS):
@@ -31,16 +32,24 @@ def hand_over() -> bool:
     return True
 
 
-def listen(on_show, parent) -> QLocalServer:
-    """Become the one Tailor: `on_show()` runs whenever a later launch asks for the window."""
-    server = QLocalServer(parent)
-    QLocalServer.removeServer(_name())  # left behind by a Tailor that crashed
-    server.listen(_name())
+class Claim:
+    """This process as the one Tailor (`held`), or one that handed over to another and should quit."""
 
-    def connected():
-        while server.hasPendingConnections():
-            server.nextPendingConnection().deleteLater()
-            on_show()
+    def __init__(self, parent):
+        self.server = QLocalServer(parent)
+        self.show = lambda: None  # set once the window exists; a launch before that finds it anyway
+        self.server.newConnection.connect(self._connected)
+        self.held = self._listen()
 
-    server.newConnection.connect(connected)
-    return server
+    def _listen(self) -> bool:
+        if self.server.listen(_name()):
+            return True
+        if _hand_over():
+            return False
+        QLocalServer.removeServer(_name())  # left behind by a Tailor that crashed: nobody answered on it
+        return self.server.listen(_name()) or not _hand_over()
+
+    def _connected(self) -> None:
+        while self.server.hasPendingConnections():
+            self.server.nextPendingConnection().deleteLater()
+            self.show()

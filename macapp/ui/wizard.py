@@ -133,6 +133,10 @@ class MainWindow(QMainWindow):
         """A past run, opened from the list: its data, model and settings become the window's, so each step
         shows that run and "Start again" trains what it trained."""
         train = self.page(TRAIN)
+        if train.job.running and Path(run_dir) != train.job.folder:
+            self.page(RUNS).status.setText("A run is training: open other runs once it has finished or stopped. "
+                                           "Its own row opens it in the Train step.")
+            return
         if not train.job.running:
             self.plan.open_run(run_dir)
             if self.pages[DATA] is not None:

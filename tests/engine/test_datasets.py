@@ -28,9 +28,10 @@ def test_wrong_keys_say_which_keys_exist(tmp_path):
 
 @pytest.mark.parametrize("columns", [("Comment", "Response"), ("question", "answer"), ("input", "output"),
                                      ("instruction", "response"), ("user", "assistant"), ("prompt", "reply"),
-                                     ("Customer message", "Agent reply")])
+                                     ("Customer message", "Agent reply"), ("user_message", "bot_reply")])
 def test_columns_named_as_people_name_them_are_read_as_question_and_answer(tmp_path, columns):
-    rows = [{columns[0]: f"q{i}", columns[1]: f"a{i}", "id": i} for i in range(5)]
+    rows = [{"user_id": i, columns[0]: f"q{i}", columns[1]: f"a{i}", "created_at_date": "2026-12-01"}
+            for i in range(5)]
     report = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", rows)])
     assert (report.count, report.errors, report.format) == (5, [], "completions")
     assert report.guessed == {"prompt": columns[0], "completion": columns[1]}
@@ -133,3 +134,10 @@ def test_folders_are_read_and_an_empty_folder_is_explained(tmp_path):
     (tmp_path / "none").mkdir()
     (problem,) = datasets.inspect([tmp_path / "none"]).errors
     assert "no data files in this folder" in problem.message
+
+
+def test_a_line_cut_short_is_said_plainly_even_with_windows_line_ends(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "a", "completion": "b"}\r\n{"prompt": "hi"\r\n')
+    (problem,) = datasets.inspect([path]).errors
+    assert problem.line == 2 and problem.message.startswith("the line ends too early: a closing } or ] is missing")

@@ -80,3 +80,14 @@ def test_events_of_other_jobs_in_the_run_folder_are_left_alone():
     before = run.outcome()
     run.apply({"type": "started", "kind": "evaluate", "pid": 5}).apply({"type": "error", "kind": "evaluate"})
     assert run.outcome() == before
+
+
+def test_an_event_after_a_line_cut_by_a_kill_starts_a_line_of_its_own(tmp_path):
+    """Else the next session's `started` is glued to the cut line and lost, and the run looks interrupted."""
+    from macapp.engine import runs
+
+    (tmp_path / "events.jsonl").write_bytes(b'{"type": "started", "pid": 1}\n{"type": "train", "iterat')
+    runs.append_event(tmp_path, {"type": "started", "pid": 2})
+    runs.append_event(tmp_path, {"type": "log", "message": "Loading demo"})
+    assert [e.get("pid") for e in runs.read_events(tmp_path)] == [1, 2, None]
+    assert RunState.replay(runs.read_events(tmp_path)).pid == 2

@@ -114,6 +114,8 @@ def test_stop_saves_the_run_and_offers_resume(qtbot, window):
         qtbot.waitUntil(lambda: train.run.phase == "training", timeout=LONG)
         train.stop()
     assert resumed.args[0]["result"]["resumed_from"] == event["result"]["iterations"]
+    assert train.run.sessions == 2 and train.run.train_points[0][0] < event["result"]["iterations"]  # all of it
+    assert train.charts.loss.count("train") == len(train.run.train_points)
 
     window.go(5)  # the run, reopened from the list of past runs, shows its charts again
     listed = window.page(5)

@@ -7,6 +7,7 @@ file and line (click one to see that line), the token lengths, the column mappin
 import itertools
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -18,6 +19,7 @@ from ... import jobs
 from ...engine import demo
 from ...engine import events as ev
 from ...engine.datasets import split_counts
+from ...engine.formats import Mapping, guess_mapping
 from ...engine.errors import InputError
 from ..bridge import Job
 from ..feedback import problem_words
@@ -198,6 +200,8 @@ class DataPage(Page):
 
     def show_plan(self) -> None:
         """Show the plan's data, as when a past run is opened; it is read again when the page is next shown."""
+        self.job.cancel()  # a reading of the data chosen before must not land in the opened run's plan
+        self.plan.inspection = None
         self._show_path()
         self.valid_slider.setValue(round(self.plan.ratios[1] * 100))
         self.test_slider.setValue(round(self.plan.ratios[2] * 100))
@@ -320,6 +324,7 @@ class DataPage(Page):
         guessed = report.get("guessed")
         if guessed and self.plan.mapping is None:
             self.plan.mapping = {**guessed}  # what the run will be prepared with, as the check just was
+        guessed = guessed or asdict(guess_mapping(preview["columns"]) or Mapping())  # still the names' reading
         unknown = any("cannot tell which column" in p["message"] for p in report["problems"])
         self.mapping_box.setVisible(bool(unknown or self.plan.mapping))
         mapping = self.plan.mapping or {}
@@ -333,7 +338,8 @@ class DataPage(Page):
         if unknown:
             self.mapping_note.setText("Tailor cannot tell from the column names which one holds the question and "
                                       "which the answer. Choose them, then press Use these columns.")
-        elif guessed and mapping.get("prompt") == guessed["prompt"]:
+        elif guessed["prompt"] and (mapping.get("prompt"), mapping.get("completion")) == (guessed["prompt"],
+                                                                                            guessed["completion"]):
             self.mapping_note.setText(f"Tailor reads {_column_words(guessed['prompt'])} as the question and "
                                       f"\u201c{guessed['completion']}\u201d as the answer. If that is wrong, "
                                       "choose other columns and press Use these columns.")

@@ -113,10 +113,12 @@ class TrainPage(Page):
         buttons.addStretch(1)
         self.progress = QProgressBar(textVisible=True)
         self.status = note("Press Start training when you are ready.")
+        self.warning_note = note(color="#b26a00")  # what the run itself warned of (it starts to memorize, ...)
         self.charts = TrainingCharts()
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.warning_note)
         layout.addWidget(self.charts, 1)
         return layout
 
@@ -186,6 +188,7 @@ class TrainPage(Page):
         self.fit_button.setVisible(self.suggestion is not None)
 
     def _use_fitting(self) -> None:
+        self.plan.customized = True  # kept when the page is entered again
         self.plan.settings.update(self.suggestion)
         self._show_settings()
 
@@ -237,9 +240,15 @@ class TrainPage(Page):
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {color};" + (" font-weight: 600;" if bold else ""))
 
+    def _show_warnings(self) -> None:
+        said = list(dict.fromkeys(self.run.warnings))  # a resumed run may say the same again
+        self.warning_note.setText("\n".join(f"\u26a0 {line}" for line in said))
+        self.warning_note.setVisible(bool(said))
+
     def _redraw(self) -> None:
         self.charts.take(self.run)
         self.charts.refresh()
+        self._show_warnings()
         if not self.job.running:
             if not self.charts.dirty:
                 self.timer.stop()  # the run has ended and its last points are drawn
@@ -276,6 +285,7 @@ class TrainPage(Page):
         if self.job.running:
             return
         self.plan.run_dir, self.run = None, RunState()
+        self._show_warnings()
         self.forgot_run.emit()
         self.charts.clear()
         self.charts.refresh(everything=True)
@@ -285,11 +295,13 @@ class TrainPage(Page):
         self.ready_changed.emit()
 
     def _ended(self, event: dict) -> None:
+        self.run = self.job.state  # the job may end within `_follow`, before the page took its state
         self._show_outcome(just_ended=True)
         self.ready_changed.emit()
 
     def _show_outcome(self, just_ended: bool = False) -> None:
         run = self.run
+        self._show_warnings()
         done = run.phase in ("finished", "stopped")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if done else 0)
@@ -301,8 +313,8 @@ class TrainPage(Page):
             self._say(f"Finished after {run.step} steps in {took}.{best} Press Continue.", "#2e7d32", bold=True)
         elif run.phase == "stopped":
             self.progress.setFormat(f"Stopped at step {run.step}")
-            self._say(f"Stopped at step {run.step} of {run.total or run.step}.{best} Press Resume to go on.",
-                      "#2e7d32", bold=True)
+            self._say(f"Stopped at step {run.step} of {run.total or run.step}.{best}"
+                      + (" Press Resume to go on." if self._resumable() else ""), "#2e7d32", bold=True)
         elif run.phase == "failed":
             error = run.error or {}
             self.progress.setFormat("Did not finish")
@@ -313,18 +325,24 @@ class TrainPage(Page):
                           + (f"\nWhat to try: {error['fix']}" if error.get("fix") else ""), "#c62828")
         else:
             self.progress.setFormat("Did not finish")
-            self._say("This run was interrupted. Press Resume to continue it from its last checkpoint.")
+            self._say("This run was interrupted" + (": press Resume to continue it from its last checkpoint."
+                                                    if self._resumable() else " before its first checkpoint: "
+                                                    "press Start again."))
         self._show_buttons()
+
+    def _resumable(self) -> bool:
+        return (not self.job.running and self.plan.run_dir is not None and self.run.phase != "finished"
+                and any((Path(self.plan.run_dir) / "checkpoints").glob("0*")))
 
     def _show_buttons(self) -> None:
         running = self.job.running
-        resumable = (not running and self.plan.run_dir is not None and self.run.phase != "finished"
-                     and any((Path(self.plan.run_dir) / "checkpoints").glob("0*")))
+        resumable = self._resumable()
         self.start_button.setEnabled(not running)
         self.start_button.setText("Start again" if self.plan.run_dir is not None else "Start training")
         self.stop_button.setEnabled(running and not self.job.stop_stage)
         self.resume_button.setVisible(resumable)
 
     def ready(self) -> bool:
-        return (not self.job.running and self.plan.run_dir is not None
-                and (Path(self.plan.run_dir) / "adapters" / "adapters.safetensors").exists())
+        run_dir = self.plan.run_dir
+        return (not self.job.running and run_dir is not None and (Path(run_dir) / "config.yaml").exists()
+                and (runs.adapter_paths(run_dir)["last"] / "adapters.safetensors").exists())

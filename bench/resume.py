@@ -43,10 +43,10 @@ def main() -> None:
         data = Path(folder) / "data"
         datasets.prepare([demo.REPLIES], data, (0.9, 0.1, 0.0))
         straight = make_run(data, "bench-straight", args.iters, args.save_every)
-        list(jobs.events(jobs.start({"kind": "train", "run": str(straight)})))
+        list(jobs.events(jobs.start(jobs.TrainJob(run=str(straight)))))
         killed = make_run(data, "bench-killed", args.iters, args.save_every)
         kill_at = random.Random(args.seed_kill).randint(args.save_every + 1, args.iters - 1)
-        process = jobs.start({"kind": "train", "run": str(killed)})
+        process = jobs.start(jobs.TrainJob(run=str(killed)))
         for event in jobs.events(process):
             if event["type"] == "train" and event["iteration"] >= kill_at:
                 process.send_signal(signal.SIGKILL)

@@ -1,4 +1,5 @@
-"""Start a worker process for a job and read its events; shared by the CLI and the app.
+"""The jobs a worker runs, one typed spec per kind, and starting a worker for one and reading its events;
+shared by the CLI and the app.
 
 The worker gets the system OpenBLAS preloaded on Linux, and its stderr goes to the job folder's worker.log.
 """
@@ -10,12 +11,163 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from . import exitcodes
 from .engine import blas, bundle
 from .engine import events as ev
+from .engine.errors import InputError
 from .engine.files import data_home, write_json_atomic
+
+
+@dataclass(kw_only=True)
+class Job:
+    """What every job has: its kind, and the folder its events go to (a run folder, or a scratch folder)."""
+
+    kind: ClassVar[str] = ""
+    run: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(kw_only=True)
+class CheckJob(Job):
+    kind: ClassVar[str] = "check"
+
+
+@dataclass(kw_only=True)
+class InspectJob(Job):
+    """Read and check data files; with a model, count tokens with its tokenizer."""
+
+    kind: ClassVar[str] = "inspect"
+    sources: list[str]
+    mapping: dict | None = None  # formats.Mapping's fields
+    model: str | None = None
+    max_seq_length: int = 2048
+    batch_size: int | None = None
+    skip_broken: bool = False
+
+
+@dataclass(kw_only=True)
+class DownloadJob(Job):
+    kind: ClassVar[str] = "download"
+    model: str
+
+
+@dataclass(kw_only=True)
+class TrainJob(Job):
+    """Train the run in `run`: first check and split its data from its spec.json when `prepare`."""
+
+    kind: ClassVar[str] = "train"
+    resume: bool = False
+    prepare: bool = False
+
+
+@dataclass(kw_only=True)
+class AnswerJob(Job):
+    """Answer a chat with the base and/or the tuned model of run `source`, streamed."""
+
+    kind: ClassVar[str] = "answer"
+    source: str
+    messages: list[dict]
+    sides: list[str] = field(default_factory=lambda: ["base", "tuned"])
+    checkpoint: str = "last"
+    sampling: dict | None = None
+    system: str | None = None
+
+
+@dataclass(kw_only=True)
+class EvaluateJob(Job):
+    """Score the base and the tuned model of run `source` on a prompt set; the report goes into that run."""
+
+    kind: ClassVar[str] = "evaluate"
+    source: str
+    prompts: str | None = None
+    checkpoint: str = "last"
+    sampling: dict | None = None
+    check: dict | None = None
+    system: str | None = None
+    limit: int | None = None
+
+
+@dataclass(kw_only=True)
+class ModelJob(Job):
+    """A job on a model and an adapter folder, writing to `out`."""
+
+    model: str
+    adapter: str | None = None
+    out: str = ""
+    overwrite: bool = False
+
+
+@dataclass(kw_only=True)
+class FuseJob(ModelJob):
+    kind: ClassVar[str] = "fuse"
+    dequantize: bool | None = None
+    bits: int = 0
+
+
+@dataclass(kw_only=True)
+class GgufJob(ModelJob):
+    """A GGUF measured by llama.cpp against the fused model, with its Modelfile; an Ollama model when named."""
+
+    kind: ClassVar[str] = "gguf"
+    outtype: str | None = None
+    data: str | None = None  # the run's data folder: its examples for the fidelity check
+    verify: bool = True
+    converter: str | None = None
+    system: str | None = None
+    run_name: str = ""
+    ollama_name: str | None = None
+
+
+@dataclass(kw_only=True)
+class OllamaJob(GgufJob):
+    """An Ollama model `name`: from the fused folder where Ollama reads the architecture, else through a GGUF."""
+
+    kind: ClassVar[str] = "ollama"
+    name: str
+    quantize: str | None = None
+
+
+@dataclass(kw_only=True)
+class ServeJob(ModelJob):
+    kind: ClassVar[str] = "serve"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    allow_remote: bool = False
+
+
+@dataclass(kw_only=True)
+class InstallExportJob(Job):
+    kind: ClassVar[str] = "install_export"
+
+
+@dataclass(kw_only=True)
+class UploadJob(Job):
+    kind: ClassVar[str] = "upload"
+    folder: str
+    repo: str
+    private: bool = True
+
+
+KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, TrainJob, AnswerJob, EvaluateJob, FuseJob,
+                                      GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
+
+
+def from_dict(values: dict) -> Job:
+    """The typed job of a job file's contents; an InputError names an unknown kind or field."""
+    kind = KINDS.get(values.get("kind"))
+    if kind is None:
+        raise InputError(f"unknown job kind {values.get('kind')!r}; known: {', '.join(KINDS)}")
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(values) - known - {"kind"})
+    if unknown:
+        raise InputError(f"a {kind.kind} job has no field {unknown[0]!r}")
+    return kind(**{key: value for key, value in values.items() if key != "kind"})
 
 
 _serial = itertools.count()
@@ -32,15 +184,15 @@ def scratch_folder(kind: str) -> Path:
     return folder
 
 
-def start(job: dict, detached: bool = False) -> subprocess.Popen:
-    """Write the job spec into its folder (job["run"]) and start the worker on it.
+def start(job: Job, detached: bool = False) -> subprocess.Popen:
+    """Write the job spec into its folder (job.run) and start the worker on it.
 
     Attached, the worker's events come through its stdout; detached (the app), it runs in its own
     session, so it outlives the window, and its events are read from the folder's events.jsonl.
     """
-    run_dir = Path(job["run"])
-    job_file = run_dir / f"job-{job['kind']}.json"
-    write_json_atomic(job_file, job)
+    run_dir = Path(job.run)
+    job_file = run_dir / f"job-{job.kind}.json"
+    write_json_atomic(job_file, job.to_dict())
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:

@@ -12,12 +12,14 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
-from . import exitcodes
+from . import exitcodes, jobs
 from .engine import events as ev
 from .engine import runs
 from .engine.errors import InputError, RunFailed
+from .jobs import Job
 
 
 class Events:
@@ -43,28 +45,27 @@ def _check(job, run_dir, emit, should_stop):
     return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit()}
 
 
-def _mapping(job):
+def _mapping(values: dict | None):
     from .engine.formats import Mapping
 
-    return Mapping(**job["mapping"]) if job.get("mapping") else None
+    return Mapping(**values) if values else None
 
 
 def _inspect(job, run_dir, emit, should_stop):
     from .engine import datasets, loading, models
 
-    tokenizer = loading.load(models.resolve(job["model"], emit))[1] if job.get("model") else None
+    tokenizer = loading.load(models.resolve(job.model, emit))[1] if job.model else None
     emit({"type": ev.LOG, "message": "Reading every example"})
-    mapping = _mapping(job)
-    report = datasets.inspect(job["sources"], mapping, tokenizer, job.get("max_seq_length", 2048),
-                              job.get("batch_size"), job.get("skip_broken", False))
+    mapping = _mapping(job.mapping)
+    report = datasets.inspect(job.sources, mapping, tokenizer, job.max_seq_length, job.batch_size, job.skip_broken)
     return {"report": report.to_dict(), "must_fix": report.must_fix,
-            "preview": datasets.preview(job["sources"], mapping)}
+            "preview": datasets.preview(job.sources, mapping)}
 
 
 def _download(job, run_dir, emit, should_stop):
     from .engine import models
 
-    return {"path": str(models.download(job["model"], emit))}
+    return {"path": str(models.download(job.model, emit))}
 
 
 def _train(job, run_dir, emit, should_stop):
@@ -73,24 +74,24 @@ def _train(job, run_dir, emit, should_stop):
 
     settings = config.load(run_dir / "config.yaml")
     with awake.kept_awake(emit):  # from preparing the data to the last save
-        if job.get("prepare"):  # the app's runs: check and split the user's data into the run folder first
+        if job.prepare:  # the app's runs: check and split the user's data into the run folder first
             spec = RunSpec.load(run_dir)
             emit({"type": ev.LOG, "message": "Checking and splitting the data"})
             datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
-                             _mapping({"mapping": spec.mapping}), spec.skip_broken)
+                             _mapping(spec.mapping), spec.skip_broken)
             if spec.quantize_bits:
                 base = models.resolve(settings.model, emit)
                 settings.model = str(models.quantized(base, spec.quantize_bits, emit))
                 settings.save(run_dir / "config.yaml")
         return training.train(settings, run_dir / settings.adapter_path, emit, should_stop,
-                              checkpoint_dir=run_dir / "checkpoints", resume=bool(job.get("resume")))
+                              checkpoint_dir=run_dir / "checkpoints", resume=job.resume)
 
 
 def _tuned_model(job, emit):
-    """The run's model with the chosen adapter (job["checkpoint"]: "last" or "best")."""
+    """The run's model with the chosen adapter (job.checkpoint: "last" or "best")."""
     from .engine import generation
 
-    return generation.TunedModel(*runs.model_and_adapter(job["source"], job.get("checkpoint", "last")), emit)
+    return generation.TunedModel(*runs.model_and_adapter(job.source, job.checkpoint), emit)
 
 
 def _answer(job, run_dir, emit, should_stop):
@@ -98,11 +99,11 @@ def _answer(job, run_dir, emit, should_stop):
     from .engine import generation
     from .engine.sampling import Sampling
 
-    sampling = Sampling.from_dict(job.get("sampling"))
+    sampling = Sampling.from_dict(job.sampling)
     tuned = _tuned_model(job, emit)
-    answers = {side: "" for side in job.get("sides", generation.SIDES)}
+    answers = {side: "" for side in job.sides}
     emit({"type": ev.LOG, "message": "Answering"})
-    for side, text, finish in tuned.side_by_side(job["messages"], sampling, job.get("system"), tuple(answers)):
+    for side, text, finish in tuned.side_by_side(job.messages, sampling, job.system, tuple(answers)):
         if should_stop():
             return {"answers": answers, "stopped": True}
         answers[side] += text
@@ -115,21 +116,19 @@ def _evaluate(job, run_dir, emit, should_stop):
     from .engine.sampling import Sampling
     from .engine.scores import Check
 
-    check = Check(**job["check"]) if job.get("check") else None
-    result = evaluation.evaluate_run(Path(job["source"]), job.get("prompts"), job.get("checkpoint", "last"),
-                                     Sampling.from_dict(job.get("sampling")), check, job.get("system"),
-                                     job.get("limit"), emit, should_stop)
+    check = Check(**job.check) if job.check else None
+    result = evaluation.evaluate_run(Path(job.source), job.prompts, job.checkpoint, Sampling.from_dict(job.sampling),
+                                     check, job.system, job.limit, emit, should_stop)
     if result is None:
         return {"stopped": True}
-    return {"summary": result["summary"], "check": result["check"], "report": report.write(job["source"], result),
+    return {"summary": result["summary"], "check": result["check"], "report": report.write(job.source, result),
             "stopped": False}
 
 
 def _fuse(job, run_dir, emit, should_stop):
     from .engine import export
 
-    out = export.fuse(job["model"], job["adapter"], job["out"], job.get("dequantize"), job.get("bits", 0),
-                      job.get("overwrite", False), emit)
+    out = export.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit)
     return {"path": str(out)}
 
 
@@ -140,20 +139,20 @@ def _gguf(job, run_dir, emit, should_stop):
 
     from .engine import export, gguf, models, ollama
 
-    out = Path(job["out"])
-    base = models.resolve(job["model"], emit)
-    outtype = job.get("outtype") or gguf.default_type(models.read_config(base))
+    out = Path(job.out)
+    base = models.resolve(job.model, emit)
+    outtype = job.outtype or gguf.default_type(models.read_config(base))
     fused_size = export.fused_bytes(base, export.quantization_bits(base) is not None, 0)
     # Room for the fused copy and the GGUF, before minutes of fusing.
-    export.check_target(out, fused_size + gguf.gguf_bytes(base, outtype), job.get("overwrite", False))
+    export.check_target(out, fused_size + gguf.gguf_bytes(base, outtype), job.overwrite)
     work = out.parent / f".{out.name}-fused"
     try:
-        fused = export.fuse(job["model"], job["adapter"], work, None, 0, True, emit)
-        name = f"{base.name} tuned by Tailor" + (f" ({job['run_name']})" if job.get("run_name") else "")
-        result = gguf.export(fused, out, outtype, job.get("data"), job.get("verify", True), job.get("system"),
-                             job.get("run_name", ""), job.get("converter"), job.get("overwrite", False), name, emit)
-        if job.get("ollama_name"):
-            result["ollama"] = ollama.create(job["ollama_name"], Path(result["modelfile"]), gguf.TRY_PROMPT,
+        fused = export.fuse(job.model, job.adapter, work, None, 0, True, emit)
+        name = f"{base.name} tuned by Tailor" + (f" ({job.run_name})" if job.run_name else "")
+        result = gguf.export(fused, out, outtype, job.data, job.verify, job.system, job.run_name, job.converter,
+                             job.overwrite, name, emit)
+        if job.ollama_name:
+            result["ollama"] = ollama.create(job.ollama_name, Path(result["modelfile"]), gguf.TRY_PROMPT,
                                              report=emit)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -165,8 +164,8 @@ def _ollama(job, run_dir, emit, should_stop):
     itself (quantized by its own --quantize), otherwise through a GGUF of the same type, measured by llama.cpp."""
     from .engine import export, gguf, loading, models, ollama
 
-    name, quantize = ollama.check_name(job["name"]), job.get("quantize")
-    base = models.resolve(job["model"], emit)
+    name, quantize = ollama.check_name(job.name), job.quantize
+    base = models.resolve(job.model, emit)
     config = models.read_config(base)
     if not ollama.imports(config):
         architecture = ", ".join(config.get("architectures") or ["unknown"])
@@ -175,11 +174,11 @@ def _ollama(job, run_dir, emit, should_stop):
                                      f"folder, so Tailor makes a GGUF for it first. {gguf.INSTALL_HINT}")
         emit({"type": ev.LOG, "message": f"Ollama cannot read {architecture} models from their folder: making a "
                                         "GGUF for it first"})
-        gguf_job = {**job, "outtype": ollama.QUANTIZE.get(quantize), "ollama_name": name}
+        gguf_job = replace(job, outtype=ollama.QUANTIZE.get(quantize), ollama_name=name)
         return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
-    fused = export.fuse(job["model"], job["adapter"], job["out"], True, 0, job.get("overwrite", False), emit)
+    fused = export.fuse(job.model, job.adapter, job.out, True, 0, job.overwrite, emit)
     tokenizer = loading.load_tokenizer(fused)
-    modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.get("system"), job.get("run_name", ""))
+    modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.system, job.run_name)
     return {"route": "safetensors", "path": str(fused), "modelfile": str(modelfile),
             "template": ollama.template(tokenizer)[2],
             "ollama": ollama.create(name, modelfile, gguf.TRY_PROMPT, quantize, emit)}
@@ -189,7 +188,7 @@ def _upload(job, run_dir, emit, should_stop):
     from .engine import hub
 
     token = os.environ.get("HF_TOKEN")  # from the environment, so it is never written into the job file
-    return {"url": hub.upload(job["folder"], job["repo"], token, job.get("private", True), emit)}
+    return {"url": hub.upload(job.folder, job.repo, token, job.private, emit)}
 
 
 def _install_export(job, run_dir, emit, should_stop):
@@ -201,8 +200,8 @@ def _install_export(job, run_dir, emit, should_stop):
 def _serve(job, run_dir, emit, should_stop):
     from .engine import models, serve
 
-    server = serve.Server(models.resolve(job["model"], emit), job.get("adapter"), job.get("host", "127.0.0.1"),
-                          job.get("port"), job.get("allow_remote", False), run_dir / "server.log")
+    server = serve.Server(models.resolve(job.model, emit), job.adapter, job.host, job.port, job.allow_remote,
+                          run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start()
         emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name)})
@@ -222,9 +221,9 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the job's `finally` blocks, unlike the default action
 
 
-def run(job: dict, events_stream) -> int:
-    run_dir = Path(job["run"])
-    kind = job["kind"]
+def run(job: Job, events_stream) -> int:
+    run_dir = Path(job.run)
+    kind = job.kind
     emit = Events(events_stream, run_dir, kind)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -256,9 +255,10 @@ def main(argv=None) -> int:
     if len(argv) != 1:
         print("usage: python -m macapp.worker JOB.json", file=sys.stderr)
         return exitcodes.BAD_INPUT
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    if job.get("kind") not in JOBS:
-        print(f"unknown job kind {job.get('kind')!r}; known: {', '.join(JOBS)}", file=sys.stderr)
+    try:
+        job = jobs.from_dict(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
+    except (OSError, ValueError, InputError) as error:
+        print(f"{argv[0]}: {error}", file=sys.stderr)
         return exitcodes.BAD_INPUT
     # stdout carries events only: keep a private copy of it, and send fd 1 (prints, C libraries) to stderr.
     events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")

@@ -1,5 +1,5 @@
 """How the code is laid out: no module imports another that imports it back (counting imports inside functions),
-and the window's modules never load MLX."""
+the engine, worker and CLI never load Qt, and the window's modules never load MLX."""
 
 import ast
 import subprocess
@@ -44,11 +44,24 @@ def test_no_module_imports_one_that_imports_it_back():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check sees one
 
 
-def test_the_window_never_loads_mlx():
-    code = ("import sys, importlib, pkgutil, macapp.ui as ui\n"
-            "for m in pkgutil.walk_packages(ui.__path__, 'macapp.ui.'):\n"
-            "    if m.name != 'macapp.ui.screenshots': importlib.import_module(m.name)\n"
-            "bad = [n for n in sys.modules if n.split('.')[0] in ('mlx', 'mlx_lm', 'torch', 'transformers')]\n"
-            "print(bad); sys.exit(1 if bad else 0)")
+def loaded_by(imports: str) -> set[str]:
+    """The top-level packages a fresh Python holds after running `imports`."""
+    code = (f"import sys, pkgutil, importlib\n{imports}\n"
+            "print(' '.join({name.split('.')[0] for name in sys.modules}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def test_the_engine_the_worker_and_the_cli_never_load_qt():
+    loaded = loaded_by("import macapp.engine as e\n"
+                       "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('macapp.engine.' + m.name)\n"
+                       "import macapp.worker, macapp.cli, macapp.jobs")
+    assert not loaded & {"PySide6", "PyQt5", "PyQt6", "pyqtgraph"}
+
+
+def test_the_window_never_loads_mlx():
+    loaded = loaded_by("import macapp.ui as ui\n"
+                       "for m in pkgutil.walk_packages(ui.__path__, 'macapp.ui.'):\n"
+                       "    if m.name != 'macapp.ui.screenshots': importlib.import_module(m.name)")
+    assert "PySide6" in loaded and not loaded & {"mlx", "mlx_lm", "torch", "transformers"}

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .. import exitcodes
+from .. import exitcodes, jobs
 from ..engine import demo, runs
 from .check import cmd_check
 from .evaluate import evaluate_job, print_summary
@@ -28,7 +28,7 @@ def run_demo(iters: int = 200) -> int:
     run_dir, settings = prepare_run("demo", values, ratios=(0.9, 0.1, 0.0))  # it keeps comments of its own to test
     _say(f"  {demo.REPLIES.name}: run folder {run_dir}")
     _say(f"\n3/5 Fine-tune with LoRA for {settings.iters} steps")
-    code, trained = run_job({"kind": "train", "run": str(run_dir)}, "Training")
+    code, trained = run_job(jobs.TrainJob(run=str(run_dir)), "Training")
     if code != exitcodes.DONE:
         return code
     comments = demo.held_out_comments()
@@ -38,8 +38,8 @@ def run_demo(iters: int = 200) -> int:
         return code
     _say("\n5/5 Fuse the adapter into the model")
     model, adapter = runs.model_and_adapter(run_dir)
-    code, fused = run_job({"kind": "fuse", "run": str(run_dir), "model": model, "adapter": str(adapter),
-                           "out": str(run_dir / "exports" / "fused"), "overwrite": True}, "Fusing")
+    code, fused = run_job(jobs.FuseJob(run=str(run_dir), model=model, adapter=str(adapter),
+                                       out=str(run_dir / "exports" / "fused"), overwrite=True), "Fusing")
     if code != exitcodes.DONE:
         return code
     example = json.loads(Path(scored["report"]["json"]).read_text(encoding="utf-8"))["items"][0]

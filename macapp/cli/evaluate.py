@@ -91,10 +91,10 @@ def print_summary(summary: dict, check: dict | None) -> None:
               f"{change_text(key, summary['difference'][key]):>12}")
 
 
-def evaluate_job(run_dir, values: dict) -> dict:
+def evaluate_job(run_dir, values: dict) -> jobs.EvaluateJob:
     """The worker job that scores a run (events go to a scratch folder, the report into the run)."""
-    return {"kind": "evaluate", "run": str(jobs.scratch_folder("evaluate")), "source": str(run_dir),
-            **{key: value for key, value in values.items() if value is not None}}
+    return jobs.EvaluateJob(run=str(jobs.scratch_folder("evaluate")), source=str(run_dir),
+                            **{key: value for key, value in values.items() if value is not None})
 
 
 def cmd_eval(args) -> int:

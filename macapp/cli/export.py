@@ -28,12 +28,10 @@ def _default_out(args, name: str) -> Path:
 
 
 def cmd_fuse(args) -> int:
-
     model_name, adapter = _model_and_adapter(args)
     out = Path(args.save_path) if args.save_path else _default_out(args, "fused")
-    job = {"kind": "fuse", "run": str(jobs.scratch_folder("fuse")), "model": model_name, "adapter": adapter,
-           "out": str(out.resolve()), "dequantize": False if args.keep_quantized else None, "bits": args.quantize,
-           "overwrite": args.overwrite}
+    job = jobs.FuseJob(run=str(jobs.scratch_folder("fuse")), model=model_name, adapter=adapter, out=str(out.resolve()),
+                       dequantize=False if args.keep_quantized else None, bits=args.quantize, overwrite=args.overwrite)
     code, result = run_job(job, "Fusing")
     if result:
         print(result["path"])
@@ -49,17 +47,17 @@ def cmd_export(args) -> int:
         raise InputError("--ollama-quantize needs --ollama NAME: the name of the Ollama model to make.")
     if args.ollama_quantize and args.gguf:
         raise InputError("Give --gguf TYPE or --ollama-quantize TYPE, not both.")
-    if args.ollama and not args.gguf:  # Ollama converts the folder itself where it can
-        folder, job = "ollama", {"kind": "ollama", "name": args.ollama, "quantize": args.ollama_quantize}
-    else:
-        outtype = args.gguf or gguf.default_type(models.config_of(model_name))
-        folder, job = f"gguf-{outtype}", {"kind": "gguf", "outtype": outtype, "ollama_name": args.ollama}
+    to_ollama = args.ollama and not args.gguf  # Ollama converts the folder itself where it can
+    outtype = None if to_ollama else args.gguf or gguf.default_type(models.config_of(model_name))
+    folder = "ollama" if to_ollama else f"gguf-{outtype}"
     out = Path(args.out) if args.out else _default_out(args, folder)
-    job |= {"run": str(jobs.scratch_folder(job["kind"])), "model": model_name, "adapter": adapter,
-            "out": str(out.resolve()), "converter": args.converter, "verify": not args.no_verify,
-            "system": args.system, "overwrite": args.overwrite,
-            "data": str(runs.find(args.run) / "data") if args.run else None,
-            "run_name": Path(args.run).name if args.run else ""}
+    shared = {"run": str(jobs.scratch_folder(folder)), "model": model_name, "adapter": adapter,
+              "out": str(out.resolve()), "converter": args.converter, "verify": not args.no_verify,
+              "system": args.system, "overwrite": args.overwrite,
+              "data": str(runs.find(args.run) / "data") if args.run else None,
+              "run_name": Path(args.run).name if args.run else ""}
+    job = (jobs.OllamaJob(**shared, name=args.ollama, quantize=args.ollama_quantize) if to_ollama
+           else jobs.GgufJob(**shared, outtype=outtype, ollama_name=args.ollama))
     code, result = run_job(job, "Exporting")
     if result:
         _print_made(result)
@@ -125,8 +123,8 @@ def cmd_upload(args) -> int:
     token = args.token or os.environ.get("HF_TOKEN")
     hub.check(folder, args.repo, token)  # before a worker starts: a missing token is known at once
     os.environ["HF_TOKEN"] = token  # the worker inherits it; the job file on disk never holds it
-    job = {"kind": "upload", "run": str(jobs.scratch_folder("upload")), "folder": str(folder), "repo": args.repo,
-           "private": not args.public}
+    job = jobs.UploadJob(run=str(jobs.scratch_folder("upload")), folder=str(folder), repo=args.repo,
+                         private=not args.public)
     code, result = run_job(job, "Uploading")
     if result:
         print(result["url"])

@@ -12,7 +12,7 @@ from ..engine import events as ev
 from .progress import ProgressView
 
 
-def run_job(job: dict, title: str) -> tuple[int, dict | None]:
+def run_job(job: jobs.Job, title: str) -> tuple[int, dict | None]:
     """Run a job in a worker, showing its progress; returns (exit code, result)."""
     view, result = ProgressView(title), None
     process = jobs.start(job)
@@ -27,7 +27,7 @@ def run_job(job: dict, title: str) -> tuple[int, dict | None]:
         for event in jobs.events(process):
             view.handle(event)
     view.finish()
-    explanation = jobs.unexpected_end(process.returncode, Path(job["run"]), view.error is not None)
+    explanation = jobs.unexpected_end(process.returncode, Path(job.run), view.error is not None)
     if explanation:
         print(f"{title}: {explanation}", file=sys.stderr)
         return exitcodes.FAILED, None

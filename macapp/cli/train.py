@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..engine.datasets import DEFAULT_RATIOS
 from ..engine.errors import InputError
+from ..jobs import TrainJob
 from .running import run_job
 
 # `mlx_lm lora` flags Tailor understands, with their types; others of mlx-lm's are accepted and ignored.
@@ -94,7 +95,7 @@ def cmd_train(args, extra) -> int:
         values = _train_settings(args, extra)
         run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base)
     print(f"Run folder: {run_dir}", file=sys.stderr)
-    code, _ = run_job({"kind": "train", "run": str(run_dir), "resume": bool(args.resume)}, "Training")
+    code, _ = run_job(TrainJob(run=str(run_dir), resume=bool(args.resume)), "Training")
     return code
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..engine import config, data_size, datasets, demo, memory, models, runs
 from ..engine.errors import InputError
 from ..engine.run_spec import RunSpec
+from ..jobs import TrainJob
 
 METHODS = {  # name: (label, mlx-lm fine_tune_type, bits of the quantized base)
     "lora": ("LoRA: small adapter, fast", "lora", 0),
@@ -122,7 +123,7 @@ class Plan:
                        int(self.settings.get("seed", 0)), self.skip_broken, self.method, self.preset,
                        METHODS[self.method][2])
 
-    def new_run(self) -> dict:
+    def new_run(self) -> TrainJob:
         """Create the run folder with its spec and config.yaml; returns the worker job that prepares the data
         and trains."""
         if not self.model.strip():
@@ -134,7 +135,7 @@ class Plan:
         self.spec().save(self.run_dir)
         settings.data = str(self.run_dir / "data")
         settings.save(self.run_dir / "config.yaml")
-        return {"kind": "train", "run": str(self.run_dir), "prepare": True}
+        return TrainJob(run=str(self.run_dir), prepare=True)
 
     def open_run(self, run_dir: Path) -> None:
         """Take a past run's choices (data, columns, split, model, method, preset, settings) as the plan's, so

@@ -111,7 +111,7 @@ def inside_app(tmp_path, monkeypatch):
 
 def test_inside_the_app_workers_are_the_app_itself(inside_app, tmp_path):
     assert bundle.inside_app() and bundle.resources() == REPO / "resources"
-    job = {"kind": "check", "run": str(jobs.scratch_folder("check"))}
+    job = jobs.CheckJob(run=str(jobs.scratch_folder("check")))
     process = jobs.start(job)
     assert process.args[:2] == [str(inside_app), bundle.WORKER_FLAG]
     events = list(jobs.events(process))

@@ -58,7 +58,7 @@ def assert_kept_awake_then_released(calls, events, worker_pid):
 
 def test_train_job_reports_every_event_kind(demo_data, caffeinate):
     run_dir = make_run(demo_data)
-    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    process = jobs.start(jobs.TrainJob(run=str(run_dir)))
     events = collect(process)
     assert process.returncode == 0
     assert_kept_awake_then_released(caffeinate, events, process.pid)
@@ -75,7 +75,7 @@ def test_train_job_reports_every_event_kind(demo_data, caffeinate):
 
 def test_sigint_stops_after_the_current_step_and_saves(demo_data, caffeinate):
     run_dir = make_run(demo_data, iters=100000, steps_per_report=1, steps_per_eval=100000)
-    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    process = jobs.start(jobs.TrainJob(run=str(run_dir)))
     events = []
     for event in jobs.events(process):
         events.append(event)
@@ -94,7 +94,7 @@ def test_bad_data_is_an_input_error_event(tmp_path):
     folder.mkdir()
     (folder / "train.jsonl").write_text('{"text": "ok"}\n{"text": \n')
     run_dir = make_run(folder)
-    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    process = jobs.start(jobs.TrainJob(run=str(run_dir)))
     events = collect(process)
     assert process.returncode == 2
     error = events[-1]
@@ -118,16 +118,19 @@ def test_unknown_job_kind_is_refused(tmp_path):
     job_file.write_text(json.dumps({"kind": "bake", "run": str(tmp_path)}))
     result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True)
     assert result.returncode == 2 and "unknown job kind 'bake'" in result.stderr
+    job_file.write_text(json.dumps({"kind": "train", "run": str(tmp_path), "resmue": True}))
+    result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True)
+    assert result.returncode == 2 and "a train job has no field 'resmue'" in result.stderr
 
 
 def test_killed_worker_resumes_to_the_same_loss(demo_data, caffeinate):
     values = {"iters": 40, "steps_per_report": 1, "steps_per_eval": 20, "save_every": 10}
     straight = make_run(demo_data, **values)
-    collect(jobs.start({"kind": "train", "run": str(straight)}))
+    collect(jobs.start(jobs.TrainJob(run=str(straight))))
     kill_at = random.Random().randint(11, 38)  # any step after the first checkpoint
     run_dir = make_run(demo_data, **values)
     caffeinate.unlink()  # the uninterrupted run's assertion is not this one's
-    process = jobs.start({"kind": "train", "run": str(run_dir)})
+    process = jobs.start(jobs.TrainJob(run=str(run_dir)))
     events = []
     for event in jobs.events(process):
         events.append(event)
@@ -152,8 +155,7 @@ def test_sigterm_ends_a_job_through_its_clean_up(demo_run):
     """SIGTERM (a cancel, or `kill`) to the worker alone still ends the server it started."""
     _, run_dir = demo_run
     model, adapter = runs.model_and_adapter(run_dir, "last")
-    process = jobs.start({"kind": "serve", "run": str(jobs.scratch_folder("serve")), "model": str(model),
-                          "adapter": str(adapter)})
+    process = jobs.start(jobs.ServeJob(run=str(jobs.scratch_folder("serve")), model=str(model), adapter=str(adapter)))
     for event in jobs.events(process):
         if event["type"] == "ready":
             (server,) = psutil.Process(process.pid).children()

@@ -2,8 +2,6 @@
 a Mac's command output: sysctl, sw_vers and pmset are stand-in scripts on PATH, and MLX's Metal facts are
 given, since neither macOS's tools nor Metal exist on these Linux machines."""
 
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -100,13 +98,3 @@ def test_openblas_is_in_use_here():
     assert blas.openblas_path() is not None
     assert blas.is_preloaded()
     assert {c.name: c.status for c in environment.run_checks()}["OpenBLAS"] == "ok"
-
-
-def test_engine_never_imports_qt():
-    code = ("import sys, pkgutil, importlib, macapp.engine as e\n"
-            "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('macapp.engine.' + m.name)\n"
-            "import macapp.worker, macapp.cli, macapp.jobs\n"
-            "bad = [n for n in sys.modules if n.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph')]\n"
-            "print(bad); sys.exit(1 if bad else 0)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr

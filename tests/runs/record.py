@@ -24,7 +24,7 @@ def train(data, name: str, resume: bool = False, signal_at: tuple | None = None,
     else:
         run_dir = runs.create(name)
         config.from_dict({**SETTINGS, "data": str(data), **overrides}).save(run_dir / "config.yaml")
-    process = jobs.start({"kind": "train", "run": str(run_dir), "resume": resume})
+    process = jobs.start(jobs.TrainJob(run=str(run_dir), resume=resume))
     for event in jobs.events(process):
         if signal_at and event["type"] == "train" and event["iteration"] == signal_at[0]:
             process.send_signal(signal_at[1])

@@ -15,7 +15,7 @@ def test_a_short_job_reports_its_events_and_ends_once(qtbot, app_home):
     job.event.connect(events.append)
     job.ended.connect(ends.append)
     with qtbot.waitSignal(job.ended, timeout=60_000):
-        job.start({"kind": "check", "run": str(jobs.scratch_folder("check"))})
+        job.start(jobs.CheckJob(run=str(jobs.scratch_folder("check"))))
     assert [e["type"] for e in events][0] == "started" and events[-1]["type"] == "done"
     assert ends == [events[-1]] and not job.running
     qtbot.wait(300)
@@ -27,8 +27,8 @@ def test_a_worker_that_does_not_stop_when_asked_is_ended(qtbot, app_home, tmp_pa
     monkeypatch.setattr(bridge, "STOP_GRACE_MS", 500)
     big = write_jsonl(tmp_path / "big.jsonl", [LINE.decode().replace("Hi", f"Hi {i}") for i in range(200_000)])
     job = bridge.Job()
-    job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": [str(big)],
-               "model": "demo"})  # reading data does not look at stop requests
+    job.start(jobs.InspectJob(run=str(jobs.scratch_folder("inspect")), sources=[str(big)],
+                              model="demo"))  # reading data does not look at stop requests
     qtbot.waitUntil(lambda: job.last is not None, timeout=60_000)
     with qtbot.waitSignal(job.ended, timeout=30_000) as ended:
         job.stop()

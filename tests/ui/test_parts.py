@@ -6,6 +6,7 @@ import sys
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from macapp import jobs
 from macapp.engine import config, demo
 from macapp.engine.run_spec import RunSpec
 from macapp.engine.run_state import RunState
@@ -77,7 +78,7 @@ def test_a_new_run_holds_the_config_and_a_job_that_prepares_the_data(app_home):
     job = plan.new_run()
     saved = config.load(plan.run_dir / "config.yaml")
     assert saved.data == str(plan.run_dir / "data") and saved.model == "demo" and saved.iters == 200
-    assert job == {"kind": "train", "run": str(plan.run_dir), "prepare": True}
+    assert job == jobs.TrainJob(run=str(plan.run_dir), prepare=True)
     spec = RunSpec.load(plan.run_dir)
     assert spec.sources == [str(demo.REPLIES)] and spec.quantize_bits == 0 and spec.preset == "balanced"
     assert plan.run_dir.name.endswith("-demo")

@@ -50,7 +50,7 @@ class CheckPage(Page):
         self.checks = None
         self.again.setEnabled(False)
         self.status.setText("Checking this computer\u2026 (a few seconds)")
-        self.job.start({"kind": "check", "run": str(jobs.scratch_folder("check"))})
+        self.job.start(jobs.CheckJob(run=str(jobs.scratch_folder("check"))))
         self.ready_changed.emit()
 
     def ready(self) -> bool:

@@ -222,11 +222,11 @@ class DataPage(Page):
         self.job.cancel()  # an inspection of the data chosen before
         self.status.setText("Reading and checking every example\u2026")
         self.status.setStyleSheet("color: #555;")
-        self.job.start({"kind": "inspect", "run": str(jobs.scratch_folder("inspect")), "sources": self.plan.sources,
-                        "mapping": self.plan.mapping, "model": self.plan.model,
-                        "max_seq_length": int(self.plan.settings["max_seq_length"]),
-                        "skip_broken": self.plan.skip_broken,
-                        "batch_size": int(self.plan.settings["batch_size"])})
+        self.job.start(jobs.InspectJob(run=str(jobs.scratch_folder("inspect")), sources=self.plan.sources,
+                                       mapping=self.plan.mapping, model=self.plan.model,
+                                       max_seq_length=int(self.plan.settings["max_seq_length"]),
+                                       batch_size=int(self.plan.settings["batch_size"]),
+                                       skip_broken=self.plan.skip_broken))
 
     def _progress(self, event: dict) -> None:
         if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):

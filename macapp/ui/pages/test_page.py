@@ -99,8 +99,8 @@ class TestPage(Page):
         self.ask.hide()
         self.stop_button.show()
         self.status.setText("Loading the model\u2026")
-        self.job.start({"kind": "answer", "run": str(jobs.scratch_folder("answer")), "source": str(self.plan.run_dir),
-                        "messages": [{"role": "user", "content": text}], **self.form.job_settings()})
+        self.job.start(jobs.AnswerJob(run=str(jobs.scratch_folder("answer")), source=str(self.plan.run_dir),
+                                      messages=[{"role": "user", "content": text}], **self.form.job_settings()))
 
     def _event(self, event: dict) -> None:
         if event.get("type") == ev.TOKEN:

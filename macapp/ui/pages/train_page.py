@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, 
 from ...engine import data_size, runs
 from ...engine.errors import InputError
 from ...engine.run_state import RunState, clock
+from ...jobs import TrainJob
 from ..bridge import Job
 from ..feedback import UNEXPECTED, problem_words
 from ..plan import METHODS, PRESET_WORDS, PRESETS
@@ -212,7 +213,7 @@ class TrainPage(Page):
         self._follow(lambda: self.job.start(job))
 
     def resume(self) -> None:
-        self._follow(lambda: self.job.start({"kind": "train", "run": str(self.plan.run_dir), "resume": True}))
+        self._follow(lambda: self.job.start(TrainJob(run=str(self.plan.run_dir), resume=True)))
 
     def attach(self, run_dir: Path, pid: int) -> None:
         """Show a run started by an earlier window, from its first event, and follow it."""

@@ -52,8 +52,8 @@ class ExportCard(QGroupBox):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-    def job_spec(self) -> dict:
-        """The job's own fields; the run's model and chosen adapter are added to every job."""
+    def job_spec(self, base: dict) -> jobs.Job:
+        """The card's job, from `base`: the job folder (run), the run's model and its chosen adapter."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -63,8 +63,8 @@ class ExportCard(QGroupBox):
         self.progress.show()
         self.say(self.busy_words)
         model, adapter = self.page.model_and_adapter()
-        self.job.start({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())), "model": model,
-                        "adapter": str(adapter), **self.job_spec()})
+        self.job.start(self.job_spec({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())),
+                                      "model": model, "adapter": str(adapter)}))
 
     def say(self, text: str, style: str = "") -> None:
         self.status.setText(text)
@@ -101,9 +101,9 @@ class FuseCard(ExportCard):
         self.options.addWidget(self.precision)
         self.options.addStretch(1)
 
-    def job_spec(self) -> dict:
-        return {"kind": "fuse", "out": str(self.exports() / "fused"),
-                "bits": self.precision.currentData(), "overwrite": True}
+    def job_spec(self, base: dict) -> jobs.Job:
+        return jobs.FuseJob(**base, out=str(self.exports() / "fused"), bits=self.precision.currentData(),
+                            overwrite=True)
 
     def finished(self, result: dict) -> None:
         self.say(f"Saved the standalone model to {result['path']}", GOOD)
@@ -139,12 +139,12 @@ class GgufCard(ExportCard):
             return
         super().start()
 
-    def job_spec(self) -> dict:
+    def job_spec(self, base: dict) -> jobs.Job:
         if self.button.text() != self.action:
-            return {"kind": "install_export"}
-        kind = self.outtype.currentData() or gguf.default_type(models.config_of(self.page.model_and_adapter()[0]))
-        return {"kind": "gguf", "outtype": kind, "out": str(self.exports() / f"gguf-{kind}"), "overwrite": True,
-                "data": str(Path(self.page.plan.run_dir) / "data"), "run_name": Path(self.page.plan.run_dir).name}
+            return jobs.InstallExportJob(run=base["run"])
+        kind = self.outtype.currentData() or gguf.default_type(models.config_of(base["model"]))
+        return jobs.GgufJob(**base, outtype=kind, out=str(self.exports() / f"gguf-{kind}"), overwrite=True,
+                            data=str(Path(self.page.plan.run_dir) / "data"), run_name=Path(self.page.plan.run_dir).name)
 
     def finished(self, result: dict) -> None:
         if "installed" in result:
@@ -200,11 +200,11 @@ class OllamaCard(ExportCard):
             return
         super().start()
 
-    def job_spec(self) -> dict:
+    def job_spec(self, base: dict) -> jobs.Job:
         run_dir = Path(self.page.plan.run_dir)
-        return {"kind": "ollama", "name": self.name.text().strip(), "quantize": self.size.currentData(),
-                "out": str(self.exports() / "ollama"), "overwrite": True, "data": str(run_dir / "data"),
-                "run_name": run_dir.name}
+        return jobs.OllamaJob(**base, name=self.name.text().strip(), quantize=self.size.currentData(),
+                              out=str(self.exports() / "ollama"), overwrite=True, data=str(run_dir / "data"),
+                              run_name=run_dir.name)
 
     def finished(self, result: dict) -> None:
         through_gguf = result["route"] == "gguf"
@@ -237,8 +237,8 @@ class ServeCard(ExportCard):
         self.layout().addWidget(self.examples)
         self.python = ""
 
-    def job_spec(self) -> dict:
-        return {"kind": "serve"}
+    def job_spec(self, base: dict) -> jobs.Job:
+        return jobs.ServeJob(**base)
 
     def _event(self, event: dict) -> None:
         if event.get("type") == ev.READY:

@@ -117,8 +117,7 @@ class ModelPicker(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.download.setEnabled(False)
-        self.job.start({"kind": "download", "run": str(jobs.scratch_folder("download")),
-                        "model": self.repo.text().strip()})
+        self.job.start(jobs.DownloadJob(run=str(jobs.scratch_folder("download")), model=self.repo.text().strip()))
 
     def _progress(self, event: dict) -> None:
         if event.get("type") == ev.PROGRESS and event.get("total"):

@@ -140,9 +140,9 @@ class ScorePanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self._busy(True)
-        self.job.start({"kind": "evaluate", "run": str(jobs.scratch_folder("evaluate")), "source": str(self.run_dir),
-                        "prompts": self.prompts, "check": {"kind": kind, "value": text} if kind else None,
-                        **self.form.job_settings()})
+        self.job.start(jobs.EvaluateJob(run=str(jobs.scratch_folder("evaluate")), source=str(self.run_dir),
+                                        prompts=self.prompts, check={"kind": kind, "value": text} if kind else None,
+                                        **self.form.job_settings()))
 
     def _event(self, event: dict) -> None:
         if event.get("type") == ev.PROGRESS:

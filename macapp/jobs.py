@@ -59,11 +59,10 @@ class DownloadJob(Job):
 
 @dataclass(kw_only=True)
 class TrainJob(Job):
-    """Train the run in `run`: first check and split its data from its spec.json when `prepare`."""
+    """Train the run in `run` (its data is checked and split from its spec.json on the first start)."""
 
     kind: ClassVar[str] = "train"
     resume: bool = False
-    prepare: bool = False
 
 
 @dataclass(kw_only=True)

@@ -69,22 +69,10 @@ def _download(job, run_dir, emit, should_stop):
 
 
 def _train(job, run_dir, emit, should_stop):
-    from .engine import awake, config, datasets, models, training
-    from .engine.run_spec import RunSpec
+    from .engine import awake, training
 
-    settings = config.load(run_dir / "config.yaml")
     with awake.kept_awake(emit):  # from preparing the data to the last save
-        if job.prepare:  # the app's runs: check and split the user's data into the run folder first
-            spec = RunSpec.load(run_dir)
-            emit({"type": ev.LOG, "message": "Checking and splitting the data"})
-            datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
-                             _mapping(spec.mapping), spec.skip_broken)
-            if spec.quantize_bits:
-                base = models.resolve(settings.model, emit)
-                settings.model = str(models.quantized(base, spec.quantize_bits, emit))
-                settings.save(run_dir / "config.yaml")
-        return training.train(settings, run_dir / settings.adapter_path, emit, should_stop,
-                              checkpoint_dir=run_dir / "checkpoints", resume=job.resume)
+        return training.train_run(run_dir, emit, should_stop, job.resume)
 
 
 def _tuned_model(job, emit):

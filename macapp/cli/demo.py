@@ -12,7 +12,7 @@ from ..engine import demo, runs
 from .check import cmd_check
 from .evaluate import evaluate_job, print_summary
 from .running import run_job
-from .train import prepare_run
+from .train import prepare_run, train_in_worker
 
 
 def _say(text: str) -> None:
@@ -23,12 +23,12 @@ def run_demo(iters: int = 200) -> int:
     _say("Tailor demo: teach a tiny model to answer video comments briefly, signed "
          f"{demo.SIGNATURE!r}.\n\n1/5 Check this machine")
     cmd_check(None)
-    _say("\n2/5 Check and split the demo data")
+    _say("\n2/5 Make the run: the demo data, to be checked and split")
     values = {**demo.train_settings(demo.REPLIES), "iters": iters}
     run_dir, settings = prepare_run("demo", values, ratios=(0.9, 0.1, 0.0))  # it keeps comments of its own to test
     _say(f"  {demo.REPLIES.name}: run folder {run_dir}")
     _say(f"\n3/5 Fine-tune with LoRA for {settings.iters} steps")
-    code, trained = run_job(jobs.TrainJob(run=str(run_dir)), "Training")
+    code, trained = train_in_worker(run_dir)
     if code != exitcodes.DONE:
         return code
     comments = demo.held_out_comments()

@@ -32,12 +32,12 @@ class ProgressView:
         self.stream.flush()
 
     def _bar(self, done: int, total: int, details: str, eta: float | None = None) -> None:
+        """One line of progress; the time left is `eta` ("..." until it is known) when given, else the pace so far."""
         filled = int(BAR_WIDTH * done / max(total, 1))
         elapsed = time.monotonic() - self.started
-        if eta is None:
-            eta = elapsed / done * (total - done) if done else 0
+        left = clock(eta) if eta is not None else "..."
         text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  {details}"
-                f"  {clock(elapsed)} elapsed, ETA {clock(eta)}")
+                f"  {clock(elapsed)} elapsed, ETA {left if done < total else clock(0)}")
         if self.live:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
@@ -56,7 +56,9 @@ class ProgressView:
             self._bar(run.step, run.total, f"loss {run.loss:.3f}{val}  {run.tokens_per_second or 0:,.0f} tok/s",
                       run.seconds_left())
         elif kind == ev.PROGRESS:
-            self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds"))
+            elapsed = time.monotonic() - self.started
+            pace = elapsed / event["done"] * (event["total"] - event["done"]) if event["done"] else None
+            self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds", pace))
         elif kind == ev.PLAN:
             GB = 1e9
             self._line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from .. import exitcodes
 from ..engine.datasets import DEFAULT_RATIOS
 from ..engine.errors import InputError
 from ..jobs import TrainJob
@@ -49,10 +50,11 @@ def _train_settings(args, extra: list[str]) -> dict:
 
 
 def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS):
-    """A run folder with its data checked and split into it, its config.yaml and spec.json; returns (folder,
-    config). With quantize_bits (4 or 8) the run trains on a quantized copy of the model: QLoRA.
+    """A run folder with its spec.json and config.yaml, as the window makes one; returns (folder, config). The
+    worker checks and splits its data on the first start. With quantize_bits (4 or 8) it trains on a quantized
+    copy of the model: QLoRA.
     """
-    from ..engine import config, datasets, runs
+    from ..engine import config, runs
     from ..engine.run_spec import RunSpec
 
     settings = config.from_dict(values, source="settings")
@@ -67,21 +69,19 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
             method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
             ).save(run_dir)
-    try:
-        datasets.prepare([source], run_dir / "data", ratios, seed=settings.seed)
-        if quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
-            from ..engine import models
-
-            settings.model = str(models.quantized(models.resolve(settings.model), quantize_bits,
-                                                  lambda e: print(e["message"], file=sys.stderr)))
-    except InputError:
-        shutil.rmtree(run_dir)  # brand new and holding nothing of value: bad input leaves no trace
-        raise
     settings.data = str(run_dir / "data")
     if "adapter_path" in values:
         settings.adapter_path = str(Path(values["adapter_path"]).resolve())
     settings.save(run_dir / "config.yaml")
     return run_dir, settings
+
+
+def train_in_worker(run_dir: Path, resume: bool = False) -> tuple[int, dict | None]:
+    """Train the run in a worker, with its progress; a new run whose data was refused leaves no trace."""
+    code, result = run_job(TrainJob(run=str(run_dir), resume=resume), "Training")
+    if code == exitcodes.BAD_INPUT and not (run_dir / "data" / "manifest.json").exists():
+        shutil.rmtree(run_dir, ignore_errors=True)  # it held nothing of value
+    return code, result
 
 
 def cmd_train(args, extra) -> int:
@@ -95,8 +95,7 @@ def cmd_train(args, extra) -> int:
         values = _train_settings(args, extra)
         run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base)
     print(f"Run folder: {run_dir}", file=sys.stderr)
-    code, _ = run_job(TrainJob(run=str(run_dir), resume=bool(args.resume)), "Training")
-    return code
+    return train_in_worker(run_dir, bool(args.resume))[0]
 
 
 def add_train_command(sub) -> None:

@@ -11,9 +11,12 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
+from . import config as configs
 from . import datasets, loading, models
 from . import events as ev
 from .config import ConfigError, TrainConfig
+from .formats import Mapping
+from .run_spec import RunSpec
 from .errors import DataError, Problem
 from .files import write_json_atomic
 from .train_loop import run_loop
@@ -33,6 +36,23 @@ def prepare_model(model, config: TrainConfig) -> None:
                               use_dora=config.fine_tune_type == "dora")
     if config.resume_adapter_file:
         model.load_weights(config.resume_adapter_file, strict=False)
+
+
+def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: False, resume: bool = False) -> dict:
+    """A run from its folder, the one way every run is made: its data checked and split from its spec.json (on the
+    first start), its model quantized for QLoRA, then trained; `resume` goes on from its last checkpoint."""
+    run_dir = Path(run_dir)
+    settings = configs.load(run_dir / "config.yaml")
+    spec = RunSpec.load(run_dir)
+    if spec is not None and not (run_dir / "data" / "manifest.json").exists():
+        report({"type": ev.LOG, "message": "Checking and splitting the data"})
+        datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
+                         Mapping(**spec.mapping) if spec.mapping else None, spec.skip_broken)
+        if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
+            settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))
+            settings.save(run_dir / "config.yaml")
+    return train(settings, run_dir / settings.adapter_path, report, should_stop, checkpoint_dir=run_dir / "checkpoints",
+                 resume=resume)
 
 
 def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_stop=lambda: False,

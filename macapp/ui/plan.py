@@ -135,7 +135,7 @@ class Plan:
         self.spec().save(self.run_dir)
         settings.data = str(self.run_dir / "data")
         settings.save(self.run_dir / "config.yaml")
-        return TrainJob(run=str(self.run_dir), prepare=True)
+        return TrainJob(run=str(self.run_dir))
 
     def open_run(self, run_dir: Path) -> None:
         """Take a past run's choices (data, columns, split, model, method, preset, settings) as the plan's, so

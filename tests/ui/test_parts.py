@@ -78,7 +78,7 @@ def test_a_new_run_holds_the_config_and_a_job_that_prepares_the_data(app_home):
     job = plan.new_run()
     saved = config.load(plan.run_dir / "config.yaml")
     assert saved.data == str(plan.run_dir / "data") and saved.model == "demo" and saved.iters == 200
-    assert job == jobs.TrainJob(run=str(plan.run_dir), prepare=True)
+    assert job == jobs.TrainJob(run=str(plan.run_dir))
     spec = RunSpec.load(plan.run_dir)
     assert spec.sources == [str(demo.REPLIES)] and spec.quantize_bits == 0 and spec.preset == "balanced"
     assert plan.run_dir.name.endswith("-demo")

@@ -20,7 +20,7 @@ def _name() -> str:
     return f"tailor-{getpass.getuser()}-{home}"
 
 
-def _hand_over() -> bool:
+def hand_over() -> bool:
     """True when another Tailor answered here and was asked to show its window."""
     socket = QLocalSocket()
     socket.connectToServer(_name())
@@ -44,10 +44,10 @@ class Claim:
     def _listen(self) -> bool:
         if self.server.listen(_name()):
             return True
-        if _hand_over():
+        if hand_over():
             return False
         QLocalServer.removeServer(_name())  # left behind by a Tailor that crashed: nobody answered on it
-        return self.server.listen(_name()) or not _hand_over()
+        return self.server.listen(_name()) or not hand_over()
 
     def _connected(self) -> None:
         while self.server.hasPendingConnections():

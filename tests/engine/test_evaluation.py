@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 import types
 
 import pytest
@@ -104,10 +105,14 @@ def test_a_stopped_evaluation_returns_nothing(demo_run):
     assert result is None
 
 
-def test_a_run_without_a_test_split_asks_for_prompts(demo_run):
+def test_a_run_without_a_test_split_asks_for_prompts_unless_it_is_the_demos(demo_run, tmp_path):
     _, run_dir = demo_run
+    assert evaluation.run_prompt_set(run_dir) == (demo.HELD_OUT, "the demo's held-out comments")
+    other = shutil.copytree(run_dir, tmp_path / "other")
+    manifest = other / "data" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
     with pytest.raises(InputError, match="has no test split"):
-        evaluation.evaluate_run(run_dir)
+        evaluation.evaluate_run(other)
     with pytest.raises(InputError, match="no 'middle' adapter"):
         evaluation.evaluate_run(run_dir, demo.HELD_OUT, checkpoint="middle")
 

@@ -35,7 +35,7 @@ def ask(qtbot, page, max_tokens=60):
 
 def test_streaming_fills_both_panes_with_repeatable_answers(qtbot, page):
     assert page.prompt.toPlainText() == demo.held_out_comments()[0]
-    assert page.form.adapter.count() == 2 and "Best adapter (step" in page.form.adapter.itemText(1)
+    assert page.form.adapter.count() == 2 and "Best adapter (step" in page.form.adapter.itemText(0)  # best first
     assert "greedy" in page.form.explanation.text()
     ended, sides = ask(qtbot, page)
     assert ended["type"] == "done" and not ended["stopped"]
@@ -75,6 +75,21 @@ def test_chat_remembers_the_conversation(qtbot, page):
     assert chat.messages == [] and not chat.transcript.toPlainText()
 
 
+def test_the_chat_says_it_is_thinking_and_a_message_written_meanwhile_waits_its_turn(qtbot, page):
+    chat = page.chat
+    page.form.max_tokens.setValue(30)
+    first, second = demo.held_out_comments()[:2]
+    chat.entry.setText(first)
+    qtbot.keyClick(chat.entry, Qt.Key_Return)
+    assert not chat.activity.isHidden() and chat.activity.text().startswith("Thinking\u2026")
+    chat.entry.setText(second)
+    qtbot.keyClick(chat.entry, Qt.Key_Return)  # while the first answer is being made
+    assert f"Waiting to be sent when this answer ends: \u201c{second}\u201d" in chat.activity.text()
+    assert chat.entry.text() == ""
+    qtbot.waitUntil(lambda: len(chat.messages) == 4 and not chat.job.running, timeout=LONG)
+    assert [m["content"] for m in chat.messages[::2]] == [first, second] and chat.activity.isHidden()
+
+
 def test_scoring_a_prompt_set_fills_the_tables_and_writes_the_report(qtbot, page, tmp_path):
     scores = page.scores
     assert scores.check.currentData() == "ends_with" and scores.check_text.text() == demo.SIGNATURE
@@ -101,6 +116,8 @@ def test_scoring_a_prompt_set_fills_the_tables_and_writes_the_report(qtbot, page
 
 def test_a_run_without_a_test_split_asks_for_a_file(qtbot, page):
     page.plan.sources = ["elsewhere.jsonl"]  # not the demo's task: no held-out comments offered
+    manifest = page.plan.run_dir / "data" / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
     page.enter()
     scores = page.scores
     assert "no test split" in scores.source.text() and scores.use_test.isHidden()

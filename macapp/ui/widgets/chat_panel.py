@@ -76,9 +76,9 @@ class ChatPanel(QWidget):
         self._block("You", text)
         self._block("Model", "")
         self.answer = ""
-        self._busy(True)
         self.job.start(jobs.AnswerJob(run=str(jobs.scratch_folder("chat")), source=str(self.run_dir),
                                       messages=self.messages, sides=["tuned"], **self.form.job_settings()))
+        self._busy(True)
 
     def _block(self, who: str, text: str) -> None:
         """A new paragraph: the speaker in bold, then their words; the answer streams in after it."""

@@ -51,8 +51,11 @@ DISHES = ["lasagne", "ramen", "banana bread", "shakshuka", "pad thai", "risotto"
 
 def own_data(window, folder: Path, settle, shot) -> None:
     """A person's own small CSV with their own column names, and a JSONL file with one broken line."""
-    rows = [(f"Made the {dish} tonight, my kids asked for seconds!", f"So glad the {dish} was a hit, thank you!")
-            for dish in DISHES] * 6
+    openers = ["Made the {} tonight, my kids asked for seconds!", "Can I make the {} a day ahead?",
+               "My {} came out dry, what went wrong?", "Is the {} spicy?", "Loved the {}, more like this please!",
+               "What can I use instead of butter in the {}?"]
+    rows = [(opener.format(dish), f"Thank you for trying the {dish}! Here is what I would do next time.")
+            for opener in openers for dish in DISHES]
     csv = folder / "my-replies.csv"
     csv.write_text("Comment,Response\n" + "".join(f'"{c}","{r}"\n' for c, r in rows), encoding="utf-8")
     data = window.page(1)

@@ -59,23 +59,7 @@ def test_stop_ends_the_answers_and_keeps_what_was_written(qtbot, page):
     assert page.ask.isVisible() and not page.busy()
 
 
-def test_chat_remembers_the_conversation(qtbot, page):
-    chat = page.chat
-    page.form.max_tokens.setValue(40)
-    for comment in demo.held_out_comments()[:2]:
-        chat.entry.setText(comment)
-        with qtbot.waitSignal(chat.job.ended, timeout=LONG):
-            qtbot.keyClick(chat.entry, Qt.Key_Return)
-    assert [m["role"] for m in chat.messages] == ["user", "assistant", "user", "assistant"]
-    assert all(m["content"].endswith(demo.SIGNATURE) for m in chat.messages[1::2])
-    job = json.loads((chat.job.folder / "job-answer.json").read_text())
-    assert len(job["messages"]) == 3 and job["sides"] == ["tuned"]  # the second turn saw the first
-    assert chat.messages[3]["content"] in chat.transcript.toPlainText()
-    qtbot.mouseClick(chat.new_button, Qt.LeftButton)
-    assert chat.messages == [] and not chat.transcript.toPlainText()
-
-
-def test_the_chat_says_it_is_thinking_and_a_message_written_meanwhile_waits_its_turn(qtbot, page):
+def test_chat_remembers_the_conversation_says_it_is_thinking_and_queues_a_second_message(qtbot, page):
     chat = page.chat
     page.form.max_tokens.setValue(30)
     first, second = demo.held_out_comments()[:2]
@@ -88,6 +72,12 @@ def test_the_chat_says_it_is_thinking_and_a_message_written_meanwhile_waits_its_
     assert chat.entry.text() == ""
     qtbot.waitUntil(lambda: len(chat.messages) == 4 and not chat.job.running, timeout=LONG)
     assert [m["content"] for m in chat.messages[::2]] == [first, second] and chat.activity.isHidden()
+    assert all(m["content"].endswith(demo.SIGNATURE) for m in chat.messages[1::2])
+    job = json.loads((chat.job.folder / "job-answer.json").read_text())
+    assert len(job["messages"]) == 3 and job["sides"] == ["tuned"]  # the second turn saw the first
+    assert chat.messages[3]["content"] in chat.transcript.toPlainText()
+    qtbot.mouseClick(chat.new_button, Qt.LeftButton)
+    assert chat.messages == [] and not chat.transcript.toPlainText()
 
 
 def test_scoring_a_prompt_set_fills_the_tables_and_writes_the_report(qtbot, page, tmp_path):

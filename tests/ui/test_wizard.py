@@ -141,23 +141,3 @@ def test_a_killed_worker_is_explained_and_the_run_stays_listed(qtbot, window):
     (summary,) = runs.list_runs()
     assert summary["status"] == "interrupted"
     assert train.resume_button.isVisible() or not any((Path(summary["path"]) / "checkpoints").glob("0*"))
-
-
-def test_a_new_window_follows_a_run_the_closed_one_started(qtbot, window):
-    from macapp.ui.wizard import MainWindow
-
-    train = start_long_run(qtbot, window)
-    pid, points = train.job.pid, train.charts.loss.count("train")
-    train.job.timer.stop()  # the first window stops listening, as when it is closed
-    window.close()
-    reopened = MainWindow()
-    qtbot.addWidget(reopened)
-    qtbot.waitUntil(lambda: reopened.current == 2, timeout=10_000)
-    follower = reopened.page(2)
-    assert follower.job.pid == pid and follower.job.process is None
-    qtbot.waitUntil(lambda: follower.charts.loss.count("train") > points, timeout=LONG)  # from the first step on
-    assert follower.charts.loss.series["train"].x[0] == 10
-    with qtbot.waitSignal(follower.job.ended, timeout=LONG) as ended:
-        follower.stop()
-    assert ended.args[0]["type"] == "done" and ended.args[0]["result"]["stopped"]
-    train.job.running = False  # the first window's bridge never saw the end; nothing left to stop

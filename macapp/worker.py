@@ -45,18 +45,13 @@ def _check(job, run_dir, emit, should_stop):
     return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit()}
 
 
-def _mapping(values: dict | None):
-    from .engine.formats import Mapping
-
-    return Mapping(**values) if values else None
-
-
 def _inspect(job, run_dir, emit, should_stop):
     from .engine import datasets, loading, models
+    from .engine.formats import Mapping
 
     tokenizer = loading.load(models.resolve(job.model, emit))[1] if job.model else None
     emit({"type": ev.LOG, "message": "Reading every example"})
-    mapping = _mapping(job.mapping)
+    mapping = Mapping.from_dict(job.mapping)
     report = datasets.inspect(job.sources, mapping, tokenizer, job.max_seq_length, job.batch_size, job.skip_broken)
     return {"report": report.to_dict(), "must_fix": report.must_fix,
             "preview": datasets.preview(job.sources, mapping)}

@@ -45,6 +45,11 @@ class Mapping:
     system: str | None = None
     style: str = "keep"
 
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "Mapping | None":
+        """The mapping a job or a run's spec keeps as plain fields; None when there is none."""
+        return cls(**values) if values else None
+
     @property
     def format(self) -> str | None:
         if self.messages:

@@ -47,7 +47,7 @@ def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: Fals
     if spec is not None and not (run_dir / "data" / "manifest.json").exists():
         report({"type": ev.LOG, "message": "Checking and splitting the data"})
         datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
-                         Mapping(**spec.mapping) if spec.mapping else None, spec.skip_broken)
+                         Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
             settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))
             settings.save(run_dir / "config.yaml")

@@ -12,13 +12,14 @@ import sys
 import threading
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
 from . import exitcodes, jobs
+from .engine import disk, runs
 from .engine import events as ev
-from .engine import runs
-from .engine.errors import InputError, RunFailed
+from .engine.errors import InputError, RunFailed, Stopped
 from .jobs import Job
 
 
@@ -34,7 +35,11 @@ class Events:
         with self.lock:
             self.stream.write(json.dumps(event, default=str) + "\n")
             self.stream.flush()
-            runs.append_event(self.run_dir, event)
+            try:
+                runs.append_event(self.run_dir, event)
+            except OSError as error:  # a full disk: the stream still carries the event, and the job says why
+                if not disk.is_full(error):
+                    raise
 
 
 def _check(job, run_dir, emit, should_stop):
@@ -111,7 +116,7 @@ def _evaluate(job, run_dir, emit, should_stop):
 def _fuse(job, run_dir, emit, should_stop):
     from .engine import export
 
-    out = export.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit)
+    out = export.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit, should_stop)
     return {"path": str(out)}
 
 
@@ -130,10 +135,10 @@ def _gguf(job, run_dir, emit, should_stop):
     export.check_target(out, fused_size + gguf.gguf_bytes(base, outtype), job.overwrite)
     work = out.parent / f".{out.name}-fused"
     try:
-        fused = export.fuse(job.model, job.adapter, work, None, 0, True, emit)
+        fused = export.fuse(job.model, job.adapter, work, None, 0, True, emit, should_stop)
         name = f"{base.name} tuned by Tailor" + (f" ({job.run_name})" if job.run_name else "")
         result = gguf.export(fused, out, outtype, job.data, job.verify, job.system, job.run_name, job.converter,
-                             job.overwrite, name, emit)
+                             job.overwrite, name, emit, should_stop)
         if job.ollama_name:
             result["ollama"] = ollama.create(job.ollama_name, Path(result["modelfile"]), gguf.TRY_PROMPT,
                                              report=emit)
@@ -159,7 +164,7 @@ def _ollama(job, run_dir, emit, should_stop):
                                         "GGUF for it first"})
         gguf_job = replace(job, outtype=ollama.QUANTIZE.get(quantize), ollama_name=name)
         return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
-    fused = export.fuse(job.model, job.adapter, job.out, True, 0, job.overwrite, emit)
+    fused = export.fuse(job.model, job.adapter, job.out, True, 0, job.overwrite, emit, should_stop)
     tokenizer = loading.load_tokenizer(fused)
     modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.system, job.run_name)
     return {"route": "safetensors", "path": str(fused), "modelfile": str(modelfile),
@@ -206,31 +211,53 @@ def _terminate(signum, frame):
 
 def run(job: Job, events_stream) -> int:
     run_dir = Path(job.run)
-    kind = job.kind
-    emit = Events(events_stream, run_dir, kind)
+    emit = Events(events_stream, run_dir, job.kind)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with ExitStack() as claims:
+            if job.kind == "train":  # one worker per run; a finished run is not trained again
+                claims.enter_context(runs.hold(run_dir))
+                if job.resume:
+                    runs.check_resumable(run_dir)
+            return _run(job, run_dir, emit, stop.is_set)
+    except runs.RunRefused as error:
+        emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": os.getpid(), "message": str(error)})
+        return exitcodes.BAD_INPUT
+
+
+def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
+    """One session of the job: `started`, then its result as `done`, or what went wrong as `error`."""
     emit({"type": ev.STARTED, "pid": os.getpid()})
     try:
-        result = JOBS[kind](job, run_dir, emit, stop.is_set)
-    except InputError as error:
-        problems = [str(p) for p in getattr(error, "problems", [])]
-        emit({"type": ev.ERROR, "category": "input", "message": str(error), "problems": problems})
-        return exitcodes.BAD_INPUT
-    except RunFailed as error:
-        emit({"type": ev.ERROR, "category": "training", "message": str(error), "fix": error.fix})
-        return exitcodes.FAILED
-    except MemoryError:
-        emit({"type": ev.ERROR, "category": "memory", "message": "Out of memory.",
-              "fix": "Lower the batch size or max_seq_length, or train fewer layers."})
-        return exitcodes.FAILED
-    except Exception as error:  # reported in full; the run folder stays as it was
-        emit({"type": ev.ERROR, "category": "failure", "message": f"{type(error).__name__}: {error}",
-              "details": traceback.format_exc()})
-        return exitcodes.FAILED
+        result = JOBS[job.kind](job, run_dir, emit, should_stop)
+    except Exception as error:
+        if isinstance(error, Stopped) or should_stop():  # what a stop interrupted (a converter) fails as it goes
+            emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True})
+            return exitcodes.STOPPED
+        event, code = _failure(error, run_dir)
+        emit({"type": ev.ERROR, **event})
+        return code
     emit({"type": ev.DONE, "result": result, "stopped": bool(result.get("stopped"))})
     return exitcodes.STOPPED if result.get("stopped") else exitcodes.DONE
+
+
+def _failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
+    """The error event of a job that could not go on, and its exit code."""
+    if isinstance(error, InputError):
+        return {"category": "input", "message": str(error),
+                "problems": [str(p) for p in getattr(error, "problems", [])]}, exitcodes.BAD_INPUT
+    if isinstance(error, RunFailed):
+        return {"category": "training", "message": str(error), "fix": error.fix}, exitcodes.FAILED
+    if isinstance(error, MemoryError):
+        return {"category": "memory", "message": "Out of memory.",
+                "fix": "Lower the batch size or max_seq_length, or train fewer layers."}, exitcodes.FAILED
+    if isinstance(error, disk.DiskFull) or disk.is_full(error):
+        message = str(error) if isinstance(error, disk.DiskFull) else str(disk.full("a file", run_dir))
+        return {"category": "disk", "message": message}, exitcodes.FAILED
+    return {"category": "failure", "message": f"{type(error).__name__}: {error}",  # reported in full
+            "details": "".join(traceback.format_exception(error))}, exitcodes.FAILED
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ Exit codes: 0 done, 1 failed, 2 bad input (the message names file:line and the f
 
 import argparse
 import sys
+from pathlib import Path
 
 from .. import exitcodes
 from ..engine import blas
@@ -43,6 +44,31 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return exitcodes.STOPPED
+    except Exception as error:  # never a traceback: the plain words here, the details in a file
+        print(f"Error: {unexpected(error)}", file=sys.stderr)
+        return exitcodes.FAILED
+
+
+def unexpected(error: Exception) -> str:
+    """What to tell a person about an error nobody expected: a full disk in its own words; anything else in one
+    line, with its details written to a log file to send along."""
+    import traceback
+
+    from ..engine import disk, files
+
+    if isinstance(error, disk.DiskFull):
+        return str(error)
+    if disk.is_full(error):
+        return str(disk.full("a file", Path(getattr(error, "filename", None) or files.data_home())))
+    log = files.data_home() / "logs" / "tailor-errors.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(error)) + "\n")
+        where = f" The details are in {log}."
+    except OSError:
+        where = ""
+    return f"Tailor could not finish ({type(error).__name__}: {error}).{where}"
 
 
 if __name__ == "__main__":

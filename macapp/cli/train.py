@@ -54,7 +54,7 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     worker checks and splits its data on the first start. With quantize_bits (4 or 8) it trains on a quantized
     copy of the model: QLoRA.
     """
-    from ..engine import config, runs
+    from ..engine import config, models, runs
     from ..engine.run_spec import RunSpec
 
     settings = config.from_dict(values, source="settings")
@@ -63,24 +63,39 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     source = Path(settings.data)
     if not source.exists():
         raise config.ConfigError(f"{source}: data not found. Give a .jsonl file or a folder with train.jsonl.")
+    if settings.model != "demo" and not models.is_repo_id(settings.model):  # all checked before a folder is made
+        settings.model = str(Path(settings.model).expanduser().resolve())
+        models.check_folder(Path(settings.model))
+    if settings.resume_adapter_file:
+        settings.resume_adapter_file = str(Path(settings.resume_adapter_file).resolve())
     run_dir = runs.create(name)
     kept = {key: value for key, value in settings.to_dict().items()  # what a new run of the same would take
             if key not in ("model", "data", "adapter_path", "resume_adapter_file")}
-    RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
-            method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
-            ).save(run_dir)
-    settings.data = str(run_dir / "data")
-    if "adapter_path" in values:
-        settings.adapter_path = str(Path(values["adapter_path"]).resolve())
-    settings.save(run_dir / "config.yaml")
+    try:
+        RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
+                method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
+                ).save(run_dir)
+        settings.data = str(run_dir / "data")
+        if "adapter_path" in values:
+            settings.adapter_path = str(Path(values["adapter_path"]).resolve())
+        settings.save(run_dir / "config.yaml")
+    except BaseException:  # a full disk, Ctrl-C: no half-made run is left
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run_dir, settings
 
 
 def train_in_worker(run_dir: Path, resume: bool = False) -> tuple[int, dict | None]:
-    """Train the run in a worker, with its progress; a new run whose data was refused leaves no trace."""
-    code, result = run_job(TrainJob(run=str(run_dir), resume=resume), "Training")
-    if code == exitcodes.BAD_INPUT and not (run_dir / "data" / "manifest.json").exists():
-        shutil.rmtree(run_dir, ignore_errors=True)  # it held nothing of value
+    """Train the run in a worker, with its progress; a new run that was refused (its data, or settings that do not
+    fit it) leaves no trace: it never trained, so it held nothing of value."""
+    try:
+        code, result = run_job(TrainJob(run=str(run_dir), resume=resume), "Training")
+    except BaseException:  # the worker could not even start (a full disk): a new run never began
+        if not resume and not (run_dir / "events.jsonl").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if code == exitcodes.BAD_INPUT and not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return code, result
 
 

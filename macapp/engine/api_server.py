@@ -2,18 +2,23 @@
 
 `python -m macapp.engine.api_server NAME --model M [--adapter-path A] [mlx-lm server flags]`. /v1/models lists
 only NAME; a request for any other model gets a 404 naming NAME, so the base model is never served by
-accident; the tokenizer stops at every end-of-turn token of the chat template.
+accident; the tokenizer stops at every end-of-turn token of the chat template. /health answers with the token
+its starter gave (TAILOR_SERVER_TOKEN), so the starter knows the server answering is this one; a port it cannot
+bind ends it at once.
 """
 
 import functools
 import json
+import os
 import sys
 
 from mlx_lm import server as mlx_server
 
 from .chat_turns import add_stop_tokens
+from .serve import CANNOT_BIND
 
 ALIASES = ("default_model",)  # mlx-lm's own name for the model it was started with
+MAX_BODY = 2_000_000  # bytes; far beyond any context these models take, and a larger body would pin the server
 
 
 class OneModelProvider(mlx_server.ModelProvider):
@@ -51,6 +56,11 @@ def handler(name: str):
         def _model(self) -> dict:
             return {"id": name, "object": "model", "created": self.created, "owned_by": "tailor"}
 
+        def handle_health_check(self):
+            healthy = self.response_generator.is_healthy
+            self._send_json(200 if healthy else 503, {"status": "ok" if healthy else "unavailable",
+                                                      "token": os.environ.get("TAILOR_SERVER_TOKEN", "")})
+
         def handle_models_request(self):
             asked = self.path.split("?", 1)[0][len("/v1/models"):].strip("/")
             if not asked:
@@ -61,7 +71,17 @@ def handler(name: str):
                 self._not_found(asked)
 
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length > MAX_BODY:
+                self.close_connection = True  # the body is not read
+                return self._send_json(413, {"error": {
+                    "message": f"The request is {length:,} bytes; this server takes at most {MAX_BODY:,}. Send a "
+                               "shorter conversation.", "type": "invalid_request_error", "code": "too_large"}})
+            if length < 0:
+                return super().do_POST()  # mlx-lm answers a malformed length itself
             raw = self.rfile.read(length)
             try:
                 body = json.loads(raw.decode() or "{}")
@@ -96,12 +116,21 @@ class _Replay:
         return chunk
 
 
+def _serve(*args, serve=mlx_server._run_http_server, **kwargs) -> None:
+    """mlx-lm's HTTP server; one that cannot have its port ends the process (mlx-lm's would wait on forever)."""
+    try:
+        serve(*args, **kwargs)
+    except OSError as error:
+        print(f"Cannot listen on the port: {error}", file=sys.stderr, flush=True)
+        os._exit(CANNOT_BIND)  # its generation thread would keep the process alive
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     OneModelProvider.name = argv[0]
     # mlx-lm's main() parses its own flags, then finds these two by their module names.
     mlx_server.ModelProvider = OneModelProvider
-    mlx_server._run_http_server = functools.partial(mlx_server._run_http_server, handler_class=handler(argv[0]))
+    mlx_server._run_http_server = functools.partial(_serve, handler_class=handler(argv[0]))
     sys.argv = ["mlx_lm.server", *argv[1:]]
     mlx_server.main()
 

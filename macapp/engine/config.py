@@ -1,7 +1,7 @@
 """The training configuration, in mlx-lm's own lora YAML keys, loaded and checked.
 
-An mlx-lm lora YAML loads as a Tailor config; unknown keys and wrong types are named with the
-file and line, and the fix.
+An mlx-lm lora YAML loads as a Tailor config; every unknown key and wrong value is named with the
+file and line, and the fix, before anything is made from it.
 """
 
 import dataclasses
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
+from . import config_rules as rules
+from .errors import ConfigError
 from .files import write_yaml_atomic
 
 # mlx-lm keys that mean nothing to Tailor (it always trains, and reports to its own window).
@@ -20,10 +21,6 @@ IGNORED_KEYS = {"train", "test", "test_batches", "report_to", "project_name", "c
                 "wandb", "hf_dataset"}
 FINE_TUNE_TYPES = ("lora", "dora", "full")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
-
-
-class ConfigError(InputError):
-    """A configuration that cannot run; the message says where and how to fix it."""
 
 
 @dataclass
@@ -56,17 +53,32 @@ class TrainConfig:
     early_stop_patience: int = 0  # Tailor's own: stop after this many evaluations without a better loss; 0 = off
 
     def validate(self) -> None:
+        """Every value checked; a ConfigError names the setting (its `key`) and the fix."""
         if self.fine_tune_type not in FINE_TUNE_TYPES:
             raise ConfigError(f"fine_tune_type {self.fine_tune_type!r} is unknown. Use one of: "
-                              f"{', '.join(FINE_TUNE_TYPES)}.")
+                              f"{', '.join(FINE_TUNE_TYPES)}.", "fine_tune_type")
         if self.optimizer.lower() not in OPTIMIZERS:
-            raise ConfigError(f"optimizer {self.optimizer!r} is unknown. Use one of: {', '.join(OPTIMIZERS)}.")
+            raise ConfigError(f"optimizer {self.optimizer!r} is unknown. Use one of: {', '.join(OPTIMIZERS)}.",
+                              "optimizer")
         for name in ("batch_size", "iters", "steps_per_report", "steps_per_eval", "save_every",
                      "max_seq_length", "grad_accumulation_steps"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1 (it is {getattr(self, name)}).")
-        if self.learning_rate <= 0 and not self.lr_schedule:
-            raise ConfigError(f"learning_rate must be above 0 (it is {self.learning_rate}).")
+                raise ConfigError(f"{name} must be at least 1 (it is {getattr(self, name)}).", name)
+        for name, meaning in (("val_batches", "all of the validation data"), ("num_layers", "all layers")):
+            if getattr(self, name) < 1 and getattr(self, name) != -1:
+                raise ConfigError(f"{name} must be -1 ({meaning}) or at least 1 (it is {getattr(self, name)}).", name)
+        for name in ("seed", "early_stop_patience", "clear_cache_threshold"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more (it is {getattr(self, name)}).", name)
+        if not rules.number(self.learning_rate) or (self.learning_rate <= 0 and not self.lr_schedule):
+            raise ConfigError(f"learning_rate must be a number above 0 (it is {self.learning_rate}).", "learning_rate")
+        rules.check_lora(self.lora_parameters)
+        if self.lr_schedule is not None:
+            rules.check_schedule(self.lr_schedule)
+        rules.check_optimizer_options(self.optimizer_config)
+        if self.resume_adapter_file and not Path(self.resume_adapter_file).is_file():
+            raise ConfigError(f"resume_adapter_file: {self.resume_adapter_file} not found. Give the path of an "
+                              "adapters.safetensors file, or leave it out.", "resume_adapter_file")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -88,6 +100,10 @@ def _loader():
     return Loader
 
 
+KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false",
+              dict: "settings indented under it"}
+
+
 def _coerce(name: str, value, kind):
     """The value as the field's type; None fields (optional settings) take anything."""
     if value is None or kind is None:
@@ -95,12 +111,16 @@ def _coerce(name: str, value, kind):
     if kind is dict or kind is bool:
         if isinstance(value, kind):
             return value
-    elif not isinstance(value, bool) and not (kind is int and isinstance(value, float) and not value.is_integer()):
+    elif kind is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif not isinstance(value, (bool, dict, list)) and not (kind is int and isinstance(value, float)
+                                                            and not value.is_integer()):
         try:
             return kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             pass
-    raise ConfigError(f"{name} should be {'a mapping' if kind is dict else kind.__name__}, not {value!r}.")
+    raise ConfigError(f"{name} should be {KIND_WORDS[kind]}, not {value!r}.", name)
 
 
 def _field_kinds() -> dict:
@@ -111,43 +131,78 @@ def _field_kinds() -> dict:
     return kinds
 
 
-def from_dict(values: dict, source: str = "config") -> TrainConfig:
-    """A TrainConfig from mlx-lm style keys (dashes or underscores); unknown keys are errors."""
+def from_dict(values: dict, source: str = "config", lines: dict | None = None) -> TrainConfig:
+    """A TrainConfig from mlx-lm style keys (dashes or underscores); unknown keys and wrong values are errors
+    that start with `source` and, when `lines` maps a (dotted) key to its line, that line."""
+    lines = lines or {}
+
+    def where(key: str) -> str:
+        key = key.replace("-", "_")
+        for tried in (key, key.split(".")[0]):
+            if tried in lines:
+                return f"{source}:{lines[tried]}"
+        return source
+
     fields = _field_kinds()
     chosen = {}
-    for raw_key, value in values.items():
-        key = str(raw_key).replace("-", "_")
-        if key in IGNORED_KEYS:
-            continue
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{source}: unknown setting {raw_key!r}.{hint}")
-        chosen[key] = _coerce(key, value, fields[key])
-    given = chosen.get("lora_parameters") or {}
-    if "alpha" in given and "scale" not in given:
-        raise ConfigError(f"{source}: lora_parameters has alpha but no scale; mlx-lm calls it scale, "
-                          "e.g. scale: 20.0.")
-    config = TrainConfig(**chosen)
-    config.lora_parameters = {**TrainConfig().lora_parameters, **given}
-    config.validate()
+    try:
+        for raw_key, value in values.items():
+            key = str(raw_key).replace("-", "_")
+            if key in IGNORED_KEYS:
+                continue
+            if key not in fields:
+                close = difflib.get_close_matches(key, fields, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"unknown setting {raw_key!r}.{hint}", str(raw_key))
+            chosen[key] = _coerce(str(raw_key), value, fields[key])
+        given = chosen.get("lora_parameters") or {}
+        if "alpha" in given and "scale" not in given:
+            raise ConfigError("lora_parameters has alpha but no scale; mlx-lm calls it scale, e.g. scale: 20.0.",
+                              "lora_parameters.alpha")
+        config = TrainConfig(**chosen)
+        config.lora_parameters = {**TrainConfig().lora_parameters, **given}
+        config.validate()
+    except ConfigError as error:
+        raise ConfigError(f"{where(error.key or '')}: {error}", error.key) from None
     return config
+
+
+def _key_lines(node, prefix: str = "") -> dict:
+    """Each key of a YAML mapping, nested ones dotted, with its line (1-based)."""
+    found = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                name = f"{prefix}{str(key.value).replace('-', '_')}"
+                found[name] = key.start_mark.line + 1
+                found.update(_key_lines(value, name + "."))
+    return found
 
 
 def read_yaml(path) -> dict:
     """The settings written in a YAML config file (Tailor's or mlx-lm's lora YAML), checked."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{path}: config file not found.")
     try:
-        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_loader()) or {}
+        text = path.read_text(encoding="utf-8")
+        values = yaml.load(text, Loader=_loader())
+        lines = _key_lines(yaml.compose(text, Loader=_loader()))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (UTF-8). Give a YAML file of 'key: value' lines.") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({error.problem}). Check the indentation and colons.") from None
+        raise ConfigError(f"{path}{line}: not valid YAML ({error.problem}). Check the indentation and "
+                          "colons.") from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0] if str(error) else 'unreadable'}). "
+                          "Give a YAML file of 'key: value' lines.") from None
+    if values is None:
+        values = {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected settings as 'key: value' lines.")
-    from_dict(values, source=str(path))
+    from_dict(values, str(path), lines)
     return values
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import DataError, Problem, place
-from .files import write_json_atomic, write_text_atomic
+from .files import file_digest, write_json_atomic, write_text_atomic
 from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, guess_mapping, to_example
 from .readers import dataset_dict_splits, read, source_files
 
@@ -302,3 +302,10 @@ def load_split(folder, name: str) -> list[dict]:
     if report.errors:
         raise DataError(report.errors)
     return kept.get(None, [])
+
+
+def fingerprint(folder) -> str:
+    """Which examples a prepared folder trains and validates on: the hashes of its train and valid files."""
+    found = [file_digest(Path(folder) / f"{name}.jsonl")["sha256"] if (Path(folder) / f"{name}.jsonl").exists()
+             else "-" for name in ("train", "valid")]
+    return ":".join(found)

@@ -10,12 +10,24 @@ class InputError(ValueError):
     """Bad input (data, settings, model, run); the message names where and how to fix it."""
 
 
+class ConfigError(InputError):
+    """Settings that cannot run; `key` names the setting (dotted for nested ones) so the file's line can be found."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
 class RunFailed(Exception):
     """A run that started but cannot go on (e.g. the loss became NaN); `fix` says what to change."""
 
     def __init__(self, message: str, fix: str):
         super().__init__(message)
         self.fix = fix
+
+
+class Stopped(Exception):
+    """Work stopped on request (Ctrl-C, Stop) before it finished; whatever it was replacing is left as it was."""
 
 
 def place(file: str, line: int | None = None, unit: str = "line") -> str:

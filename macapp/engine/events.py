@@ -15,6 +15,7 @@ CHECKPOINT = "checkpoint"  # iteration, path: enough saved to resume from this s
 TOKEN = "token"  # side, text, finish: a piece of a streamed answer
 READY = "ready"  # url, name, and example requests: the local server answers
 DONE = "done"  # result (the job's own dict), stopped
-ERROR = "error"  # category (input, training, memory, failure, killed), message; fix, problems, details
+ERROR = "error"  # category (input, training, memory, disk, failure, killed, refused), message; fix, problems, details
+REFUSED = "refused"  # the category of an error from a worker that would not begin (its pid given): not a session
 
 ENDS = (DONE, ERROR)  # the last event of a job

@@ -5,17 +5,15 @@ there unless replacing is asked for), written into a hidden folder beside it, an
 at the end, so a failed export never leaves half a model where a finished one is expected.
 """
 
-import errno
 import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import disk, models
 from . import events as ev
-from . import models
-from .errors import InputError
+from .errors import InputError, Stopped
 
-GB = 1e9
 HEADROOM = 1.1  # estimates are rough; ask for a tenth more room than the files should take
 
 
@@ -40,13 +38,15 @@ def check_target(out: Path, needed_bytes: int, overwrite: bool = False) -> None:
         raise ExportError(f"Cannot write in {parent}: the folder is read-only for you. Choose another folder.")
     free = shutil.disk_usage(parent).free
     if free < needed_bytes * HEADROOM:
-        raise ExportError(f"Not enough room in {parent}: this export needs about {needed_bytes * HEADROOM / GB:.2f} "
-                          f"GB and {free / GB:.2f} GB are free. Free some space or choose another disk.")
+        raise ExportError(f"Not enough room in {parent}: this export needs about "
+                          f"{disk.size_words(needed_bytes * HEADROOM)} and {disk.size_words(free)} are free. "
+                          "Free some space or choose another disk.")
 
 
 @contextmanager
-def staged(out: Path, needed_bytes: int, overwrite: bool = False):
-    """A hidden scratch path beside `out` to write into; it replaces `out` only when the block succeeds."""
+def staged(out: Path, needed_bytes: int, overwrite: bool = False, should_stop=lambda: False):
+    """A hidden scratch path beside `out` to write into; it replaces `out` only when the block succeeds and no stop
+    was asked for meanwhile."""
     out = Path(out)
     check_target(out, needed_bytes, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -54,11 +54,14 @@ def staged(out: Path, needed_bytes: int, overwrite: bool = False):
     _remove(scratch)
     try:
         yield scratch
-    except OSError as error:
+        if should_stop():
+            raise Stopped(f"Stopped before {out} was written; nothing was replaced.")
+    except (OSError, RuntimeError) as error:
         _remove(scratch)
-        if error.errno == errno.ENOSPC:
-            raise ExportError(f"The disk filled up while writing {out}; nothing was replaced. Free some space "
-                              "or choose another disk.") from None
+        if disk.is_full(error):
+            raise disk.full(out.name, out.parent, needed_bytes, "export again; nothing was replaced") from None
+        if isinstance(error, RuntimeError):
+            raise
         raise ExportError(f"Could not write {out}: {error.strerror or error}. Nothing was replaced.") from None
     except BaseException:
         _remove(scratch)
@@ -95,11 +98,11 @@ def fused_bytes(model_path: Path, dequantize: bool, bits: int) -> int:
 
 
 def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None, bits: int = 0,
-         overwrite: bool = False, report=lambda event: None) -> Path:
+         overwrite: bool = False, report=lambda event: None, should_stop=lambda: False) -> Path:
     """Merge the adapter into the base model and save a standard model folder at `out_dir`.
 
     A quantized base is de-quantized by default, so the adapter's small changes are not rounded
-    away; `bits` (4 or 8) quantizes the fused model again.
+    away; `bits` (4 or 8) quantizes the fused model again. A stop asked for meanwhile replaces nothing.
     """
     from mlx.utils import tree_unflatten
     from mlx_lm.utils import dequantize_model, quantize_model, save
@@ -112,7 +115,7 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
     if dequantize is None:
         dequantize = quantization_bits(base) is not None
     out_dir = Path(out_dir)
-    with staged(out_dir, fused_bytes(base, dequantize, bits), overwrite) as scratch:
+    with staged(out_dir, fused_bytes(base, dequantize, bits), overwrite, should_stop) as scratch:
         tuned = TunedModel(model_name, adapter_path, report)
         tuned.use("tuned")
         model, tokenizer = tuned.model, tuned.tokenizer

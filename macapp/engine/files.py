@@ -4,6 +4,7 @@ A write goes to a temporary file beside the target and is renamed over it, so a 
 leaves half a file where a whole one is expected.
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -53,3 +54,12 @@ def atomic_target(path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path.with_name(f".{path.stem}.tmp{path.suffix}")
+
+
+def file_digest(path: Path) -> dict:
+    """A file's size and SHA-256, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}

@@ -206,21 +206,21 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
 
 def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, system: str | None = None,
            run_name: str = "", script: str | None = None, overwrite: bool = False, name: str = "",
-           report=lambda event: None) -> dict:
-    """A folder with the GGUF, its Ollama Modelfile and fidelity.json, put in place only when every check passed;
-    `name` is the model's name inside the file."""
+           report=lambda event: None, should_stop=lambda: False) -> dict:
+    """A folder with the GGUF, its Ollama Modelfile and fidelity.json, put in place only when every check passed
+    and no stop was asked for; `name` is the model's name inside the file."""
     from . import fidelity, ollama
 
     fused_dir, out_dir = Path(fused_dir), Path(out_dir)
     needed = gguf_bytes(fused_dir, outtype) * (1 if outtype in CONVERTER_TYPES else 2)
     file_name = f"model-{outtype}.gguf"
-    with staged(out_dir, needed, overwrite) as scratch:
+    with staged(out_dir, needed, overwrite, should_stop) as scratch:
         scratch.mkdir()
         tokenizer = loading.load_tokenizer(fused_dir)
         convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report)
         parity = ollama.template(tokenizer)[2]
         result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}
-        if check:
+        if check and not should_stop():
             measured = fidelity.measure(scratch / file_name, fused_dir, tokenizer, outtype, data_dir, parity, report)
             if not measured.passed:
                 raise ExportError(measured.failure())

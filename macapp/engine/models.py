@@ -29,6 +29,11 @@ def check_folder(path: Path) -> None:
                          "model*.safetensors and tokenizer files, or 'demo' for the built-in model.")
     if not (path / "config.json").exists():
         raise ModelError(f"{path}: config.json is missing. Copy the whole model folder, not only its weights.")
+    try:
+        read_config(path)
+    except (OSError, ValueError):
+        raise ModelError(f"{path}: config.json cannot be read as JSON. Copy it again from the original "
+                         "model.") from None
     if not any(path.glob("model*.safetensors")):
         raise ModelError(f"{path}: no model*.safetensors weights. Convert the model with `mlx_lm convert` first.")
     if not ((path / "tokenizer.json").exists() or (path / "tokenizer.model").exists()):
@@ -96,10 +101,7 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     if "quantization" in config:
         raise ModelError(f"{path}: this model is quantized already ({config['quantization'].get('bits')} bits); "
                          "train on it as it is.")
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-    for weights in sorted(path.glob("model*.safetensors")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}:{weights.stat().st_mtime_ns}".encode())
-    out = data_home() / "models" / f"{path.name}-q{bits}-{digest.hexdigest()[:10]}"
+    out = data_home() / "models" / f"{path.name}-q{bits}-{fingerprint(path)[:10]}"
     if (out / "config.json").exists():
         return out
     report({"type": ev.LOG, "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
@@ -124,6 +126,14 @@ def copy_tokenizer(source: Path, target: Path) -> None:
 def config_dtype(config: dict) -> str:
     """A model's weight dtype from its config.json: `dtype` (transformers 5) or `torch_dtype`; bf16 as on the hub."""
     return str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
+
+
+def fingerprint(path: Path) -> str:
+    """Which model a folder holds, without reading its weights: its config and its weight files' names and sizes."""
+    digest = hashlib.sha256(json.dumps(read_config(path), sort_keys=True).encode())
+    for weights in sorted(Path(path).glob("model*.safetensors")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
 
 
 def read_config(path) -> dict:

@@ -23,7 +23,8 @@ def clock(seconds: float) -> str:
 @dataclass
 class RunState:
     """A run as its events so far tell it. `phase` is created, preparing, training, finished, stopped, failed,
-    or interrupted (set by `settle` when the worker is gone without a last word)."""
+    or interrupted (set by `settle` when the worker is gone without a last word); a run folder that cannot be read
+    at all is "damaged", with what is wrong as its `message`."""
 
     phase: str = "created"
     pid: int | None = None
@@ -54,13 +55,16 @@ class RunState:
     def replay(cls, events) -> "RunState":
         state = cls()
         for event in events:
-            state.apply(event)
+            try:
+                state.apply(event)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue  # a damaged line that still read as an object: it tells nothing
         return state
 
     def apply(self, event: dict) -> "RunState":
         """Take one event; events of other jobs in the run folder (answers, scores, exports) are left alone."""
-        if event.get("kind", "train") != "train":
-            return self
+        if event.get("kind", "train") != "train" or event.get("category") == ev.REFUSED:
+            return self  # a refused worker never began a session of the run
         kind = event.get("type")
         self.latest_at = event.get("time", self.latest_at)
         if kind == ev.STARTED:
@@ -169,4 +173,6 @@ class RunState:
                     + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
         if self.phase == "preparing":
             return f"{self.message}\u2026"
+        if self.phase == "damaged":
+            return f"This run's folder is damaged: {self.message}."
         return "Not started yet."

@@ -1,11 +1,16 @@
-"""The run folder, the unit a user keeps: create, find, list, and record its events.
+"""The run folder, the unit a user keeps: create, find, list, lock, and record its events.
 
-`<data home>/runs/<id>/` holds config.yaml, data/, adapters/, checkpoints/, events.jsonl, exports/.
+`<data home>/runs/<id>/` holds config.yaml, data/, adapters/, checkpoints/, events.jsonl, exports/. A damaged
+folder is listed as damaged, with what is wrong, and never hides the others.
 """
 
+import fcntl
 import json
+import os
 import re
 import time
+import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -20,6 +25,10 @@ class RunError(InputError):
     """A run that does not exist or cannot be read."""
 
 
+class RunRefused(RunError):
+    """A run a worker will not begin on: another process trains it, or it has finished."""
+
+
 def runs_root() -> Path:
     root = data_home() / "runs"
     root.mkdir(parents=True, exist_ok=True)
@@ -28,7 +37,8 @@ def runs_root() -> Path:
 
 def create(name: str) -> Path:
     """A new, empty run folder with a unique, sortable id."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
+    words = unicodedata.normalize("NFC", name).lower()
+    slug = re.sub(r"[^\w]+|_", "-", words).strip("-")[:60].strip("-") or "run"  # letters of any script are kept
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(100):
         folder = runs_root() / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
@@ -60,16 +70,48 @@ def append_event(folder: Path, event: dict) -> None:
 
 
 def read_events(folder: Path) -> list[dict]:
+    """The run's events; a line that is not one (cut short by a kill, or damaged) is passed over."""
     path = Path(folder) / "events.jsonl"
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return []
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in data.splitlines():
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
     return events
+
+
+@contextmanager
+def hold(folder: Path):
+    """This process's claim on a run while it trains it; a second one is refused. The claim is a lock the system
+    drops when its process ends, however it ends, so a killed run is never left locked."""
+    with open(Path(folder) / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            raise RunRefused(f"Run {Path(folder).name} is being trained by another Tailor"
+                             + (f" (process {holder})" if holder.isdigit() else "") + ". Wait for it to finish, "
+                             "or stop it first (in the window, or Ctrl-C in its terminal).") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def check_resumable(folder: Path) -> None:
+    """Refuse to resume a run that finished: there is nothing left to train."""
+    found = state(folder)
+    if found.phase == "finished":
+        raise RunRefused(f"Run {Path(folder).name} finished all its {found.step} steps; there is nothing to resume. "
+                         "To train it longer, start a new run with more steps.")
 
 
 def worker_alive(pid: int) -> bool:
@@ -86,10 +128,22 @@ def state(folder: Path) -> RunState:
     return found.settle(bool(found.pid and worker_alive(found.pid)))
 
 
+def read_settings(folder: Path) -> dict:
+    """A run's config.yaml as plain settings, for listing it; a RunError says what is wrong with it."""
+    try:
+        settings = yaml.safe_load((Path(folder) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise RunError(f"its config.yaml cannot be read ({reason})") from None
+    if not isinstance(settings, dict):
+        raise RunError("its config.yaml holds no settings")
+    return settings
+
+
 def summary(folder: Path) -> dict:
     """Name, model, data, status, best validation loss and date of one run; the worker's pid while it trains."""
     folder = Path(folder)
-    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+    config = read_settings(folder)
     found = state(folder)
     try:
         manifest = json.loads((folder / "data" / "manifest.json").read_text(encoding="utf-8"))
@@ -138,5 +192,21 @@ def adapter_words(folder) -> dict[str, str]:
     return words
 
 
+def damaged(folder: Path, why: str) -> dict:
+    """A run folder that cannot be read, as the list shows it: with what is wrong, so it can be mended or removed."""
+    return {"id": folder.name, "path": str(folder), "model": None, "data": None, "sources": [], "pid": None,
+            "state": RunState(phase="damaged", message=why), "status": "damaged", "best_val_loss": None,
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
+
+
 def list_runs() -> list[dict]:
-    return [summary(f) for f in sorted(runs_root().iterdir(), reverse=True) if (f / "config.yaml").exists()]
+    """Every run, newest first; one that cannot be read is listed as damaged instead of hiding the rest."""
+    listed = []
+    for folder in sorted(runs_root().iterdir(), reverse=True):
+        if not (folder / "config.yaml").is_file():
+            continue
+        try:
+            listed.append(summary(folder))
+        except (RunError, OSError) as error:
+            listed.append(damaged(folder, str(error)))
+    return listed

@@ -1,10 +1,13 @@
 """A local OpenAI-compatible API for a fine-tuned model: mlx-lm's server, on 127.0.0.1 unless asked otherwise.
 
 The server (api_server.py) runs as a child process and serves only the tuned model, under the run's name;
-`Server` starts it, waits until /health answers, gives ready-to-copy examples, and stops it.
+`Server` checks that its port is free, starts it, waits until /health answers with this start's own token (so
+another server on the port is never taken for it), gives ready-to-copy examples, and stops it.
 """
 
 import json
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +19,7 @@ from . import blas, bundle
 from .export import ExportError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CANNOT_BIND = 3  # the server's exit code when its port cannot be had
 
 
 def model_id(adapter_path) -> str:
@@ -31,6 +35,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port something already listens on, naming it and the fix, before minutes of loading a model."""
+    bind_host = host if host in LOOPBACK else "0.0.0.0"
+    with socket.socket(socket.AF_INET6 if ":" in bind_host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket: a port only
+        try:  # left in TIME_WAIT by a server just stopped is free
+            probe.bind(("127.0.0.1" if bind_host == "localhost" else bind_host, port))
+        except OSError:
+            raise ExportError(f"Port {port} is already in use on this computer (by another program, or another "
+                              f"served model). Choose another port, for example --port {port + 1}, or stop the "
+                              "other one.") from None
 
 
 def check_host(host: str, allow_remote: bool) -> None:
@@ -60,6 +77,7 @@ class Server:
         check_host(host, allow_remote)
         self.host, self.port = host, port or free_port(host if host in LOOPBACK else "0.0.0.0")
         self.name = model_id(adapter_path)
+        self.token = secrets.token_hex(16)  # /health answers with it: the server that answers is this one
         self.command = [*bundle.python(), "-m", "macapp.engine.api_server", self.name, "--model", str(model_path),
                         "--host", host, "--port", str(self.port)]
         if adapter_path:
@@ -73,27 +91,37 @@ class Server:
         return f"http://{f'[{shown}]' if ':' in shown else shown}:{self.port}"
 
     def start(self, timeout: float = 300) -> str:
-        """Start the server and wait until it answers /health; returns its URL."""
+        """Start the server and wait until it answers /health with its token; returns its URL."""
+        check_port(self.host, self.port)
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=blas.environment())
+                                            stdin=subprocess.DEVNULL,
+                                            env=blas.environment({**os.environ, "TAILOR_SERVER_TOKEN": self.token}))
         finally:
             if self.log:
                 output.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ExportError(f"The server stopped as it started (exit code {self.process.returncode}); "
-                                  f"is port {self.port} taken?" + (f" Its log: {self.log}" if self.log else ""))
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return self.url
-            except OSError:
-                time.sleep(0.2)
+                taken = self.process.returncode == CANNOT_BIND
+                raise ExportError((f"Port {self.port} was taken by another program as the server started. Choose "
+                                   "another port, or stop the other program." if taken else
+                                   f"The server stopped as it started (exit code {self.process.returncode}).")
+                                  + (f" Its log: {self.log}" if self.log else ""))
+            if self._answers():
+                return self.url
+            time.sleep(0.2)
         self.stop()
         raise ExportError(f"The server did not answer within {timeout:.0f} s.")
+
+    def _answers(self) -> bool:
+        """True once this start's own server answers /health."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                return answer.status == 200 and json.loads(answer.read()).get("token") == self.token
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def wait(self) -> int:
         return self.process.wait() if self.process else 0

@@ -7,6 +7,7 @@ iterator, so it sees every report and decides before every step whether to save 
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlx.core as mx
@@ -14,7 +15,7 @@ from mlx.utils import tree_flatten
 from mlx_lm.tuner.callbacks import TrainingCallback
 from mlx_lm.tuner.trainer import evaluate
 
-from . import checkpoints, memory
+from . import checkpoints, disk, memory
 from . import events as ev
 from .config import TrainConfig
 
@@ -31,8 +32,9 @@ class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
     def __init__(self, model, optimizer, config: TrainConfig, batches, adapter_dir: Path,
-                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None):
+                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
         self.model, self.optimizer, self.config, self.batches = model, optimizer, config, batches
+        self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
         self.report, self.should_stop = report, should_stop
@@ -47,11 +49,12 @@ class Session(TrainingCallback):
     # -- resume -----------------------------------------------------------------------------------
 
     def resume(self) -> int | None:
-        """Continue from the newest checkpoint, if there is one; returns its iteration."""
-        found = checkpoints.latest(self.checkpoint_dir) if self.checkpoint_dir else None
-        if found is None:
+        """Continue from the newest good checkpoint, if there is one; returns its iteration."""
+        if self.checkpoint_dir is None:
             return None
-        state = checkpoints.load(found, self.model, self.optimizer)
+        state = checkpoints.load_newest(self.checkpoint_dir, self.model, self.optimizer, self._warn)
+        if state is None:
+            return None
         self.iteration = self.offset = state["iteration"]
         self.batches.restore(state["batches"])
         self.best_val, self.best_iteration = state["best_val"], state["best_iteration"]
@@ -59,6 +62,9 @@ class Session(TrainingCallback):
         self.history = [tuple(h) for h in state["history"]]
         mx.random.seed(step_seed(self.config.seed, self.iteration))
         return self.iteration
+
+    def _warn(self, message: str) -> None:
+        self.report({"type": ev.LOG, "level": "warning", "message": message})
 
     # -- mlx-lm's callback ------------------------------------------------------------------------
 
@@ -93,11 +99,26 @@ class Session(TrainingCallback):
                                                    f"evaluations (best {self.best_val:.3f} at step "
                                                    f"{self.best_iteration})."})
 
+    @contextmanager
+    def _saving(self, what: str):
+        """A save that fills the disk becomes the plain message, with the step the run can be resumed from."""
+        try:
+            yield
+        except (OSError, RuntimeError) as error:
+            if not disk.is_full(error):
+                raise
+            kept = checkpoints.latest(self.checkpoint_dir) if self.checkpoint_dir else None
+            then = (f"resume the run: it goes on from step {int(kept.name)}, its last checkpoint" if kept
+                    else "start the run again")
+            needed = 4 * sum(v.nbytes for _, v in tree_flatten(self.model.trainable_parameters()))
+            raise disk.full(what, self.adapter_dir, needed, then) from None
+
     def _save_best(self) -> None:
         best = self.adapter_dir / "best"
-        best.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.adapter_dir / "adapter_config.json", best / "adapter_config.json")
-        checkpoints.save_weights(self.model, best / "adapters.safetensors")
+        with self._saving(f"the best adapter (step {self.best_iteration})"):
+            best.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.adapter_dir / "adapter_config.json", best / "adapter_config.json")
+            checkpoints.save_weights(self.model, best / "adapters.safetensors")
         self.report({"type": ev.BEST, "iteration": self.best_iteration, "val_loss": self.best_val, "path": str(best)})
 
     def _check_overfitting(self) -> None:
@@ -106,7 +127,7 @@ class Session(TrainingCallback):
         if (not self.warned_overfit and len(trains) >= 2 and vals[0][1] < vals[1][1] < vals[2][1]
                 and trains[-1] < trains[0]):
             self.warned_overfit = True
-            self.report({"type": ev.LOG, "level": "warning", "message": OVERFIT_WARNING})
+            self._warn(OVERFIT_WARNING)
 
     # -- mlx-lm's batch iterator ------------------------------------------------------------------
 
@@ -160,11 +181,12 @@ class Session(TrainingCallback):
             return
         state = {"batches": self.batches.state(), "best_val": self.best_val, "best_iteration": self.best_iteration,
                  "evals_since_best": self.evals_since_best, "warned_overfit": self.warned_overfit,
-                 "history": self.history}
-        checkpoints.save_weights(self.model, self.adapter_dir / "adapters.safetensors")
+                 "history": self.history, "identity": self.identity}
         path = self.adapter_dir / "adapters.safetensors"
-        if self.checkpoint_dir is not None:
-            path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
+        with self._saving(f"the checkpoint of step {iteration}"):
+            checkpoints.save_weights(self.model, path)
+            if self.checkpoint_dir is not None:
+                path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
         mx.random.seed(step_seed(self.config.seed, iteration))
         self.report({"type": ev.CHECKPOINT, "iteration": iteration, "path": str(path)})
 

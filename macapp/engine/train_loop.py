@@ -45,10 +45,11 @@ def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[li
 
 def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
              report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False,
-             model_config: dict | None = None) -> dict:
+             model_config: dict | None = None, identity: dict | None = None) -> dict:
     """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training.
 
-    With the model's config.json, a `plan` event first gives the predicted peak memory against the limit.
+    With the model's config.json, a `plan` event first gives the predicted peak memory against the limit; `identity`
+    (the base model's and the data's fingerprints) is kept in each checkpoint, so a resume can check them.
     """
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
@@ -67,7 +68,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
                                    config.seed) if valid_set else None)
     optimizer = make_optimizer(config)
     session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop,
-                      valid_batches)
+                      valid_batches, identity)
     if resume:
         start = session.resume()
         report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else

@@ -12,7 +12,7 @@ from mlx.utils import tree_flatten
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
 from . import config as configs
-from . import datasets, loading, models
+from . import checkpoints, datasets, loading, models
 from . import events as ev
 from .config import ConfigError, TrainConfig
 from .formats import Mapping
@@ -71,6 +71,10 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     model_path = models.resolve(config.model, report)
     report({"type": ev.LOG, "message": f"Loading {config.model}"})
     model, tokenizer = loading.load(model_path)
+    identity = {"model": models.fingerprint(model_path), "model_name": config.model,
+                "data": datasets.fingerprint(config.data)}
+    if resume and checkpoint_dir is not None:  # before anything of the run is written for this model
+        checkpoints.check_same(checkpoint_dir, identity)
     prepare_model(model, config)
     adapter_dir = Path(adapter_dir)
     adapter_dir.mkdir(parents=True, exist_ok=True)
@@ -79,4 +83,4 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     report({"type": ev.LOG, "message": f"Training {trainable / 1e6:.2f}M parameters "
                                       f"on {len(train_records)} examples"})
     return run_loop(model, tokenizer, config, train_records, valid_records, adapter_dir, report, should_stop,
-                    checkpoint_dir, resume, models.read_config(model_path))
+                    checkpoint_dir, resume, models.read_config(model_path), identity)

@@ -141,7 +141,8 @@ class Job(QObject):
         for event in self._read():
             self.last = event
             self.state.apply(event)
-            self.ours = self.ours or (event.get("type") == ev.STARTED and event.get("pid") == self.pid)
+            self.ours = self.ours or (event.get("pid") == self.pid and (  # its session, or its refusal to begin one
+                event.get("type") == ev.STARTED or event.get("category") == ev.REFUSED))
             self.event.emit(event)
             if event.get("type") in ev.ENDS and self.ours:
                 self._end(event)

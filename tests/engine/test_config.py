@@ -69,8 +69,8 @@ def test_bad_yaml_names_the_line(tmp_path):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"iters": "many"}, "iters should be int"),
-    ({"mask_prompt": "yes"}, "mask_prompt should be bool"),
+    ({"iters": "many"}, "iters should be a whole number"),
+    ({"mask_prompt": "yes"}, "mask_prompt should be true or false"),
     ({"fine_tune_type": "qlora"}, "Use one of: lora, dora, full"),
     ({"lora_parameters": {"rank": 8, "alpha": 16}}, "calls it scale"),
     ({"batch_size": 0}, "batch_size must be at least 1"),

@@ -86,6 +86,10 @@ def _print_made(result: dict) -> None:
         print(f"To use it in Ollama: {shown}  (get Ollama at {ollama.DOWNLOAD})")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_serve(args) -> int:
     from ..engine import models, serve
 
@@ -101,7 +105,7 @@ def cmd_serve(args) -> int:
     print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n\n"
           f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
     try:
-        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        signal.signal(signal.SIGTERM, _interrupt)  # unwinds the wait; stopping inside the handler would wait on it
         server.wait()
     except KeyboardInterrupt:
         pass

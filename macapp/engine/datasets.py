@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import DataError, Problem, place
 from .files import file_digest, write_json_atomic, write_text_atomic
 from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, guess_mapping, to_example
-from .readers import dataset_dict_splits, read, source_files
+from .readers import dataset_dict_splits, left_out, read, source_files
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)  # train, validation, test: for data that comes without a split of its own
@@ -100,6 +100,10 @@ class _Scan:
         if not any(groups.values()):
             self.report.add(Problem("error", "no data files in this folder (.jsonl, .json, .csv, .tsv, .parquet)",
                                     str(source), fix="Choose the folder that holds your data, or a file."))
+        for path in left_out(source):
+            self.report.add(Problem("warning", "left out: Tailor reads .jsonl, .json, .csv, .tsv and .parquet files",
+                                    str(path), fix="Save it as one of those (a spreadsheet as CSV) to use it, or "
+                                                   "move it out of the folder."))
         for split, paths in groups.items():
             self.split_names.append(split or "data")
             for path in paths:

@@ -62,6 +62,15 @@ def source_files(source: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+def left_out(source: Path) -> list[Path]:
+    """The files of a data folder that are not read: of a type Tailor does not read (hidden files aside)."""
+    source = Path(source)
+    if not source.is_dir() or is_arrow_folder(source) or dataset_dict_splits(source) is not None:
+        return []
+    return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() not in SUFFIXES
+                  and not p.name.startswith("."))
+
+
 def read(path: Path):
     """Yield a Row for each record of one file."""
     path = Path(path)
@@ -110,6 +119,7 @@ def _read_jsonl(path: Path):
     with open(path, "rb") as handle:
         for number, raw, length in _lines(handle):
             if raw is None:
+                seen_any = True  # the file is not empty: its line is too long
                 yield _problem(path, number, f"this line is {length / 1e6:.1f} MB long, too long for one example",
                                "Put one example on each line; split very long texts into parts.")
                 continue

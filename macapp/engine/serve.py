@@ -77,6 +77,7 @@ class Server:
         check_host(host, allow_remote)
         self.host, self.port = host, port or free_port(host if host in LOOPBACK else "0.0.0.0")
         self.name = model_id(adapter_path)
+        check_port(host, self.port)
         self.token = secrets.token_hex(16)  # /health answers with it: the server that answers is this one
         self.command = [*bundle.python(), "-m", "macapp.engine.api_server", self.name, "--model", str(model_path),
                         "--host", host, "--port", str(self.port)]
@@ -92,7 +93,6 @@ class Server:
 
     def start(self, timeout: float = 300) -> str:
         """Start the server and wait until it answers /health with its token; returns its URL."""
-        check_port(self.host, self.port)
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT,

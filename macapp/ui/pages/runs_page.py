@@ -14,7 +14,7 @@ from .page import Page, note
 
 COLUMNS = ["Run", "Model", "Data", "Status", "Best validation loss", "Date"]
 STATUS_WORDS = {"created": "not started", "running": "training", "finished": "finished", "stopped": "stopped",
-                "failed": "failed", "interrupted": "interrupted (can resume)"}
+                "failed": "failed", "interrupted": "interrupted (can resume)", "damaged": "damaged (cannot be read)"}
 
 
 class RunsPage(Page):
@@ -62,6 +62,8 @@ class RunsPage(Page):
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 item.setData(Qt.UserRole, r)
+                if run["status"] == "damaged":
+                    item.setToolTip(f"{run['state'].outcome()} Its folder: {run['path']}")
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
@@ -76,7 +78,7 @@ class RunsPage(Page):
 
     def _selection_changed(self) -> None:
         chosen = self.selected()
-        self.open_button.setEnabled(len(chosen) == 1)
+        self.open_button.setEnabled(len(chosen) == 1 and chosen[0]["status"] != "damaged")
         self.plot.remove_all()
         for index, run in enumerate(chosen):
             color = PALETTE[index % len(PALETTE)]
@@ -90,5 +92,5 @@ class RunsPage(Page):
 
     def _open(self) -> None:
         chosen = self.selected()
-        if len(chosen) == 1:
+        if len(chosen) == 1 and chosen[0]["status"] != "damaged":
             self.opened.emit(Path(chosen[0]["path"]))

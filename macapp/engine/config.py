@@ -7,6 +7,7 @@ file and line, and the fix, before anything is made from it.
 import dataclasses
 import difflib
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,10 +105,12 @@ KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true
               dict: "settings indented under it"}
 
 
-def _coerce(name: str, value, kind):
-    """The value as the field's type; None fields (optional settings) take anything."""
-    if value is None or kind is None:
-        return value
+def _coerce(name: str, value, kind, optional: bool):
+    """The value as the field's type; optional settings (None by default) may be null."""
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name} has no value. Give it one, or leave the line out for the default.", name)
     if kind is dict or kind is bool:
         if isinstance(value, kind):
             return value
@@ -124,10 +127,11 @@ def _coerce(name: str, value, kind):
 
 
 def _field_kinds() -> dict:
+    """Each setting's type and whether it may be null: `str | None` fields are optional strings."""
     kinds = {}
     for item in dataclasses.fields(TrainConfig):
-        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
-        kinds[item.name] = None if default is None else type(default)
+        given = [kind for kind in typing.get_args(item.type) if kind is not type(None)] or [item.type]
+        kinds[item.name] = (given[0], len(given) < len(typing.get_args(item.type)))
     return kinds
 
 
@@ -154,7 +158,7 @@ def from_dict(values: dict, source: str = "config", lines: dict | None = None) -
                 close = difflib.get_close_matches(key, fields, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"unknown setting {raw_key!r}.{hint}", str(raw_key))
-            chosen[key] = _coerce(str(raw_key), value, fields[key])
+            chosen[key] = _coerce(str(raw_key), value, *fields[key])
         given = chosen.get("lora_parameters") or {}
         if "alpha" in given and "scale" not in given:
             raise ConfigError("lora_parameters has alpha but no scale; mlx-lm calls it scale, e.g. scale: 20.0.",

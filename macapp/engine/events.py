@@ -19,3 +19,29 @@ ERROR = "error"  # category (input, training, memory, disk, failure, killed, ref
 REFUSED = "refused"  # the category of an error from a worker that would not begin (its pid given): not a session
 
 ENDS = (DONE, ERROR)  # the last event of a job
+
+# What the run's reducer reads from each event, and of what type: a line of events.jsonl that does not hold them is
+# not a whole event (damaged on disk) and is passed over.
+WHOLE = {
+    STARTED: {"pid": int}, TRAIN: {"iteration": int, "total": int, "train_loss": float},
+    VAL: {"iteration": int, "val_loss": float}, BEST: {"iteration": int, "val_loss": float},
+    MEMORY: {"iteration": int, "active_gb": float, "peak_gb": float, "rss_gb": float},
+    PLAN: {}, LOG: {}, PROGRESS: {}, CHECKPOINT: {}, DONE: {}, ERROR: {},
+}
+OPTIONAL = {"time": float, "message": str, "level": str, "tokens_per_second": float, "result": dict,
+            "predicted_bytes": float, "limit_bytes": float, "kind": str, "category": str}
+
+
+def _holds(value, kind) -> bool:
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not isinstance(value, bool) and not (kind is int and value < 0)
+
+
+def whole(event) -> bool:
+    """True when an event read back from disk has the fields of its type, each of the right type."""
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) or event["type"] not in WHOLE:
+        return False
+    needed = WHOLE[event["type"]]
+    return (all(_holds(event.get(name), kind) for name, kind in needed.items())
+            and all(event.get(name) is None or _holds(event[name], kind) for name, kind in OPTIONAL.items()))

@@ -118,7 +118,7 @@ def worker_alive(pid: int) -> bool:
     """True while process `pid` runs; one that has exited but is not yet reaped does not count."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+    except (psutil.Error, ValueError):  # ended, or not a process id at all
         return False
 
 

@@ -2,6 +2,7 @@
 and exports that cannot be written (no room, read-only, already there) leaving earlier files as they were."""
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -269,6 +270,13 @@ def test_the_openai_client_lists_the_tuned_model_and_chats_with_it(demo_run):
                 client.chat.completions.create(model=other, messages=chat, max_tokens=5)
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve("gpt-4o")
+        too_large = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # answered before it is read
+        too_large.putrequest("POST", "/v1/chat/completions")
+        too_large.putheader("Content-Type", "application/json")
+        too_large.putheader("Content-Length", str(10_000_000))
+        too_large.endheaders(b'{"messages": [')
+        answer = too_large.getresponse()
+        assert answer.status == 413 and "at most 2,000,000" in json.loads(answer.read())["error"]["message"]
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0

@@ -78,3 +78,40 @@ def test_bad_yaml_names_the_line(tmp_path):
 def test_wrong_values_are_explained(values, message):
     with pytest.raises(config.ConfigError, match=message):
         config.from_dict(values)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("model: demo\nbatch_size: \"eight\"\n", 2, "batch_size should be a whole number, not 'eight'"),
+    ("iters: 10\n\nbatchsize: 2\n", 3, "unknown setting 'batchsize'. Did you mean 'batch_size'?"),
+    ("val_batches: 0\n", 1, "val_batches must be -1 (all of the validation data) or at least 1"),
+    ("lora_parameters:\n  scale: 10.0\n  rank: 0\n", 3, "rank must be a whole number of at least 1"),
+    ("lora_parameters:\n  rank: 8\n  dropout: 1.5\n", 3, "dropout must be a number from 0"),
+    ("lora_parameters:\n  ranks: 8\n", 2, "lora_parameters has no setting 'ranks'"),
+    ("lr_schedule:\n  name: cosine\n  arguments: [1e-5, 100]\n", 2, "the schedule 'cosine' is unknown"),
+    ("lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5]\n", 3, "cosine_decay takes 2 or 3 numbers"),
+    ("lr_schedule: fast\n", 1, "lr_schedule should be settings indented under it"),
+    ("optimizer_config:\n  adamw:\n    weight_decay: lots\n", 3, "adamw's weight_decay should be a number"),
+    ("optimizer_config:\n  adam:\n    betas: 0.9\n", 3, "adam's betas should be two numbers"),
+    ("optimizer_config:\n  rmsprop: {}\n", 2, "optimizer_config has no setting 'rmsprop'"),
+    ("iters: 5\nresume_adapter_file: nowhere.safetensors\n", 2, "resume_adapter_file: nowhere.safetensors not found"),
+    ("learning_rate: .nan\n", 1, "learning_rate must be a number above 0"),
+    ("model: [a, b]\n", 1, "model should be text"),
+])
+def test_every_wrong_value_names_its_line(text, line, message, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    assert str(caught.value).startswith(f"{path}:{line}: ") and message in str(caught.value)
+
+
+def test_optimizer_options_follow_mlx():
+    """The options each optimizer is offered are the ones MLX's optimizer takes, no more."""
+    import inspect
+
+    from macapp.engine.config_rules import OPTIMIZER_OPTIONS
+    from macapp.engine.train_loop import OPTIMIZER_CLASSES
+
+    for name, options in OPTIMIZER_OPTIONS.items():
+        taken = set(inspect.signature(OPTIMIZER_CLASSES[name].__init__).parameters) - {"self", "learning_rate"}
+        assert set(options) == taken, name

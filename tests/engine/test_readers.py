@@ -25,6 +25,17 @@ def test_each_bad_input_is_named_with_its_place(case, tmp_path):
     report = datasets.inspect([path])
     assert report.must_fix
     assert any(p.place() == f"{path}{place}" and message in p.message for p in report.problems), report.problems
+    assert case == "empty" or not any("empty" in p.message for p in report.problems)  # a file with bytes is not
+
+
+def test_files_a_data_folder_does_not_read_are_named(tmp_path):
+    (tmp_path / "rows.jsonl").write_text(json.dumps(CHAT) + "\n")
+    (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    report = datasets.inspect([tmp_path])
+    assert report.count == 1 and not report.must_fix
+    (left,) = [p for p in report.problems if "left out" in p.message]
+    assert left.place() == str(tmp_path / "notes.docx") and left.severity == "warning" and "CSV" in left.fix
 
 
 def test_missing_mapped_column(tmp_path):

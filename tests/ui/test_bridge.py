@@ -37,3 +37,16 @@ def test_a_worker_that_does_not_stop_when_asked_is_ended(qtbot, app_home, tmp_pa
     assert "did not stop in time" in event["message"]
     # ended by the SIGTERM stage (the worker exits through its clean-up), or by SIGKILL 5 s later
     assert job.process.wait(timeout=10) in (128 + signal.SIGTERM, -signal.SIGKILL)
+
+
+def test_a_worker_refused_a_run_ends_the_job_and_leaves_the_run_as_it_was(qtbot, app_home, tmp_path):
+    """Another process trains the run: the window's worker says so and begins no session of it."""
+    from macapp.engine import runs
+
+    runs.append_event(tmp_path, {"type": "started", "pid": 1, "kind": "train"})
+    runs.append_event(tmp_path, {"type": "train", "iteration": 3, "total": 9, "train_loss": 1.5, "kind": "train"})
+    job = bridge.Job()
+    with runs.hold(tmp_path), qtbot.waitSignal(job.ended, timeout=60_000) as ended:
+        job.start(jobs.TrainJob(run=str(tmp_path), resume=True))
+    assert ended.args[0]["category"] == "refused" and "being trained by another Tailor" in ended.args[0]["message"]
+    assert (job.state.phase, job.state.step) == ("training", 3) and job.process.wait(timeout=10) == 2

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, 
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ...engine import data_size, runs
+from ...engine import events as ev
 from ...engine.errors import InputError
 from ...engine.run_state import RunState, clock
 from ...jobs import TrainJob
@@ -296,6 +297,10 @@ class TrainPage(Page):
         self.ready_changed.emit()
 
     def _ended(self, event: dict) -> None:
+        if event.get("category") == ev.REFUSED:  # no session of the run began: it is as it was; say why
+            self._say(event.get("message", ""), "#c62828")
+            self._show_buttons()
+            return
         self.run = self.job.state  # the job may end within `_follow`, before the page took its state
         self._show_outcome(just_ended=True)
         self.ready_changed.emit()

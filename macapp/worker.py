@@ -233,7 +233,9 @@ def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
     try:
         result = JOBS[job.kind](job, run_dir, emit, should_stop)
     except Exception as error:
-        if isinstance(error, Stopped) or should_stop():  # what a stop interrupted (a converter) fails as it goes
+        # A tool a stop interrupted (Ctrl-C reaches llama.cpp's converter too) fails as if given bad input: that is
+        # the stop. Any other failure, a full disk while saving at the stop included, is said as it is.
+        if isinstance(error, Stopped) or (should_stop() and isinstance(error, InputError)):
             emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True})
             return exitcodes.STOPPED
         event, code = _failure(error, run_dir)

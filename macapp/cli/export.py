@@ -93,19 +93,23 @@ def _interrupt(signum, frame):
 def cmd_serve(args) -> int:
     from ..engine import models, serve
 
-    # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell).
+    # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell);
+    # SIGTERM unwinds the same way, so the server is stopped however this ends (stopping it inside the handler
+    # would wait on the very wait it interrupts).
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     model_name, adapter = model_and_adapter(args)
+    serve.check_host(args.host, args.allow_remote)
+    serve.check_port(args.host, args.port)  # before the model is fetched: it may be a download
     server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote)
     if args.host not in serve.LOOPBACK:
         print(f"Warning: serving on {args.host}; other computers that reach it can use this model.", file=sys.stderr)
     print("Starting the server (loading the model)\u2026", file=sys.stderr)
-    url = server.start()
-    shown = serve.examples(url, server.name)
-    print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n\n"
-          f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
     try:
-        signal.signal(signal.SIGTERM, _interrupt)  # unwinds the wait; stopping inside the handler would wait on it
+        url = server.start()
+        shown = serve.examples(url, server.name)
+        print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n\n"
+              f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
         server.wait()
     except KeyboardInterrupt:
         pass

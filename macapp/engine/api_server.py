@@ -7,6 +7,7 @@ its starter gave (TAILOR_SERVER_TOKEN), so the starter knows the server answerin
 bind ends it at once.
 """
 
+import errno
 import functools
 import json
 import os
@@ -70,18 +71,20 @@ def handler(name: str):
             else:
                 self._not_found(asked)
 
+        def _refuse(self, status: int, message: str, code: str) -> None:
+            self.close_connection = True  # the body is not read
+            self._send_json(status, {"error": {"message": message, "type": "invalid_request_error", "code": code}})
+
         def do_POST(self):
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length > MAX_BODY:
-                self.close_connection = True  # the body is not read
-                return self._send_json(413, {"error": {
-                    "message": f"The request is {length:,} bytes; this server takes at most {MAX_BODY:,}. Send a "
-                               "shorter conversation.", "type": "invalid_request_error", "code": "too_large"}})
+            given = self.headers.get("Content-Length")
+            length = int(given) if given and given.strip().isdigit() else -1
+            if given is None:
+                return self._refuse(411, "Send the request's Content-Length.", "length_required")
             if length < 0:
-                return super().do_POST()  # mlx-lm answers a malformed length itself
+                return self._refuse(400, f"Content-Length {given!r} is not a number of bytes.", "bad_length")
+            if length > MAX_BODY:
+                return self._refuse(413, f"The request is {length:,} bytes; this server takes at most {MAX_BODY:,}. "
+                                         "Send a shorter conversation.", "too_large")
             raw = self.rfile.read(length)
             try:
                 body = json.loads(raw.decode() or "{}")
@@ -117,12 +120,13 @@ class _Replay:
 
 
 def _serve(*args, serve=mlx_server._run_http_server, **kwargs) -> None:
-    """mlx-lm's HTTP server; one that cannot have its port ends the process (mlx-lm's would wait on forever)."""
+    """mlx-lm's HTTP server; one that cannot listen ends the process (mlx-lm's would wait on forever), with its own
+    exit code when the port is taken."""
     try:
         serve(*args, **kwargs)
     except OSError as error:
-        print(f"Cannot listen on the port: {error}", file=sys.stderr, flush=True)
-        os._exit(CANNOT_BIND)  # its generation thread would keep the process alive
+        print(f"Cannot listen: {error}", file=sys.stderr, flush=True)
+        os._exit(CANNOT_BIND if error.errno == errno.EADDRINUSE else 1)  # its generation thread keeps the process
 
 
 def main(argv=None) -> None:

@@ -18,6 +18,10 @@ from .files import atomic_target, file_digest, write_json_atomic
 
 KEEP = 2
 WEIGHTS = ("adapters.safetensors", "optimizer.safetensors")
+# what state.json holds, and of what type (the best loss and its step are None until the first validation)
+STATE = {"iteration": int, "batches": dict, "history": list, "evals_since_best": int, "warned_overfit": bool,
+         "best_val": (float, int, type(None)), "best_iteration": (int, type(None))}
+STATE_KEPT_SINCE = {"files": dict, "identity": dict}  # what checkpoints from before these were kept have not
 
 
 class Damaged(Exception):
@@ -75,7 +79,8 @@ def read_state(checkpoint: Path) -> dict:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise Damaged(f"{path} cannot be read") from None
-    if not isinstance(state, dict) or not isinstance(state.get("iteration"), int):
+    if not isinstance(state, dict) or not all(isinstance(state.get(key), kind) for key, kind in STATE.items()) \
+            or not all(isinstance(state.get(key, kind()), kind) for key, kind in STATE_KEPT_SINCE.items()):
         raise Damaged(f"{path} is not a checkpoint's state")
     return state
 
@@ -90,9 +95,11 @@ def verify(checkpoint: Path) -> dict:
         expected = state.get("files", {}).get(name)
         if expected is None:
             continue  # a checkpoint from before hashes were kept: loading it tells
+        if not isinstance(expected, dict) or not isinstance(expected.get("bytes"), int):
+            raise Damaged(f"{Path(checkpoint) / 'state.json'} does not say how long {name} is")
         if path.stat().st_size != expected["bytes"]:
             raise Damaged(f"{path} is {path.stat().st_size} bytes long, not the {expected['bytes']} saved")
-        if file_digest(path)["sha256"] != expected["sha256"]:
+        if file_digest(path)["sha256"] != expected.get("sha256"):
             raise Damaged(f"{path} has changed since it was saved")
     return state
 
@@ -151,12 +158,13 @@ def check_same(folder: Path, identity: dict) -> None:
             continue
         if not saved:
             return  # checkpoints from before this was kept
-        if saved["model"] != identity["model"]:
-            raise InputError(f"This run's checkpoints were trained on another base model ({saved['model_name']}) than "
-                             f"the one its config.yaml names now ({identity['model_name']}); an adapter only fits the "
-                             f"model it was trained on. Put back model: {saved['model_name']} in config.yaml to "
-                             "resume, or start a new run on the new model.")
-        if saved["data"] != identity["data"]:
+        if saved.get("model") != identity["model"]:
+            was = saved.get("model_name")
+            raise InputError(f"This run's checkpoints were trained on another base model ({was}) than the one its "
+                             f"config.yaml names now ({identity['model_name']}); an adapter only fits the model it "
+                             f"was trained on. Put back model: {was} in config.yaml to resume, or start a new run on "
+                             "the new model.")
+        if saved.get("data") != identity["data"]:
             raise InputError("This run's training data (its data folder) changed since its last checkpoint; resuming "
                              "would go on with other examples in another order. Put back the data it was trained on "
                              "to resume, or start a new run on the new data.")

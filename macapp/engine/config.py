@@ -69,8 +69,9 @@ class TrainConfig:
             if getattr(self, name) < 1 and getattr(self, name) != -1:
                 raise ConfigError(f"{name} must be -1 ({meaning}) or at least 1 (it is {getattr(self, name)}).", name)
         for name in ("seed", "early_stop_patience", "clear_cache_threshold"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 or more (it is {getattr(self, name)}).", name)
+            if not 0 <= getattr(self, name) < 2**63:
+                raise ConfigError(f"{name} must be 0 or more, and below {2**63:,} (it is {getattr(self, name)}).",
+                                  name)
         if not rules.number(self.learning_rate) or (self.learning_rate <= 0 and not self.lr_schedule):
             raise ConfigError(f"learning_rate must be a number above 0 (it is {self.learning_rate}).", "learning_rate")
         rules.check_lora(self.lora_parameters)
@@ -183,15 +184,17 @@ def _key_lines(node, prefix: str = "") -> dict:
     return found
 
 
-def read_yaml(path) -> dict:
-    """The settings written in a YAML config file (Tailor's or mlx-lm's lora YAML), checked."""
-    path = Path(path)
+def _read(path: Path) -> tuple[dict, dict]:
+    """The settings of a YAML file and the line of each (dotted) key, read once."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found.")
     try:
-        text = path.read_text(encoding="utf-8")
-        values = yaml.load(text, Loader=_loader())
-        lines = _key_lines(yaml.compose(text, Loader=_loader()))
+        loader = _loader()(path.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+            values = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (UTF-8). Give a YAML file of 'key: value' lines.") from None
     except yaml.MarkedYAMLError as error:
@@ -203,13 +206,20 @@ def read_yaml(path) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0] if str(error) else 'unreadable'}). "
                           "Give a YAML file of 'key: value' lines.") from None
     if values is None:
-        values = {}
+        return {}, {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected settings as 'key: value' lines.")
+    return values, _key_lines(node)
+
+
+def read_yaml(path) -> dict:
+    """The settings written in a YAML config file (Tailor's or mlx-lm's lora YAML), checked."""
+    values, lines = _read(Path(path))
     from_dict(values, str(path), lines)
     return values
 
 
 def load(path) -> TrainConfig:
-    """A TrainConfig from a YAML config file."""
-    return from_dict(read_yaml(path), source=str(path))
+    """A TrainConfig from a YAML config file, checked."""
+    values, lines = _read(Path(path))
+    return from_dict(values, str(path), lines)

@@ -54,8 +54,7 @@ def staged(out: Path, needed_bytes: int, overwrite: bool = False, should_stop=la
     _remove(scratch)
     try:
         yield scratch
-        if should_stop():
-            raise Stopped(f"Stopped before {out} was written; nothing was replaced.")
+        stop_if_asked(should_stop)
     except (OSError, RuntimeError) as error:
         _remove(scratch)
         if disk.is_full(error):
@@ -72,6 +71,12 @@ def staged(out: Path, needed_bytes: int, overwrite: bool = False, should_stop=la
         out.rename(old)
     scratch.rename(out)
     _remove(old)
+
+
+def stop_if_asked(should_stop) -> None:
+    """Between the long parts of an export: a stop asked for ends it here, before anything is replaced."""
+    if should_stop():
+        raise Stopped("Stopped before the export was put in place; nothing was replaced.")
 
 
 def _remove(path: Path) -> None:
@@ -119,6 +124,7 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
         tuned = TunedModel(model_name, adapter_path, report)
         tuned.use("tuned")
         model, tokenizer = tuned.model, tuned.tokenizer
+        stop_if_asked(should_stop)
         report({"type": ev.LOG, "message": "Fusing the adapter into the model"})
         fused = [(name, module.fuse(dequantize=dequantize)) for name, module in model.named_modules()
                  if hasattr(module, "fuse")]
@@ -132,6 +138,7 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
         if bits:
             report({"type": ev.LOG, "message": f"Quantizing the fused model to {bits} bits"})
             model, config = quantize_model(model, config, 64, bits)
+        stop_if_asked(should_stop)
         save(scratch, str(base), model, tokenizer, config, donate_model=False)
         models.copy_tokenizer(base, scratch)
     report({"type": ev.LOG, "message": f"Fused model saved to {out_dir}"})

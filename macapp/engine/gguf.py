@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import bundle, loading, models
 from . import events as ev
-from .export import ExportError, fused_bytes, staged
+from .export import ExportError, fused_bytes, staged, stop_if_asked
 from .files import write_json_atomic
 
 CONVERTER_TYPES = ("f32", "f16", "bf16", "q8_0")  # written by the converter itself
@@ -218,9 +218,10 @@ def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, 
         scratch.mkdir()
         tokenizer = loading.load_tokenizer(fused_dir)
         convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report)
+        stop_if_asked(should_stop)
         parity = ollama.template(tokenizer)[2]
         result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}
-        if check and not should_stop():
+        if check:
             measured = fidelity.measure(scratch / file_name, fused_dir, tokenizer, outtype, data_dir, parity, report)
             if not measured.passed:
                 raise ExportError(measured.failure())

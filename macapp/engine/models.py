@@ -14,6 +14,7 @@ from .errors import InputError
 from .files import data_home
 
 
+SAMPLE_BYTES = 4 << 20
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
                    "added_tokens.json", "chat_template.jinja", "vocab.json", "merges.txt")
 
@@ -101,7 +102,8 @@ def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
     if "quantization" in config:
         raise ModelError(f"{path}: this model is quantized already ({config['quantization'].get('bits')} bits); "
                          "train on it as it is.")
-    out = data_home() / "models" / f"{path.name}-q{bits}-{fingerprint(path)[:10]}"
+    version = _digest(path, lambda file: f"{file.name}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
+    out = data_home() / "models" / f"{path.name}-q{bits}-{version[:10]}"  # one copy per version of the folder
     if (out / "config.json").exists():
         return out
     report({"type": ev.LOG, "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
@@ -128,12 +130,28 @@ def config_dtype(config: dict) -> str:
     return str(config.get("dtype") or config.get("torch_dtype") or "bfloat16")
 
 
-def fingerprint(path: Path) -> str:
-    """Which model a folder holds, without reading its weights: its config and its weight files' names and sizes."""
+def _digest(path: Path, describe) -> str:
+    """A digest of a model folder's config and of `describe(file)` for each of its weight files."""
     digest = hashlib.sha256(json.dumps(read_config(path), sort_keys=True).encode())
     for weights in sorted(Path(path).glob("model*.safetensors")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
+        digest.update(describe(weights))
+    return digest.hexdigest()
+
+
+def _sampled(weights: Path) -> bytes:
+    """A weight file's name, size, and its first and last few megabytes: enough to tell apart two models of the same
+    shape (a base and its instruct version), where reading all of a 16 GB model would take minutes."""
+    size = weights.stat().st_size
+    with open(weights, "rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+        handle.seek(max(size - SAMPLE_BYTES, 0))
+        tail = handle.read(SAMPLE_BYTES)
+    return f"{weights.name}:{size}:".encode() + hashlib.sha256(head + tail).digest()
+
+
+def fingerprint(path: Path) -> str:
+    """Which model a folder holds: its config and its weight files, sampled; a copied folder keeps it."""
+    return _digest(path, _sampled)[:16]
 
 
 def read_config(path) -> dict:

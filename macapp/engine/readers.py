@@ -51,6 +51,12 @@ def dataset_dict_splits(folder: Path) -> dict[str, Path] | None:
     return {name: folder / name for name in names if is_arrow_folder(folder / name)}
 
 
+def _folder_files(source: Path, readable: bool) -> list[Path]:
+    """The files of a plain data folder (hidden ones aside) that Tailor reads, or that it does not."""
+    return sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and (p.suffix.lower() in SUFFIXES) == readable)
+
+
 def source_files(source: Path) -> list[Path]:
     """The data files a source stands for: itself, or the readable files of a folder."""
     source = Path(source)
@@ -58,17 +64,15 @@ def source_files(source: Path) -> list[Path]:
         return [source]
     if is_arrow_folder(source):
         return sorted(source.glob("*.arrow"))
-    return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
-                  and not p.name.startswith("."))
+    return _folder_files(source, readable=True)
 
 
 def left_out(source: Path) -> list[Path]:
-    """The files of a data folder that are not read: of a type Tailor does not read (hidden files aside)."""
+    """The files of a data folder that are not read: of a type Tailor does not read."""
     source = Path(source)
     if not source.is_dir() or is_arrow_folder(source) or dataset_dict_splits(source) is not None:
         return []
-    return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() not in SUFFIXES
-                  and not p.name.startswith("."))
+    return _folder_files(source, readable=False)
 
 
 def read(path: Path):

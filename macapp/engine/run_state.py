@@ -55,14 +55,14 @@ class RunState:
     def replay(cls, events) -> "RunState":
         state = cls()
         for event in events:
-            if ev.whole(event):  # a damaged line that still reads as an object tells nothing
-                state.apply(event)
+            state.apply(event)
         return state
 
     def apply(self, event: dict) -> "RunState":
-        """Take one event; events of other jobs in the run folder (answers, scores, exports) are left alone."""
-        if event.get("kind", "train") != "train" or event.get("category") == ev.REFUSED:
-            return self  # a refused worker never began a session of the run
+        """Take one event; events of other jobs in the run folder (answers, scores, exports), a refused worker's
+        (it began no session of the run) and a damaged line that still reads as an event are left alone."""
+        if event.get("kind", "train") != "train" or event.get("category") == ev.REFUSED or not ev.whole(event):
+            return self
         kind = event.get("type")
         self.latest_at = event.get("time", self.latest_at)
         if kind == ev.STARTED:

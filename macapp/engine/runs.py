@@ -38,7 +38,8 @@ def runs_root() -> Path:
 def create(name: str) -> Path:
     """A new, empty run folder with a unique, sortable id."""
     words = unicodedata.normalize("NFC", name).lower()
-    slug = re.sub(r"[^\w]+|_", "-", words).strip("-")[:60].strip("-") or "run"  # letters of any script are kept
+    slug = re.sub(r"[^\w]+|_", "-", words).strip("-")  # letters of any script are kept
+    slug = slug.encode()[:120].decode(errors="ignore").strip("-") or "run"  # names are limited in bytes, not letters
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(100):
         folder = runs_root() / (f"{stamp}-{slug}" + (f"-{attempt}" if attempt else ""))
@@ -76,22 +77,28 @@ def read_events(folder: Path) -> list[dict]:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
-    events = []
-    for line in data.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
+    return [event for event in map(parse_event, data.splitlines()) if event is not None]
+
+
+def parse_event(line: bytes) -> dict | None:
+    """One line of events.jsonl as an event; None for a line that is not one (cut short by a kill, or damaged)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 @contextmanager
 def hold(folder: Path):
     """This process's claim on a run while it trains it; a second one is refused. The claim is a lock the system
     drops when its process ends, however it ends, so a killed run is never left locked."""
-    with open(Path(folder) / ".lock", "a+") as handle:
+    try:
+        handle = open(Path(folder) / ".lock", "a+")
+    except OSError as error:
+        raise RunRefused(f"Run {Path(folder).name} cannot be claimed for training: {error.strerror}. Check that its "
+                         f"folder can be written: {folder}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -148,7 +155,7 @@ def summary(folder: Path) -> dict:
     try:
         manifest = json.loads((folder / "data" / "manifest.json").read_text(encoding="utf-8"))
         sources = [Path(s).name for s in manifest["sources"]]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):  # no manifest yet, or a damaged one: the list goes on
         sources = []
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
             "sources": sources, "pid": found.pid if found.live else None, "state": found,

@@ -5,6 +5,7 @@ The server (api_server.py) runs as a child process and serves only the tuned mod
 another server on the port is never taken for it), gives ready-to-copy examples, and stops it.
 """
 
+import errno
 import json
 import os
 import secrets
@@ -38,13 +39,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def check_port(host: str, port: int) -> None:
-    """Refuse a port something already listens on, naming it and the fix, before minutes of loading a model."""
-    bind_host = host if host in LOOPBACK else "0.0.0.0"
-    with socket.socket(socket.AF_INET6 if ":" in bind_host else socket.AF_INET) as probe:
+    """Refuse an address this computer does not have, or a port something already listens on, naming it and the fix,
+    before minutes of loading a model. The address is found as mlx-lm's server finds it."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror:
+        raise ExportError(f"{host} is not a name or address this computer knows. Serve on 127.0.0.1 (the "
+                          "default).") from None
+    with socket.socket(family) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own socket: a port only
         try:  # left in TIME_WAIT by a server just stopped is free
-            probe.bind(("127.0.0.1" if bind_host == "localhost" else bind_host, port))
-        except OSError:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise ExportError(f"Cannot serve on {host}:{port}: {error.strerror}. Serve on 127.0.0.1 (the "
+                                  "default), or an address of this computer.") from None
             raise ExportError(f"Port {port} is already in use on this computer (by another program, or another "
                               f"served model). Choose another port, for example --port {port + 1}, or stop the "
                               "other one.") from None
@@ -107,7 +117,8 @@ class Server:
                 taken = self.process.returncode == CANNOT_BIND
                 raise ExportError((f"Port {self.port} was taken by another program as the server started. Choose "
                                    "another port, or stop the other program." if taken else
-                                   f"The server stopped as it started (exit code {self.process.returncode}).")
+                                   f"The server stopped as it started (exit code {self.process.returncode}); "
+                                   "the last lines of its log say why.")
                                   + (f" Its log: {self.log}" if self.log else ""))
             if self._answers():
                 return self.url

@@ -57,7 +57,7 @@ class Session(TrainingCallback):
             return None
         self.iteration = self.offset = state["iteration"]
         self.batches.restore(state["batches"])
-        self.best_val, self.best_iteration = state["best_val"], state["best_iteration"]
+        self.best_val, self.best_iteration = state.get("best_val"), state.get("best_iteration")
         self.evals_since_best, self.warned_overfit = state["evals_since_best"], state["warned_overfit"]
         self.history = [tuple(h) for h in state["history"]]
         mx.random.seed(step_seed(self.config.seed, self.iteration))

@@ -69,12 +69,12 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
                                  fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = models.resolve(config.model, report)
-    report({"type": ev.LOG, "message": f"Loading {config.model}"})
-    model, tokenizer = loading.load(model_path)
     identity = {"model": models.fingerprint(model_path), "model_name": config.model,
                 "data": datasets.fingerprint(config.data)}
-    if resume and checkpoint_dir is not None:  # before anything of the run is written for this model
+    if resume and checkpoint_dir is not None:  # before minutes of loading, and before anything of the run is written
         checkpoints.check_same(checkpoint_dir, identity)
+    report({"type": ev.LOG, "message": f"Loading {config.model}"})
+    model, tokenizer = loading.load(model_path)
     prepare_model(model, config)
     adapter_dir = Path(adapter_dir)
     adapter_dir.mkdir(parents=True, exist_ok=True)

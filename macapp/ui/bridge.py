@@ -4,7 +4,6 @@ The worker runs in its own session and appends its events to its folder's events
 reads that file on a timer, so a window opened later can re-attach to a run that is still going.
 """
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -128,17 +127,16 @@ class Job(QObject):
         self.partial = lines.pop()
         found = []
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a kill
-            if event.get("kind", self.kind) == self.kind:
+            event = runs.parse_event(line)
+            if event is not None and event.get("kind", self.kind) == self.kind:
                 found.append(event)
         return found
 
     def _poll(self) -> None:
         alive = self._alive()  # before reading, so nothing written just before the exit is missed
         for event in self._read():
+            if event.get("category") == ev.REFUSED and event.get("pid") != self.pid:
+                continue  # another worker that would not begin: the run this job follows goes on
             self.last = event
             self.state.apply(event)
             self.ours = self.ours or (event.get("pid") == self.pid and (  # its session, or its refusal to begin one

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from macapp.engine import demo, export, loading, models, ollama
+from macapp.engine import demo, disk, export, loading, models, ollama
 from macapp.engine.generation import Sampling, TunedModel, user
 from tests.helpers import REPO, fake_commands, tailor
 
@@ -226,7 +226,8 @@ def test_a_write_that_fails_midway_replaces_nothing(tmp_path):
     out = tmp_path / "export"
     out.mkdir()
     (out / "model.safetensors").write_text("the earlier export")
-    with pytest.raises(export.ExportError, match="disk filled up"):
+    with pytest.raises(disk.DiskFull, match="The disk is full: export could not be written .* export again; nothing "
+                                           "was replaced"):
         with export.staged(out, 0, overwrite=True) as scratch:
             scratch.mkdir()
             (scratch / "model.safetensors").write_text("half")
@@ -277,6 +278,13 @@ def test_the_openai_client_lists_the_tuned_model_and_chats_with_it(demo_run):
         too_large.endheaders(b'{"messages": [')
         answer = too_large.getresponse()
         assert answer.status == 413 and "at most 2,000,000" in json.loads(answer.read())["error"]["message"]
+        for length, status in ((None, 411), ("-5", 400)):  # a body of no stated, or an impossible, length
+            asked = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            asked.putrequest("POST", "/v1/chat/completions")
+            if length:
+                asked.putheader("Content-Length", length)
+            asked.endheaders()
+            assert asked.getresponse().status == status
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0

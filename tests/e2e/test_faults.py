@@ -98,12 +98,16 @@ def test_a_run_is_trained_by_one_process_at_a_time(finished_run):
         pass
 
 
-@pytest.mark.parametrize("damaged", ["adapters.safetensors", "optimizer.safetensors", "state.json"])
+@pytest.mark.parametrize("damaged", ["adapters.safetensors", "optimizer.safetensors", "state.json", "state's shape"])
 def test_a_damaged_newest_checkpoint_gives_way_to_the_one_before(damaged, demo_data, tmp_path):
     settings = train_settings(demo_data, iters=12, save_every=5)
     training.train(settings, tmp_path / "adapters", checkpoint_dir=tmp_path / "checkpoints")
     newest = tmp_path / "checkpoints" / "0000010" / damaged
-    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    if damaged == "state's shape":  # JSON still, but not a checkpoint's
+        damaged, newest = "state.json", newest.with_name("state.json")
+        newest.write_text(json.dumps({**json.loads(newest.read_text()), "files": None, "batches": [1]}))
+    else:
+        newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     events = []
     result = training.train(settings, tmp_path / "adapters", events.append, checkpoint_dir=tmp_path / "checkpoints",
                             resume=True)
@@ -138,8 +142,11 @@ def test_damaged_run_folders_are_listed_as_damaged_and_hide_no_other(finished_ru
     monkeypatch.setenv("TAILOR_HOME", str(tmp_path))
     good = copy_run(finished_run, "good")
     shutil.move(good, runs.runs_root() / "20260101-000000-good")
+    bad_manifest = runs.runs_root() / "20260106-000000-manifest"
+    shutil.copytree(runs.runs_root() / "20260101-000000-good", bad_manifest)
+    (bad_manifest / "data" / "manifest.json").write_text('{"sources": 5}')
     for name, config, events in (("20260102-000000-list", "- not\n- settings\n", b""),
-                                 ("20260103-000000-bytes", "model: demo\n", b'{"type": "started"}\n\xff\xfe\n{]'),
+                                 ("20260103-000000-bytes", "model: demo\n", b'{"type": "started", "pid": 4000000}\n\xff\xfe\n{]'),
                                  ("20260104-000000-yaml", "model: [demo\n", b""),
                                  ("20260105-000000-events", "model: demo\n", b'{"type": "train"}\n[1, 2]\n')):
         folder = runs.runs_root() / name
@@ -148,7 +155,7 @@ def test_damaged_run_folders_are_listed_as_damaged_and_hide_no_other(finished_ru
         (folder / "events.jsonl").write_bytes(events)
     assert main(["runs"]) == 0
     shown = capsys.readouterr().out
-    assert "20260101-000000-good" in shown and "finished" in shown
+    assert "20260101-000000-good" in shown and "20260106-000000-manifest" in shown and "finished" in shown
     damaged = {line.split()[0]: line for line in shown.splitlines() if line.split()[1] == "damaged"}
     assert sorted(damaged) == ["20260102-000000-list", "20260104-000000-yaml"]
     assert "config.yaml holds no settings" in damaged["20260102-000000-list"]
@@ -179,6 +186,8 @@ def test_a_second_server_on_a_taken_port_is_refused_at_once(finished_run):
         result = tailor("serve", "--run", finished_run, "--port", port)
         assert result.returncode == 2 and f"Port {port} is already in use" in result.stderr
         assert f"--port {port + 1}" in result.stderr and time.monotonic() - started < 60
+    elsewhere = tailor("serve", "--run", finished_run, "--host", "192.0.2.1", "--allow-remote")  # not this Mac's
+    assert elsewhere.returncode == 2 and "Cannot serve on 192.0.2.1" in elsewhere.stderr
 
 
 def test_the_server_that_answers_must_be_this_one(demo_model):

@@ -45,14 +45,14 @@ def _fill(disk: Path, leave: int = 0) -> Path:
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if ".partial" in p.name or ".tmp" in p.name)
+                  if any(part in p.name for part in (".partial", ".tmp", ".old", "-fused", ".damaged")))
 
 
-def scenario(disk: str, demo_home: str, data: str) -> None:
+def scenario(disk: str, demo_model: str, data: str) -> None:
     """Runs inside the namespace, with the small disk mounted at `disk`; prints what it saw as JSON."""
     disk = Path(disk)
     home = disk / "home"
-    shutil.copytree(Path(demo_home) / "models", home / "models")  # the demo model, so none is built here
+    shutil.copytree(demo_model, home / "models" / Path(demo_model).name)  # the demo model, so none is built here
     seen = {}
     probe = _tailor(home, "train", *TRAIN, "--data", data, "--iters", 6, "--name", "probe")
     (probe_run,) = (home / "runs").iterdir()
@@ -78,7 +78,7 @@ def scenario(disk: str, demo_home: str, data: str) -> None:
     print(json.dumps(seen))
 
 
-def test_a_full_disk_is_said_plainly_and_leaves_the_run_resumable(demo_model, tailor_home, tmp_path):
+def test_a_full_disk_is_said_plainly_and_leaves_the_run_resumable(demo_model, tmp_path):
     from macapp.engine import demo
 
     disk = tmp_path / "disk"
@@ -93,7 +93,7 @@ def test_a_full_disk_is_said_plainly_and_leaves_the_run_resumable(demo_model, ta
         pytest.skip("a small tmpfs cannot be mounted here (it needs Linux's unshare and user namespaces): "
                     + (probe.stderr.strip()[-300:] if probe else "no unshare"))
     code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from tests.e2e.test_full_disk import scenario; "
-            f"scenario({str(disk)!r}, {str(tailor_home)!r}, {str(demo.REPLIES)!r})")
+            f"scenario({str(disk)!r}, {str(demo_model)!r}, {str(demo.REPLIES)!r})")
     done = subprocess.run([*namespace, sys.executable, code], capture_output=True, text=True, timeout=900, cwd=REPO,
                           env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -162,3 +162,21 @@ def test_sigterm_ends_a_job_through_its_clean_up(demo_run):
             process.send_signal(signal.SIGTERM)
     assert process.returncode == 128 + signal.SIGTERM
     server.wait(timeout=15)
+
+
+def test_a_failure_during_a_stop_is_said_as_it_is(tmp_path, monkeypatch):
+    """Stop was asked, then the save at the stop filled the disk: that is a full disk (exit 1), not a plain stop."""
+    import io
+
+    from macapp import worker
+    from macapp.engine import disk
+
+    def fills_the_disk(job, run_dir, emit, should_stop):
+        raise disk.full("the checkpoint of step 3", run_dir, 1_000_000, "resume the run")
+
+    monkeypatch.setitem(worker.JOBS, "check", fills_the_disk)
+    stream = io.StringIO()
+    code = worker._run(jobs.CheckJob(run=str(tmp_path)), tmp_path, worker.Events(stream, tmp_path, "check"),
+                       should_stop=lambda: True)
+    last = json.loads(stream.getvalue().splitlines()[-1])
+    assert code == 1 and last["category"] == "disk" and "The disk is full" in last["message"]

@@ -50,3 +50,17 @@ def test_a_worker_refused_a_run_ends_the_job_and_leaves_the_run_as_it_was(qtbot,
         job.start(jobs.TrainJob(run=str(tmp_path), resume=True))
     assert ended.args[0]["category"] == "refused" and "being trained by another Tailor" in ended.args[0]["message"]
     assert (job.state.phase, job.state.step) == ("training", 3) and job.process.wait(timeout=10) == 2
+
+
+def test_another_workers_refusal_does_not_end_the_run_a_job_follows(qtbot, app_home, tmp_path):
+    import os
+
+    from macapp.engine import runs
+
+    runs.append_event(tmp_path, {"type": "started", "pid": os.getpid(), "kind": "train"})
+    job = bridge.Job()
+    job.attach(tmp_path, "train", os.getpid())  # this very process stands for the worker that trains the run
+    runs.append_event(tmp_path, {"type": "error", "category": "refused", "pid": 1, "message": "no", "kind": "train"})
+    qtbot.wait(600)
+    assert job.running and job.state.phase == "preparing"
+    job.timer.stop()  # nothing to end: the "worker" is the test itself

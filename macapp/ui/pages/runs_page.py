@@ -56,7 +56,7 @@ class RunsPage(Page):
         self.table.setRowCount(len(self.rows))
         for r, run in enumerate(self.rows):
             best = run["best_val_loss"]
-            values = [run["id"], Path(run["model"] or "").name or run["model"], ", ".join(run["sources"]),
+            values = [run["id"], Path(run["model"] or "").name or run["model"] or "", ", ".join(run["sources"]),
                       STATUS_WORDS.get(run["status"], run["status"]), f"{best:.3f}" if best is not None else "",
                       run["created"]]
             for c, value in enumerate(values):
@@ -67,10 +67,11 @@ class RunsPage(Page):
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        count = len(self.rows)
-        self.status.setText(f"{count} run{'s' if count != 1 else ''}." if count
-                            else "No runs yet: the Train step makes one.")
         self._selection_changed()
+
+    def _count_words(self) -> str:
+        count = len(self.rows)
+        return f"{count} run{'s' if count != 1 else ''}." if count else "No runs yet: the Train step makes one."
 
     def selected(self) -> list[dict]:
         indexes = sorted({item.data(Qt.UserRole) for item in self.table.selectedItems()})
@@ -78,9 +79,12 @@ class RunsPage(Page):
 
     def _selection_changed(self) -> None:
         chosen = self.selected()
-        self.open_button.setEnabled(len(chosen) == 1 and chosen[0]["status"] != "damaged")
+        damaged = [run for run in chosen if run["status"] == "damaged"]
+        self.open_button.setEnabled(len(chosen) == 1 and not damaged)
+        self.status.setText(" ".join(f"{run['id']}: {run['state'].outcome()} Remove its folder, or mend it: "
+                                     f"{run['path']}" for run in damaged) or self._count_words())
         self.plot.remove_all()
-        for index, run in enumerate(chosen):
+        for index, run in enumerate(run for run in chosen if run not in damaged):
             color = PALETTE[index % len(PALETTE)]
             self.plot.add_series(f"{run['id']}/train", run["id"], color)
             self.plot.add_series(f"{run['id']}/val", None, color, dashed=True, dots=True)

@@ -146,7 +146,8 @@ def test_damaged_run_folders_are_listed_as_damaged_and_hide_no_other(finished_ru
     shutil.copytree(runs.runs_root() / "20260101-000000-good", bad_manifest)
     (bad_manifest / "data" / "manifest.json").write_text('{"sources": 5}')
     for name, config, events in (("20260102-000000-list", "- not\n- settings\n", b""),
-                                 ("20260103-000000-bytes", "model: demo\n", b'{"type": "started", "pid": 4000000}\n\xff\xfe\n{]'),
+                                 ("20260103-000000-bytes", "model: demo\n",
+                                  b'{"type": "started", "pid": 4000000}\n\xff\xfe\n{]'),
                                  ("20260104-000000-yaml", "model: [demo\n", b""),
                                  ("20260105-000000-events", "model: demo\n", b'{"type": "train"}\n[1, 2]\n')):
         folder = runs.runs_root() / name

@@ -255,9 +255,8 @@ def _failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
     if isinstance(error, MemoryError):
         return {"category": "memory", "message": "Out of memory.",
                 "fix": "Lower the batch size or max_seq_length, or train fewer layers."}, exitcodes.FAILED
-    if isinstance(error, disk.DiskFull) or disk.is_full(error):
-        message = str(error) if isinstance(error, disk.DiskFull) else str(disk.full("a file", run_dir))
-        return {"category": "disk", "message": message}, exitcodes.FAILED
+    if said := disk.message(error, run_dir):
+        return {"category": "disk", "message": said}, exitcodes.FAILED
     return {"category": "failure", "message": f"{type(error).__name__}: {error}",  # reported in full
             "details": "".join(traceback.format_exception(error))}, exitcodes.FAILED
 

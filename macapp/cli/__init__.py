@@ -56,10 +56,8 @@ def unexpected(error: Exception) -> str:
 
     from ..engine import disk, files
 
-    if isinstance(error, disk.DiskFull):
-        return str(error)
-    if disk.is_full(error):
-        return str(disk.full("a file", Path(getattr(error, "filename", None) or files.data_home())))
+    if said := disk.message(error, Path(getattr(error, "filename", None) or files.data_home())):
+        return said
     log = files.data_home() / "logs" / "tailor-errors.log"
     try:
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,13 @@ def is_full(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and str(error).startswith("[write] Unable to write")
 
 
+def message(error: BaseException, where: Path) -> str | None:
+    """The plain words for an error that means a full disk (a DiskFull says its own), else None."""
+    if isinstance(error, DiskFull):
+        return str(error)
+    return str(full("a file", where)) if is_full(error) else None
+
+
 def full(what: str, where: Path, needed: float = 0, then: str = "try again") -> DiskFull:
     """The one message for a full disk: what could not be written, where, the room to make, and what comes next."""
     room = f"at least {size_words(needed)}" if needed else "some space"

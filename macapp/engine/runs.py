@@ -160,7 +160,11 @@ def summary(folder: Path) -> dict:
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
             "sources": sources, "pid": found.pid if found.live else None, "state": found,
             "status": "running" if found.live else found.phase, "best_val_loss": found.best_val_loss,
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
+            "created": _created(folder)}
+
+
+def _created(folder: Path) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))
 
 
 def adapter_paths(folder) -> dict[str, Path]:
@@ -203,7 +207,7 @@ def damaged(folder: Path, why: str) -> dict:
     """A run folder that cannot be read, as the list shows it: with what is wrong, so it can be mended or removed."""
     return {"id": folder.name, "path": str(folder), "model": None, "data": None, "sources": [], "pid": None,
             "state": RunState(phase="damaged", message=why), "status": "damaged", "best_val_loss": None,
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.stat().st_mtime))}
+            "created": _created(folder)}
 
 
 def list_runs() -> list[dict]:

@@ -63,9 +63,9 @@ def _inspect(job, run_dir, emit, should_stop):
 
 
 def _download(job, run_dir, emit, should_stop):
-    from .engine import models
+    from .engine import downloads
 
-    return {"path": str(models.download(job.model, emit))}
+    return {"path": str(downloads.fetch(job.model, emit, should_stop))}
 
 
 def _train(job, run_dir, emit, should_stop):

@@ -16,6 +16,7 @@ from .data import add_data_commands
 from .demo import add_demo_command
 from .evaluate import add_eval_commands
 from .export import add_export_commands
+from .models import add_models_command
 from .runs import add_runs_command
 from .train import add_train_command
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tailor", description="Fine-tune an open LLM on your own Mac.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_check_command, add_data_commands, add_train_command, add_eval_commands, add_export_commands,
-                add_runs_command, add_demo_command, add_app_command):
+                add_models_command, add_runs_command, add_demo_command, add_app_command):
         add(sub)
     return parser
 

@@ -31,12 +31,13 @@ class ProgressView:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def _bar(self, done: int, total: int, details: str, eta: float | None = None) -> None:
-        """One line of progress; the time left is `eta` ("..." until it is known) when given, else the pace so far."""
+    def _bar(self, done: int, total: int, details: str, eta: float | None = None, counts: bool = True) -> None:
+        """One line of progress; the time left is `eta` ("..." until it is known) when given, else the pace so far.
+        Without `counts` (bytes), the details say how far it is."""
         filled = int(BAR_WIDTH * done / max(total, 1))
         elapsed = time.monotonic() - self.started
         left = clock(eta) if eta is not None else "..."
-        text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}  {details}"
+        text = (f"{self.title} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {f'{done}/{total}  ' * counts}{details}"
                 f"  {clock(elapsed)} elapsed, ETA {left if done < total else clock(0)}")
         if self.live:
             self.stream.write("\r\033[K" + text)
@@ -58,7 +59,9 @@ class ProgressView:
         elif kind == ev.PROGRESS:
             elapsed = time.monotonic() - self.started
             pace = elapsed / event["done"] * (event["total"] - event["done"]) if event["done"] else None
-            self._bar(event["done"], event["total"], event.get("stage", ""), event.get("eta_seconds", pace))
+            in_bytes = "bytes_per_second" in event  # a download: its message has the sizes and the speed
+            self._bar(event["done"], event["total"], event["message"] if in_bytes else event.get("stage", ""),
+                      event.get("eta_seconds", pace), counts=not in_bytes)
         elif kind == ev.PLAN:
             GB = 1e9
             self._line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "

@@ -17,7 +17,7 @@ class DiskFull(Exception):
 
 def size_words(count: float) -> str:
     """A byte count as a person reads it: 3.2 GB, 45 MB, 12 KB."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if count >= size:
             return f"{count / size:.1f} {unit}" if count < 10 * size else f"{count / size:.0f} {unit}"
     return f"{count:.0f} bytes"

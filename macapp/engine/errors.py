@@ -18,6 +18,10 @@ class ConfigError(InputError):
         self.key = key
 
 
+class ModelError(InputError):
+    """A model that cannot be used or fetched; the message says why and what to do."""
+
+
 class RunFailed(Exception):
     """A run that started but cannot go on (e.g. the loss became NaN); `fix` says what to change."""
 

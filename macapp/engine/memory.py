@@ -7,6 +7,8 @@ import dataclasses
 
 import psutil
 
+from .model_folder import config_dtype
+
 GB = 1e9
 
 
@@ -35,10 +37,38 @@ def _dims(model_config: dict) -> dict:
     hidden, heads = text["hidden_size"], text["num_attention_heads"]
     head_dim = text.get("head_dim") or hidden // heads
     return {"H": hidden, "I": text["intermediate_size"], "L": text["num_hidden_layers"], "heads": heads,
-            "kv": text.get("num_key_value_heads", heads) * head_dim, "V": text["vocab_size"],
-            "tied": text.get("tie_word_embeddings", False),
-            "bytes": 4 if text.get("torch_dtype", "float16") == "float32" else 2,
+            "q": heads * head_dim, "kv": text.get("num_key_value_heads", heads) * head_dim, "V": text["vocab_size"],
+            "tied": text.get("tie_word_embeddings", text.get("model_type", "").startswith("gemma")),
+            "bytes": 4 if config_dtype(text) == "float32" else 2,
             "bits": (model_config.get("quantization") or {}).get("bits")}
+
+
+def _linears(d: dict) -> list[tuple[int, int]]:
+    """The (in, out) sizes of one layer's linear layers: q, k, v, o, gate, up, down."""
+    H, I = d["H"], d["I"]
+    return [(H, d["q"]), (H, d["kv"]), (H, d["kv"]), (d["q"], H), (H, I), (H, I), (I, H)]
+
+
+def parameter_count(model_config: dict) -> int:
+    """The model's parameters from its config: embeddings (twice when the output layer is not tied), layers, norms."""
+    d = _dims(model_config)
+    layer = sum(a * b for a, b in _linears(d)) + 2 * d["H"]
+    return d["V"] * d["H"] * (1 if d["tied"] else 2) + d["L"] * layer + d["H"]
+
+
+def bytes_per_weight(model_config: dict) -> float:
+    """Quantized (as mlx_lm convert does, embeddings too): the packed bits plus a scale and a bias per group of 64
+    in the model's dtype; else the dtype's size."""
+    d = _dims(model_config)
+    group = (model_config.get("quantization") or {}).get("group_size", 64)
+    return d["bits"] / 8 + 2 * d["bytes"] / group if d["bits"] else d["bytes"]
+
+
+def mac_limit(memory_bytes: int) -> int:
+    """The memory macOS lets the GPU use on an Apple Silicon Mac with `memory_bytes` of RAM (its recommended working
+    set, which MLX reports on a Mac): about two thirds of it up to 36 GB, three quarters above. Used to judge Macs
+    other than this one; on a Mac, `machine_limit` reads the real figure."""
+    return int(memory_bytes * (2 / 3 if memory_bytes <= 36 * 1024**3 else 3 / 4))
 
 
 def predict(model_config: dict, config, seq_length: int) -> dict:

@@ -1,0 +1,283 @@
+"""Download a model from the Hugging Face hub so a person can follow it: bytes, speed and time left; the free disk
+checked first; a stopped download goes on where it stopped; every file checked against the hub's own checksum.
+
+A model found on this computer is used where it is; one that is not in MLX's form is converted once it is here.
+"""
+
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import disk, hub_token, model_places
+from . import events as ev
+from .errors import ModelError, RunFailed, Stopped
+from .model_folder import check_folder, copy_tokenizer, read_config
+
+WANTED = ("*.json", "*.safetensors", "tokenizer.model", "*.txt", "*.jinja")  # never code: nothing remote is run
+REPORT_EVERY = 0.5  # seconds between progress events
+SPEED_WINDOW = 10.0  # seconds of transfer the speed is measured over
+ROOM_TO_SPARE = 500e6  # bytes left free besides the files: the system's and the conversion's own needs
+CHUNK = 512 * 1024  # bytes received between two looks at the progress (and at Pause)
+PART = ".part"  # a file being downloaded, kept when the download stops
+VERIFIED = ".tailor-verified.json"  # in the download folder: the files already checked, so a resume skips them
+HUB = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    size: int
+    sha256: str | None  # a large file kept with Git LFS (the weights): the hub gives its SHA-256
+    git_sha1: str | None  # a small file kept in git: its blob id
+
+
+def time_words(seconds: float) -> str:
+    if seconds < 60:
+        return "less than a minute"
+    minutes = round(seconds / 60)
+    return f"about {minutes} minute{'s' * (minutes != 1)}" if minutes < 90 else f"about {seconds / 3600:.1f} hours"
+
+
+class Transfer:
+    """The bytes of a download across its files, with the speed over the last seconds and the time left; reported
+    at most every half second, and stopped (the partial file kept) when asked."""
+
+    def __init__(self, repo_id: str, total: int, done: int, report, should_stop):
+        self.repo_id, self.total, self.done = repo_id, total, done
+        self.report, self.should_stop = report, should_stop
+        self.samples = deque([(time.monotonic(), done)])
+        self.reported = 0.0
+
+    def add(self, count: int) -> None:
+        if self.should_stop():
+            raise Stopped(f"The download of {self.repo_id} was paused; it goes on from here next time.")
+        self.done += count
+        now = time.monotonic()
+        self.samples.append((now, self.done))
+        while len(self.samples) > 2 and now - self.samples[0][0] > SPEED_WINDOW:
+            self.samples.popleft()
+        if now - self.reported >= REPORT_EVERY:
+            self.reported = now
+            self.report(self.event())
+
+    def speed(self) -> float:
+        (start, first), (end, last) = self.samples[0], self.samples[-1]
+        return (last - first) / (end - start) if end - start > 0.2 else 0.0
+
+    def event(self) -> dict:
+        speed = self.speed()
+        left = (self.total - self.done) / speed if speed else None
+        words = f"{disk.size_words(self.done)} of {disk.size_words(self.total)}"
+        if speed:
+            words += f", {disk.size_words(speed)}/s, {time_words(left)} left"
+        return {"type": ev.PROGRESS, "step": "download", "done": self.done, "total": self.total,
+                "bytes_per_second": round(speed), "eta_seconds": round(left) if left is not None else None,
+                "message": f"Downloading {self.repo_id}: {words}"}
+
+    def bar(self):
+        """A progress-bar class for huggingface_hub that adds what it receives to this transfer and draws nothing."""
+        from tqdm.auto import tqdm
+
+        transfer = self
+
+        class Bar(tqdm):
+            def __init__(self, *args, **kwargs):
+                kwargs.pop("initial", None)  # bytes on disk from before are counted already
+                super().__init__(*args, **{**kwargs, "disable": True})
+
+            def update(self, n=1):
+                transfer.add(int(n or 0))
+
+            def update_transfer(self, n=1):  # huggingface_hub's Xet downloads count the network apart: not twice
+                pass
+
+            def set_transfer_postfix_str(self, *args, **kwargs):
+                pass
+
+        return Bar
+
+
+def listing(repo_id: str, token: str | None) -> tuple[str, list[RemoteFile]]:
+    """The repository's commit and the files Tailor needs from it (top-level configs, weights and tokenizer)."""
+    from huggingface_hub import HfApi
+
+    info = HfApi(token=token).model_info(repo_id, files_metadata=True)
+    files = [RemoteFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None, None if s.lfs else s.blob_id)
+             for s in info.siblings or []
+             if "/" not in s.rfilename and any(fnmatch.fnmatch(s.rfilename, pattern) for pattern in WANTED)]
+    return info.sha, files
+
+
+def checksum_ok(path: Path, file: RemoteFile) -> bool:
+    """The file as the hub has it: its SHA-256 (weights) or git blob id (small files), else at least its size."""
+    if path.stat().st_size != file.size:
+        return False
+    if file.sha256:
+        digest = hashlib.sha256()
+    elif file.git_sha1:
+        digest = hashlib.sha1(f"blob {file.size}\0".encode())
+    else:
+        return True
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == (file.sha256 or file.git_sha1)
+
+
+def _bytes_on_disk(folder: Path, file: RemoteFile) -> int:
+    """What a stopped download already holds of `file`."""
+    part = folder / (file.name + PART)
+    return part.stat().st_size if part.exists() else 0
+
+
+def _read_verified(folder: Path) -> set:
+    try:
+        return set(json.loads((folder / VERIFIED).read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def _write_verified(folder: Path, names: set) -> None:
+    temporary = folder / (VERIFIED + ".tmp")
+    temporary.write_text(json.dumps(sorted(names)))
+    os.replace(temporary, folder / VERIFIED)
+
+
+def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) -> Path:
+    """The folder of `repo_id`: where it already is on this computer, or downloaded (once, resumable) into
+    Tailor's models folder and converted to MLX's form when it is not in it."""
+    here = model_places.find(repo_id)
+    if here is not None:
+        report({"type": ev.LOG, "message": f"Using {repo_id}, found on this computer ({here})"})
+        return here
+    out = model_places.tailor_folder(repo_id)
+    folder = out.with_name(out.name + model_places.PARTIAL)
+    token = hub_token.get()
+    try:
+        commit, files = listing(repo_id, token)
+        if not any(file.name.endswith(".safetensors") for file in files):
+            raise ModelError(f"{repo_id} has no weights in the safetensors form Tailor reads. Choose a version of it "
+                             "made for MLX (the mlx-community organisation has most models).")
+        folder.mkdir(parents=True, exist_ok=True)
+        verified = _read_verified(folder) & {file.name for file in files}
+        waiting = [file for file in files if file.name not in verified]
+        have = sum(_bytes_on_disk(folder, file) for file in waiting)
+        _check_room(repo_id, folder, sum(file.size for file in waiting) - have)
+        report({"type": ev.LOG, "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later "
+                                           "runs)" + (" — going on from where it stopped" if have or verified else "")})
+        total = sum(file.size for file in files)
+        transfer = Transfer(repo_id, total, total - sum(file.size for file in waiting) + have, report, should_stop)
+        _download(repo_id, commit, waiting, folder, token, transfer, verified)
+        report(transfer.event())
+    except (ModelError, RunFailed, Stopped, disk.DiskFull):
+        raise
+    except Exception as error:
+        raise _plain(error, repo_id, token) from None
+    (folder / VERIFIED).unlink(missing_ok=True)
+    check_folder(folder)
+    if not in_mlx_form(folder):
+        convert(folder, repo_id, report)
+    os.replace(folder, out)
+    return out
+
+
+def _download(repo_id, commit, files, folder, token, transfer, verified) -> None:
+    """Each file into `<name>.part` beside where it goes, appended to from where an earlier download stopped (a
+    stopped app, a lost network), then checked and moved into place."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    constants.DOWNLOAD_CHUNK_SIZE = CHUNK  # its 10 MB would show progress, and stop, only every 10 s at 1 MB/s
+    for file in files:
+        url = hf_hub_url(repo_id, file.name, revision=commit)
+        location = get_hf_file_metadata(url, token=token).location
+        headers = build_hf_headers(token=token)
+        if urlparse(location).netloc != urlparse(url).netloc:  # a signed address on a CDN: the token stays home
+            headers.pop("authorization", None)
+        part = folder / (file.name + PART)
+        with open(part, "ab") as handle:
+            http_get(location, handle, resume_size=handle.tell(), headers=headers, expected_size=file.size,
+                     tqdm_class=transfer.bar())
+        if not checksum_ok(part, file):
+            part.unlink()
+            raise RunFailed(f"{file.name} of {repo_id} arrived damaged: it is not the file the hub lists (its "
+                            "checksum differs), so it was removed.", "Download again. If it happens again, the "
+                            "network or a proxy is changing what it carries.")
+        os.replace(part, folder / file.name)
+        verified.add(file.name)
+        _write_verified(folder, verified)
+
+
+def _check_room(repo_id: str, folder: Path, needed: int) -> None:
+    free = disk.free_bytes(folder)
+    if needed + ROOM_TO_SPARE > free:
+        raise disk.DiskFull(f"{repo_id} needs {disk.size_words(needed + ROOM_TO_SPARE)} of free disk space to "
+                            f"download, and the disk has {disk.size_words(free)} free. Make room (empty the Trash, "
+                            "or remove old runs, exports or models), then download again.")
+
+
+def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
+    """A hub or network failure in words a person can act on."""
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    page = f"{HUB}/{repo_id}"
+    sign_in = ("make an access token at https://huggingface.co/settings/tokens (Read is enough) and give it to "
+               "Tailor: Sign in to Hugging Face in the Train step, or `tailor models login` in a terminal. Tailor "
+               "keeps it in the Keychain.")
+    if disk.is_full(error):
+        return disk.full(f"the download of {repo_id}", model_places.tailor_folder(repo_id), then="download again")
+    if isinstance(error, GatedRepoError):
+        if token:
+            return ModelError(f"{repo_id} asks everyone to accept its licence, and your account may not use it yet. "
+                              f"Open {page}, sign in with the account of your token and accept the licence (some "
+                              "makers review requests first: wait for their e-mail), then download again.")
+        return ModelError(f"{repo_id} asks everyone to accept its licence before downloading it. Open {page}, sign "
+                          f"in and accept the licence; then {sign_in}")
+    if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
+        return ModelError(f"{repo_id}: no such model on Hugging Face, or it is private. Check the name (for example "
+                          "mlx-community/Qwen2.5-0.5B-Instruct-4bit)" + ("." if token else f"; if it is yours, {sign_in}"))
+    if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code in (401, 403):
+        return ModelError(f"Hugging Face refused the download of {repo_id} ({error.response.status_code}): "
+                          + ("your token is not accepted; make a new one at https://huggingface.co/settings/tokens "
+                             "and sign in again." if token else sign_in))
+    if isinstance(error, OfflineModeIsEnabled):
+        return ModelError(f"{repo_id} is not on this computer, and downloading is turned off (HF_HUB_OFFLINE).")
+    return RunFailed(f"Could not download {repo_id} ({type(error).__name__}: {error}).",
+                     "Check the internet connection and download again: it goes on from where it stopped.")
+
+
+def in_mlx_form(folder: Path) -> bool:
+    """Weights saved by MLX (quantized ones always are); others (PyTorch's safetensors) are converted once."""
+    if "quantization" in read_config(folder):
+        return True
+    weights = next(iter(sorted(folder.glob("model*.safetensors"))))
+    with open(weights, "rb") as handle:
+        size = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(min(size, 100_000_000)))
+    return (header.get("__metadata__") or {}).get("format") == "mlx"
+
+
+def convert(folder: Path, repo_id: str, report) -> None:
+    """Rewrite the folder's weights in MLX's form with mlx_lm convert, keeping the original tokenizer files."""
+    from mlx_lm.convert import convert as mlx_convert
+
+    report({"type": ev.PROGRESS, "step": "convert", "done": 0, "total": 1,
+            "message": f"Converting {repo_id} to MLX's form (once)"})
+    converted = folder.with_name(folder.name + "-mlx")
+    shutil.rmtree(converted, ignore_errors=True)
+    mlx_convert(str(folder), str(converted))
+    copy_tokenizer(folder, converted)
+    shutil.rmtree(folder)
+    os.replace(converted, folder)
+    report({"type": ev.PROGRESS, "step": "convert", "done": 1, "total": 1, "message": f"Converted {repo_id}"})

@@ -1,0 +1,197 @@
+"""Downloading a model as a person follows it, from a real HTTP hub on 127.0.0.1 (HF_ENDPOINT points at it) through
+real worker processes: bytes and speed, a stop and a kill resumed, a damaged file refused, no room refused, a gated
+model explained, a model in PyTorch's form converted; and models already on the computer found and used.
+"""
+
+import shutil
+import signal
+
+import mlx.core as mx
+import pytest
+
+from macapp import exitcodes, jobs
+from macapp.engine import downloads, hub_token, model_places, models
+from tests.hub_server import Hub
+
+REPO = "tiny-org/Tiny-Instruct-4bit"
+
+
+def model_repo(source, target, weights_format: str = "mlx"):
+    """A copy of a model folder whose weights say which program saved them, as the hub's files do."""
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_file() and path.suffix != ".safetensors":
+            shutil.copy2(path, target / path.name)
+    mx.save_safetensors(str(target / "model.safetensors"), mx.load(str(source / "model.safetensors")),
+                        metadata={"format": weights_format})
+    return target
+
+
+@pytest.fixture
+def hub(demo_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("TAILOR_HOME", str(tmp_path / "home"))  # nothing downloaded before
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))  # where LM Studio keeps its models
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with Hub() as server:
+        server.add(REPO, model_repo(demo_model, tmp_path / "repo"))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
+
+
+def download(name: str, stop_when=None, how=signal.SIGINT) -> tuple[int, list[dict]]:
+    """Download in a worker as the window does; `stop_when(event)` sends `how` to it once (Pause, or a kill)."""
+    process = jobs.start(jobs.DownloadJob(run=str(jobs.scratch_folder("download")), model=name))
+    seen = []
+    for event in jobs.events(process):
+        seen.append(event)
+        if stop_when and stop_when(event):
+            process.send_signal(how)
+            stop_when = None
+    return process.returncode, seen
+
+
+def progress(seen: list[dict]) -> list[dict]:
+    return [e for e in seen if e["type"] == "progress" and e.get("step") == "download"]
+
+
+def error(seen: list[dict]) -> dict:
+    (said,) = [e for e in seen if e["type"] == "error"]
+    return said
+
+
+def test_a_download_reports_its_bytes_is_checked_and_is_not_downloaded_twice(hub):
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE, seen[-3:]
+    total = sum(len(data) for data in hub.repos[REPO].values())
+    steps = progress(seen)
+    assert steps[-1]["done"] == steps[-1]["total"] == total
+    assert all(0 <= e["done"] <= e["total"] for e in steps)
+    assert steps[-1]["message"].startswith(f"Downloading {REPO}: 3.") and " MB of " in steps[-1]["message"]
+    folder = model_places.tailor_folder(REPO)
+    models.check_folder(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(hub.repos[REPO])  # no partial or bookkeeping files
+    asked = len(hub.requests)
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE and len(hub.requests) == asked  # found on this computer: the hub is not asked
+    assert any("found on this computer" in e.get("message", "") for e in seen)
+
+
+def test_a_paused_and_then_killed_download_goes_on_where_it_stopped(hub):
+    hub.pause_per_chunk = 0.03  # about 1.5 s for the weights: time to stop it twice
+    weights = len(hub.repos[REPO]["model.safetensors"])
+    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > weights * 0.25)
+    assert code == exitcodes.STOPPED, seen[-3:]
+    paused_at = progress(seen)[-1]["done"]
+    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > weights * 0.6,
+                          how=signal.SIGKILL)  # as when the Mac shuts down or the app is forced to quit
+    assert code == -signal.SIGKILL
+    assert progress(seen)[0]["done"] >= paused_at * 0.9  # it started from what it had
+    hub.pause_per_chunk = 0
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE
+    ranges = [int(r.split("=")[1].rstrip("-")) for method, path, r in hub.requests
+              if method == "GET" and path.endswith("model.safetensors") and r]
+    assert len(ranges) == 2 and 0 < ranges[0] < ranges[1] < weights  # each time from where the last one stopped
+    assert hub.sent_bytes < sum(len(data) for data in hub.repos[REPO].values()) * 1.5
+    models.check_folder(model_places.tailor_folder(REPO))
+
+
+def test_a_damaged_file_is_refused_and_removed(hub):
+    hub.corrupt.add((REPO, "model.safetensors"))
+    code, seen = download(REPO)
+    assert code == exitcodes.FAILED
+    assert "model.safetensors of tiny-org/Tiny-Instruct-4bit arrived damaged" in error(seen)["message"]
+    assert model_places.find(REPO) is None
+    hub.corrupt.clear()
+    assert download(REPO)[0] == exitcodes.DONE
+
+
+def test_a_download_with_no_room_for_it_is_refused_before_it_starts(hub):
+    hub.claimed_sizes[(REPO, "model.safetensors")] = 50 * 10**12
+    code, seen = download(REPO)
+    assert code == exitcodes.FAILED
+    said = error(seen)
+    assert said["category"] == "disk" and "needs 50 TB of free disk space" in said["message"]
+    assert not [r for r in hub.requests if "/resolve/" in r[1]]  # not one byte asked for
+
+
+def test_a_gated_model_says_how_to_accept_its_licence_and_sign_in(hub, monkeypatch):
+    hub.gated.add(REPO)
+    code, seen = download(REPO)
+    assert code == exitcodes.BAD_INPUT
+    message = error(seen)["message"]
+    assert f"Open https://huggingface.co/{REPO}, sign in and accept the licence" in message
+    assert "access token" in message and "Keychain" in message
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "a" * 34)  # signed in, but the licence is not accepted yet
+    code, seen = download(REPO)
+    assert code == exitcodes.BAD_INPUT and "your account may not use it yet" in error(seen)["message"]
+    assert any("Bearer hf_aaaa" in str(r) for r in hub.header_log)
+
+
+def test_a_missing_model_is_named(hub):
+    code, seen = download("tiny-org/no-such-model")
+    assert code == exitcodes.BAD_INPUT
+    assert "tiny-org/no-such-model: no such model on Hugging Face, or it is private" in error(seen)["message"]
+
+
+def test_a_model_in_pytorch_form_is_converted_to_mlx_form(hub, demo_model, tmp_path):
+    hub.add("tiny-org/Tiny-Instruct", model_repo(demo_model, tmp_path / "pt", weights_format="pt"))
+    code, seen = download("tiny-org/Tiny-Instruct")
+    assert code == exitcodes.DONE, seen[-3:]
+    assert [e["done"] for e in seen if e.get("step") == "convert"] == [0, 1]
+    folder = model_places.tailor_folder("tiny-org/Tiny-Instruct")
+    assert downloads.in_mlx_form(folder)
+    models.check_folder(folder)
+
+
+def test_models_in_the_hugging_face_cache_and_lm_studio_are_found(hub, demo_model, tmp_path):
+    snapshot = tmp_path / "hf-cache" / "models--mlx-community--Tiny-4bit" / "snapshots" / "abc123"
+    model_repo(demo_model, snapshot)
+    shutil.copytree(snapshot, tmp_path / "hf-cache" / "models--someone--only-weights" / "snapshots" / "1")
+    (tmp_path / "hf-cache" / "models--someone--only-weights" / "snapshots" / "1" / "config.json").unlink()
+    studio = tmp_path / "user" / ".lmstudio" / "models" / "lmstudio-community" / "Tiny-MLX-8bit"
+    model_repo(demo_model, studio)
+    found = {(m.name, m.place): m.path for m in model_places.found()}
+    assert found == {("mlx-community/Tiny-4bit", "the Hugging Face cache"): snapshot,
+                     ("lmstudio-community/Tiny-MLX-8bit", "LM Studio"): studio}  # the incomplete one is left out
+    asked = len(hub.requests)
+    code, seen = download("lmstudio-community/Tiny-MLX-8bit")
+    assert code == exitcodes.DONE and seen[-1]["result"]["path"] == str(studio) and len(hub.requests) == asked
+    assert models.config_of("mlx-community/Tiny-4bit") == models.read_config(snapshot)
+
+
+def test_the_token_is_kept_in_the_keychain_and_the_environment_wins(monkeypatch):
+    """Decision logic only: there is no macOS Keychain here, so keyring gets an in-memory backend (a stand-in)."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1
+        kept = {}
+
+        def get_password(self, service, username):
+            return self.kept.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.kept[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.kept.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    try:
+        with pytest.raises(hub_token.TokenError, match="tokens start with hf_"):
+            hub_token.save("my password")
+        assert hub_token.get() is None
+        hub_token.save("  hf_" + "b" * 34 + "\n")
+        assert hub_token.get() == "hf_" + "b" * 34
+        monkeypatch.setenv("HF_TOKEN", "hf_" + "c" * 34)
+        assert hub_token.get() == "hf_" + "c" * 34
+        monkeypatch.delenv("HF_TOKEN")
+        hub_token.forget()
+        assert hub_token.get() is None
+    finally:
+        keyring.set_keyring(previous)

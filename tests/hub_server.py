@@ -1,0 +1,134 @@
+"""A Hugging Face hub on 127.0.0.1 for the download tests (HF_ENDPOINT points at it): the model-info API with file
+sizes and checksums, and file downloads with byte ranges, as huggingface_hub reads them.
+
+It can hold a repository behind a licence (401 with the hub's GatedRepo code), change a file's bytes on the way,
+claim sizes no disk has, and send slowly, so a download can be stopped half-way.
+"""
+
+import hashlib
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+LARGE = 64 * 1024  # files from this size on are LFS files, as weights are on the hub
+
+
+class Hub:
+    def __init__(self):
+        self.repos: dict[str, dict[str, bytes]] = {}
+        self.gated: set[str] = set()
+        self.corrupt: set[tuple[str, str]] = set()
+        self.claimed_sizes: dict[tuple[str, str], int] = {}
+        self.pause_per_chunk = 0.0  # seconds between 64 KB chunks
+        self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
+        self.header_log: list[str | None] = []  # the Authorization header of each request
+        self.sent_bytes = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, repo_id: str, folder: Path) -> None:
+        """Serve the files of a model folder as the repository `repo_id`."""
+        self.repos[repo_id] = {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def sibling(self, repo_id: str, name: str) -> dict:
+        data = self.repos[repo_id][name]
+        size = self.claimed_sizes.get((repo_id, name), len(data))
+        row = {"rfilename": name, "size": size, "blobId": hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()}
+        if len(data) >= LARGE:
+            row["lfs"] = {"size": size, "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
+        return row
+
+    def _handler(self):
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self._answer(body=False)
+
+            def do_GET(self):
+                self._answer(body=True)
+
+            def _error(self, status: int, code: str, message: str):
+                self.send_response(status)
+                self.send_header("X-Error-Code", code)
+                self.send_header("X-Error-Message", message)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _answer(self, body: bool):
+                hub.requests.append((self.command, self.path, self.headers.get("Range")))
+                hub.header_log.append(self.headers.get("Authorization"))
+                path = self.path.split("?")[0]
+                info = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/[^/]+)?", path)
+                if info:
+                    return self._info(info.group(1))
+                resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/[^/]+/(.+)", path)
+                if not resolve or resolve.group(1) not in hub.repos:
+                    return self._error(404, "RepoNotFound", "Repository not found")
+                repo_id, name = resolve.groups()
+                if repo_id in hub.gated:
+                    return self._error(401, "GatedRepo", f"Access to model {repo_id} is restricted.")
+                if name not in hub.repos[repo_id]:
+                    return self._error(404, "EntryNotFound", "Entry not found")
+                self._file(repo_id, name, body)
+
+            def _info(self, repo_id: str):
+                if repo_id not in hub.repos:
+                    return self._error(404, "RepoNotFound", "Repository not found")
+                siblings = [hub.sibling(repo_id, name) for name in hub.repos[repo_id]]
+                payload = json.dumps({"id": repo_id, "modelId": repo_id, "sha": COMMIT, "private": False,
+                                      "gated": "manual" if repo_id in hub.gated else False,
+                                      "siblings": siblings}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _file(self, repo_id: str, name: str, body: bool):
+                data = hub.repos[repo_id][name]
+                if (repo_id, name) in hub.corrupt:
+                    data = bytes([data[0] ^ 0xFF]) + data[1:]
+                row = hub.sibling(repo_id, name)
+                start = int(re.fullmatch(r"bytes=(\d+)-\d*", self.headers.get("Range") or "bytes=0-").group(1))
+                self.send_response(206 if start else 200)
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("ETag", f'"{row["blobId"]}"')
+                if "lfs" in row:
+                    self.send_header("X-Linked-Etag", f'"{row["lfs"]["sha256"]}"')
+                    self.send_header("X-Linked-Size", str(row["size"]))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                if not body:
+                    return
+                for at in range(start, len(data), 65536):
+                    try:
+                        self.wfile.write(data[at:at + 65536])
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+                    hub.sent_bytes += min(65536, len(data) - at)
+                    if hub.pause_per_chunk:
+                        time.sleep(hub.pause_per_chunk)
+
+        return Handler

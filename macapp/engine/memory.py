@@ -7,6 +7,8 @@ import dataclasses
 
 import psutil
 
+from . import gpu_guard
+
 GB = 1e9
 
 
@@ -75,11 +77,21 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
 
 
 def machine_limit() -> int:
-    """The memory training may use: the GPU working-set limit on a Mac, the RAM elsewhere (bytes)."""
+    """The memory training may use (bytes): on a Mac gpu_guard's cap on the GPU's working set, elsewhere MLX's own
+    limit; past it a run stops (Session) instead of making the computer swap."""
     import mlx.core as mx
 
     info = mx.device_info()
-    return int(info.get("max_recommended_working_set_size") or psutil.virtual_memory().total)
+    if working_set := info.get("max_recommended_working_set_size"):
+        return gpu_guard.memory_cap(working_set, info["memory_size"])
+    return mx.get_memory_limit()
+
+
+def cap_training() -> None:
+    """Hold MLX to machine_limit: past it, MLX waits for pending work to free memory before it computes more."""
+    import mlx.core as mx
+
+    mx.set_memory_limit(machine_limit())
 
 
 def plan(model_config: dict, config, seq_length: int, limit: int | None = None) -> dict:

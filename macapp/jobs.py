@@ -1,22 +1,25 @@
 """The jobs a worker runs, one typed spec per kind, and starting a worker for one and reading its events;
 shared by the CLI and the app.
 
-The worker gets the system OpenBLAS preloaded on Linux, and its stderr goes to the job folder's worker.log.
+The worker gets the system OpenBLAS preloaded on Linux and the GPU watchdog workaround on macOS 26 or later; its
+stderr goes to the job folder's worker.log.
 """
 
 import itertools
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
 from . import exitcodes
-from .engine import blas, bundle
+from .engine import blas, bundle, gpu_guard
 from .engine import events as ev
 from .engine.errors import InputError
 from .engine.files import data_home, write_json_atomic
@@ -183,6 +186,13 @@ def scratch_folder(kind: str) -> Path:
     return folder
 
 
+def worker_environment(system: str = sys.platform, os_version: str | None = None) -> dict:
+    """A worker's environment: OpenBLAS preloaded on Linux, and on macOS 26 or later the GPU watchdog workaround,
+    which Metal reads only as the process starts."""
+    return gpu_guard.environment(blas.environment(), system,
+                                 platform.mac_ver()[0] if os_version is None else os_version)
+
+
 def start(job: Job, detached: bool = False) -> subprocess.Popen:
     """Write the job spec into its folder (job.run) and start the worker on it.
 
@@ -192,13 +202,14 @@ def start(job: Job, detached: bool = False) -> subprocess.Popen:
     run_dir = Path(job.run)
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
+    env = worker_environment()
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:
             return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.DEVNULL, stderr=log,
-                                    stdin=subprocess.DEVNULL, env=blas.environment(), start_new_session=True)
-        return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.PIPE, stderr=log,
-                                env=blas.environment(), text=True, bufsize=1)
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.PIPE, stderr=log, env=env, text=True,
+                                bufsize=1)
     finally:
         log.close()
 

@@ -69,8 +69,9 @@ def _download(job, run_dir, emit, should_stop):
 
 
 def _train(job, run_dir, emit, should_stop):
-    from .engine import awake, training
+    from .engine import awake, memory, training
 
+    memory.cap_training()  # a run that outgrows what this Mac can give stops, resumable, instead of swapping
     with awake.kept_awake(emit):  # from preparing the data to the last save
         return training.train_run(run_dir, emit, should_stop, job.resume)
 

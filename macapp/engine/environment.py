@@ -1,8 +1,9 @@
 """Checks of this machine before fine-tuning, each with the fix in plain words.
 
 On a Mac: Apple Silicon, macOS against what the installed MLX needs, unified memory and the GPU's
-working-set limit, disk, Metal, power; on Linux: the CPU backend and OpenBLAS. `gather()` reads the
-machine (sysctl, sw_vers, pmset, MLX) into a `Machine`; `run_checks()` judges one.
+working-set limit, the memory training may use, the GPU watchdog workaround, disk, Metal, power; on Linux:
+the CPU backend and OpenBLAS. `gather()` reads the machine (sysctl, sw_vers, pmset, MLX) into a `Machine`;
+`run_checks()` judges one.
 """
 
 import importlib.metadata
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from . import blas, gguf
+from . import blas, gguf, gpu_guard
 from .files import data_home
+from .gpu_guard import GIB
 
 GB = 1e9  # disks, as Apple counts them
-GIB = 1024**3  # memory, as Apple counts it ("16 GB" of memory is 16 GiB)
 MIN_MEMORY_GB = 8
 MIN_DISK_GB = 10
 LOW_BATTERY_PERCENT = 30
@@ -153,6 +154,21 @@ def _memory(machine: Machine) -> Check:
     return Check("Memory", "ok", detail)
 
 
+def _training_memory(machine: Machine) -> Check | None:
+    working_set = machine.mlx.get("working_set")
+    if machine.system != "darwin" or not working_set:
+        return None
+    return Check("Training memory", "ok", gpu_guard.cap_words(gpu_guard.memory_cap(working_set, machine.memory_bytes),
+                                                              machine.memory_bytes))
+
+
+def _watchdog(machine: Machine) -> Check | None:
+    if not gpu_guard.needs_watchdog_workaround(machine.system, machine.os_version):
+        return None
+    return Check("Long runs", "ok", f"macOS {gpu_guard.macos_major(machine.os_version)} can stop long work on the "
+                 "graphics processor while the screen is on; Tailor trains with the known workaround for it.")
+
+
 def _disk(machine: Machine) -> Check:
     free = machine.disk_free_bytes / GB
     if free < MIN_DISK_GB:
@@ -225,6 +241,7 @@ def _converter() -> Check:
 
 def run_checks(machine: Machine | None = None) -> list[Check]:
     machine = machine or gather()
-    checks = [_processor(machine), _macos(machine), _memory(machine), _disk(machine), _mlx(machine),
-              _metal(machine), _power(machine), _blas(machine), _ollama(), _converter()]
+    checks = [_processor(machine), _macos(machine), _memory(machine), _training_memory(machine), _disk(machine),
+              _mlx(machine), _metal(machine), _watchdog(machine), _power(machine), _blas(machine), _ollama(),
+              _converter()]
     return [c for c in checks if c is not None]

@@ -7,6 +7,7 @@ import dataclasses
 
 import psutil
 
+from . import gpu_guard
 from .model_folder import config_dtype
 
 GB = 1e9
@@ -65,10 +66,9 @@ def bytes_per_weight(model_config: dict) -> float:
 
 
 def mac_limit(memory_bytes: int) -> int:
-    """The memory macOS lets the GPU use on an Apple Silicon Mac with `memory_bytes` of RAM (its recommended working
-    set, which MLX reports on a Mac): about two thirds of it up to 36 GB, three quarters above. Used to judge Macs
-    other than this one; on a Mac, `machine_limit` reads the real figure."""
-    return int(memory_bytes * (2 / 3 if memory_bytes <= 36 * 1024**3 else 3 / 4))
+    """What training may use on an Apple Silicon Mac with `memory_bytes` of memory (to judge Macs other than this
+    one; on a Mac, `machine_limit` reads the real working set from MLX)."""
+    return gpu_guard.memory_cap(gpu_guard.typical_working_set(memory_bytes), memory_bytes)
 
 
 def predict(model_config: dict, config, seq_length: int) -> dict:
@@ -105,11 +105,21 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
 
 
 def machine_limit() -> int:
-    """The memory training may use: the GPU working-set limit on a Mac, the RAM elsewhere (bytes)."""
+    """The memory training may use (bytes): on a Mac gpu_guard's cap on the GPU's working set, elsewhere MLX's own
+    limit; past it a run stops (Session) instead of making the computer swap."""
     import mlx.core as mx
 
     info = mx.device_info()
-    return int(info.get("max_recommended_working_set_size") or psutil.virtual_memory().total)
+    if working_set := info.get("max_recommended_working_set_size"):
+        return gpu_guard.memory_cap(working_set, info["memory_size"])
+    return mx.get_memory_limit()
+
+
+def cap_training() -> None:
+    """Hold MLX to machine_limit: past it, MLX waits for pending work to free memory before it computes more."""
+    import mlx.core as mx
+
+    mx.set_memory_limit(machine_limit())
 
 
 def plan(model_config: dict, config, seq_length: int, limit: int | None = None) -> dict:

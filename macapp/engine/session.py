@@ -43,7 +43,7 @@ class Session(TrainingCallback):
         self.evals_since_best = 0
         self.history = []  # (iteration, train loss or None, val loss or None)
         self.last_train_loss = None
-        self.warned_overfit = self.stopped = self.stopped_early = False
+        self.warned_overfit = self.stopped = self.stopped_early = self.over_memory = False
         self.failed_at = None
 
     # -- resume -----------------------------------------------------------------------------------
@@ -107,11 +107,16 @@ class Session(TrainingCallback):
         except (OSError, RuntimeError) as error:
             if not disk.is_full(error):
                 raise
-            kept = checkpoints.latest(self.checkpoint_dir) if self.checkpoint_dir else None
-            then = (f"resume the run: it goes on from step {int(kept.name)}, its last checkpoint" if kept
+            kept = self.last_checkpoint()
+            then = (f"resume the run: it goes on from step {kept}, its last checkpoint" if kept
                     else "start the run again")
             needed = 4 * sum(v.nbytes for _, v in tree_flatten(self.model.trainable_parameters()))
             raise disk.full(what, self.adapter_dir, needed, then) from None
+
+    def last_checkpoint(self) -> int | None:
+        """The step of the newest checkpoint, the one a resume goes on from; None before the first."""
+        kept = checkpoints.latest(self.checkpoint_dir) if self.checkpoint_dir else None
+        return int(kept.name) if kept else None
 
     def _save_best(self) -> None:
         best = self.adapter_dir / "best"
@@ -146,8 +151,10 @@ class Session(TrainingCallback):
                 self._checkpoint(done)
             if self.failed_at or self.stopped_early:
                 return
-            if self.should_stop():
-                self.stopped = True
+            # Past MLX's limit (memory.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop does.
+            self.over_memory = mx.get_peak_memory() > mx.get_memory_limit()
+            self.stopped = not self.over_memory and self.should_stop()
+            if self.over_memory or self.stopped:
                 if done > self.offset and not saved:  # so Resume goes on from here, not the last save
                     self._checkpoint(done)
                 return

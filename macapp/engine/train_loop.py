@@ -8,6 +8,7 @@ use it without an import circle.
 import os
 import time
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlx.core as mx
@@ -17,7 +18,7 @@ from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
-from . import checkpoints, data_size, memory
+from . import checkpoints, data_size, gpu_guard, memory
 from . import events as ev
 from .batches import LengthBatches
 from .config import TrainConfig
@@ -84,17 +85,34 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     started = time.monotonic()
     mx.clear_cache()
     mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
-    if args.iters > 0:
-        mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
-                  args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
-    else:
-        checkpoints.save_weights(model, tmp_file)
-    if session.failed_at:
-        tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter
-        raise RunFailed(f"The loss stopped being a number (NaN or infinite) at step {session.failed_at}; "
-                        "training cannot go on. The adapter of the last good checkpoint is kept.",
-                        "Lower the learning rate (for example by 10x), or use a warm-up.")
-    os.replace(tmp_file, adapter_file)  # the last adapter is in place before the last validation
-    if args.iters > 0:
-        session.validate_last()
+    with _gpu_failures(session, tmp_file):
+        if args.iters > 0:
+            mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
+                      args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
+        else:
+            checkpoints.save_weights(model, tmp_file)
+        if session.failed_at or session.over_memory:
+            tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter
+        if session.failed_at:
+            raise RunFailed(f"The loss stopped being a number (NaN or infinite) at step {session.failed_at}; "
+                            "training cannot go on. The adapter of the last good checkpoint is kept.",
+                            "Lower the learning rate (for example by 10x), or use a warm-up.")
+        if session.over_memory:
+            raise gpu_guard.failure("memory", session.iteration, session.last_checkpoint(), mx.get_memory_limit())
+        os.replace(tmp_file, adapter_file)  # the last adapter is in place before the last validation
+        if args.iters > 0:
+            session.validate_last()
     return {**session.summary(), "seconds": round(time.monotonic() - started, 2)}
+
+
+@contextmanager
+def _gpu_failures(session: Session, tmp_file: Path):
+    """MLX's errors for the GPU and its memory become the plain failure, with the checkpoint to resume from."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:
+        kind = "memory" if isinstance(error, MemoryError) else gpu_guard.failure_kind(str(error))
+        if kind is None:
+            raise
+        tmp_file.unlink(missing_ok=True)  # the weights of a step the GPU broke off are not kept
+        raise gpu_guard.failure(kind, session.iteration, session.last_checkpoint()) from error

@@ -29,11 +29,28 @@ def test_a_ready_mac(monkeypatch, tmp_path):
     machine, checks = mac(monkeypatch, tmp_path)
     assert (machine.arch, machine.translated, machine.memory_bytes, machine.os_version) == (
         "arm64", False, 17179869184, "15.1")
-    assert list(checks) == ["Mac", "macOS", "Memory", "Disk", "MLX", "GPU", "Power", "Ollama", "GGUF tools"]
-    assert all(checks[name].status == "ok" for name in ["Mac", "macOS", "Memory", "MLX", "GPU", "Power"])
+    assert list(checks) == ["Mac", "macOS", "Memory", "Training memory", "Disk", "MLX", "GPU", "Power", "Ollama",
+                            "GGUF tools"]  # no watchdog workaround before macOS 26
+    assert all(checks[name].status == "ok" for name in ["Mac", "macOS", "Memory", "Training memory", "MLX", "GPU",
+                                                         "Power"])
     assert checks["Memory"].detail == "16 GB unified memory; the GPU may use up to 10.7 GB of it"
     assert checks["macOS"].detail == "macOS 15.1 (MLX needs 14.0 or later)"
     assert "OpenBLAS" not in checks
+
+
+def test_a_mac_on_macos_26_trains_with_the_watchdog_workaround_within_its_memory_cap():
+    """The checks' decision logic, since neither macOS nor Metal is available here: a Machine as gather() reads a
+    16 GB Mac on macOS 26.1, with MLX's Metal facts given."""
+    machine = environment.Machine("darwin", arch="arm64", os_version="26.1", memory_bytes=16 * environment.GIB,
+                                  disk_free_bytes=100 * environment.GB, mlx=METAL)
+    checks = {c.name: c for c in environment.run_checks(machine)}
+    assert list(checks)[:9] == ["Mac", "macOS", "Memory", "Training memory", "Disk", "MLX", "GPU", "Long runs",
+                                "Power"]
+    assert checks["Training memory"].status == "ok" and checks["Training memory"].detail == (
+        "Training may use up to 9.6 GB of your 16 GB; beyond that it stops safely instead of slowing the Mac down.")
+    assert checks["Long runs"].status == "ok" and checks["Long runs"].detail == (
+        "macOS 26 can stop long work on the graphics processor while the screen is on; Tailor trains with the known "
+        "workaround for it.")
 
 
 @pytest.mark.parametrize("arm64, translated, words", [("0", "", "Intel processor"), ("1", "1", "Rosetta")])

@@ -1,4 +1,4 @@
-"""Helpers the tests share: run the real `tailor` command, write data files.
+"""Helpers the tests share: run the real `tailor` command, write data files, make past runs of recorded events.
 
 Kept apart from conftest so test modules can import them.
 """
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+RECORDED = REPO / "tests" / "runs"  # events.jsonl of real demo runs (tests/runs/record.py)
 
 
 def tailor(*args, timeout=600, **kwargs) -> subprocess.CompletedProcess:
@@ -43,3 +44,25 @@ def fake_commands(folder: Path, **scripts: str) -> str:
         path.write_text("#!/bin/sh\n" + body, encoding="utf-8")
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def past_run(name: str, recorded: str = "finished", model: str = "demo", method: str = "lora", batch_size: int = 4,
+             faster: float = 1.0) -> Path:
+    """A run folder holding a recorded run's events (its speeds times `faster`) and the spec of what it trained."""
+    import shutil
+
+    from macapp.engine import runs
+    from macapp.engine.run_spec import RunSpec
+
+    folder = runs.runs_root() / name
+    folder.mkdir()
+    shutil.copy(RECORDED / f"{recorded}.jsonl", folder / "events.jsonl")
+    if faster != 1.0:
+        events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+        for event in events:
+            for key in ("tokens_per_second", "iterations_per_second"):
+                if key in event:
+                    event[key] *= faster
+        (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+    RunSpec(model, ["replies.jsonl"], {"batch_size": batch_size}, method=method).save(folder)
+    return folder

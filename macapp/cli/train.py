@@ -6,6 +6,7 @@ The run folder gets the data checked and split, its config.yaml and spec.json; t
 import argparse
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from .. import exitcodes
@@ -27,8 +28,9 @@ IGNORED_SWITCHES = ("--train", "--test", "--trust-remote-code")
 IGNORED_FLAGS = ("--test-batches", "--report-to", "--project-name")
 
 
-def _train_settings(args, extra: list[str]) -> dict:
-    """Settings from --config, then mlx-lm style flags on top (flags win, as in mlx_lm lora)."""
+def _train_settings(args, extra: list[str]) -> tuple[dict, set]:
+    """Settings from --config, then mlx-lm style flags on top (flags win, as in mlx_lm lora); and the keys the
+    flags gave."""
     from ..engine import config
 
     parser = argparse.ArgumentParser(prog="tailor train", add_help=False)
@@ -42,17 +44,61 @@ def _train_settings(args, extra: list[str]) -> dict:
         parser.add_argument(flag)
     flags = vars(parser.parse_args(extra))
     values = config.read_yaml(args.config) if args.config else {}
+    given = set()
     for flag in (*LORA_FLAGS, *LORA_SWITCHES):
         key = flag[2:].replace("-", "_")
         if flags[key] is not None:
             values[key] = flags[key]
-    return values
+            given.add(key)
+    return values, given
 
 
-def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS):
+def _asked_length(args, iters_given: bool):
+    """The length asked with --epochs or --minutes (a Length), or None for the steps of --iters or the config; two
+    ways at once are refused, naming both."""
+    from ..engine.training_length import Length
+
+    asked = {flag: (unit, amount) for flag, unit, amount in (("--epochs", "passes", args.epochs),
+                                                             ("--minutes", "minutes", args.minutes))
+             if amount is not None}
+    named = (["--iters"] if iters_given else []) + list(asked)
+    if len(named) > 1:
+        raise InputError(f"{' and '.join(named)} each say how long to train: give only one of them.")
+    if not asked:
+        return None
+    ((flag, (unit, amount)),) = asked.items()
+    try:
+        return Length(unit, amount)
+    except InputError as error:
+        raise InputError(f"{flag} {amount:g}: {error}") from None
+
+
+def _steps_for(length, settings, source: Path, ratios, method: str) -> int:
+    """The steps `length` comes to on this data and this Mac; prints them and why."""
+    from ..engine import data_size, datasets, training_length
+    from ..engine.errors import DataError
+
+    report = datasets.inspect(source)
+    if report.errors:  # said now, as the worker would say it, before any run folder is made
+        raise DataError(report.errors)
+    if "train" not in report.splits:
+        datasets.split_counts(report.count, ratios)  # too few examples to split: said as the worker would say it
+    train, _ = data_size.split_sizes(report.to_dict(), ratios)
+    speed = training_length.measured_seconds_per_step(settings.model, method, settings.batch_size)
+    try:
+        steps = training_length.steps(length, train, settings.batch_size, speed)
+    except training_length.SpeedUnknown:
+        raise InputError(f"--minutes {length.amount:g}: how fast this model trains with {method} on this Mac is not "
+                         "known yet (Tailor measures it on a run). Give --iters or --epochs instead, or train once "
+                         "with them first.") from None
+    print(training_length.describe(steps, train, settings.batch_size, speed), file=sys.stderr)
+    return steps
+
+
+def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS, length=None):
     """A run folder with its spec.json and config.yaml, as the window makes one; returns (folder, config). The
     worker checks and splits its data on the first start. With quantize_bits (4 or 8) it trains on a quantized
-    copy of the model: QLoRA.
+    copy of the model: QLoRA. A `length` in passes or minutes sets the steps, and the spec keeps it as asked.
     """
     from ..engine import config, models, runs
     from ..engine.run_spec import RunSpec
@@ -68,13 +114,15 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
         models.check_folder(Path(settings.model))
     if settings.resume_adapter_file:
         settings.resume_adapter_file = str(Path(settings.resume_adapter_file).resolve())
+    method = "qlora" if quantize_bits else settings.fine_tune_type
+    if length is not None:
+        settings.iters = _steps_for(length, settings, source, ratios, method)
     run_dir = runs.create(name)
     kept = {key: value for key, value in settings.to_dict().items()  # what a new run of the same would take
             if key not in ("model", "data", "adapter_path", "resume_adapter_file")}
     try:
-        RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed,
-                method="qlora" if quantize_bits else settings.fine_tune_type, preset="", quantize_bits=quantize_bits
-                ).save(run_dir)
+        RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed, method=method,
+                preset="", quantize_bits=quantize_bits, length=asdict(length) if length else None).save(run_dir)
         settings.data = str(run_dir / "data")
         if "adapter_path" in values:
             settings.adapter_path = str(Path(values["adapter_path"]).resolve())
@@ -103,12 +151,14 @@ def cmd_train(args, extra) -> int:
     if args.resume:
         from ..engine import runs
 
-        if extra or args.config:
+        if extra or args.config or args.epochs is not None or args.minutes is not None:
             raise InputError("--resume continues a run with its own settings; give no other settings with it.")
         run_dir = runs.find(args.resume)
     else:
-        values = _train_settings(args, extra)
-        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base)
+        values, given = _train_settings(args, extra)
+        length = _asked_length(args, "iters" in given)
+        run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base,
+                                 length=length)
     print(f"Run folder: {run_dir}", file=sys.stderr)
     return train_in_worker(run_dir, bool(args.resume))[0]
 
@@ -119,5 +169,10 @@ def add_train_command(sub) -> None:
     train.add_argument("--name", help="a name for the run folder")
     train.add_argument("--quantize-base", type=int, choices=(4, 8), default=0,
                        help="QLoRA: train on a 4- or 8-bit copy of the model (made once with mlx_lm convert)")
+    train.add_argument("--epochs", type=float, metavar="N",
+                       help="go N times through the training examples (steps worked out from their number)")
+    train.add_argument("--minutes", type=float, metavar="M",
+                       help="train for about M minutes (steps worked out from your last run of this model and "
+                            "method on this computer)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
     train.set_defaults(func=cmd_train, takes_extra=True)

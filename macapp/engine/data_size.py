@@ -6,10 +6,27 @@ since a fixed number of steps goes over 40 examples so many times that the model
 
 import math
 
+from .datasets import split_counts
+from .errors import InputError
+
 FEW = 100  # fewer training examples than this get their own settings and a word of warning
 SMALL_BATCH = 2  # the batch for few examples: more, smaller steps per pass
 MIN_STEPS = 20
 TOO_MANY_PASSES = 10  # beyond about this many passes a small model repeats its examples word for word
+
+
+def split_sizes(report: dict | None, ratios) -> tuple[int, int]:
+    """(training, validation) examples of checked data (its inspection report, as a dict) once split by `ratios`,
+    or as the data splits itself; (0, 0) before it is checked or when it is too small to split."""
+    if not report or not report["count"]:
+        return 0, 0
+    if "train" in report["splits"]:
+        return report["splits"]["train"], report["splits"].get("valid", 0)
+    try:
+        train, valid, _ = split_counts(report["count"], ratios)
+    except InputError:
+        return 0, 0
+    return train, valid
 
 
 def passes(train_count: int, batch_size: int, iters: int) -> float:

@@ -4,13 +4,15 @@ Plain Python over the engine's light modules (no MLX): presets, the train config
 and the worker job that starts a run.
 """
 
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..engine import config, data_size, datasets, demo, memory, models, runs
-from ..engine.errors import InputError
+from ..engine import config, data_size, datasets, demo, memory, models, runs, training_length
+from ..engine.errors import ConfigError
 from ..engine.presets import GENERIC, METHODS, PRESET_PASSES, PRESET_WORDS, PRESETS  # noqa: F401 (pages use them)
 from ..engine.run_spec import RunSpec
+from ..engine.training_length import Length
 from ..jobs import TrainJob
 
 @dataclass
@@ -27,10 +29,12 @@ class Plan:
     memory_limit: int | None = None
     skip_broken: bool = False  # leave out records that cannot be read at all, as the person chose
     customized: bool = False  # settings changed by hand (or taken from a past run): kept as they are
+    length: Length | None = None  # how long, as the person said it; the steps in settings when not said
 
     def __post_init__(self):
         if not self.settings:
             self.apply_preset(self.preset)
+        self.length = self.length or Length("steps", self.settings["iters"])
 
     @property
     def is_demo(self) -> bool:
@@ -53,20 +57,46 @@ class Plan:
         self.settings["save_every"] = self.settings["steps_per_eval"]
         if not self.is_demo_task:
             self.settings = data_size.suited(self.split_sizes()[0], self.settings, PRESET_PASSES[name])
+        self.length = Length("steps", self.settings["iters"])
         self.customized = False
 
     def split_sizes(self) -> tuple[int, int]:
         """(training, validation) examples of the chosen data once it is checked, else (0, 0)."""
-        report = (self.inspection or {}).get("report")
-        if not report or not report["count"]:
-            return 0, 0
-        if "train" in report["splits"]:
-            return report["splits"]["train"], report["splits"].get("valid", 0)
-        try:
-            train, valid, _ = datasets.split_counts(report["count"], self.ratios)
-        except InputError:
-            return 0, 0
-        return train, valid
+        return data_size.split_sizes((self.inspection or {}).get("report"), self.ratios)
+
+    def set_length(self, unit: str, amount: float) -> None:
+        """How long to train, as the person says it: steps, passes over the data or minutes; sets the steps."""
+        self.length = Length(unit, amount)
+        self.customized = True
+        self.fit_length()
+
+    def fit_length(self) -> None:
+        """The steps for the length asked, with the data's size and this Mac's speed as now known; while they cannot
+        be worked out the steps stay as they are, and `length_words` says why."""
+        with suppress(ConfigError):
+            self.settings["iters"] = self.length_steps()
+
+    def length_steps(self) -> int:
+        """The steps the length asked comes to; a ConfigError says what is not known yet to work them out."""
+        return training_length.steps(self.length, *self._measures())
+
+    def length_in(self, unit: str) -> float | None:
+        """The steps now set, said in `unit`; None when that cannot be said yet."""
+        return training_length.in_unit(unit, int(self.settings["iters"]), *self._measures())
+
+    def length_words(self) -> str:
+        """The line under the length: steps, times through the data, time on this Mac; a ConfigError says why the
+        length asked cannot be worked out yet."""
+        measures = self._measures()
+        return training_length.describe(training_length.steps(self.length, *measures), *measures)
+
+    def _measures(self) -> tuple:
+        """What turns a length into steps: the training examples, the batch size, and this Mac's speed with this
+        model and method (scaled to the data's tokens, once they are counted)."""
+        train, _ = self.split_sizes()
+        batch = int(self.settings["batch_size"])
+        tokens = ((self.inspection or {}).get("report") or {}).get("token_stats", {}).get("mean")
+        return train, batch, training_length.measured_seconds_per_step(self.model, self.method, batch, tokens)
 
     def warnings(self) -> list[str]:
         """What to tell the person about this data with these settings before they start."""
@@ -101,7 +131,7 @@ class Plan:
     def spec(self) -> RunSpec:
         return RunSpec(self.model, list(self.sources), dict(self.settings), self.mapping, tuple(self.ratios),
                        int(self.settings.get("seed", 0)), self.skip_broken, self.method, self.preset,
-                       METHODS[self.method][2])
+                       METHODS[self.method][2], asdict(self.length))
 
     def new_run(self) -> TrainJob:
         """Create the run folder with its spec and config.yaml; returns the worker job that prepares the data
@@ -109,6 +139,8 @@ class Plan:
         if not self.model.strip():
             raise config.ConfigError("No model chosen: choose the demo, a model folder, or type the name of a "
                                      "model from Hugging Face.")
+        with suppress(training_length.SizeUnknown):  # a past run reopened, its data not read again: its own steps
+            self.settings["iters"] = self.length_steps()
         settings = self.train_config()
         name = "demo" if self.is_demo_task else Path(self.sources[0]).stem
         self.run_dir = runs.create(name)
@@ -127,9 +159,10 @@ class Plan:
             self.model = saved.pop("model", self.model)
             self.settings = {key: value for key, value in saved.items()
                              if key not in ("data", "adapter_path", "resume_adapter_file")}
-            self.customized = True
+            self.length, self.customized = Length("steps", self.settings["iters"]), True
             return
         self.model, self.sources, self.mapping, self.ratios = spec.model, spec.sources, spec.mapping, spec.ratios
         self.method, self.settings, self.skip_broken = spec.method, dict(spec.settings), spec.skip_broken
         self.preset = spec.preset if spec.preset in PRESETS else self.preset
+        self.length = training_length.asked(spec.length, self.settings["iters"])
         self.inspection, self.customized = None, True

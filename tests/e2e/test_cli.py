@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import demo, runs
+from macapp.engine import config, demo, runs, training_length
 from macapp.engine.run_spec import RunSpec
 from tests.bad_inputs import BAD_INPUTS
-from tests.helpers import tailor, write_jsonl
+from tests.helpers import past_run, tailor, write_jsonl
 
 def test_demo_prints_before_and_after_figures(demo_run):
     result, run_dir = demo_run
@@ -84,6 +84,45 @@ def test_train_takes_mlx_lm_flags_and_a_plain_file(demo_model, tmp_path):
     assert (files["train"]["count"], files["valid"]["count"], files["test"]["count"]) == (24, 3, 3)
     assert RunSpec.load(run_dir).sources == [str(source)]  # the window can open it and start it again
     assert (run_dir / "adapters" / "adapters.safetensors").exists()
+
+
+def test_train_epochs_works_out_the_steps_from_the_data(demo_model, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])  # 24 to train on
+    result = tailor("train", "--model", "demo", "--data", source, "--epochs", 2, "--batch-size", 8,
+                    "--steps-per-report", 2, "--name", "epochs")
+    assert result.returncode == 0, result.stderr
+    assert "6 steps: 2 times through your 24 examples." in result.stderr
+    (run,) = [r for r in runs.list_runs() if r["id"].endswith("-epochs")]
+    run_dir = Path(run["path"])
+    assert config.load(run_dir / "config.yaml").iters == 6 and run["state"].step == 6
+    assert RunSpec.load(run_dir).length == {"unit": "passes", "amount": 2.0}  # as asked, for the window to show
+
+
+def test_train_minutes_take_the_speed_of_the_last_run_of_the_model(demo_model, tmp_path, monkeypatch):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / demo_model.name).symlink_to(demo_model, target_is_directory=True)
+    monkeypatch.setenv("TAILOR_HOME", str(home))  # no run here yet, then one recorded
+    result = tailor("train", "--model", "demo", "--data", source, "--minutes", 20)
+    assert result.returncode == 2 and "Give --iters or --epochs instead" in result.stderr, result.stderr
+    assert not any(runs.runs_root().iterdir())
+    past_run("20260101-000000-before")
+    steps = training_length.steps_for_minutes(0.02, training_length.measured_seconds_per_step("demo", "lora", 4))
+    result = tailor("train", "--model", "demo", "--data", source, "--minutes", 0.02, "--name", "minutes")
+    assert result.returncode == 0, result.stderr
+    assert f"{steps} steps: " in result.stderr and "measured on your last run of this model" in result.stderr
+    (run,) = [r for r in runs.list_runs() if r["id"].endswith("-minutes")]
+    assert config.load(Path(run["path"]) / "config.yaml").iters == steps
+
+
+@pytest.mark.parametrize("lengths, named", [(("--epochs", 2, "--iters", 5), "--iters and --epochs"),
+                                            (("--minutes", 5, "--epochs", 2), "--epochs and --minutes")])
+def test_two_lengths_at_once_exit_2_naming_both(lengths, named, tmp_path):
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    result = tailor("train", "--model", "demo", "--data", source, *lengths)
+    assert result.returncode == 2 and f"{named} each say how long to train" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 MALFORMED = ("bad-json", "unknown-keys", "empty", "mixed-formats")

@@ -59,7 +59,7 @@ def test_a_small_csv_with_its_own_columns_trains_well_and_starts_again_on_itself
     train = window.page(2)
     settings = window.plan.settings
     assert window.plan.split_sizes() == (34, 4) and settings["batch_size"] == 2 and settings["iters"] == 68
-    assert "times through your 34 examples" in train.preset_note.text()
+    assert train.length_note.text().startswith("68 steps: 4 times through your 34 examples.")
     warnings = train.data_note.text()
     assert "The demo model is tiny" in warnings and "34 training examples is very few" in warnings
     window.plan.memory_limit = 8e9

@@ -18,7 +18,11 @@ def continue_to(qtbot, window, index):
     assert window.current == index
 
 
-def set_advanced(page, **values):
+def set_advanced(page, iters=None, **values):
+    """Settings typed in as a person would: the steps in the How box's length row, the others under Advanced."""
+    if iters is not None:
+        page.length.unit.setCurrentIndex(0)  # Steps
+        page.length.amount.setValue(iters)
     for key, value in values.items():
         page.form.inputs[key].setValue(value)
 

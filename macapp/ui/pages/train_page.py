@@ -11,14 +11,15 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
                                QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
-from ...engine import data_size, runs
 from ...engine import events as ev
-from ...engine.errors import InputError
+from ...engine import runs
+from ...engine.errors import ConfigError, InputError
 from ...engine.run_state import RunState, clock
 from ...jobs import TrainJob
 from ..bridge import Job
 from ..feedback import UNEXPECTED, problem_words
 from ..plan import METHODS, PRESET_WORDS, PRESETS
+from ..widgets.length_choice import LengthChoice
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
@@ -62,7 +63,8 @@ class TrainPage(Page):
         QVBoxLayout(model_box).addWidget(self.picker)
         how = QGroupBox("How")
         form = QFormLayout(how)
-        self.method = QComboBox()
+        self.method = QComboBox(minimumContentsLength=20)  # fits the column beside the "How long:" label
+        self.method.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         for key, (label, _, _) in METHODS.items():
             self.method.addItem(label, key)
         self.method.currentIndexChanged.connect(self._method_changed)
@@ -78,6 +80,11 @@ class TrainPage(Page):
         form.addRow("Preset:", presets)
         self.preset_note = note()
         form.addRow(self.preset_note)
+        self.length = LengthChoice(self.plan.length_in)
+        self.length.chosen.connect(self._length_chosen)
+        form.addRow("How long:", self.length)
+        self.length_note = note()
+        form.addRow(self.length_note)
         self.data_note = note(color="#b26a00")
         form.addRow(self.data_note)
         self.advanced_toggle = QToolButton(text="Advanced settings", checkable=True)
@@ -130,7 +137,9 @@ class TrainPage(Page):
         for button in self.presets.buttons():
             button.setChecked(button.property("preset") == self.plan.preset)
         self.method.setCurrentIndex(list(METHODS).index(self.plan.method))
-        self._describe_preset()
+        self.plan.fit_length()
+        self.length.show_length(self.plan.length.unit, self.plan.length.amount)
+        self._describe_choices()
         self.form.show_settings(self.plan.settings)
         self._show_memory()
         self._show_buttons()
@@ -153,6 +162,8 @@ class TrainPage(Page):
 
     def _method_changed(self) -> None:
         self.plan.method = self.method.currentData()
+        self.plan.fit_length()  # another method, another speed
+        self._describe_choices()
         self._show_memory()
 
     def _preset_chosen(self, name: str) -> None:
@@ -161,15 +172,22 @@ class TrainPage(Page):
 
     def _settings_changed(self) -> None:
         self.plan.customized = True
-        self._describe_preset()
+        self.plan.fit_length()  # a batch of another size: other steps for the same times through the data
+        self._describe_choices()
         self._show_memory()
 
-    def _describe_preset(self) -> None:
-        settings = self.plan.settings
-        train, _ = self.plan.split_sizes()
-        over = (f", {data_size.passes(train, settings['batch_size'], settings['iters']):.0f} times through your "
-                f"{train} examples" if train else "")
-        self.preset_note.setText(f"{settings['iters']} training steps{over}: {PRESET_WORDS[self.plan.preset]}.")
+    def _length_chosen(self, unit: str, amount: float) -> None:
+        self.plan.set_length(unit, amount)
+        self._describe_choices()
+
+    def _describe_choices(self) -> None:
+        self.preset_note.setText(f"{PRESETS[self.plan.preset][0]}: {PRESET_WORDS[self.plan.preset]}.")
+        try:
+            self.length_note.setText(self.plan.length_words())
+            self.length_note.setStyleSheet("color: #555;")
+        except ConfigError as error:  # what the length needs is not known yet: said where the length is chosen
+            self.length_note.setText(str(error))
+            self.length_note.setStyleSheet("color: #b26a00;")
         said = self.plan.warnings()
         self.data_note.setText("\n".join(f"\u26a0 {line}" for line in said))
         self.data_note.setVisible(bool(said))

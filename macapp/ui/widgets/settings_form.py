@@ -1,4 +1,5 @@
-"""The Advanced section of the Train step: every knob behind the presets, in mlx-lm's own terms.
+"""The Advanced section of the Train step: every knob behind the presets but the length (chosen in the How box),
+in mlx-lm's own terms.
 
 It edits a settings dict in place and emits `changed` after each edit.
 """
@@ -8,7 +9,6 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox, 
 
 # key: (label, kind, minimum, maximum, tooltip); keys with a dot live in lora_parameters
 FIELDS = {
-    "iters": ("Training steps", int, 1, 1_000_000, "How many batches to train on."),
     "batch_size": ("Batch size", int, 1, 512, "Examples per step. Larger uses more memory."),
     "learning_rate": ("Learning rate", float, 1e-7, 1.0, "How big each update is. Too high and the loss jumps."),
     "lora.rank": ("LoRA rank", int, 1, 512, "Size of the adapter. Larger learns more and uses more memory."),

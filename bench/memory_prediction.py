@@ -95,7 +95,8 @@ def main(chosen: list[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = {"demo": demo.ensure_model(), **{name: build(Path(folder), name) for name in SHAPES
                                                  if any(c[0] == name for c in configs)}}
-        tokenizer = loading.load_tokenizer(paths["demo"])
+        # each shape's own: transformers picks the tokenizer class from the model type, and Qwen's splits differently
+        tokenizers = {name: loading.load_tokenizer(path) for name, path in paths.items()}
         for index, (shape, batch, words, extra) in enumerate(configs):
             data = Path(folder) / f"data{index}"
             data.mkdir()
@@ -111,7 +112,7 @@ def main(chosen: list[str]) -> None:
             name = f"-memory-{os.getpid()}-{index}"
             run_dir = Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(name)))
             measured = max(e["peak_gb"] for e in runs.read_events(run_dir) if e["type"] == "memory") * 1e9
-            length = len(tokenizer.encode(text)) + 1
+            length = len(tokenizers[shape].encode(text)) + 1
             predicted = memory.predict(models.read_config(paths[shape]), config.from_dict(settings), length)["total"]
             group = "fitted (float32)" if shape in ("demo", "wide", "deep") else "real shapes"
             worst[group] = max(worst.get(group, 0.0), abs(predicted / measured - 1))

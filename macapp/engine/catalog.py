@@ -72,16 +72,20 @@ def forms_for(entry: Entry, method_bits: int, full: bool) -> list[str]:
     return list(entry.forms)
 
 
+def fit_form(entry: Entry, form: str, train_config, seq_length: int, limit: int, method_bits: int = 0) -> dict:
+    """memory.plan for training one form of the entry (QLoRA on a full-precision form trains a quantized copy)."""
+    model_config = entry.model_config(form)
+    if method_bits and not BITS[form]:
+        model_config["quantization"] = {"group_size": 64, "bits": method_bits}
+    return memory.plan(model_config, train_config, seq_length, limit)
+
+
 def fit(entry: Entry, train_config, seq_length: int, limit: int, method_bits: int = 0) -> dict:
     """Whether training the entry fits `limit` bytes, in the best form the method can train:
     {"status", "form", "predicted_bytes", "suggestion"}; a form that does not fit names the settings that would."""
     full = train_config.fine_tune_type == "full"
-    judged = []
-    for form in forms_for(entry, method_bits, full):
-        model_config = entry.model_config(form)
-        if method_bits and not BITS[form]:
-            model_config["quantization"] = {"group_size": 64, "bits": method_bits}
-        judged.append((form, memory.plan(model_config, train_config, seq_length, limit)))
+    judged = [(form, fit_form(entry, form, train_config, seq_length, limit, method_bits))
+              for form in forms_for(entry, method_bits, full)]
     if not judged:  # a full fine-tune of a model the catalog has only quantized
         return {"status": "too_big", "form": None, "predicted_bytes": 0, "suggestion": None}
     # the largest form among those that fit best (full precision when it fits as well as 4 bits do); when none

@@ -150,6 +150,23 @@ def _write_verified(folder: Path, names: set) -> None:
     os.replace(temporary, folder / VERIFIED)
 
 
+def partial_folder(repo_id: str) -> Path:
+    """Where a download under way (or paused) keeps what has come so far."""
+    out = model_places.tailor_folder(repo_id)
+    return out.with_name(out.name + model_places.PARTIAL)
+
+
+def bytes_held(repo_id: str) -> int:
+    """What a paused download of `repo_id` holds so far; 0 when none was started."""
+    folder = partial_folder(repo_id)
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file()) if folder.is_dir() else 0
+
+
+def discard(repo_id: str) -> None:
+    """Delete what a cancelled download had received."""
+    shutil.rmtree(partial_folder(repo_id), ignore_errors=True)
+
+
 def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) -> Path:
     """The folder of `repo_id`: where it already is on this computer, or downloaded (once, resumable) into
     Tailor's models folder and converted to MLX's form when it is not in it."""
@@ -158,7 +175,7 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
         report({"type": ev.LOG, "message": f"Using {repo_id}, found on this computer ({here})"})
         return here
     out = model_places.tailor_folder(repo_id)
-    folder = out.with_name(out.name + model_places.PARTIAL)
+    folder = partial_folder(repo_id)
     token = hub_token.get()
     try:
         commit, files = listing(repo_id, token)

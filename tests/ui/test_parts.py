@@ -12,6 +12,7 @@ from macapp.engine.run_spec import RunSpec
 from macapp.engine.run_state import RunState
 from macapp.ui.plan import Plan
 from macapp.ui.settings import Settings
+from macapp.ui.widgets.model_picker import FOLDER, HUB
 
 
 def test_settings_are_typed_and_kept_in_the_test_home(app_home, qtbot):
@@ -46,7 +47,7 @@ def test_the_preferred_model_is_the_one_the_train_step_shows(qtbot, app_home, tm
     window = MainWindow()
     qtbot.addWidget(window)
     picker = window.page(2).picker
-    assert window.plan.model == picker.name() == str(tmp_path) and picker.kind.currentIndex() == 1
+    assert window.plan.model == picker.name() == str(tmp_path) and picker.kind.currentIndex() == FOLDER
     picker.show_model("someone/some-model")
     assert picker.name() == "someone/some-model" and window.plan.model == str(tmp_path)  # shown, not announced
 
@@ -181,7 +182,7 @@ def test_a_model_that_cannot_be_downloaded_is_said_plainly(qtbot, app_home, monk
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub cannot be reached here; offline mode stands for that
     picker = ModelPicker()
     qtbot.addWidget(picker)
-    picker.kind.setCurrentIndex(2)
+    picker.kind.setCurrentIndex(HUB)
     picker.repo.setText("not a repo")
     picker._repo_entered()
     assert "owner/name" in picker.message.text()
@@ -189,7 +190,7 @@ def test_a_model_that_cannot_be_downloaded_is_said_plainly(qtbot, app_home, monk
     with qtbot.waitSignal(picker.job.ended, timeout=60_000) as ended:
         picker.download.click()
     assert ended.args[0]["type"] == "error"
-    assert "someone/some-model: could not download it" in picker.message.text()
+    assert "someone/some-model is not on this computer, and downloading is turned off" in picker.message.text()
     assert picker.download.isEnabled() and not picker.progress.isVisible()
 
 

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 
 from macapp.engine import runs
 from macapp.engine.run_spec import RunSpec
+from macapp.ui.widgets.model_picker import HUB
 from tests.ui.test_wizard import LONG, continue_to, start_long_run
 
 
@@ -100,7 +101,7 @@ def test_a_hugging_face_model_left_unnamed_is_not_trained(qtbot, window):
     window.reached = 2
     window.go(2)
     train = window.page(2)
-    train.picker.kind.setCurrentIndex(2)
+    train.picker.kind.setCurrentIndex(HUB)
     qtbot.mouseClick(train.start_button, Qt.LeftButton)
     assert train.status.text().startswith("Cannot start: No model chosen") and not train.job.running
     assert runs.list_runs() == []

@@ -57,7 +57,7 @@ class TrainPage(Page):
         layout = QVBoxLayout(column)
         layout.setContentsMargins(0, 0, 8, 0)
         model_box = QGroupBox("Model")
-        self.picker = ModelPicker(settings)
+        self.picker = ModelPicker(settings, self.plan)
         self.picker.show_model(self.plan.model)  # the preferred model from last time
         self.picker.changed.connect(self._model_changed)
         QVBoxLayout(model_box).addWidget(self.picker)
@@ -193,6 +193,7 @@ class TrainPage(Page):
         self.data_note.setVisible(bool(said))
 
     def _show_memory(self) -> None:
+        self.picker.fill_catalog()  # which models fit follows the method and settings
         plan = self.plan.memory_plan()
         self.fit_button.hide()
         if plan is None:

@@ -49,7 +49,8 @@ class Hub:
     def sibling(self, repo_id: str, name: str) -> dict:
         data = self.repos[repo_id][name]
         size = self.claimed_sizes.get((repo_id, name), len(data))
-        row = {"rfilename": name, "size": size, "blobId": hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()}
+        blob = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()  # git's id of the file
+        row = {"rfilename": name, "size": size, "blobId": blob}
         if len(data) >= LARGE:
             row["lfs"] = {"size": size, "sha256": hashlib.sha256(data).hexdigest(), "pointerSize": 134}
         return row

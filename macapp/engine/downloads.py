@@ -187,8 +187,9 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
         waiting = [file for file in files if file.name not in verified]
         have = sum(_bytes_on_disk(folder, file) for file in waiting)
         _check_room(repo_id, folder, sum(file.size for file in waiting) - have)
+        again = " \u2014 going on from where it stopped" if have or verified else ""
         report({"type": ev.LOG, "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later "
-                                           "runs)" + (" — going on from where it stopped" if have or verified else "")})
+                                           f"runs){again}"})
         total = sum(file.size for file in files)
         transfer = Transfer(repo_id, total, total - sum(file.size for file in waiting) + have, report, should_stop)
         _download(repo_id, commit, waiting, folder, token, transfer, verified)
@@ -262,8 +263,9 @@ def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
         return ModelError(f"{repo_id} asks everyone to accept its licence before downloading it. Open {page}, sign "
                           f"in and accept the licence; then {sign_in}")
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
+        yours = "." if token else f"; if it is yours, {sign_in}"
         return ModelError(f"{repo_id}: no such model on Hugging Face, or it is private. Check the name (for example "
-                          "mlx-community/Qwen2.5-0.5B-Instruct-4bit)" + ("." if token else f"; if it is yours, {sign_in}"))
+                          f"mlx-community/Qwen2.5-0.5B-Instruct-4bit){yours}")
     if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code in (401, 403):
         return ModelError(f"Hugging Face refused the download of {repo_id} ({error.response.status_code}): "
                           + ("your token is not accepted; make a new one at https://huggingface.co/settings/tokens "

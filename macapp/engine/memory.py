@@ -29,7 +29,7 @@ def sample() -> dict:
 # float32 shapes; the output layer's, measured alone on bf16 and float32 models with 128k-262k vocabularies (the logits,
 # their softmax and its gradient: 8.1-8.2 bytes a logit in bf16, twice that in float32). bench/memory_prediction.py
 # prints the error on each shape.
-PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 8.5, 2.2, 0.8
+PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 9.1, 1.8, 0.8
 PER_TOKEN_VOCAB = 4.1
 CHECKPOINT_RECOMPUTE = 1.5  # with checkpointing: each layer's input, plus about 1.5 layers held while recomputing
 LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down

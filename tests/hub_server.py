@@ -86,8 +86,9 @@ class Hub:
                 if not resolve or resolve.group(1) not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 repo_id, name = resolve.groups()
-                if repo_id in hub.gated:
-                    return self._error(401, "GatedRepo", f"Access to model {repo_id} is restricted.")
+                if repo_id in hub.gated:  # as the hub answers: 401 to no one signed in, 403 to an account not let in
+                    return self._error(403 if self.headers.get("Authorization") else 401, "GatedRepo",
+                                       f"Access to model {repo_id} is restricted.")
                 if name not in hub.repos[repo_id]:
                     return self._error(404, "EntryNotFound", "Entry not found")
                 self._file(repo_id, name, body)

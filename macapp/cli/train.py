@@ -110,6 +110,8 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     if not source.exists():
         raise config.ConfigError(f"{source}: data not found. Give a .jsonl file or a folder with train.jsonl.")
     if settings.model != "demo" and not models.is_repo_id(settings.model):  # all checked before a folder is made
+        if not Path(settings.model).expanduser().exists():
+            models.refuse_catalog_name(settings.model)
         settings.model = str(Path(settings.model).expanduser().resolve())
         models.check_folder(Path(settings.model))
     if settings.resume_adapter_file:

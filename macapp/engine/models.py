@@ -26,11 +26,24 @@ def resolve(name: str, report=lambda event: None) -> Path:
         return demo.ensure_model(report)
     path = Path(name).expanduser()
     if path.exists() or not is_repo_id(name):
+        if not path.exists():
+            refuse_catalog_name(name)
         check_folder(path)
         return path
     from . import downloads
 
     return downloads.fetch(name, report)
+
+
+def refuse_catalog_name(name: str) -> None:
+    """A name from `tailor models` given where a model is expected: say which repositories it stands for."""
+    from . import catalog
+
+    known = catalog.find(name)
+    if known:
+        forms = " or ".join(known[0].forms.values())
+        raise ModelError(f"{name} is a name from the catalog of `tailor models`: give one of its repositories "
+                         f"instead, {forms} (it is downloaded the first time).")
 
 
 def is_repo_id(name: str) -> bool:

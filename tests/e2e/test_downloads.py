@@ -11,6 +11,7 @@ import pytest
 
 from macapp import exitcodes, jobs
 from macapp.engine import downloads, hub_token, model_places, models
+from tests.helpers import tailor
 from tests.hub_server import Hub
 
 REPO = "tiny-org/Tiny-Instruct-4bit"
@@ -159,6 +160,23 @@ def test_models_in_the_hugging_face_cache_and_lm_studio_are_found(hub, demo_mode
     code, seen = download("lmstudio-community/Tiny-MLX-8bit")
     assert code == exitcodes.DONE and seen[-1]["result"]["path"] == str(studio) and len(hub.requests) == asked
     assert models.config_of("mlx-community/Tiny-4bit") == models.read_config(snapshot)
+
+
+def test_tailor_models_lists_downloads_and_finds_what_is_here(hub):
+    listed = tailor("models", "--memory", "16")
+    assert listed.returncode == 0, listed.stderr
+    assert "against the 10 GB a Mac with 16 GB can give to training" in listed.stdout
+    assert "SmolLM2 135M Instruct" in listed.stdout and "Llama 3.1 Community License" in listed.stdout
+    assert "fits with batch" in listed.stdout  # a model too big as set names the settings that would fit
+    got = tailor("models", "get", REPO)
+    assert got.returncode == 0, got.stderr
+    assert f"{REPO} is in {model_places.tailor_folder(REPO)}" in got.stdout and " MB of 3.1 MB" in got.stderr
+    assert f"{REPO} " in tailor("models", "here").stdout
+    unknown = tailor("models", "get", "not-a-model")
+    assert unknown.returncode == 2 and "neither a model of `tailor models` nor a Hugging Face repository" in \
+        unknown.stderr
+    login = tailor("models", "login", input="my password\n")
+    assert login.returncode == 2 and "tokens start with hf_" in login.stderr
 
 
 def test_the_token_is_kept_in_the_keychain_and_the_environment_wins(monkeypatch):

@@ -24,6 +24,8 @@ class Hub:
         self.corrupt: set[tuple[str, str]] = set()
         self.claimed_sizes: dict[tuple[str, str], int] = {}
         self.pause_per_chunk = 0.0  # seconds between 64 KB chunks
+        self.ignore_range = False  # answer a request for the rest of a file with all of it, as some servers do
+        self.commit = COMMIT  # the repository's newest commit: a new one when the model is updated
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
         self.header_log: list[str | None] = []  # the Authorization header of each request
         self.sent_bytes = 0
@@ -97,7 +99,7 @@ class Hub:
                 if repo_id not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 siblings = [hub.sibling(repo_id, name) for name in hub.repos[repo_id]]
-                payload = json.dumps({"id": repo_id, "modelId": repo_id, "sha": COMMIT, "private": False,
+                payload = json.dumps({"id": repo_id, "modelId": repo_id, "sha": hub.commit, "private": False,
                                       "gated": "manual" if repo_id in hub.gated else False,
                                       "siblings": siblings}).encode()
                 self.send_response(200)
@@ -112,8 +114,9 @@ class Hub:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 row = hub.sibling(repo_id, name)
                 start = int(re.fullmatch(r"bytes=(\d+)-\d*", self.headers.get("Range") or "bytes=0-").group(1))
+                start = 0 if hub.ignore_range else start
                 self.send_response(206 if start else 200)
-                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("X-Repo-Commit", hub.commit)
                 self.send_header("ETag", f'"{row["blobId"]}"')
                 if "lfs" in row:
                     self.send_header("X-Linked-Etag", f'"{row["lfs"]["sha256"]}"')

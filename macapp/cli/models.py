@@ -28,6 +28,8 @@ def _how_to_fit(row: dict) -> str:
     suggestion = row["suggestion"]
     if row["status"] != "too_big":
         return ""
+    if row["form"] is None:
+        return "offered only in 4 bits: a full fine-tune needs full precision (choose LoRA or QLoRA)"
     if not suggestion:
         return "too big for this Mac whatever the settings"
     parts = [f"batch {suggestion['batch_size']}"]

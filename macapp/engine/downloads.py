@@ -4,6 +4,7 @@ checked first; a stopped download goes on where it stopped; every file checked a
 A model found on this computer is used where it is; one that is not in MLX's form is converted once it is here.
 """
 
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -12,15 +13,17 @@ import shutil
 import struct
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import disk, hub_token, model_places
 from . import events as ev
 from .errors import ModelError, RunFailed, Stopped
-from .model_folder import check_folder, copy_tokenizer, read_config
+from .model_folder import WEIGHTS, check_folder, copy_tokenizer, read_config
+from .run_state import duration_words
 
-WANTED = ("*.json", "*.safetensors", "tokenizer.model", "*.txt", "*.jinja")  # never code: nothing remote is run
+WANTED = ("*.json", WEIGHTS, "tokenizer.model", "*.txt", "*.jinja")  # never code: nothing remote is run
 REPORT_EVERY = 0.5  # seconds between progress events
 SPEED_WINDOW = 10.0  # seconds of transfer the speed is measured over
 ROOM_TO_SPARE = 500e6  # bytes left free besides the files: the system's and the conversion's own needs
@@ -38,13 +41,6 @@ class RemoteFile:
     git_sha1: str | None  # a small file kept in git: its blob id
 
 
-def time_words(seconds: float) -> str:
-    if seconds < 60:
-        return "less than a minute"
-    minutes = round(seconds / 60)
-    return f"about {minutes} minute{'s' * (minutes != 1)}" if minutes < 90 else f"about {seconds / 3600:.1f} hours"
-
-
 class Transfer:
     """The bytes of a download across its files, with the speed over the last seconds and the time left; reported
     at most every half second, and stopped (the partial file kept) when asked."""
@@ -54,6 +50,7 @@ class Transfer:
         self.report, self.should_stop = report, should_stop
         self.samples = deque([(time.monotonic(), done)])
         self.reported = 0.0
+        self.held = 0  # what the file being fetched had on disk before: counted in `done` already
 
     def add(self, count: int) -> None:
         if self.should_stop():
@@ -76,7 +73,7 @@ class Transfer:
         left = (self.total - self.done) / speed if speed else None
         words = f"{disk.size_words(self.done)} of {disk.size_words(self.total)}"
         if speed:
-            words += f", {disk.size_words(speed)}/s, {time_words(left)} left"
+            words += f", {disk.size_words(speed)}/s, {duration_words(left)} left"
         return {"type": ev.PROGRESS, "step": "download", "done": self.done, "total": self.total,
                 "bytes_per_second": round(speed), "eta_seconds": round(left) if left is not None else None,
                 "message": f"Downloading {self.repo_id}: {words}"}
@@ -89,8 +86,10 @@ class Transfer:
 
         class Bar(tqdm):
             def __init__(self, *args, **kwargs):
-                kwargs.pop("initial", None)  # bytes on disk from before are counted already
+                initial = kwargs.pop("initial", 0) or 0  # where it goes on from: 0 when the server sends it all again
                 super().__init__(*args, **{**kwargs, "disable": True})
+                transfer.done -= transfer.held - initial
+                transfer.held = initial
 
             def update(self, n=1):
                 transfer.add(int(n or 0))
@@ -137,16 +136,23 @@ def _bytes_on_disk(folder: Path, file: RemoteFile) -> int:
     return part.stat().st_size if part.exists() else 0
 
 
-def _read_verified(folder: Path) -> set:
+def _read_verified(folder: Path, commit: str) -> set:
+    """The files already checked, when they are of the repository's commit now; else what came is of an older version
+    of the model and is thrown away."""
     try:
-        return set(json.loads((folder / VERIFIED).read_text()))
-    except (OSError, ValueError):
-        return set()
+        kept = json.loads((folder / VERIFIED).read_text())
+        if kept["commit"] == commit:
+            return set(kept["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    return set()
 
 
-def _write_verified(folder: Path, names: set) -> None:
+def _write_verified(folder: Path, commit: str, names: set) -> None:
     temporary = folder / (VERIFIED + ".tmp")
-    temporary.write_text(json.dumps(sorted(names)))
+    temporary.write_text(json.dumps({"commit": commit, "files": sorted(names)}))
     os.replace(temporary, folder / VERIFIED)
 
 
@@ -159,7 +165,10 @@ def partial_folder(repo_id: str) -> Path:
 def bytes_held(repo_id: str) -> int:
     """What a paused download of `repo_id` holds so far; 0 when none was started."""
     folder = partial_folder(repo_id)
-    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file()) if folder.is_dir() else 0
+    if not folder.is_dir():
+        return 0
+    kept = (path for path in folder.iterdir() if path.is_file() and path.name != VERIFIED)
+    return sum(path.stat().st_size for path in kept)
 
 
 def discard(repo_id: str) -> None:
@@ -179,31 +188,56 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
     token = hub_token.get()
     try:
         commit, files = listing(repo_id, token)
-        if not any(file.name.endswith(".safetensors") for file in files):
+        if not any(fnmatch.fnmatch(file.name, WEIGHTS) for file in files):
             raise ModelError(f"{repo_id} has no weights in the safetensors form Tailor reads. Choose a version of it "
                              "made for MLX (the mlx-community organisation has most models).")
-        folder.mkdir(parents=True, exist_ok=True)
-        verified = _read_verified(folder) & {file.name for file in files}
-        waiting = [file for file in files if file.name not in verified]
-        have = sum(_bytes_on_disk(folder, file) for file in waiting)
-        _check_room(repo_id, folder, sum(file.size for file in waiting) - have)
-        again = " \u2014 going on from where it stopped" if have or verified else ""
-        report({"type": ev.LOG, "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later "
-                                           f"runs){again}"})
-        total = sum(file.size for file in files)
-        transfer = Transfer(repo_id, total, total - sum(file.size for file in waiting) + have, report, should_stop)
-        _download(repo_id, commit, waiting, folder, token, transfer, verified)
-        report(transfer.event())
+        with _only_one(out, repo_id):
+            _download_all(repo_id, commit, files, folder, token, report, should_stop)
+            check_folder(folder)
+            if in_mlx_form(folder):
+                (folder / VERIFIED).unlink()
+                os.replace(folder, out)
+            else:
+                convert(folder, out, repo_id, report)
     except (ModelError, RunFailed, Stopped, disk.DiskFull):
         raise
     except Exception as error:
         raise _plain(error, repo_id, token) from None
-    (folder / VERIFIED).unlink(missing_ok=True)
-    check_folder(folder)
-    if not in_mlx_form(folder):
-        convert(folder, repo_id, report)
-    os.replace(folder, out)
     return out
+
+
+def _download_all(repo_id, commit, files, folder, token, report, should_stop) -> None:
+    """The files not yet here and checked, into the download folder, after checking the disk has room for them."""
+    verified = _read_verified(folder, commit) & {file.name for file in files}
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_verified(folder, commit, verified)  # what comes from here on is of this commit
+    waiting = [file for file in files if file.name not in verified]
+    have = sum(_bytes_on_disk(folder, file) for file in waiting)
+    _check_room(f"downloading {repo_id}", folder, sum(file.size for file in waiting) - have)
+    again = " \u2014 going on from where it stopped" if have or verified else ""
+    report({"type": ev.LOG, "message": f"Downloading {repo_id} from Hugging Face (once; it is kept for later "
+                                       f"runs){again}"})
+    total = sum(file.size for file in files)
+    transfer = Transfer(repo_id, total, total - sum(file.size for file in waiting) + have, report, should_stop)
+    _download(repo_id, commit, waiting, folder, token, transfer, verified)
+    report(transfer.event())
+
+
+@contextmanager
+def _only_one(out: Path, repo_id: str):
+    """One download of a model at a time (a window and a terminal could both start one), held from reading what
+    came before to the finished folder; the lock goes with its process, however that ends."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(out.with_name(out.name + ".lock"), "w")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ModelError(f"{repo_id} is being downloaded already, by another Tailor window or command. Wait for "
+                             "it to finish.") from None
+        yield
+    finally:
+        handle.close()
 
 
 def _download(repo_id, commit, files, folder, token, transfer, verified) -> None:
@@ -223,6 +257,9 @@ def _download(repo_id, commit, files, folder, token, transfer, verified) -> None
         if urlparse(location).netloc != urlparse(url).netloc:  # a signed address on a CDN: the token stays home
             headers.pop("authorization", None)
         part = folder / (file.name + PART)
+        if part.exists() and part.stat().st_size > file.size:  # not of this file: start it again
+            part.unlink()
+        transfer.held = _bytes_on_disk(folder, file)
         with open(part, "ab") as handle:
             http_get(location, handle, resume_size=handle.tell(), headers=headers, expected_size=file.size,
                      tqdm_class=transfer.bar())
@@ -232,16 +269,17 @@ def _download(repo_id, commit, files, folder, token, transfer, verified) -> None
                             "checksum differs), so it was removed.", "Download again. If it happens again, the "
                             "network or a proxy is changing what it carries.")
         os.replace(part, folder / file.name)
+        transfer.held = 0
         verified.add(file.name)
-        _write_verified(folder, verified)
+        _write_verified(folder, commit, verified)
 
 
-def _check_room(repo_id: str, folder: Path, needed: int) -> None:
+def _check_room(doing: str, folder: Path, needed: int) -> None:
     free = disk.free_bytes(folder)
     if needed + ROOM_TO_SPARE > free:
-        raise disk.DiskFull(f"{repo_id} needs {disk.size_words(needed + ROOM_TO_SPARE)} of free disk space to "
-                            f"download, and the disk has {disk.size_words(free)} free. Make room (empty the Trash, "
-                            "or remove old runs, exports or models), then download again.")
+        raise disk.DiskFull(f"{doing[0].upper()}{doing[1:]} needs {disk.size_words(needed + ROOM_TO_SPARE)} of "
+                            f"free disk space, and the disk has {disk.size_words(free)} free. Make room (empty the "
+                            "Trash, or remove old runs, exports or models), then download again.")
 
 
 def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
@@ -272,7 +310,8 @@ def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
                              "and sign in again." if token else sign_in))
     if isinstance(error, OfflineModeIsEnabled):
         return ModelError(f"{repo_id} is not on this computer, and downloading is turned off (HF_HUB_OFFLINE).")
-    return RunFailed(f"Could not download {repo_id} ({type(error).__name__}: {error}).",
+    return RunFailed(f"The download of {repo_id} stopped before it was complete: the connection was lost, or "
+                     "Hugging Face did not answer.",
                      "Check the internet connection and download again: it goes on from where it stopped.")
 
 
@@ -287,16 +326,25 @@ def in_mlx_form(folder: Path) -> bool:
     return (header.get("__metadata__") or {}).get("format") == "mlx"
 
 
-def convert(folder: Path, repo_id: str, report) -> None:
-    """Rewrite the folder's weights in MLX's form with mlx_lm convert, keeping the original tokenizer files."""
+def convert(folder: Path, out: Path, repo_id: str, report) -> None:
+    """Write the folder's model into `out` in MLX's form with mlx_lm convert (the original tokenizer files kept), then
+    remove the download; a conversion that fails leaves the download as it was, to try again."""
     from mlx_lm.convert import convert as mlx_convert
 
+    _check_room(f"converting {repo_id}", folder, sum(path.stat().st_size for path in folder.glob(WEIGHTS)))
     report({"type": ev.PROGRESS, "step": "convert", "done": 0, "total": 1,
             "message": f"Converting {repo_id} to MLX's form (once)"})
-    converted = folder.with_name(folder.name + "-mlx")
+    converted = out.with_name(out.name + ".converting")
     shutil.rmtree(converted, ignore_errors=True)
-    mlx_convert(str(folder), str(converted))
+    try:
+        mlx_convert(str(folder), str(converted))
+    except Exception as error:
+        shutil.rmtree(converted, ignore_errors=True)
+        if disk.is_full(error):
+            raise disk.full(f"the converted {repo_id}", out, then="download again") from None
+        raise ModelError(f"{repo_id} could not be converted to MLX's form ({error}). mlx-lm may not know this kind "
+                         "of model yet: choose one from the list, or a version made for MLX (mlx-community).") from None
     copy_tokenizer(folder, converted)
+    os.replace(converted, out)
     shutil.rmtree(folder)
-    os.replace(converted, folder)
     report({"type": ev.PROGRESS, "step": "convert", "done": 1, "total": 1, "message": f"Converted {repo_id}"})

@@ -65,7 +65,8 @@ def typical_working_set(memory_size: int) -> int:
 
 
 def cap_words(cap: int, memory_size: int) -> str:
-    return (f"Training may use up to {cap / GIB:.1f} GB of your {memory_size / GIB:.0f} GB; beyond that it stops "
+    # the cap in GB as the Train step and disks count them; the memory as Apple sells it ("16 GB" is 16 GiB)
+    return (f"Training may use up to {cap / 1e9:.1f} GB of your {memory_size / GIB:.0f} GB; beyond that it stops "
             "safely instead of slowing the Mac down.")
 
 

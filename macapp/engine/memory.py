@@ -26,10 +26,10 @@ def sample() -> dict:
 
 
 # Bytes kept per token for the backward pass, in units of the activation size, fitted on MLX's measured peaks over
-# float32 shapes; the output layer's, measured alone on bf16 and float32 models with 128k-262k vocabularies (the logits,
+# float32, bf16 and quantized shapes; the output layer's, measured alone on bf16 and float32 models with 128k-262k vocabularies (the logits,
 # their softmax and its gradient: 8.1-8.2 bytes a logit in bf16, twice that in float32). bench/memory_prediction.py
 # prints the error on each shape.
-PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 9.1, 1.8, 0.8
+PER_LAYER_H, PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 8.0, 6.0, 2.2, 0.3
 PER_TOKEN_VOCAB = 4.1
 CHECKPOINT_RECOMPUTE = 1.5  # with checkpointing: each layer's input, plus about 1.5 layers held while recomputing
 LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
@@ -94,7 +94,7 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
         lora_term = PER_LORA_RANK * rank * LINEARS_PER_LAYER
     seq = 8 * -(-seq_length // 8) + 1  # as the batches pad
     tokens = config.batch_size * seq
-    per_layer = PER_LAYER_I * I + PER_LAYER_SCORES * d["heads"] * seq + lora_term
+    per_layer = PER_LAYER_H * H + PER_LAYER_I * I + PER_LAYER_SCORES * d["heads"] * seq + lora_term
     if config.grad_checkpoint:  # each layer keeps its input; one layer at a time is recomputed in full
         activations = tokens * act * (trained * H + CHECKPOINT_RECOMPUTE * per_layer)
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .errors import ModelError
 
+WEIGHTS = "model*.safetensors"  # as mlx-lm and transformers name them (not Mistral's duplicate consolidated.*)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
                    "added_tokens.json", "chat_template.jinja", "vocab.json", "merges.txt")
 
@@ -23,10 +24,25 @@ def check_folder(path: Path) -> None:
     except (OSError, ValueError):
         raise ModelError(f"{path}: config.json cannot be read as JSON. Copy it again from the original "
                          "model.") from None
-    if not any(path.glob("model*.safetensors")):
+    if not any(path.glob(WEIGHTS)):
         raise ModelError(f"{path}: no model*.safetensors weights. Convert the model with `mlx_lm convert` first.")
+    missing = sorted(name for name in _weight_files(path) if not (path / name).exists())
+    if missing:  # an interrupted download, or a cache whose files were deleted
+        raise ModelError(f"{path}: its weights are incomplete ({missing[0]} is missing"
+                         + (f", and {len(missing) - 1} more" if len(missing) > 1 else "") + "). Download it again.")
     if not ((path / "tokenizer.json").exists() or (path / "tokenizer.model").exists()):
         raise ModelError(f"{path}: no tokenizer (tokenizer.json or tokenizer.model). Copy it from the original model.")
+
+
+def _weight_files(path: Path) -> set[str]:
+    """The weight files a folder should hold: those its index names (sharded weights), and those present."""
+    names = {file.name for file in path.glob(WEIGHTS)}
+    try:
+        index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        names |= set(index.get("weight_map", {}).values())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return names
 
 
 def read_config(path) -> dict:

@@ -45,15 +45,23 @@ def _usable(path: Path) -> bool:
     return True
 
 
+def _snapshots(repo: Path) -> list[Path]:
+    """A cached repository's snapshots (models--owner--name/snapshots/<commit>), the newest first."""
+    return sorted((repo / "snapshots").glob("*"), key=lambda path: path.stat().st_mtime, reverse=True)
+
+
+def _cached_name(repo: Path) -> str:
+    owner, name = repo.name.removeprefix("models--").split("--", 1)
+    return f"{owner}/{name}"
+
+
 def _in_hf_cache() -> list[Found]:
-    """Each model repo in the cache, at its newest complete snapshot (models--owner--name/snapshots/<commit>)."""
+    """Each model repo in the cache, at its newest complete snapshot."""
     found = []
     for repo in sorted(hf_cache().glob("models--*--*")):
-        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda path: path.stat().st_mtime, reverse=True)
-        usable = next((snapshot for snapshot in snapshots if _usable(snapshot)), None)
+        usable = next((snapshot for snapshot in _snapshots(repo) if _usable(snapshot)), None)
         if usable:
-            owner, name = repo.name.removeprefix("models--").split("--", 1)
-            found.append(Found(f"{owner}/{name}", usable, "the Hugging Face cache"))
+            found.append(Found(_cached_name(repo), usable, "the Hugging Face cache"))
     return found
 
 
@@ -70,7 +78,23 @@ def found() -> list[Found]:
 
 
 def find(repo_id: str) -> Path | None:
-    """The folder holding `repo_id` on this computer, or None (names are matched as the hub does: any case)."""
-    if _usable(tailor_folder(repo_id)):
-        return tailor_folder(repo_id)
-    return next((model.path for model in found() if model.name.lower() == repo_id.lower()), None)
+    """The folder holding `repo_id` on this computer, or None (names are matched as the hub does: any case). Only the
+    folders that could hold it are looked at, so the window can ask often."""
+    wanted = repo_id.lower()
+    candidates = [tailor_folder(repo_id)]
+    for repo in hf_cache().glob("models--*--*"):
+        if _cached_name(repo).lower() == wanted:
+            candidates += _snapshots(repo)
+    for folder in lm_studio_folders():
+        candidates += [path for path in folder.glob("*/*") if f"{path.parent.name}/{path.name}".lower() == wanted]
+    return next((path for path in candidates if _usable(path)), None)
+
+
+def place_of(path: Path) -> str:
+    """Where a found model is, in words."""
+    path = Path(path)
+    if path.is_relative_to(hf_cache()):
+        return "in the Hugging Face cache"
+    if any(path.is_relative_to(folder) for folder in lm_studio_folders()):
+        return "in LM Studio's models"
+    return "downloaded by Tailor" if path.is_relative_to(data_home()) else str(path)

@@ -20,6 +20,16 @@ def clock(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def duration_words(seconds: float) -> str:
+    """How long, as a person says it: under a minute, about 12 minutes, about 2.5 hours."""
+    minutes = round(seconds / 60)
+    if not minutes:
+        return "under a minute"
+    if minutes < 90:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"about {seconds / 3600:.1f} hours"
+
+
 @dataclass
 class RunState:
     """A run as its events so far tell it. `phase` is created, preparing, training, finished, stopped, failed,

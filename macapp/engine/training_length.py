@@ -14,6 +14,7 @@ from . import runs
 from .data_size import passes
 from .errors import ConfigError
 from .run_spec import RunSpec
+from .run_state import duration_words
 
 UNITS = ("steps", "passes", "minutes")
 # Steps and minutes are worked out from products of decimals (0.1 * 30 is 3.0000000000000004): rounded to this many
@@ -89,7 +90,8 @@ def describe(iters: int, train_count: int, batch_size: int, seconds_per_step: fl
     said = [f"{_times(passes(train_count, batch_size, iters))} through your {train_count:,} examples"] \
         if train_count else []
     if seconds_per_step:
-        said.append(f"{_duration(estimated_seconds(iters, seconds_per_step))} of training on this Mac ({MEASURED})")
+        took = duration_words(estimated_seconds(iters, seconds_per_step))
+        said.append(f"{took} of training on this Mac ({MEASURED})")
     line = f"{iters:,} step{'s' if iters != 1 else ''}" + (": " + ", ".join(said) if said else "") + "."
     return line if seconds_per_step else f"{line} {TIME_UNKNOWN}"
 
@@ -99,15 +101,6 @@ def _times(count: float) -> str:
     if shown == 1:
         return "once"
     return f"{shown:g} times" if shown else "less than once"
-
-
-def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if not minutes:
-        return "under a minute"
-    if minutes < 90:
-        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
-    return f"about {seconds / 3600:.1f} hours"
 
 
 def asked(record: dict | None, iters: int) -> Length:

@@ -91,7 +91,7 @@ def test_train_epochs_works_out_the_steps_from_the_data(demo_model, tmp_path):
     result = tailor("train", "--model", "demo", "--data", source, "--epochs", 2, "--batch-size", 8,
                     "--steps-per-report", 2, "--name", "epochs")
     assert result.returncode == 0, result.stderr
-    assert "6 steps: 2 times through your 24 examples." in result.stderr
+    assert "6 steps: 2 times through your 24 examples" in result.stderr
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-epochs")]
     run_dir = Path(run["path"])
     assert config.load(run_dir / "config.yaml").iters == 6 and run["state"].step == 6

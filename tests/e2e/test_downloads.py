@@ -78,24 +78,81 @@ def test_a_download_reports_its_bytes_is_checked_and_is_not_downloaded_twice(hub
     assert any("found on this computer" in e.get("message", "") for e in seen)
 
 
-def test_a_paused_and_then_killed_download_goes_on_where_it_stopped(hub):
-    hub.pause_per_chunk = 0.03  # about 1.5 s for the weights: time to stop it twice
-    weights = len(hub.repos[REPO]["model.safetensors"])
-    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > weights * 0.25)
+def test_a_paused_and_then_killed_download_goes_on_where_it_stopped(hub, demo_model, tmp_path):
+    big = model_repo(demo_model, tmp_path / "big")  # weights of about 15 MB: time to stop it twice
+    weights = mx.load(str(big / "model.safetensors"))
+    mx.save_safetensors(str(big / "model.safetensors"), {**weights, "padding": mx.zeros((3_000_000,))},
+                        metadata={"format": "mlx"})
+    hub.add(REPO, big)
+    hub.pause_per_chunk = 0.02
+    size = len(hub.repos[REPO]["model.safetensors"])
+    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > size * 0.25)
     assert code == exitcodes.STOPPED, seen[-3:]
     paused_at = progress(seen)[-1]["done"]
-    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > weights * 0.6,
-                          how=signal.SIGKILL)  # as when the Mac shuts down or the app is forced to quit
-    assert code == -signal.SIGKILL
+    # a kill once two more chunks were reported: the first of them is on disk (each is written after it is counted)
+    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and
+                          e["done"] > paused_at + 2 * downloads.CHUNK, how=signal.SIGKILL)
+    assert code == -signal.SIGKILL  # as when the Mac shuts down or the app is forced to quit
     assert progress(seen)[0]["done"] >= paused_at * 0.9  # it started from what it had
     hub.pause_per_chunk = 0
     code, seen = download(REPO)
     assert code == exitcodes.DONE
     ranges = [int(r.split("=")[1].rstrip("-")) for method, path, r in hub.requests
               if method == "GET" and path.endswith("model.safetensors") and r]
-    assert len(ranges) == 2 and 0 < ranges[0] < ranges[1] < weights  # each time from where the last one stopped
+    assert len(ranges) == 2 and 0 < ranges[0] < ranges[1] < size  # each time from where the last one stopped
     assert hub.sent_bytes < sum(len(data) for data in hub.repos[REPO].values()) * 1.5
     models.check_folder(model_places.tailor_folder(REPO))
+
+
+def paused_at_a_quarter(hub) -> int:
+    """Start a slow download and pause it after about a quarter of the weights; returns the bytes it had."""
+    hub.pause_per_chunk = 0.03
+    weights = len(hub.repos[REPO]["model.safetensors"])
+    code, seen = download(REPO, stop_when=lambda e: e.get("step") == "download" and e["done"] > weights * 0.25)
+    assert code == exitcodes.STOPPED
+    hub.pause_per_chunk = 0
+    return progress(seen)[-1]["done"]
+
+
+def test_a_server_that_sends_the_whole_file_again_or_a_changed_model_still_give_the_right_files(hub):
+    paused_at_a_quarter(hub)
+    hub.ignore_range = True
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE
+    assert all(e["done"] <= e["total"] for e in progress(seen))  # what came before is not counted twice
+    models.check_folder(model_places.tailor_folder(REPO))
+    shutil.rmtree(model_places.tailor_folder(REPO))
+    paused_at_a_quarter(hub)
+    hub.commit = "f" * 40  # the model was updated meanwhile: what came of the old version is not mixed in
+    old = hub.repos[REPO]["model.safetensors"]
+    hub.repos[REPO]["model.safetensors"] = old[:-1] + bytes([old[-1] ^ 1])
+    hub.ignore_range = False
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE and progress(seen)[0]["done"] < 1000
+    folder = model_places.tailor_folder(REPO)
+    assert (folder / "model.safetensors").read_bytes() == hub.repos[REPO]["model.safetensors"]
+
+
+def test_one_download_of_a_model_at_a_time(hub):
+    import fcntl
+
+    lock = model_places.tailor_folder(REPO).with_name(model_places.tailor_folder(REPO).name + ".lock")
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:  # as another Tailor downloading it holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code, seen = download(REPO)
+    assert code == exitcodes.BAD_INPUT and "is being downloaded already" in error(seen)["message"]
+    assert download(REPO)[0] == exitcodes.DONE
+
+
+def test_a_model_with_a_missing_shard_is_not_taken_for_a_whole_one(hub, demo_model, tmp_path):
+    snapshot = tmp_path / "hf-cache" / "models--mlx-community--Half-4bit" / "snapshots" / "abc"
+    model_repo(demo_model, snapshot)
+    (snapshot / "model.safetensors.index.json").write_text(
+        '{"weight_map": {"a": "model.safetensors", "b": "model-00002-of-00002.safetensors"}}')
+    assert model_places.find("mlx-community/Half-4bit") is None
+    with pytest.raises(models.ModelError, match="weights are incomplete .model-00002-of-00002.safetensors is missing"):
+        models.check_folder(snapshot)
 
 
 def test_a_damaged_file_is_refused_and_removed(hub):

@@ -47,7 +47,7 @@ def test_a_mac_on_macos_26_trains_with_the_watchdog_workaround_within_its_memory
     assert list(checks)[:9] == ["Mac", "macOS", "Memory", "Training memory", "Disk", "MLX", "GPU", "Long runs",
                                 "Power"]
     assert checks["Training memory"].status == "ok" and checks["Training memory"].detail == (
-        "Training may use up to 9.6 GB of your 16 GB; beyond that it stops safely instead of slowing the Mac down.")
+        "Training may use up to 10.3 GB of your 16 GB; beyond that it stops safely instead of slowing the Mac down.")
     assert checks["Long runs"].status == "ok" and checks["Long runs"].detail == (
         "macOS 26 can stop long work on the graphics processor while the screen is on; Tailor trains with the known "
         "workaround for it.")

@@ -221,6 +221,9 @@ class TrainPage(Page):
         self._show_settings()  # the data's size and lengths and the machine's limit may be known by now
 
     def start(self) -> None:
+        if self.picker.job.running:  # one download of a model at a time
+            self._say("The model is still downloading: wait for it to finish, or pause it, then start.", "#b26a00")
+            return
         chosen = self.picker.name()
         if chosen != self.plan.model:  # a name typed but not yet confirmed with Return
             self._model_changed(chosen)

@@ -39,6 +39,8 @@ class ModelPicker(QWidget):
     def __init__(self, settings=None, plan=None, parent=None):
         super().__init__(parent)
         self.settings, self.plan = settings, plan
+        self.fetching = ""  # the model being downloaded, whatever is chosen meanwhile
+        self.signed_in = hub_token.get() is not None  # asked once: each look is a Keychain lookup
         self.kind = QComboBox()
         self.kind.addItems(KINDS)
         self.entries = QComboBox()  # the catalog, each with whether it fits
@@ -139,6 +141,8 @@ class ModelPicker(QWidget):
         found = self.entries.findData(chosen) if chosen else -1
         self.entries.setCurrentIndex(max(found, 0))
         self.entries.blockSignals(False)
+        if chosen and found < 0 and catalog.find(chosen):  # now judged best in another form: still the one chosen
+            self._select_entry(catalog.find(chosen)[0], chosen)
         self._describe_entry()
 
     def _judged(self) -> list[dict]:
@@ -157,6 +161,9 @@ class ModelPicker(QWidget):
             return {}
         from ...engine.presets import METHODS
 
+        if self.plan.method == "full" and catalog.BITS[form]:
+            return {"status": "too_big", "why": "A full fine-tune needs the model in full precision, which the list "
+                                                "does not offer for this one: choose LoRA or QLoRA."}
         return catalog.fit_form(entry, form, self.plan.train_config(), self.plan.seq_length(), self.plan.memory_limit,
                                 METHODS[self.plan.method][2])
 
@@ -191,7 +198,7 @@ class ModelPicker(QWidget):
                  f"{disk.size_words(entry.download_bytes(form))} to download \u00b7 {licence}"
                  + (" (accept it on Hugging Face first)" if form in entry.gated else "")]
         if status:
-            fit = FIT_WORDS[status]
+            fit = row.get("why") or FIT_WORDS[status]
             if status == "too_big" and row.get("suggestion"):
                 fit += " as set; it fits with " + _setting_words(row["suggestion"])
             lines.append(f'<span style="color:{FIT_COLORS[status]}; font-weight:600">\u25cf {fit}</span>')
@@ -212,14 +219,14 @@ class ModelPicker(QWidget):
         self.cancel.setVisible(remote and (downloading or bool(held)))
         self.progress.setVisible(downloading)
         self.sign_in.setVisible(self.kind.currentIndex() in (CATALOG, HUB))
-        self.sign_in.setText("Signed in to Hugging Face \u00b7 Sign out" if hub_token.get() else
+        self.sign_in.setText("Signed in to Hugging Face \u00b7 Sign out" if self.signed_in else
                              "Sign in to Hugging Face\u2026")
         self.sign_in.setToolTip("For models whose makers ask you to accept their licence first (Llama and Gemma "
                                 "from Meta and Google); the token is kept in your Keychain.")
         if downloading:
             return
         if here:
-            self._say(f"On this Mac ({_place_words(here)}).", "#2e7d32")
+            self._say(f"On this Mac ({model_places.place_of(here)}).", "#2e7d32")
         elif held:
             self._say(f"Paused after {disk.size_words(held)}. Resume goes on from there.")
         elif remote:
@@ -268,6 +275,7 @@ class ModelPicker(QWidget):
         if not models.is_repo_id(name):
             return
         self.progress.setRange(0, 0)
+        self.fetching = name
         self.job.start(jobs.DownloadJob(run=str(jobs.scratch_folder("download")), model=name))
         self._show_state()
         self._say(f"Looking up {name} on Hugging Face\u2026")
@@ -287,7 +295,8 @@ class ModelPicker(QWidget):
             self._say(problem_words(event, self, "downloading"), "#c62828")
             return
         self._say("Downloaded: on this Mac now.", "#2e7d32")
-        self.changed.emit(self.name())
+        if self.fetching == self.name():
+            self.changed.emit(self.name())
 
     def _cancel(self) -> None:
         if self.job.running:
@@ -297,12 +306,13 @@ class ModelPicker(QWidget):
             self._discard()
 
     def _discard(self, *_) -> None:
-        downloads.discard(self.name())
+        downloads.discard(self.fetching or self.name())
+        self.fetching = ""
         self._show_state()
-        self._say("Download cancelled; what had come was deleted.")
+        self._say("Download cancelled; what had arrived was deleted.")
 
     def _sign_in_or_out(self) -> None:
-        if hub_token.get():
+        if self.signed_in:
             hub_token.forget()
         else:
             token, given = QInputDialog.getText(
@@ -317,6 +327,7 @@ class ModelPicker(QWidget):
             except hub_token.TokenError as error:
                 self._say(str(error), "#c62828")
                 return
+        self.signed_in = hub_token.get() is not None
         self._show_state()
 
 
@@ -326,10 +337,3 @@ def _setting_words(suggestion: dict) -> str:
         parts.append("memory saving on")
     parts.append(f"examples of up to {suggestion['max_seq_length']:,} tokens")
     return ", ".join(parts)
-
-
-def _place_words(path: Path) -> str:
-    for found in model_places.found():
-        if found.path == path:
-            return f"in {found.place}" if found.place != "Tailor" else "downloaded by Tailor"
-    return str(path)

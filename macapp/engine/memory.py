@@ -26,9 +26,9 @@ def sample() -> dict:
 
 
 # Bytes kept per token for the backward pass, in units of the activation size, fitted on MLX's measured peaks over
-# float32, bf16 and quantized shapes; the output layer's, measured alone on bf16 and float32 models with 128k-262k vocabularies (the logits,
-# their softmax and its gradient: 8.1-8.2 bytes a logit in bf16, twice that in float32). bench/memory_prediction.py
-# prints the error on each shape.
+# float32, bf16 and quantized shapes. The output layer's was measured alone on bf16 and float32 models with 128k-262k
+# vocabularies (the logits, their softmax and its gradient: 8.1-8.2 bytes a logit in bf16, twice that in float32).
+# bench/memory_prediction.py prints the error on each shape.
 PER_LAYER_H, PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 8.0, 6.0, 2.2, 0.3
 PER_TOKEN_VOCAB = 4.1
 CHECKPOINT_RECOMPUTE = 1.5  # with checkpointing: each layer's input, plus about 1.5 layers held while recomputing

@@ -32,7 +32,6 @@ def sample() -> dict:
 PER_LAYER_H, PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 8.0, 6.0, 2.2, 0.3
 PER_TOKEN_VOCAB = 4.1
 CHECKPOINT_RECOMPUTE = 1.5  # with checkpointing: each layer's input, plus about 1.5 layers held while recomputing
-LINEARS_PER_LAYER = 7  # q, k, v, o, gate, up, down
 
 
 def _dims(model_config: dict) -> dict:
@@ -91,7 +90,7 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
         lora_term = 0
     else:
         state = trained * sum(rank * (a + b) for a, b in linears) * 4 * 4  # float32 weights, grads, moments
-        lora_term = PER_LORA_RANK * rank * LINEARS_PER_LAYER
+        lora_term = PER_LORA_RANK * rank * len(linears)
     seq = 8 * -(-seq_length // 8) + 1  # as the batches pad
     tokens = config.batch_size * seq
     per_layer = PER_LAYER_H * H + PER_LAYER_I * I + PER_LAYER_SCORES * d["heads"] * seq + lora_term

@@ -61,6 +61,16 @@ class DownloadJob(Job):
 
 
 @dataclass(kw_only=True)
+class SynthJob(Job):
+    """Make examples with a local model into the folder `run` (a recipe.Recipe's fields), going on from what is
+    there; with `split`, also write train/valid/test.jsonl beside them."""
+
+    kind: ClassVar[str] = "synth"
+    recipe: dict
+    split: bool = False
+
+
+@dataclass(kw_only=True)
 class TrainJob(Job):
     """Train the run in `run` (its data is checked and split from its spec.json on the first start)."""
 
@@ -156,7 +166,7 @@ class UploadJob(Job):
     private: bool = True
 
 
-KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, TrainJob, AnswerJob, EvaluateJob, FuseJob,
+KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob, EvaluateJob, FuseJob,
                                       GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
 
 

@@ -68,6 +68,16 @@ def _download(job, run_dir, emit, should_stop):
     return {"path": str(downloads.fetch(job.model, emit, should_stop))}
 
 
+def _synth(job, run_dir, emit, should_stop):
+    from .engine import datasets, synthesis
+    from .engine.recipe import Recipe
+
+    result = synthesis.make(run_dir, Recipe.from_dict(job.recipe), emit, should_stop)
+    if job.split and not result["stopped"]:
+        result["manifest"] = datasets.prepare([result["dataset"]], run_dir)
+    return result
+
+
 def _train(job, run_dir, emit, should_stop):
     from .engine import awake, memory, training
 
@@ -201,7 +211,7 @@ def _serve(job, run_dir, emit, should_stop):
     return {"url": url, "stopped": False}
 
 
-JOBS = {"check": _check, "inspect": _inspect, "download": _download, "train": _train, "answer": _answer,
+JOBS = {"check": _check, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train, "answer": _answer,
         "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
         "install_export": _install_export, "upload": _upload}
 
@@ -222,6 +232,8 @@ def run(job: Job, events_stream) -> int:
                 claims.enter_context(runs.hold(run_dir))
                 if job.resume:
                     runs.check_resumable(run_dir)
+            if job.kind == "synth":
+                claims.enter_context(runs.hold(run_dir, "is being filled with examples"))
             return _run(job, run_dir, emit, stop.is_set)
     except runs.RunRefused as error:
         emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": os.getpid(), "message": str(error)})

@@ -81,17 +81,43 @@ def cmd_prepare(args) -> int:
     return exitcodes.DONE
 
 
-def cmd_synth(args) -> int:
-    from ..engine import synthesis
+def _recipe(args):
+    from pathlib import Path
 
-    view = ProgressView("Generating")
-    source = synthesis.Source(endpoint=args.endpoint, model=args.model, api_model=args.api_model)
-    result = synthesis.synthesize(args.instructions, args.out, source, follow_up=args.follow_up,
-                                  system=args.system, max_tokens=args.max_tokens, report=view.handle)
-    view.finish()
-    counts = ", ".join(f"{name} {info['count']}" for name, info in result["manifest"]["files"].items())
-    print(f"{result['examples']} examples in {args.out} ({result['new']} new): {counts}")
-    return exitcodes.DONE
+    from ..engine.errors import InputError
+    from ..engine.recipe import Recipe
+
+    ways = [way for way, given in (("instructions", args.instructions), ("topic", args.topic),
+                                   ("documents", args.documents)) if given]
+    if len(ways) != 1:
+        raise InputError("Say what the examples are made from: a file of instructions, --topic TEXT, or "
+                         "--documents FILE_OR_FOLDER (one of them).")
+    return Recipe(way=ways[0], topic=args.topic or "", kinds=args.kinds or "", count=args.count,
+                  instructions=str(Path(args.instructions).resolve()) if args.instructions else None,
+                  documents=[str(Path(d).resolve()) for d in args.documents or []], per_passage=args.per_passage,
+                  follow_up=args.follow_up, system=args.system, endpoint=args.endpoint, api_model=args.api_model,
+                  model=args.model, temperature=args.temperature, max_tokens=args.max_tokens).check()
+
+
+def cmd_synth(args) -> int:
+    from pathlib import Path
+
+    from .. import jobs
+    from .running import run_job
+
+    recipe = _recipe(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    code, result = run_job(jobs.SynthJob(run=str(out.resolve()), recipe=recipe.to_dict(), split=True), "Making data")
+    if code == exitcodes.DONE and result:
+        counts = ", ".join(f"{name} {info['count']}" for name, info in result["manifest"]["files"].items())
+        print(f"{result['examples']} examples in {args.out} ({result['new']} new): {counts}")
+        if result.get("fewer"):
+            print(result["fewer"])
+    elif code == exitcodes.STOPPED:
+        print(f"Stopped; run the same command again to go on from the {(result or {}).get('examples', 'examples')} "
+              "made so far.", file=sys.stderr)
+    return code
 
 
 def _add_mapping_flags(parser) -> None:
@@ -129,7 +155,12 @@ def add_data_commands(sub) -> None:
     prepare.set_defaults(func=cmd_prepare)
 
     synth = actions.add_parser("synth", help="make chat examples by asking a local model")
-    synth.add_argument("instructions", help="a JSON array of instructions, or a text file with one per line")
+    synth.add_argument("instructions", nargs="?", help="a JSON array of instructions, or a text file with one per line")
+    synth.add_argument("--topic", help="or: a topic the model writes questions about (with --count and --kinds)")
+    synth.add_argument("--kinds", help="the kind of questions, e.g. 'from beginners, about problems they meet'")
+    synth.add_argument("--count", type=int, default=50, help="how many questions about the topic (default 50)")
+    synth.add_argument("--documents", nargs="+", help="or: PDF, DOCX, Markdown, text or HTML files, or folders")
+    synth.add_argument("--per-passage", type=int, default=3, help="questions on each passage of the documents")
     synth.add_argument("--out", required=True, help="folder for the examples and the prepared split")
     where = synth.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoint", help="an OpenAI-compatible URL, e.g. http://localhost:11434/v1 (Ollama)")
@@ -138,5 +169,6 @@ def add_data_commands(sub) -> None:
                        help="the model name the endpoint serves (Ollama: e.g. llama3.2; mlx_lm server: its own model)")
     synth.add_argument("--follow-up", action="store_true", help="add a follow-up question and answer to each")
     synth.add_argument("--system", help="a system prompt for the model")
-    synth.add_argument("--max-tokens", type=int, default=256)
+    synth.add_argument("--temperature", type=float, default=0.7)
+    synth.add_argument("--max-tokens", type=int, default=512)
     synth.set_defaults(func=cmd_synth)

@@ -90,9 +90,10 @@ def parse_event(line: bytes) -> dict | None:
 
 
 @contextmanager
-def hold(folder: Path):
-    """This process's claim on a run while it trains it; a second one is refused. The claim is a lock the system
-    drops when its process ends, however it ends, so a killed run is never left locked."""
+def hold(folder: Path, doing: str = "is being trained"):
+    """This process's claim on a run while it trains it (or on a job's folder while it works in it); a second one is
+    refused. The claim is a lock the system drops when its process ends, however it ends, so a killed run is never
+    left locked."""
     try:
         handle = open(Path(folder) / ".lock", "a+")
     except OSError as error:
@@ -104,7 +105,7 @@ def hold(folder: Path):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip()
-            raise RunRefused(f"Run {Path(folder).name} is being trained by another Tailor"
+            raise RunRefused(f"{'Run ' * (doing == 'is being trained')}{Path(folder).name} {doing} by another Tailor"
                              + (f" (process {holder})" if holder.isdigit() else "") + ". Wait for it to finish, "
                              "or stop it first (in the window, or Ctrl-C in its terminal).") from None
         handle.truncate(0)

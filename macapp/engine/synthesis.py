@@ -1,78 +1,35 @@
-"""Make chat training data by asking a local model: Ollama, LM Studio, `mlx_lm server`, or MLX directly.
+"""Make chat training data by asking a local model: questions about a topic, a list of instructions, or questions on
+the passages of a person's documents; each answered, optionally with a follow-up turn.
 
-Each finished example is appended (and synced) as it arrives; a run that was stopped or killed
-resumes where it left off, without repeating or losing an example.
+What is made is appended (and synced) to the job's folder as it arrives; a job stopped, killed or cut off from its
+server resumes where it left off, repeating and losing nothing.
 """
 
 import json
-import os
+import math
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import datasets
 from . import events as ev
-from .errors import DataError, InputError, Problem
+from . import made_data, question_lists
+from .chat_sources import ServerLost, connect
+from .errors import DataError, InputError, Problem, RunFailed
+from .files import write_json_atomic, write_text_atomic
+from .recipe import Recipe
 
+TOPIC_REQUEST = ("Write {n} different questions that people ask about {topic}.{kinds} Begin each question with "
+                 "\u201c{starter}\u201d or a phrase like it, and make each about one thing. Write one question per "
+                 "line and nothing else.")
+PASSAGE_REQUEST = ("Here is a passage from a document.\n\n{text}\n\nWrite {n} different questions that this passage "
+                   "answers. Write one question per line and nothing else.")
+GROUNDED = ("Answer the question from the passage below. If the passage does not say, answer that it does not say."
+            "\n\nPassage:\n{text}\n\nQuestion: {question}")
 FOLLOW_UP_REQUEST = ("Here is a question and its answer.\n\nQuestion: {question}\n\nAnswer: {answer}\n\n"
                      "Write one short follow-up question a curious reader would ask next. "
                      "Reply with the question only.")
-GENERATED = "generated.jsonl"
-
-
-@dataclass
-class Source:
-    """Where answers come from: an OpenAI-compatible endpoint, or an MLX model loaded here."""
-
-    endpoint: str | None = None
-    model: str | None = None
-    api_model: str = "default_model"  # mlx_lm server's name for the model it was started with
-    temperature: float = 0.7
-
-
-class EndpointChat:
-    """Chat completions from an OpenAI-compatible server (Ollama, LM Studio, mlx_lm server)."""
-
-    def __init__(self, source: Source):
-        self.url = source.endpoint.rstrip("/") + "/chat/completions"
-        self.source = source
-
-    def __call__(self, messages: list[dict], max_tokens: int) -> str:
-        body = json.dumps({"model": self.source.api_model, "messages": messages, "max_tokens": max_tokens,
-                           "temperature": self.source.temperature, "stream": False}).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=600) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", "replace")[:300]
-            raise InputError(f"{self.url} answered {error.code}: {detail}. Check the model name "
-                             f"(--api-model {self.source.api_model!r}) and that the server serves it.") from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            raise InputError(f"Cannot reach {self.url} ({getattr(error, 'reason', error)}). Start the server "
-                             "first: `ollama serve`, LM Studio's local server, or `mlx_lm server`.") from None
-        try:
-            return answer["choices"][0]["message"]["content"].strip()
-        except (KeyError, IndexError, TypeError):
-            raise InputError(f"{self.url} did not answer like an OpenAI-compatible server: "
-                             f"{json.dumps(answer)[:200]}") from None
-
-
-class MlxChat:
-    """Chat completions from an MLX model loaded in this process."""
-
-    def __init__(self, source: Source):
-        from .generation import TunedModel
-
-        self.model = TunedModel(source.model)
-        self.temperature = source.temperature
-
-    def __call__(self, messages: list[dict], max_tokens: int) -> str:
-        from .sampling import Sampling
-
-        return self.model.answer("base", messages, Sampling(temperature=self.temperature, max_tokens=max_tokens))
+PER_REQUEST = 10  # questions asked for at once: small models keep a list of ten varied, not fifty
+WHAT_IS_MADE = ("way", "topic", "kinds", "count", "instructions", "documents", "per_passage", "follow_up", "system")
+QUESTIONS, PARTIAL, PASSAGES = "questions.jsonl", "questions.partial.jsonl", "passages.json"
 
 
 def _instruction(item) -> str | None:
@@ -107,54 +64,173 @@ def read_instructions(path) -> list[str]:
     return instructions
 
 
-def _done_so_far(path: Path) -> set[int]:
-    """Indexes already written; a last line cut short by a kill is removed first."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
-        with open(path, "r+b") as handle:
-            handle.truncate(len(complete))
-    return {json.loads(line)["index"] for line in complete.decode("utf-8").splitlines() if line.strip()}
+def _keep_recipe(folder: Path, recipe: Recipe) -> None:
+    """Remember what the folder makes; going on with another recipe would mix two datasets."""
+    path = folder / made_data.RECIPE
+    if path.exists():
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        changed = [key for key in WHAT_IS_MADE if kept.get(key) != getattr(recipe, key)]
+        if changed:
+            raise InputError(f"{folder} holds examples made another way ({', '.join(changed)} differ). Choose "
+                             "another folder, or ask for the same as before to go on.")
+    write_json_atomic(path, recipe.to_dict())
 
 
-def make_example(ask, instruction: str, follow_up: bool, system: str | None, max_tokens: int) -> list[dict]:
-    """The messages of one example: the instruction, its answer, and optionally a second turn."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": instruction}]
-    messages.append({"role": "assistant", "content": ask(messages, max_tokens)})
-    if follow_up:
-        request = FOLLOW_UP_REQUEST.format(question=instruction, answer=messages[-1]["content"])
-        question = ask([{"role": "user", "content": request}], 64)
-        messages.append({"role": "user", "content": question})
-        messages.append({"role": "assistant", "content": ask(messages, max_tokens)})
-    return messages
+class Making:
+    """One session of a data-making job in `folder`: questions first, then their answers."""
+
+    def __init__(self, folder: Path, recipe: Recipe, report, should_stop):
+        self.folder, self.recipe, self.report, self.should_stop = folder, recipe, report, should_stop
+        self.chat = connect(recipe, report)
+        self.started, self.new = time.monotonic(), 0
+        self.passage_list: list[dict] | None = None
+
+    def ask(self, messages: list[dict], max_tokens: int) -> tuple[str, str]:
+        try:
+            return self.chat(messages, max_tokens)
+        except ServerLost as error:
+            made = len(made_data.read(self.folder))
+            if not made and not (self.folder / PARTIAL).exists():
+                raise
+            raise RunFailed(str(error).replace(", then try again.", "."),
+                            fix=f"The {made} example{'s' * (made != 1)} made so far are kept: start the model server "
+                                "again, then press Resume (or run the same command again).") from None
+
+    # questions
+
+    def questions(self) -> list[dict] | None:
+        """What to answer: [{"instruction", and for documents "passage", "source"}]; None when stopped first."""
+        path = self.folder / QUESTIONS
+        if not path.exists():
+            if self.recipe.way == "instructions":
+                found = [{"instruction": text} for text in read_instructions(self.recipe.instructions)]
+            else:
+                found = self._from_topic() if self.recipe.way == "topic" else self._from_documents()
+                if found is None:
+                    return None
+            write_text_atomic(path, "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in found))
+        return made_data.read_lines(path)
+
+    def _progress(self, stage: str, done: int, total: int, words: str) -> None:
+        self.report({"type": ev.PROGRESS, "stage": stage, "done": done, "total": total, "message": words})
+
+    def _from_topic(self) -> list[dict] | None:
+        steps = made_data.read_lines(self.folder / PARTIAL)
+        distinct = question_lists.Distinct(q for step in steps for q in step["questions"])
+        wanted, most = self.recipe.count, max(6, 3 * math.ceil(self.recipe.count / PER_REQUEST))
+        kinds = f" {self.recipe.kinds.strip().rstrip('.')}." if self.recipe.kinds.strip() else ""
+        for step in range(len(steps), most):
+            if len(distinct.kept) >= wanted:
+                break
+            if self.should_stop():
+                return None
+            self._progress("questions", len(distinct.kept), wanted, "Writing questions about the topic")
+            starter = question_lists.STARTERS[step % len(question_lists.STARTERS)]
+            request = TOPIC_REQUEST.format(n=PER_REQUEST, topic=self.recipe.topic.strip(), kinds=kinds,
+                                           starter=starter)
+            text, _ = self.ask([{"role": "user", "content": request}], 48 * PER_REQUEST)
+            kept = [q for q in question_lists.parse(text)
+                    if len(distinct.kept) < wanted and distinct.add(q)]
+            made_data.append(self.folder / PARTIAL, {"step": step, "questions": kept})
+        if not distinct.kept:
+            raise RunFailed("The model wrote no questions Tailor could read.",
+                            fix="Try a larger model, or describe the topic differently.")
+        self._progress("questions", len(distinct.kept), wanted, "Questions written")
+        return [{"instruction": q} for q in distinct.kept[:wanted]]
+
+    def _passages(self) -> list[dict]:
+        if self.passage_list is None:
+            path = self.folder / PASSAGES
+            if not path.exists():  # read once: a resumed job answers from the passages it asked about
+                from . import documents
+
+                write_json_atomic(path, [{"text": p.text, "where": p.where()}
+                                         for p in documents.passages(self.recipe.documents)])
+            self.passage_list = json.loads(path.read_text(encoding="utf-8"))
+        return self.passage_list
+
+    def _from_documents(self) -> list[dict] | None:
+        passages = self._passages()
+        steps = made_data.read_lines(self.folder / PARTIAL)
+        distinct = question_lists.Distinct(q for step in steps for q in step["questions"])
+        wanted = self.recipe.per_passage
+        for step in range(len(steps), len(passages)):
+            if self.should_stop():
+                return None
+            self._progress("questions", step, len(passages), f"Writing questions on {passages[step]['where']}")
+            request = PASSAGE_REQUEST.format(n=wanted, text=passages[step]["text"])
+            text, _ = self.ask([{"role": "user", "content": request}], 48 * wanted)
+            kept = [q for q in question_lists.parse(text)[:wanted] if distinct.add(q)]
+            made_data.append(self.folder / PARTIAL, {"step": step, "questions": kept})
+        found = [{"instruction": q, "passage": line["step"], "source": passages[line["step"]]["where"]}
+                 for line in made_data.read_lines(self.folder / PARTIAL) for q in line["questions"]]
+        if not found:
+            raise RunFailed("The model wrote no questions Tailor could read on these documents.",
+                            fix="Try a larger model.")
+        return found
+
+    # answers
+
+    def example(self, question: dict) -> tuple[list[dict], list[str]]:
+        """The messages of one example (the question, its answer, optionally a second turn), and how each answer
+        ended. For documents the model is given the passage; the example keeps only the question."""
+        head = [{"role": "system", "content": self.recipe.system}] if self.recipe.system else []
+        passage = self._passages()[question["passage"]]["text"] if "passage" in question else None
+        asked_first = GROUNDED.format(text=passage, question=question["instruction"]) if passage else None
+        kept = head + [{"role": "user", "content": question["instruction"]}]
+        asked = head + [{"role": "user", "content": asked_first or question["instruction"]}]
+        answer, finish = self.ask(asked, self.recipe.max_tokens)
+        finishes = [finish]
+        for messages in (kept, asked):
+            messages.append({"role": "assistant", "content": answer})
+        if self.recipe.follow_up:
+            request = FOLLOW_UP_REQUEST.format(question=question["instruction"], answer=answer)
+            written, _ = self.ask([{"role": "user", "content": request}], 64)
+            follow = (question_lists.parse(written) or [written.strip()])[0]
+            for messages in (kept, asked):
+                messages.append({"role": "user", "content": follow})
+            second, finish = self.ask(asked, self.recipe.max_tokens)
+            kept.append({"role": "assistant", "content": second})
+            finishes.append(finish)
+        return kept, finishes
+
+    def answers(self, questions: list[dict]) -> bool:
+        """Answer every question not answered yet; False when stopped first."""
+        done = made_data.indexes_written(self.folder)
+        todo = [i for i in range(len(questions)) if i not in done]
+        for number, index in enumerate(todo):
+            if self.should_stop():
+                return False
+            self._answers_progress(len(questions) - len(todo) + number, len(questions), len(todo) - number)
+            messages, finishes = self.example(questions[index])
+            source = questions[index].get("source")
+            made_data.append(self.folder / made_data.EXAMPLES, {"index": index, "messages": messages,
+                                                                "finish": finishes,
+                                                                **({"source": source} if source else {})})
+            self.new += 1
+        self._answers_progress(len(questions), len(questions), 0)
+        return True
+
+    def _answers_progress(self, done: int, total: int, left: int) -> None:
+        minutes = (time.monotonic() - self.started) / 60
+        per_minute = self.new / minutes if self.new and minutes > 0 else None
+        self.report({"type": ev.PROGRESS, "stage": "answers", "done": done, "total": total,
+                     "message": "Answering the questions",
+                     **({"per_minute": round(per_minute, 1), "eta_seconds": round(60 * left / per_minute)}
+                        if per_minute else {})})
 
 
-def synthesize(instructions_path, out_dir, source: Source, follow_up: bool = False, system: str | None = None,
-               max_tokens: int = 256, report=lambda event: None, should_stop=lambda: False,
-               ratios=(0.8, 0.1, 0.1)) -> dict:
-    """Generate an example per instruction into out_dir/generated.jsonl, then prepare out_dir."""
-    instructions = read_instructions(instructions_path)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    generated = out_dir / GENERATED
-    done = _done_so_far(generated)
-    todo = [i for i in range(len(instructions)) if i not in done]
-    ask = EndpointChat(source) if source.endpoint else MlxChat(source)
-    started, total, new = time.monotonic(), len(instructions), 0
-    report({"type": ev.PROGRESS, "stage": "examples", "done": len(done), "total": total})
-    with open(generated, "a", encoding="utf-8") as handle:
-        for index in todo:
-            if should_stop():
-                return {"examples": len(done) + new, "new": new, "stopped": True}
-            messages = make_example(ask, instructions[index], follow_up, system, max_tokens)
-            handle.write(json.dumps({"index": index, "messages": messages}, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            new += 1
-            per_example = (time.monotonic() - started) / new
-            report({"type": ev.PROGRESS, "stage": "examples", "done": len(done) + new, "total": total,
-                    "eta_seconds": round(per_example * (len(todo) - new), 1)})
-    manifest = datasets.prepare([generated], out_dir, ratios)
-    return {"examples": len(done) + new, "new": new, "stopped": False, "manifest": manifest}
+def make(folder, recipe: Recipe, report=lambda event: None, should_stop=lambda: False) -> dict:
+    """Make the recipe's examples into `folder` (going on from what is there), then write its dataset.jsonl."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _keep_recipe(folder, recipe.check())
+    making = Making(folder, recipe, report, should_stop)
+    questions = making.questions()
+    finished = questions is not None and making.answers(questions)
+    path, count = made_data.save_dataset(folder)
+    result = {"examples": count, "new": making.new, "dataset": str(path), "stopped": not finished}
+    if finished and recipe.way == "topic" and len(questions) < recipe.count:
+        result["fewer"] = (f"The model wrote {len(questions)} different questions of the {recipe.count} asked for; "
+                           "the rest were repeats.")
+    return result

@@ -81,7 +81,7 @@ def synth_command(instructions, out, endpoint, *extra):
 
 
 def generated(out):
-    return [json.loads(line) for line in (out / "generated.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
 
 
 def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):
@@ -96,7 +96,7 @@ def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):
     assert first.returncode == -signal.SIGKILL
     done_before = len(generated(out))
     assert 5 <= done_before < 12
-    with open(out / "generated.jsonl", "a") as handle:
+    with open(out / "examples.jsonl", "a") as handle:
         handle.write('{"index": 11, "messa')  # what a kill in the middle of a write leaves
     result = subprocess.run(synth_command(instructions, out, mlx_server), capture_output=True, text=True,
                             env=blas.environment(), timeout=600)

@@ -1,0 +1,76 @@
+"""The model servers running on this Mac (Ollama, LM Studio, mlx_lm server, any OpenAI-compatible one) and the models
+each serves, found on their usual ports; plain HTTP with short timeouts, so the window can ask from a thread.
+"""
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from .errors import InputError
+
+# Where each app listens unless told otherwise; the first name that answers on a port is the one shown.
+USUAL = (("Ollama", "http://127.0.0.1:11434/v1"), ("LM Studio", "http://127.0.0.1:1234/v1"),
+         ("mlx_lm server", "http://127.0.0.1:8080/v1"), ("OpenAI-compatible server", "http://127.0.0.1:8000/v1"))
+MLX_SERVER_MODEL = "default_model"  # mlx_lm server answers with the model it was started with under this name
+
+
+@dataclass
+class Endpoint:
+    name: str
+    url: str  # the OpenAI-compatible base, ending in /v1
+    models: list[str]
+
+    def words(self) -> str:
+        served = ", ".join(self.models[:3]) + (f" and {len(self.models) - 3} more" if len(self.models) > 3 else "")
+        return f"{self.name} at {self.url.rsplit('/v1', 1)[0]}" + (f": {served}" if served else "")
+
+
+def _get_json(url: str, timeout: float):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def base_url(url: str) -> str:
+    """The /v1 base of a server address as people type it: with or without http://, /v1 or a trailing slash."""
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        url = "http://" + url
+    if url.endswith("/chat/completions"):
+        url = url[: -len("/chat/completions")]
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def models_of(url: str, timeout: float = 2.0) -> list[str]:
+    """The models the server at `url` serves (its /v1/models; Ollama's /api/tags when that is empty)."""
+    url = base_url(url)
+    try:
+        listing = _get_json(url + "/models", timeout)
+        names = [m["id"] for m in listing.get("data", []) if isinstance(m, dict) and m.get("id")]
+        if not names:
+            tags = _get_json(url.rsplit("/v1", 1)[0] + "/api/tags", timeout)  # older Ollama
+            names = [m["name"] for m in tags.get("models", []) if m.get("name")]
+    except urllib.error.HTTPError as error:
+        if error.code == 404 and url.endswith("/v1"):  # mlx_lm server before /v1/models existed
+            return [MLX_SERVER_MODEL]
+        raise InputError(f"The server at {url} answered {error.code} when asked for its models. Check the "
+                         "address: it should be an OpenAI-compatible server such as Ollama or LM Studio.") from None
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as error:
+        raise InputError(f"Nothing answers at {url} ({getattr(error, 'reason', error)}). Start the server first: "
+                         "open Ollama or LM Studio (and start its local server), or run mlx_lm server.") from None
+    return names or [MLX_SERVER_MODEL]
+
+
+def find(timeout: float = 0.4, usual=USUAL) -> list[Endpoint]:
+    """The servers that answer on their usual ports, each with its models; silent about those that do not."""
+    found, seen = [], set()
+    for name, url in usual:
+        if url in seen:
+            continue
+        try:
+            models = models_of(url, timeout)
+        except InputError:
+            continue
+        seen.add(url)
+        found.append(Endpoint(name, url, models))
+    return found

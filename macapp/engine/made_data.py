@@ -1,0 +1,164 @@
+"""The examples a data-making job made, as the preview shows them: read from the job's folder, flagged (empty, cut
+off, too long, repeated), edited and deleted, and saved as the dataset file the Data step reads.
+
+examples.jsonl is a log: each line is an example, a newer version of one (edited), or its deletion; the newest line of
+an index wins. Lines are appended whole and synced, so the worker and the window can both add to it.
+"""
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import runs
+from .files import data_home, write_text_atomic
+
+EXAMPLES, DATASET, RECIPE = "examples.jsonl", "dataset.jsonl", "recipe.json"
+FLAGS = {"empty": "empty answer", "cut": "cut off", "long": "too long", "repeat": "repeated"}
+LONG_WORDS = 1500  # about 2,000 tokens: longer examples are cut at the Train step's usual length
+
+
+@dataclass
+class Example:
+    index: int
+    messages: list[dict]
+    finish: list[str] = field(default_factory=list)  # per answer: "stop", or "length" when the token limit cut it
+    source: str | None = None  # where in the person's documents the example comes from
+    edited: bool = False
+
+    @property
+    def question(self) -> str:
+        return next((m["content"] for m in self.messages if m["role"] == "user"), "")
+
+    @property
+    def answer(self) -> str:
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant"), "")
+
+    def record(self) -> dict:
+        return {"messages": self.messages, **({"source": self.source} if self.source else {})}
+
+
+def folders_root() -> Path:
+    return data_home() / "made-data"
+
+
+def new_folder(name: str) -> Path:
+    """A folder for a new job, named by its time and a few words of what it makes."""
+    words = "-".join(re.findall(r"[a-z0-9]+", name.lower())[:5]) or "data"
+    folder = folders_root() / f"{time.strftime('%Y%m%d-%H%M%S')}-{words}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The whole lines of a log; a last line cut short by a kill is removed, so the next append starts clean."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    complete = data[: data.rfind(b"\n") + 1]
+    if len(complete) != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete))
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def append(path: Path, record: dict) -> None:
+    """Add one line in a single write, and sync it: a reader never sees half of it, a kill never loses a whole one."""
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, line)
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def indexes_written(folder) -> set[int]:
+    """Every index the job has written, deleted ones included: those are not made again."""
+    return {line["index"] for line in read_lines(Path(folder) / EXAMPLES)}
+
+
+def read(folder) -> list[Example]:
+    """The examples as they stand now, in the order they were asked for."""
+    newest: dict[int, dict] = {}
+    for line in read_lines(Path(folder) / EXAMPLES):
+        newest[line["index"]] = line
+    return [Example(line["index"], line["messages"], line.get("finish", []), line.get("source"),
+                    line.get("edited", False))
+            for index, line in sorted(newest.items()) if not line.get("deleted")]
+
+
+def _shape(text: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+", text.lower()))
+
+
+def flags(examples: list[Example], long_words: int = LONG_WORDS) -> dict[int, list[str]]:
+    """For each example, what looks wrong with it: keys of FLAGS."""
+    found, seen_questions, seen_answers = {}, set(), set()
+    for example in examples:
+        marks = []
+        answers = [m["content"] for m in example.messages if m["role"] == "assistant"]
+        if any(not a.strip() for a in answers):
+            marks.append("empty")
+        if "length" in example.finish and not example.edited:
+            marks.append("cut")
+        if sum(len(m["content"].split()) for m in example.messages) > long_words:
+            marks.append("long")
+        question, answer = _shape(example.question), _shape(example.answer)
+        if question in seen_questions or (answer and answer in seen_answers):
+            marks.append("repeat")
+        seen_questions.add(question)
+        seen_answers.add(answer)
+        found[example.index] = marks
+    return found
+
+
+def edit(folder, example: Example, question: str, answer: str) -> Example:
+    """The example with its first question and last answer changed, kept as the newest version of it."""
+    messages = [dict(m) for m in example.messages]
+    next(m for m in messages if m["role"] == "user")["content"] = question.strip()
+    next(m for m in reversed(messages) if m["role"] == "assistant")["content"] = answer.strip()
+    changed = Example(example.index, messages, example.finish, example.source, edited=True)
+    append(Path(folder) / EXAMPLES, {"index": changed.index, "messages": messages, "finish": changed.finish,
+                                     "edited": True, **({"source": changed.source} if changed.source else {})})
+    return changed
+
+
+def delete(folder, indexes) -> None:
+    for index in indexes:
+        append(Path(folder) / EXAMPLES, {"index": index, "deleted": True})
+
+
+def save_dataset(folder) -> tuple[Path, int]:
+    """dataset.jsonl, one chat per line (with the document place it comes from, which training ignores), written whole
+    or not at all."""
+    examples = read(folder)
+    path = Path(folder) / DATASET
+    write_text_atomic(path, "".join(json.dumps(e.record(), ensure_ascii=False) + "\n" for e in examples))
+    return path, len(examples)
+
+
+@dataclass
+class Made:
+    """A data-making job's folder as a list shows it."""
+
+    folder: Path
+    recipe: dict
+    examples: int
+    phase: str  # as a run's: preparing (making now), finished, stopped, failed, interrupted
+
+
+def made_so_far() -> list[Made]:
+    """Every data-making job kept, newest first."""
+    found = []
+    root = folders_root()
+    for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
+        try:
+            recipe = json.loads((folder / RECIPE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not begun, or not ours
+        found.append(Made(folder, recipe, len(read(folder)), runs.state(folder).phase))
+    return found

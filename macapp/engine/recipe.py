@@ -1,0 +1,65 @@
+"""What data to make and with which model: the one shape of a data-making job, checked before any model is asked.
+
+Plain data only (no MLX), so the window builds and checks it; the worker, the CLI and a resumed job read the same.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import InputError
+
+WAYS = ("topic", "instructions", "documents")
+MOST_EXAMPLES = 5000
+
+
+@dataclass
+class Recipe:
+    """way "topic": `count` questions about `topic` (of the kind `kinds` says), written by the model;
+    "instructions": the instructions in the file `instructions`; "documents": `per_passage` questions on each passage
+    of `documents`, answered from that passage. Answers come from `endpoint` (serving `api_model`) or the MLX
+    model `model` loaded in the worker."""
+
+    way: str = "instructions"
+    topic: str = ""
+    kinds: str = ""
+    count: int = 50
+    instructions: str | None = None
+    documents: list[str] = field(default_factory=list)
+    per_passage: int = 3
+    follow_up: bool = False
+    system: str | None = None
+    endpoint: str | None = None
+    api_model: str = "default_model"  # mlx_lm server's name for the model it was started with
+    model: str | None = None
+    temperature: float = 0.7
+    max_tokens: int = 512
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Recipe":
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check(self) -> "Recipe":
+        """Self, when it can be made; else an InputError saying what to fill in."""
+        if self.way not in WAYS:
+            raise InputError(f"Unknown way to make data {self.way!r}: choose one of {', '.join(WAYS)}.")
+        if self.way == "topic" and len(self.topic.strip()) < 3:
+            raise InputError("Describe the topic the examples should be about, in a few words.")
+        if self.way == "topic" and not 1 <= self.count <= MOST_EXAMPLES:
+            raise InputError(f"Ask for between 1 and {MOST_EXAMPLES:,} examples.")
+        if self.way == "instructions" and not self.instructions:
+            raise InputError("Choose the file with your instructions: one per line, or a JSON list.")
+        if self.way == "documents" and not self.documents:
+            raise InputError("Choose the documents (PDF, Word, Markdown, text or web pages) or a folder of them.")
+        if self.way == "documents" and not 1 <= self.per_passage <= 20:
+            raise InputError("Ask for between 1 and 20 questions on each passage.")
+        if bool(self.endpoint) == bool(self.model):
+            raise InputError("Choose the model that writes the examples: a server on this Mac (Ollama, LM Studio, "
+                             "mlx_lm server) or an MLX model.")
+        if not 16 <= self.max_tokens <= 8192:
+            raise InputError("An answer's length must be between 16 and 8,192 tokens.")
+        if not 0 <= self.temperature <= 2:
+            raise InputError("The temperature must be between 0 and 2.")
+        return self

@@ -145,10 +145,12 @@ def test_scanned_damaged_and_unsupported_files_are_all_reported_together(tmp_pat
 def test_nothing_chosen_or_an_empty_folder_is_said(tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
-    for chosen in ([], [str(tmp_path / "photos")]):
-        with pytest.raises(DataError) as error:
-            passages(chosen)
-        assert "Choose" in messages(error.value) or "Put" in messages(error.value)
+    with pytest.raises(DataError, match="no documents were chosen"):
+        passages([])
+    with pytest.raises(DataError) as error:
+        passages([str(tmp_path / "photos")])
+    assert messages(error.value).startswith(f"{tmp_path / 'photos'}: has no documents Tailor can read")
+    assert "Word (.docx)" in messages(error.value)
 
 
 def test_long_paragraphs_cut_at_sentence_ends_near_size_and_never_across_pages(tmp_path):

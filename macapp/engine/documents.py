@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from macapp.engine.errors import DataError, Problem
+from .errors import DataError, Problem
 
 SUFFIXES = (".pdf", ".docx", ".md", ".markdown", ".txt", ".html", ".htm")
 SUPPORTED_NAMES = "PDF (.pdf), Word (.docx), Markdown (.md), plain text (.txt) or web pages (.html)"

@@ -232,5 +232,5 @@ def make(folder, recipe: Recipe, report=lambda event: None, should_stop=lambda: 
     result = {"examples": count, "new": making.new, "dataset": str(path), "stopped": not finished}
     if finished and recipe.way == "topic" and len(questions) < recipe.count:
         result["fewer"] = (f"The model wrote {len(questions)} different questions of the {recipe.count} asked for; "
-                           "the rest were repeats.")
+                           "the others repeated those or could not be read.")
     return result

@@ -151,14 +151,19 @@ class Made:
     phase: str  # as a run's: preparing (making now), finished, stopped, failed, interrupted
 
 
+def read_recipe(folder) -> dict:
+    """What the job in `folder` was asked to make (recipe.Recipe's fields); OSError or ValueError when unreadable."""
+    return json.loads((Path(folder) / RECIPE).read_text(encoding="utf-8"))
+
+
 def made_so_far() -> list[Made]:
     """Every data-making job kept, newest first."""
     found = []
     root = folders_root()
     for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
         try:
-            recipe = json.loads((folder / RECIPE).read_text(encoding="utf-8"))
+            recipe = read_recipe(folder)
         except (OSError, ValueError):
             continue  # not begun, or not ours
-        found.append(Made(folder, recipe, len(read(folder)), runs.state(folder).phase))
+        found.append(Made(folder, recipe, len(read(folder)), runs.state(folder, "synth").phase))
     return found

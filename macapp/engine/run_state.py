@@ -60,10 +60,11 @@ class RunState:
     val_points: list[tuple] = field(default_factory=list)
     memory_points: list[tuple] = field(default_factory=list)  # (step, active GB, peak GB, process GB)
     revision: int = 0
+    kind: str = "train"  # the job whose events count: a training run's, or another job's sessions in its folder
 
     @classmethod
-    def replay(cls, events) -> "RunState":
-        state = cls()
+    def replay(cls, events, kind: str = "train") -> "RunState":
+        state = cls(kind=kind)
         for event in events:
             state.apply(event)
         return state
@@ -71,7 +72,7 @@ class RunState:
     def apply(self, event: dict) -> "RunState":
         """Take one event; events of other jobs in the run folder (answers, scores, exports), a refused worker's
         (it began no session of the run) and a damaged line that still reads as an event are left alone."""
-        if event.get("kind", "train") != "train" or event.get("category") == ev.REFUSED or not ev.whole(event):
+        if event.get("kind", "train") != self.kind or event.get("category") == ev.REFUSED or not ev.whole(event):
             return self
         kind = event.get("type")
         self.latest_at = event.get("time", self.latest_at)

@@ -23,6 +23,7 @@ from ...engine.formats import Mapping, guess_mapping
 from ...engine.errors import InputError
 from ..bridge import Job
 from ..feedback import problem_words
+from ..make_data_dialog import MakeDataDialog
 from ..widgets.histogram_plot import HistogramPlot
 from .page import Page, note
 
@@ -77,9 +78,11 @@ class DataPage(Page):
         choose_file.clicked.connect(self._choose_file)
         choose_folder.clicked.connect(self._choose_folder)
         self.use_demo.clicked.connect(lambda: self.set_sources([str(demo.REPLIES)], None))
+        make = QPushButton("Make data with a local model\u2026")
+        make.clicked.connect(self.make_data)
         top = QHBoxLayout()
         top.addWidget(self.path, 1)
-        for button in (choose_file, choose_folder, self.use_demo):
+        for button in (choose_file, choose_folder, make, self.use_demo):
             top.addWidget(button)
         self.body.addLayout(top)
         self.status = note()
@@ -172,6 +175,13 @@ class DataPage(Page):
         if path:
             self._remember(Path(path))
             self.set_sources([path], self._remembered([path]))
+
+    def make_data(self) -> MakeDataDialog:
+        """Open the window that makes examples with a local model; the examples it gives become the data."""
+        dialog = MakeDataDialog(self)
+        dialog.use.connect(lambda path: self.set_sources([path], None))
+        dialog.show()
+        return dialog
 
     def _settings_value(self) -> str:
         return self.settings.data_folder if self.settings else str(Path.home())

@@ -1,0 +1,114 @@
+"""Making data in the window: a real dialog drives a real worker that asks the demo model (loaded by MLX), pauses and
+resumes across windows, and the preview's edits, deletions and filters reach the dataset the Data step then reads.
+"""
+
+import json
+
+import pytest
+from PySide6.QtWidgets import QDialog
+from macapp.engine import made_data
+from macapp.ui.make_data_dialog import MakeDataDialog
+from tests.ui.conftest import stop_jobs
+
+LONG = 120_000
+DEMO = {"endpoint": None, "model": "demo"}
+
+
+@pytest.fixture
+def dialog(qtbot, app_home):
+    made = MakeDataDialog()
+    qtbot.addWidget(made)
+    made.show()
+    qtbot.waitUntil(lambda: bool(made.source.options), timeout=10_000)  # the look for servers has answered
+    made.source.choose(DEMO)
+    yield made
+    stop_jobs(qtbot, made)
+
+
+def finish(qtbot, dialog):
+    with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
+        dialog.start()
+    return ended.args[0]
+
+
+def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dialog, tmp_path):
+    instructions = tmp_path / "questions.txt"
+    instructions.write_text("How do I keep basil alive?\nCan I water cacti weekly?\nWhy do leaves yellow?\n")
+    dialog.form.ways.button(1).setChecked(True)
+    dialog.form.set_instructions(str(instructions))
+    assert finish(qtbot, dialog)["type"] == "done"
+    assert dialog.table.table.rowCount() == 3 and dialog.use_button.isEnabled()
+    assert [dialog.table.table.item(r, 0).text() for r in range(3)] == instructions.read_text().splitlines()
+    dialog.table.table.item(0, 1).setText("Water it when the soil is dry.")  # as a double-click edit ends
+    dialog.table.table.selectRow(2)
+    dialog.table.delete_button.click()
+    with qtbot.waitSignal(dialog.use) as used:
+        dialog.use_button.click()
+    lines = [json.loads(line) for line in open(used.args[0], encoding="utf-8")]
+    assert [m["content"] for m in lines[0]["messages"]] == ["How do I keep basil alive?",
+                                                            "Water it when the soil is dry."]
+    assert len(lines) == 2 and lines[1]["messages"][0]["content"] == "Can I water cacti weekly?"
+
+
+def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, app_home):
+    dialog.form.topic.setText("keeping houseplants alive")
+    dialog.form.count.setValue(6)
+    with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
+        dialog.start()
+        qtbot.waitUntil(lambda: len(made_data.read(dialog.folder)) >= 1 if dialog.folder else False, timeout=LONG)
+        dialog.pause_button.click()
+    assert ended.args[0].get("stopped") and "Paused" in dialog.status.text()
+    assert dialog.start_button.text() == "Resume" and dialog.start_button.isVisible()
+    folder = dialog.folder
+    dialog.close()
+
+    again = MakeDataDialog()
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: bool(again.source.options), timeout=10_000)
+    row = again.earlier.findData(str(folder))
+    assert row > 0 and "paused" in again.earlier.itemText(row)
+    again.earlier.setCurrentIndex(row)
+    again.earlier.activated.emit(row)
+    assert again.form.topic.text() == "keeping houseplants alive" and not again.form.isEnabled()
+    assert finish(qtbot, again)["type"] == "done"
+    indexes = [line["index"] for line in made_data.read_lines(folder / made_data.EXAMPLES)]
+    assert len(indexes) == len(set(indexes)) == len(made_data.read(folder)) >= 1
+
+
+def test_filters_show_what_looks_wrong_and_delete_it_together(qtbot, dialog, app_home):
+    folder = made_data.new_folder("filters")
+    (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": "filters", **DEMO}))
+    chats = [("Q one?", "A fine answer.", "stop"), ("Q two?", "", "stop"), ("Q three?", "Cut sh", "length"),
+             ("Q one?", "Another answer.", "stop")]
+    for index, (question, answer, finish_reason) in enumerate(chats):
+        made_data.append(folder / made_data.EXAMPLES, {"index": index, "finish": [finish_reason], "messages": [
+            {"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
+    dialog.open_folder(folder)
+    boxes = dialog.table.filters
+    assert [boxes[k].text() for k in ("empty", "cut", "repeat")] == ["empty answer (1)", "cut off (1)",
+                                                                      "repeated (1)"]
+    boxes["empty"].setChecked(True)
+    boxes["cut"].setChecked(True)
+    assert dialog.table.table.rowCount() == 2 and dialog.table.delete_button.text() == "Delete the 2 shown"
+    dialog.table.delete_button.click()
+    assert [e.question for e in made_data.read(folder)] == ["Q one?", "Q one?"]
+    boxes["repeat"].setChecked(True)
+    assert dialog.table.table.rowCount() == 1
+    assert dialog.table.table.item(0, 3).text() == "repeated"
+
+
+def test_the_data_step_opens_it_and_takes_its_examples(qtbot, window, app_home):
+    window.reached = 1
+    window.go(1)
+    page = window.page(1)
+    made = page.make_data()
+    qtbot.addWidget(made)
+    folder = made_data.new_folder("given")
+    (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": "greetings", **DEMO}))
+    made_data.append(folder / made_data.EXAMPLES, {"index": 0, "finish": ["stop"], "messages": [
+        {"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."}]})
+    made.open_folder(folder)
+    with qtbot.waitSignal(page.job.ended, timeout=LONG):
+        made.use_button.click()
+    assert page.plan.sources == [str(folder / made_data.DATASET)] and page.plan.inspection["report"]["count"] == 1
+    assert made.result() == QDialog.DialogCode.Accepted  # the window closed itself

@@ -10,7 +10,6 @@ import sys
 
 from .. import exitcodes
 from ..engine.datasets import DEFAULT_RATIOS
-from .progress import ProgressView
 
 SEVERITY_LABEL = {"error": "error", "fixable": "will fix", "warning": "warning"}
 

@@ -17,6 +17,8 @@ from .files import data_home, write_text_atomic
 
 EXAMPLES, DATASET, RECIPE = "examples.jsonl", "dataset.jsonl", "recipe.json"
 FLAGS = {"empty": "empty answer", "cut": "cut off", "long": "too long", "repeat": "repeated"}
+PHASE_WORDS = {"preparing": "making now", "finished": "done", "stopped": "paused", "interrupted": "paused",
+               "failed": "paused"}
 LONG_WORDS = 1500  # about 2,000 tokens: longer examples are cut at the Train step's usual length
 
 
@@ -150,6 +152,27 @@ class Made:
     examples: int
     phase: str  # as a run's: preparing (making now), finished, stopped, failed, interrupted
 
+    def words(self) -> str:
+        """“caring for houseplants” — 48 examples, paused"""
+        recipe = self.recipe
+        what = {"topic": recipe.get("topic"), "instructions": Path(recipe.get("instructions") or "").name,
+                "documents": ", ".join(Path(d).name for d in recipe.get("documents") or [])}[recipe["way"]]
+        return f"\u201c{what}\u201d \u2014 {self.examples:,} examples, {PHASE_WORDS.get(self.phase, self.phase)}"
+
+
+def _made(folder: Path) -> Made | None:
+    try:
+        recipe = read_recipe(folder)
+    except (OSError, ValueError):
+        return None  # not begun, or not ours
+    return Made(folder, recipe, len(read(folder)), runs.state(folder, "synth").phase)
+
+
+def made_from(dataset) -> Made | None:
+    """The job that made a dataset file, when it is one of Tailor's."""
+    dataset = Path(dataset)
+    return _made(dataset.parent) if dataset.name == DATASET and dataset.parent.parent == folders_root() else None
+
 
 def read_recipe(folder) -> dict:
     """What the job in `folder` was asked to make (recipe.Recipe's fields); OSError or ValueError when unreadable."""
@@ -158,12 +181,6 @@ def read_recipe(folder) -> dict:
 
 def made_so_far() -> list[Made]:
     """Every data-making job kept, newest first."""
-    found = []
     root = folders_root()
-    for folder in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
-        try:
-            recipe = read_recipe(folder)
-        except (OSError, ValueError):
-            continue  # not begun, or not ours
-        found.append(Made(folder, recipe, len(read(folder)), runs.state(folder, "synth").phase))
-    return found
+    found = [_made(folder) for folder in (sorted(root.iterdir(), reverse=True) if root.is_dir() else [])]
+    return [made for made in found if made]

@@ -25,15 +25,6 @@ from .widgets.recipe_form import RecipeForm
 
 NEW = None
 STAGE_WORDS = {"questions": "Writing questions", "answers": "Answering"}
-PHASE_WORDS = {"preparing": "making now", "finished": "done", "stopped": "paused", "interrupted": "paused",
-               "failed": "paused"}
-
-
-def made_words(made: made_data.Made) -> str:
-    recipe = made.recipe
-    what = {"topic": recipe.get("topic"), "instructions": Path(recipe.get("instructions") or "").name,
-            "documents": ", ".join(Path(d).name for d in recipe.get("documents") or [])}[recipe["way"]]
-    return f"\u201c{what}\u201d \u2014 {made.examples:,} examples, {PHASE_WORDS.get(made.phase, made.phase)}"
 
 
 class MakeDataDialog(QDialog):
@@ -107,7 +98,7 @@ class MakeDataDialog(QDialog):
         self.earlier.clear()
         self.earlier.addItem("New examples", NEW)
         for made in made_data.made_so_far():
-            self.earlier.addItem(made_words(made), str(made.folder))
+            self.earlier.addItem(made.words(), str(made.folder))
 
     def _earlier_chosen(self) -> None:
         folder = self.earlier.currentData()
@@ -152,7 +143,7 @@ class MakeDataDialog(QDialog):
         done, total = event["done"], max(event["total"], 1)
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        words = f"{STAGE_WORDS.get(event.get('stage'), event.get('message', ''))}: {done:,} of {total:,}"
+        words = f"{event.get('message') or STAGE_WORDS.get(event.get('stage'), 'Making')}: {done:,} of {event['total']:,}"
         if event.get("per_minute"):
             words += f" \u00b7 {event['per_minute']:g} examples a minute \u00b7 about {clock(event['eta_seconds'])} left"
         self._say(words)
@@ -167,9 +158,9 @@ class MakeDataDialog(QDialog):
                       "Tailor was closed.")
         else:
             result = event["result"]
-            self._say(f"Done: {result['examples']:,} examples. " + (result.get("fewer", "") + " ") +
-                      "Read them below, fix or delete any that are wrong, then press Use these examples.",
-                      "#2e7d32")
+            self._say(" ".join(filter(None, (f"Done: {result['examples']:,} examples.", result.get("fewer"),
+                                              "Read them below, fix or delete any that are wrong, then press Use "
+                                              "these examples."))), "#2e7d32")
         self._fill_earlier()
         self.earlier.setCurrentIndex(max(self.earlier.findData(str(self.folder)), 0))
         self._show_state()

@@ -77,6 +77,42 @@ def own_data(window, folder: Path, settle, shot) -> None:
     shot("2-data-broken-line")
 
 
+def making_data(window, folder: Path, settle, shot) -> None:
+    """The window that makes data, each way in, and its preview after the demo model answered some comments."""
+    from ..engine import demo
+
+    window.go(1)
+    dialog = window.page(1).make_data()
+    dialog.resize(1000, 760)
+    settle(lambda: bool(dialog.source.options), seconds=10)
+    dialog.form.topic.setText("caring for houseplants")
+    dialog.form.kinds.setText("from beginners, about problems they run into")
+    dialog.form.follow_up.setChecked(True)
+    settle()
+    shot("2-data-make-topic", dialog)
+    guides = folder / "plant guides"
+    guides.mkdir()
+    (guides / "watering.md").write_text("# Watering\n\nWater when the top soil is dry.\n", encoding="utf-8")
+    (guides / "light.html").write_text("<h1>Light</h1><p>Most plants like bright, indirect light.</p>",
+                                       encoding="utf-8")
+    dialog.form.ways.button(2).setChecked(True)
+    dialog.form.set_documents([str(guides / "watering.md"), str(guides / "light.html")])
+    settle()
+    shot("2-data-make-documents", dialog)
+    comments = demo.held_out_comments()[:7]
+    instructions = folder / "viewer comments.txt"
+    instructions.write_text("\n".join(comments + comments[:1]) + "\n", encoding="utf-8")
+    dialog.form.ways.button(1).setChecked(True)
+    dialog.form.set_instructions(str(instructions))
+    dialog.source.choose({"endpoint": None, "model": "demo"})
+    settle()
+    shot("2-data-make-instructions", dialog)
+    dialog.start()
+    settle(lambda: not dialog.job.running)
+    shot("2-data-make-preview", dialog)
+    dialog.close()
+
+
 def main(out: Path) -> int:
     os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-screenshots-")
     from PySide6.QtCore import QEventLoop
@@ -100,9 +136,9 @@ def main(out: Path) -> int:
         for _ in range(30):  # let layouts and queued shows finish before drawing
             app.processEvents(QEventLoop.AllEvents, 20)
 
-    def shot(name: str) -> None:
+    def shot(name: str, widget=None) -> None:
         path = out / f"{name}.png"
-        window.grab().save(str(path))
+        (widget or window).grab().save(str(path))
         print(path)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -158,6 +194,7 @@ def main(out: Path) -> int:
     settle()
     shot("runs")
     own_data(window, Path(os.environ["TAILOR_HOME"]), settle, shot)
+    making_data(window, Path(os.environ["TAILOR_HOME"]), settle, shot)
     if host:
         host.terminate()
     return 0

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ... import jobs
-from ...engine import demo
+from ...engine import demo, made_data
 from ...engine import events as ev
 from ...engine.datasets import split_counts
 from ...engine.formats import Mapping, guess_mapping
@@ -219,8 +219,10 @@ class DataPage(Page):
     def _show_path(self) -> None:
         sources = self.plan.sources
         demo_data = sources == [str(demo.REPLIES)]
+        made = made_data.made_from(sources[0]) if len(sources) == 1 else None
         self.path.setText("The demo data: 340 comments on cooking videos, each answered briefly and signed"
-                          if demo_data else ", ".join(Path(s).name for s in sources))
+                          if demo_data else f"Made with a local model: {made.words()}" if made else
+                          ", ".join(Path(s).name for s in sources))
         self.path.setToolTip("\n".join(sources))
         self.use_demo.setVisible(not demo_data)
 

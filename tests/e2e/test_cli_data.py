@@ -2,10 +2,8 @@
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -43,30 +41,6 @@ def test_prepare_maps_columns_and_splits(tmp_path):
     assert "train 10, valid 5, test 5 (completions format)" in result.stdout
     result = tailor("data", "prepare", path, "--out", tmp_path / "o", "--split", "0.5,0.6,0.1")
     assert result.returncode == 2 and "add up to 1" in result.stderr
-
-
-@pytest.fixture(scope="module")
-def mlx_server(demo_model):
-    """`mlx_lm server` serving the demo model on 127.0.0.1, ready when it says so."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", str(demo_model),
-                                "--host", "127.0.0.1", "--port", str(port)],
-                               stderr=subprocess.PIPE, text=True, env=blas.environment())
-    ready, log = threading.Event(), []
-
-    def drain():
-        for line in process.stderr:
-            log.append(line)
-            if "Starting httpd" in line:
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    assert ready.wait(120), "".join(log)
-    yield f"http://127.0.0.1:{port}/v1"
-    process.terminate()
-    process.wait(30)
 
 
 def instructions_file(tmp_path, count):

@@ -37,6 +37,7 @@ class RunState:
     at all is "damaged", with what is wrong as its `message`."""
 
     phase: str = "created"
+    kind: str = "train"  # the job kind whose events make the state
     pid: int | None = None
     message: str = ""  # what the worker is doing before the first step: "Loading Llama-3.2-1B"
     step: int | None = None
@@ -62,8 +63,9 @@ class RunState:
     revision: int = 0
 
     @classmethod
-    def replay(cls, events) -> "RunState":
-        state = cls()
+    def replay(cls, events, kind: str = "train") -> "RunState":
+        """The state after `events`; `kind` names whose events count (a data-making folder's are "synth")."""
+        state = cls(kind=kind)
         for event in events:
             state.apply(event)
         return state
@@ -71,7 +73,7 @@ class RunState:
     def apply(self, event: dict) -> "RunState":
         """Take one event; events of other jobs in the run folder (answers, scores, exports), a refused worker's
         (it began no session of the run) and a damaged line that still reads as an event are left alone."""
-        if event.get("kind", "train") != "train" or event.get("category") == ev.REFUSED or not ev.whole(event):
+        if event.get("kind", "train") != self.kind or event.get("category") == ev.REFUSED or not ev.whole(event):
             return self
         kind = event.get("type")
         self.latest_at = event.get("time", self.latest_at)

@@ -130,9 +130,10 @@ def worker_alive(pid: int) -> bool:
         return False
 
 
-def state(folder: Path) -> RunState:
-    """The run's state from its events; a run whose worker has gone without a last word is interrupted."""
-    found = RunState.replay(read_events(folder))
+def state(folder: Path, kind: str = "train") -> RunState:
+    """The run's state from its events (those of jobs of `kind`: "synth" in a data-making folder); a run whose worker
+    has gone without a last word is interrupted."""
+    found = RunState.replay(read_events(folder), kind)
     return found.settle(bool(found.pid and worker_alive(found.pid)))
 
 

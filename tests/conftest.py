@@ -1,5 +1,5 @@
-"""Shared fixtures: an isolated data home, the demo model built once per session, demo data, and tiny models of
-real families (Llama 3, Qwen2.5, Mistral, Phi-3) with their real tokenizers.
+"""Shared fixtures: an isolated data home, the demo model built once per session, demo data, tiny models of
+real families (Llama 3, Qwen2.5, Mistral, Phi-3) with their real tokenizers, and an `mlx_lm server` on the demo model.
 
 `make test` runs the suite with the system OpenBLAS preloaded (as `tailor` runs itself), since
 MLX's CPU backend is ~50x slower without it.
@@ -7,6 +7,10 @@ MLX's CPU backend is ~50x slower without it.
 
 import functools
 import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,31 @@ def family_model(request):
                     "`make test` downloads and extracts them")
     cache = request.config.cache.mkdir("tailor-families")
     return functools.cache(lambda name: families.build(name, cache))
+
+
+@pytest.fixture(scope="session")
+def mlx_server(demo_model):
+    """`mlx_lm server` serving the demo model on 127.0.0.1 for the whole session, ready when it says so: its /v1 URL."""
+    from macapp.engine import blas
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", str(demo_model),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stderr=subprocess.PIPE, text=True, env=blas.environment())
+    ready, log = threading.Event(), []
+
+    def drain():
+        for line in process.stderr:
+            log.append(line)
+            if "Starting httpd" in line:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        assert ready.wait(120), "".join(log)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -7,6 +7,7 @@ import time
 import urllib.error
 import urllib.request
 
+from .endpoints import base_url
 from .errors import InputError
 from .recipe import Recipe
 
@@ -22,7 +23,7 @@ class EndpointChat:
     """Chat completions from an OpenAI-compatible server."""
 
     def __init__(self, recipe: Recipe):
-        self.url = recipe.endpoint.rstrip("/") + "/chat/completions"
+        self.url = base_url(recipe.endpoint) + "/chat/completions"  # as typed: "localhost:11434" is Ollama's
         self.recipe = recipe
 
     def _post(self, body: bytes) -> dict:
@@ -49,7 +50,10 @@ class EndpointChat:
                 time.sleep(RETRY_AFTER)
         try:
             choice = answer["choices"][0]
-            return choice["message"]["content"].strip(), choice.get("finish_reason") or "stop"
+            text = choice["message"]["content"]
+            if text is None:  # mlx_lm server's way of saying the model wrote nothing: an empty answer, flagged later
+                text = ""
+            return text.strip(), choice.get("finish_reason") or "stop"
         except (KeyError, IndexError, TypeError, AttributeError):
             raise InputError(f"The server at {self.url} does not answer like an OpenAI-compatible server: "
                              f"{json.dumps(answer)[:200]}") from None

@@ -28,7 +28,8 @@ class Endpoint:
 
 def _get_json(url: str, timeout: float):
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.load(response)
+        body = response.read()
+    return json.loads(body) if body.strip() else {}  # mlx_lm server lists an empty cache as an empty body
 
 
 def base_url(url: str) -> str:

@@ -55,23 +55,44 @@ def new_folder(name: str) -> Path:
 
 
 def read_lines(path: Path) -> list[dict]:
-    """The whole lines of a log; a last line cut short by a kill is removed, so the next append starts clean."""
+    """The whole lines of a log. A last line without its end (being written now, or cut short by a kill) is left out,
+    and so is such a line that a later append closed; the file is never changed, since the worker may be writing."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return []
-    complete = data[: data.rfind(b"\n") + 1]
-    if len(complete) != len(data):
+    found = []
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut short by a kill, ended by the next append
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def repair(path: Path) -> None:
+    """Cut off a last line a kill left without its end. Only a worker beginning its session calls it: a reader
+    that cut the file could cut the line a worker is writing."""
+    try:
         with open(path, "r+b") as handle:
-            handle.truncate(len(complete))
-    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        pass
 
 
 def append(path: Path, record: dict) -> None:
-    """Add one line in a single write, and sync it: a reader never sees half of it, a kill never loses a whole one."""
+    """Add one line in a single write, and sync it: a kill never loses a whole one. After a line a kill cut short
+    the new one starts on a line of its own, so it is read whole."""
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(handle).st_size
+        if size and os.pread(handle, 1, size - 1) != b"\n":
+            line = b"\n" + line
         os.write(handle, line)
         os.fsync(handle)
     finally:

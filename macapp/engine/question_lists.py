@@ -7,8 +7,8 @@ from difflib import SequenceMatcher
 
 # Openings that spread a model's questions over what people really ask, one per request in turn.
 STARTERS = ("How do I", "Can I", "What is the difference between", "Why does", "What should I do if",
-            "Is it a good idea to", "When should I", "What happens if", "How can I tell whether", "What is the best way to",
-            "Is it normal that", "How long does it take to")
+            "Is it a good idea to", "When should I", "What happens if", "How can I tell whether",
+            "What is the best way to", "Is it normal that", "How long does it take to")
 LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]+|\(?\d{1,3}[.):]|Q\d*[.:)]|Question\s*\d*[.:)])\s*", re.IGNORECASE)
 SHORTEST, LONGEST = 8, 400
 SAME_WORDS, SAME_TEXT = 0.8, 0.9
@@ -20,11 +20,11 @@ def _words(text: str) -> list[str]:
 
 def parse(text: str) -> list[str]:
     """The questions in a model's answer: one per line, with list marks and quotes taken off; lines too short or too
-    long to be a question left out."""
+    long to be a question, and lead-ins ("Here are ten questions:"), left out."""
     found = []
     for line in text.splitlines():
         line = LIST_MARK.sub("", line).strip().strip("\"'\u201c\u201d*").strip()
-        if SHORTEST <= len(line) <= LONGEST and len(_words(line)) >= 2:
+        if SHORTEST <= len(line) <= LONGEST and len(_words(line)) >= 2 and not line.endswith(":"):
             found.append(line)
     return found
 

@@ -37,6 +37,7 @@ class RunState:
     at all is "damaged", with what is wrong as its `message`."""
 
     phase: str = "created"
+    kind: str = "train"  # the job kind whose events make the state
     pid: int | None = None
     message: str = ""  # what the worker is doing before the first step: "Loading Llama-3.2-1B"
     step: int | None = None
@@ -60,10 +61,10 @@ class RunState:
     val_points: list[tuple] = field(default_factory=list)
     memory_points: list[tuple] = field(default_factory=list)  # (step, active GB, peak GB, process GB)
     revision: int = 0
-    kind: str = "train"  # the job whose events count: a training run's, or another job's sessions in its folder
 
     @classmethod
     def replay(cls, events, kind: str = "train") -> "RunState":
+        """The state after `events`; `kind` names whose events count (a data-making folder's are "synth")."""
         state = cls(kind=kind)
         for event in events:
             state.apply(event)

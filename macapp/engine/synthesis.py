@@ -81,6 +81,8 @@ class Making:
 
     def __init__(self, folder: Path, recipe: Recipe, report, should_stop):
         self.folder, self.recipe, self.report, self.should_stop = folder, recipe, report, should_stop
+        for log in (made_data.EXAMPLES, PARTIAL):  # a line the last session's worker was killed writing
+            made_data.repair(folder / log)
         self.chat = connect(recipe, report)
         self.started, self.new = time.monotonic(), 0
         self.passage_list: list[dict] | None = None

@@ -160,10 +160,16 @@ class InstallExportJob(Job):
 
 @dataclass(kw_only=True)
 class UploadJob(Job):
+    """Upload `folder` to the hub as `repo`, with a model card written from run `source` when given. With `model` and
+    `adapter`, the standalone model is fused into `folder` first when it is not there yet."""
+
     kind: ClassVar[str] = "upload"
     folder: str
     repo: str
     private: bool = True
+    source: str | None = None
+    model: str | None = None
+    adapter: str | None = None
 
 
 KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob, EvaluateJob, FuseJob,
@@ -203,16 +209,17 @@ def worker_environment(system: str = sys.platform, os_version: str | None = None
                                  platform.mac_ver()[0] if os_version is None else os_version)
 
 
-def start(job: Job, detached: bool = False) -> subprocess.Popen:
+def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subprocess.Popen:
     """Write the job spec into its folder (job.run) and start the worker on it.
 
     Attached, the worker's events come through its stdout; detached (the app), it runs in its own
     session, so it outlives the window, and its events are read from the folder's events.jsonl.
+    `secrets` (such as HF_TOKEN) reach this worker through its environment only, never the job file.
     """
     run_dir = Path(job.run)
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
-    env = worker_environment()
+    env = {**worker_environment(), **(secrets or {})}
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:

@@ -184,10 +184,18 @@ def _ollama(job, run_dir, emit, should_stop):
 
 
 def _upload(job, run_dir, emit, should_stop):
-    from .engine import hub
+    """Fuse the standalone model first when asked and it is not there yet, then upload it or the adapter with the
+    model card written from the run."""
+    from .engine import export, hub, hub_token, model_card
 
-    token = os.environ.get("HF_TOKEN")  # from the environment, so it is never written into the job file
-    return {"url": hub.upload(job.folder, job.repo, token, job.private, emit)}
+    token = hub_token.get()  # HF_TOKEN from the environment first, so it is never written into the job file
+    folder = Path(job.folder)
+    fuse = job.model is not None and not (folder / "config.json").exists()
+    hub.check(folder, job.repo, token, fused_first=fuse)  # before minutes of fusing
+    if fuse:
+        export.fuse(job.model, job.adapter, folder, None, 0, False, emit, should_stop)
+    extra = model_card.files(job.source, folder, job.repo) if job.source else {}
+    return hub.upload(folder, job.repo, token, job.private, extra, emit)
 
 
 def _install_export(job, run_dir, emit, should_stop):

@@ -93,3 +93,33 @@ def mlx_server(demo_model):
     finally:
         process.terminate()
         process.wait(30)
+
+
+@pytest.fixture
+def keychain(monkeypatch):
+    """keyring with an in-memory backend: it stands in for the macOS Keychain, which these machines do not have.
+    Nothing is kept at first, and HF_TOKEN is unset, so the token is whatever the test keeps."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1
+
+        def __init__(self):
+            super().__init__()
+            self.kept = {}
+
+        def get_password(self, service, username):
+            return self.kept.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.kept[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.kept.pop((service, username), None)
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    yield
+    keyring.set_keyring(previous)

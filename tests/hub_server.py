@@ -1,10 +1,13 @@
-"""A Hugging Face hub on 127.0.0.1 for the download tests (HF_ENDPOINT points at it): the model-info API with file
-sizes and checksums, and file downloads with byte ranges, as huggingface_hub reads them.
+"""A Hugging Face hub on 127.0.0.1 for the download and upload tests (HF_ENDPOINT points at it): the model-info API
+with file sizes and checksums, and file downloads with byte ranges, as huggingface_hub reads them; whoami, creating a
+repository, preupload and commit, as huggingface_hub's upload calls them.
 
 It can hold a repository behind a licence (401 with the hub's GatedRepo code), change a file's bytes on the way,
-claim sizes no disk has, and send slowly, so a download can be stopped half-way.
+claim sizes no disk has, and send slowly, so a download can be stopped half-way. It knows the tokens in `accounts`
+(each with its user name and whether it may write) and answers others with 401, as the hub does.
 """
 
+import base64
 import hashlib
 import json
 import re
@@ -29,6 +32,8 @@ class Hub:
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
         self.header_log: list[str | None] = []  # the Authorization header of each request
         self.sent_bytes = 0
+        self.accounts: dict[str, tuple[str, str]] = {}  # token: (user name, role "write" or "read")
+        self.private: dict[str, bool] = {}  # repositories created through the API: whether private
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -68,7 +73,70 @@ class Hub:
                 self._answer(body=False)
 
             def do_GET(self):
+                if self.path.split("?")[0] == "/api/whoami-v2":
+                    return self._whoami()
                 self._answer(body=True)
+
+            def do_POST(self):
+                hub.requests.append((self.command, self.path, None))
+                hub.header_log.append(self.headers.get("Authorization"))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.split("?")[0]
+                if path == "/api/validate-yaml":
+                    return self._json({"errors": [], "warnings": []})
+                account = self._account()
+                if account is None:
+                    return self._error(401, "", "Invalid credentials in Authorization header")
+                user, role = account
+                if path == "/api/repos/create":
+                    return self._create(json.loads(body), user, role)
+                upload = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit)/[^/]+", path)
+                if not upload or upload.group(1) not in hub.repos:
+                    return self._error(404, "RepoNotFound", "Repository not found")
+                repo_id, step = upload.groups()
+                if role != "write" or repo_id.split("/")[0] != user:
+                    return self._error(403, "", "You don't have the rights to write to this repository")
+                if step == "preupload":  # every file "regular": its bytes come inline in the commit, no LFS or Xet
+                    files = json.loads(body)["files"]
+                    return self._json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                                 for f in files]})
+                for line in body.splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "file":
+                        hub.repos[repo_id][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                oid = hashlib.sha1(body).hexdigest()
+                self._json({"commitUrl": f"{hub.url}/{repo_id}/commit/{oid}", "commitOid": oid,
+                            "pullRequestUrl": None})
+
+            def _account(self) -> tuple[str, str] | None:
+                given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                return hub.accounts.get(given)
+
+            def _whoami(self):
+                account = self._account()
+                if account is None:
+                    return self._error(401, "", "Invalid credentials in Authorization header")
+                self._json({"type": "user", "name": account[0], "orgs": [],
+                            "auth": {"type": "access_token", "accessToken": {"displayName": "t", "role": account[1]}}})
+
+            def _create(self, asked: dict, user: str, role: str):
+                repo_id = f"{asked.get('organization') or user}/{asked['name']}"
+                if repo_id in hub.repos:
+                    return self._json({"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"},
+                                      409)
+                if role != "write" or repo_id.split("/")[0] != user:
+                    return self._error(403, "", "You don't have the rights to create a model under this namespace")
+                hub.repos[repo_id] = {}
+                hub.private[repo_id] = asked.get("visibility") == "private"
+                self._json({"url": f"{hub.url}/{repo_id}"})
+
+            def _json(self, value, status: int = 200):
+                payload = json.dumps(value).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def _error(self, status: int, code: str, message: str):
                 self.send_response(status)
@@ -99,14 +167,9 @@ class Hub:
                 if repo_id not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 siblings = [hub.sibling(repo_id, name) for name in hub.repos[repo_id]]
-                payload = json.dumps({"id": repo_id, "modelId": repo_id, "sha": hub.commit, "private": False,
-                                      "gated": "manual" if repo_id in hub.gated else False,
-                                      "siblings": siblings}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._json({"id": repo_id, "modelId": repo_id, "sha": hub.commit,
+                            "private": hub.private.get(repo_id, False),
+                            "gated": "manual" if repo_id in hub.gated else False, "siblings": siblings})
 
             def _file(self, repo_id: str, name: str, body: bool):
                 data = hub.repos[repo_id][name]

@@ -120,20 +120,18 @@ def cmd_serve(args) -> int:
 
 
 def cmd_upload(args) -> int:
-    import os
+    from ..engine import hub, hub_token
 
-    from ..engine import hub
-
-    if args.what == "adapter":
-        folder = Path(_model_and_adapter(args)[1])
-    else:
-        folder = Path(args.folder) if args.folder else _default_out(args, "fused")
-    token = args.token or os.environ.get("HF_TOKEN")
-    hub.check(folder, args.repo, token)  # before a worker starts: a missing token is known at once
-    os.environ["HF_TOKEN"] = token  # the worker inherits it; the job file on disk never holds it
-    job = jobs.UploadJob(run=str(jobs.scratch_folder("upload")), folder=str(folder), repo=args.repo,
-                         private=not args.public)
-    code, result = run_job(job, "Uploading")
+    fuse_first = args.what == "fused" and not args.folder  # the run's standalone model, made first if need be
+    model, adapter = _model_and_adapter(args) if args.what == "adapter" or fuse_first else (None, None)
+    folder = Path(adapter if args.what == "adapter" else args.folder or _default_out(args, "fused"))
+    token = args.token or hub_token.get()
+    hub.check(folder, args.repo, token, fuse_first)  # before a worker starts: a missing token is known at once
+    source = str(runs.find(args.run)) if args.run else None  # the model card is written from the run
+    job = jobs.UploadJob(run=str(jobs.scratch_folder("upload")), folder=str(folder.resolve()), repo=args.repo,
+                         private=not args.public, source=source,
+                         **({"model": model, "adapter": adapter} if fuse_first else {}))
+    code, result = run_job(job, "Uploading", secrets={"HF_TOKEN": token})  # the job file on disk never holds it
     if result:
         print(result["url"])
     return code
@@ -176,11 +174,14 @@ def add_export_commands(sub) -> None:
     serve.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
     serve.set_defaults(func=cmd_serve)
 
-    upload = sub.add_parser("upload", help="upload the fused model or the adapter to the Hugging Face hub")
+    upload = sub.add_parser("upload", help="upload the fused model or the adapter to the Hugging Face hub, with a "
+                                           "model card written from the run")
     add_model_flags(upload, base=False)
     upload.add_argument("--repo", required=True, help="your-name/model-name")
     upload.add_argument("--what", choices=("fused", "adapter"), default="fused")
-    upload.add_argument("--folder", help="the fused model folder (default: the run's exports/fused)")
-    upload.add_argument("--token", help="a Hugging Face token with write access (or set HF_TOKEN)")
+    upload.add_argument("--folder", help="the fused model folder (default: the run's exports/fused, made first when "
+                                         "it is not there yet)")
+    upload.add_argument("--token", help="a Hugging Face token with write access (default: HF_TOKEN, else the one "
+                                        "kept by `tailor models login`)")
     upload.add_argument("--public", action="store_true", help="make a new repository public (default: private)")
     upload.set_defaults(func=cmd_upload)

@@ -12,10 +12,10 @@ from ..engine import events as ev
 from .progress import ProgressView
 
 
-def run_job(job: jobs.Job, title: str) -> tuple[int, dict | None]:
-    """Run a job in a worker, showing its progress; returns (exit code, result)."""
+def run_job(job: jobs.Job, title: str, secrets: dict | None = None) -> tuple[int, dict | None]:
+    """Run a job in a worker, showing its progress; returns (exit code, result). `secrets` go to jobs.start."""
     view, result = ProgressView(title), None
-    process = jobs.start(job)
+    process = jobs.start(job, secrets=secrets)
     try:
         for event in jobs.events(process):
             view.handle(event)

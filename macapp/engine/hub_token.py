@@ -1,5 +1,5 @@
-"""The Hugging Face access token a gated or private model needs: kept in the macOS Keychain (through keyring), never
-in a file, a job or a log. HF_TOKEN in the environment wins, as in Hugging Face's own tools."""
+"""The Hugging Face access token a gated or private model, or an upload, needs: kept in the macOS Keychain (through
+keyring), never in a file, a job or a log. HF_TOKEN in the environment wins, as in Hugging Face's own tools."""
 
 import os
 import re
@@ -32,7 +32,8 @@ def save(token: str) -> None:
     token = token.strip()
     if not TOKEN.fullmatch(token):
         raise TokenError(f"That is not a Hugging Face access token: tokens start with hf_ and are about 37 letters "
-                         f"long. Copy one from {TOKENS_PAGE} (a \"Read\" token is enough).")
+                         f"long. Copy one from {TOKENS_PAGE} (Read access is enough to download models; sharing "
+                         "your own needs Write).")
     try:
         import keyring
 

@@ -48,15 +48,16 @@ class Job(QObject):
         self.state = RunState()
         self.ours = False  # whether the events read now come from the worker this job follows
 
-    def start(self, job: jobs.Job) -> None:
-        """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one).
+    def start(self, job: jobs.Job, secrets: dict | None = None) -> None:
+        """Start a worker on `job` (its "run" names the folder; jobs.scratch_folder() gives one); `secrets` reach
+        it through its environment only.
 
         The folder's earlier events pass through first (a resumed run's whole history, for its state and
         charts); the job ends with the end of the worker started here."""
         self.folder, self.kind = Path(job.run), job.kind
         self.offset = 0
         self._reset()
-        self.process = jobs.start(job, detached=True)
+        self.process = jobs.start(job, detached=True, secrets=secrets)
         self.pid = self.process.pid
         self.timer.start()
 

@@ -1,4 +1,4 @@
-"""The app's preferences in QSettings: last folders, window geometry and the preferred model.
+"""The app's preferences in QSettings: last folders, window geometry, the preferred model, the Hugging Face name.
 
 Each value is read with an explicit type. With TAILOR_HOME set (tests, a portable setup) they live in
 an INI file there instead of the system's preferences, so tests never touch a user's settings.
@@ -31,6 +31,7 @@ class Settings:
     last_data_folder = _Value("folders/data", "", str)
     last_model_folder = _Value("folders/model", "", str)
     preferred_model = _Value("model/preferred", "demo", str)
+    hub_user = _Value("hub/user", "", str)  # the Hugging Face account last shared with, for naming the next one
     geometry = _Value("window/geometry", QByteArray(), QByteArray)
 
     def __init__(self, store: QSettings | None = None):

@@ -236,37 +236,15 @@ def test_tailor_models_lists_downloads_and_finds_what_is_here(hub):
     assert login.returncode == 2 and "tokens start with hf_" in login.stderr
 
 
-def test_the_token_is_kept_in_the_keychain_and_the_environment_wins(monkeypatch):
-    """Decision logic only: there is no macOS Keychain here, so keyring gets an in-memory backend (a stand-in)."""
-    import keyring
-    from keyring.backend import KeyringBackend
-
-    class Memory(KeyringBackend):
-        priority = 1
-        kept = {}
-
-        def get_password(self, service, username):
-            return self.kept.get((service, username))
-
-        def set_password(self, service, username, password):
-            self.kept[(service, username)] = password
-
-        def delete_password(self, service, username):
-            self.kept.pop((service, username), None)
-
-    previous = keyring.get_keyring()
-    keyring.set_keyring(Memory())
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    try:
-        with pytest.raises(hub_token.TokenError, match="tokens start with hf_"):
-            hub_token.save("my password")
-        assert hub_token.get() is None
-        hub_token.save("  hf_" + "b" * 34 + "\n")
-        assert hub_token.get() == "hf_" + "b" * 34
-        monkeypatch.setenv("HF_TOKEN", "hf_" + "c" * 34)
-        assert hub_token.get() == "hf_" + "c" * 34
-        monkeypatch.delenv("HF_TOKEN")
-        hub_token.forget()
-        assert hub_token.get() is None
-    finally:
-        keyring.set_keyring(previous)
+def test_the_token_is_kept_in_the_keychain_and_the_environment_wins(keychain, monkeypatch):
+    """Decision logic only: the keychain fixture's in-memory backend stands in for the macOS Keychain."""
+    with pytest.raises(hub_token.TokenError, match="tokens start with hf_"):
+        hub_token.save("my password")
+    assert hub_token.get() is None
+    hub_token.save("  hf_" + "b" * 34 + "\n")
+    assert hub_token.get() == "hf_" + "b" * 34
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "c" * 34)
+    assert hub_token.get() == "hf_" + "c" * 34
+    monkeypatch.delenv("HF_TOKEN")
+    hub_token.forget()
+    assert hub_token.get() is None

@@ -1,5 +1,5 @@
-"""Step 5, Export: take the model out of Tailor as a standalone model, a checked GGUF, an Ollama model, or a
-local API.
+"""Step 5, Export: take the model out of Tailor as a standalone model, a checked GGUF, an Ollama model, a local
+API, or a model shared on Hugging Face.
 
 Every export runs in a worker, checks the free space first and writes to a temporary folder that is
 renamed at the end, so a failed export leaves nothing half-written.
@@ -10,13 +10,14 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, Q
 
 from ...engine import demo, runs
 from ..widgets.export_cards import FuseCard, GgufCard, OllamaCard, ServeCard
+from ..widgets.share_card import ShareCard
 from .page import Page, note, open_path
 
 
 class ExportPage(Page):
     title = "Export"
     purpose = ("Take your model out of Tailor: a standalone model, one file for llama.cpp and LM Studio, a model "
-               "in Ollama, or a local API for other apps.")
+               "in Ollama, a local API for other apps, or your model shared on Hugging Face.")
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -30,12 +31,12 @@ class ExportPage(Page):
         top.addStretch(1)
         top.addWidget(self.open_button)
         self.fuse_card, self.gguf_card, self.serve_card = FuseCard(self), GgufCard(self), ServeCard(self)
-        self.ollama_card = OllamaCard(self)
+        self.ollama_card, self.share_card = OllamaCard(self), ShareCard(self)
         self.usage = QPlainTextEdit(readOnly=True, maximumHeight=80)
         cards = QWidget()
         column = QVBoxLayout(cards)
         column.setContentsMargins(0, 0, 8, 0)
-        for card in (self.fuse_card, self.gguf_card, self.ollama_card, self.serve_card):
+        for card in (self.fuse_card, self.gguf_card, self.ollama_card, self.serve_card, self.share_card):
             column.addWidget(card)
         column.addWidget(note("Or use the adapter as it is, without exporting, in a terminal:"))
         column.addWidget(self.usage)
@@ -54,6 +55,7 @@ class ExportPage(Page):
             self.adapter.addItem(words, key)
         self.adapter.setCurrentIndex(max(self.adapter.findData(current), 0))
         self.ollama_card.enter(self.plan.run_dir.name)
+        self.share_card.enter(self.plan.run_dir.name)
         model, adapter = self.model_and_adapter()
         shown = demo.model_folder() if model == "demo" else model
         self.usage.setPlainText(f"mlx_lm generate --model {shown} \\\n  --adapter-path {adapter} \\\n"

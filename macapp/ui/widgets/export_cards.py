@@ -64,7 +64,11 @@ class ExportCard(QGroupBox):
         self.say(self.busy_words)
         model, adapter = self.page.model_and_adapter()
         self.job.start(self.job_spec({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())),
-                                      "model": model, "adapter": str(adapter)}))
+                                      "model": model, "adapter": str(adapter)}), self.secrets())
+
+    def secrets(self) -> dict | None:
+        """What the job needs that must never be written into its job file (a token): given to the worker only."""
+        return None
 
     def say(self, text: str, style: str = "") -> None:
         self.status.setText(text)

@@ -9,15 +9,16 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLineEdit, QProgressBar,
-                               QPushButton, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from ... import jobs
-from ...engine import catalog, disk, downloads, hub_token, model_places, models
+from ...engine import catalog, disk, downloads, model_places, models
 from ...engine import events as ev
 from ..bridge import Job
 from ..feedback import problem_words
 from ..pages.page import note
+from .hub_sign_in import SignInButton
 
 KINDS = ["A model for your Mac", "The demo model (built in, tiny)", "A model folder on this computer",
          "A model from Hugging Face"]
@@ -40,7 +41,6 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self.settings, self.plan = settings, plan
         self.fetching = ""  # the model being downloaded, whatever is chosen meanwhile
-        self.signed_in = hub_token.get() is not None  # asked once: each look is a Keychain lookup
         self.kind = QComboBox()
         self.kind.addItems(KINDS)
         self.entries = QComboBox()  # the catalog, each with whether it fits
@@ -58,8 +58,12 @@ class ModelPicker(QWidget):
         self.progress = QProgressBar(textVisible=False)
         self.progress.hide()
         self.message = note()
-        self.sign_in = QToolButton()
-        self.sign_in.setStyleSheet("QToolButton { border: none; color: #0b57d0; }")
+        self.sign_in = SignInButton(
+            "Some models (Llama and Gemma from their makers) ask you to accept their licence on Hugging Face first. "
+            "Then make an access token at huggingface.co/settings/tokens (Read is enough) and paste it here. Tailor "
+            "keeps it in your Keychain.",
+            "For models whose makers ask you to accept their licence first (Llama and Gemma from Meta and Google); "
+            "the token is kept in your Keychain.")
         self.job = Job(self)
         self.job.event.connect(self._progress)
         self.job.ended.connect(self._downloaded)
@@ -88,7 +92,7 @@ class ModelPicker(QWidget):
         self.download.clicked.connect(self._download)
         self.pause.clicked.connect(self.job.stop)
         self.cancel.clicked.connect(self._cancel)
-        self.sign_in.clicked.connect(self._sign_in_or_out)
+        self.sign_in.problem.connect(lambda text: self._say(text, "#c62828"))
         self.fill_catalog()
         self._kind_changed(CATALOG)
 
@@ -219,10 +223,6 @@ class ModelPicker(QWidget):
         self.cancel.setVisible(remote and (downloading or bool(held)))
         self.progress.setVisible(downloading)
         self.sign_in.setVisible(self.kind.currentIndex() in (CATALOG, HUB))
-        self.sign_in.setText("Signed in to Hugging Face \u00b7 Sign out" if self.signed_in else
-                             "Sign in to Hugging Face\u2026")
-        self.sign_in.setToolTip("For models whose makers ask you to accept their licence first (Llama and Gemma "
-                                "from Meta and Google); the token is kept in your Keychain.")
         if downloading:
             return
         if here:
@@ -310,25 +310,6 @@ class ModelPicker(QWidget):
         self.fetching = ""
         self._show_state()
         self._say("Download cancelled; what had arrived was deleted.")
-
-    def _sign_in_or_out(self) -> None:
-        if self.signed_in:
-            hub_token.forget()
-        else:
-            token, given = QInputDialog.getText(
-                self, "Sign in to Hugging Face",
-                "Some models (Llama and Gemma from their makers) ask you to accept their licence on Hugging Face "
-                "first. Then make an access token at huggingface.co/settings/tokens (Read is enough) and paste it "
-                "here. Tailor keeps it in your Keychain.", QLineEdit.Password)
-            if not given or not token.strip():
-                return
-            try:
-                hub_token.save(token)
-            except hub_token.TokenError as error:
-                self._say(str(error), "#c62828")
-                return
-        self.signed_in = hub_token.get() is not None
-        self._show_state()
 
 
 def _setting_words(suggestion: dict) -> str:

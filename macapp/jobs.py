@@ -172,8 +172,8 @@ class UploadJob(Job):
     adapter: str | None = None
 
 
-KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob, EvaluateJob, FuseJob,
-                                      GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
+KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob, EvaluateJob,
+                                      FuseJob, GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
 
 
 def from_dict(values: dict) -> Job:

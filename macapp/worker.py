@@ -219,8 +219,8 @@ def _serve(job, run_dir, emit, should_stop):
     return {"url": url, "stopped": False}
 
 
-JOBS = {"check": _check, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train, "answer": _answer,
-        "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
+JOBS = {"check": _check, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train,
+        "answer": _answer, "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
         "install_export": _install_export, "upload": _upload}
 
 

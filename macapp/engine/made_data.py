@@ -36,7 +36,12 @@ class Example:
 
     @property
     def answer(self) -> str:
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "assistant"), "")
+        """The answer to the first question (a follow-up's is further on in the messages)."""
+        return next((m["content"] for m in self.messages if m["role"] == "assistant"), "")
+
+    @property
+    def turns(self) -> int:
+        return sum(m["role"] == "user" for m in self.messages)
 
     def record(self) -> dict:
         return {"messages": self.messages, **({"source": self.source} if self.source else {})}
@@ -139,11 +144,10 @@ def flags(examples: list[Example], long_words: int = LONG_WORDS) -> dict[int, li
     return found
 
 
-def edit(folder, example: Example, question: str, answer: str) -> Example:
-    """The example with its first question and last answer changed, kept as the newest version of it."""
-    messages = [dict(m) for m in example.messages]
-    next(m for m in messages if m["role"] == "user")["content"] = question.strip()
-    next(m for m in reversed(messages) if m["role"] == "assistant")["content"] = answer.strip()
+def edit(folder, example: Example, contents: list[str]) -> Example:
+    """The example with each message's text replaced by `contents` (in order; roles stay), kept as its newest
+    version."""
+    messages = [{**message, "content": text.strip()} for message, text in zip(example.messages, contents)]
     changed = Example(example.index, messages, example.finish, example.source, edited=True)
     append(Path(folder) / EXAMPLES, {"index": changed.index, "messages": messages, "finish": changed.finish,
                                      "edited": True, **({"source": changed.source} if changed.source else {})})

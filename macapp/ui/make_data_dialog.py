@@ -8,13 +8,14 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QGroupBox, QHBoxLayout, QMessageBox, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from .. import jobs
 from ..engine import events as ev
 from ..engine import made_data, runs
 from ..engine.errors import InputError
+from ..engine.recipe import Recipe
 from ..engine.run_state import clock
 from .bridge import Job
 from .feedback import problem_words
@@ -27,20 +28,36 @@ NEW = None
 STAGE_WORDS = {"questions": "Writing questions", "answers": "Answering"}
 
 
+def recipe_words(recipe: Recipe) -> str:
+    """What a kept job makes, in one line: From a topic: “caring for houseplants”, 50 examples, with follow-ups."""
+    if recipe.way == "topic":
+        what = f"From a topic: \u201c{recipe.topic}\u201d" + (f" ({recipe.kinds})" if recipe.kinds else "")
+        what += f", {recipe.count:,} examples"
+    elif recipe.way == "instructions":
+        what = f"From your instructions in {Path(recipe.instructions or '').name}"
+    else:
+        names = ", ".join(Path(d).name for d in recipe.documents)
+        what = f"From your documents ({names}), {recipe.per_passage} questions on each passage"
+    return what + (", each with a follow-up question" if recipe.follow_up else "") + "."
+
+
 class MakeDataDialog(QDialog):
     use = Signal(str)  # the dataset file to train on
+    dataset_changed = Signal(str)  # examples of a dataset already written were changed: it was written again
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Make data with a local model")
         self.resize(1000, 760)
         self.folder: Path | None = None
+        self.made_before = 0  # examples there were when this session of the job began
         self.job = Job(self)
         self.job.event.connect(self._event)
         self.job.ended.connect(self._ended)
         self.earlier = QComboBox()
         self.earlier.activated.connect(self._earlier_chosen)
         self.form = RecipeForm()
+        self.summary = QLabel(wordWrap=True)
         self.source = ModelSource()
         self.progress = QProgressBar(textVisible=False, maximumHeight=10)
         self.status = note()
@@ -48,16 +65,15 @@ class MakeDataDialog(QDialog):
         self.cancel_button = QPushButton("Cancel and throw away")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.job.stop)
+        self.pause_button.clicked.connect(self._pause)
         self.cancel_button.clicked.connect(self._cancel)
         self.table = ExamplesTable()
+        self.table.changed.connect(self._examples_changed)
         self.use_button = QPushButton("Use these examples")
         self.use_button.clicked.connect(self._use)
-        self.refresh = QTimer(self, interval=1000, timeout=self._show_examples)
+        self.refresh = QTimer(self, interval=1000, timeout=self.table.refresh)
         self._lay_out()
-        self._fill_earlier()
         self._show_state()
-        self.source.look()
 
     def _lay_out(self) -> None:
         top = QWidget()
@@ -66,11 +82,12 @@ class MakeDataDialog(QDialog):
         row.addWidget(note("Examples:"))
         row.addWidget(self.earlier, 1)
         column.addLayout(row)
-        what = QGroupBox("What to make")
-        QVBoxLayout(what).addWidget(self.form)
+        self.what = QGroupBox("What to make")
+        QVBoxLayout(self.what).addWidget(self.form)
         who = QGroupBox("The model that writes them")
         QVBoxLayout(who).addWidget(self.source)
-        column.addWidget(what)
+        column.addWidget(self.what)
+        column.addWidget(self.summary)
         column.addWidget(who)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
@@ -82,6 +99,7 @@ class MakeDataDialog(QDialog):
         splitter.addWidget(top)
         splitter.addWidget(self.table)
         splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(0, False)
         bottom = QHBoxLayout()
         bottom.addWidget(note("Every change here is kept as you make it."), 1)
         close = QPushButton("Close")
@@ -109,23 +127,38 @@ class MakeDataDialog(QDialog):
         if self.job.running:
             return
         self.folder = folder
+        self._say("")
         if folder is not None:
             recipe = made_data.read_recipe(folder)
-            self.form.show_recipe(recipe)
+            self.summary.setText(recipe_words(Recipe.from_dict(recipe)))
             self.source.choose(recipe)
             state = runs.state(folder, "synth")
             if state.phase == "preparing" and state.pid:
                 self.job.attach(folder, "synth", state.pid)
                 self.refresh.start()
         self._show_examples()
+        if folder is not None and not self.job.running:
+            self._say_phase(runs.state(folder, "synth"))
         self._show_state()
+
+    def _say_phase(self, state) -> None:
+        made = len(self.table.examples)
+        if state.phase == "failed":
+            self._say(f"Stopped by a problem after {made:,} examples: {(state.error or {}).get('message', '')} "
+                      "Press Resume to try again.", "#c62828")
+        elif state.phase in ("stopped", "interrupted"):
+            self._say(f"Paused with {made:,} examples. Press Resume to go on from there.")
+        elif state.phase == "finished":
+            self._say(f"{made:,} examples, done. Read them below, then press Use these examples.", "#2e7d32")
 
     # the job
 
     def start(self) -> None:
         """Start making (or go on with the examples shown), with what the form says."""
         try:
-            recipe = self.form.recipe(self.source.choice())
+            model = self.source.choice()
+            recipe = self.form.recipe(model) if self.folder is None else \
+                Recipe.from_dict({**made_data.read_recipe(self.folder), **model}).check()
         except InputError as error:
             self._say(str(error), "#c62828")
             return
@@ -133,9 +166,16 @@ class MakeDataDialog(QDialog):
             self.folder = made_data.new_folder(recipe.topic or Path(recipe.instructions or
                                                                    (recipe.documents or ["documents"])[0]).stem)
         self.job.start(jobs.SynthJob(run=str(self.folder), recipe=recipe.to_dict()))
+        self.made_before = len(self.table.examples)
+        self.summary.setText(recipe_words(recipe))
         self.refresh.start()
         self._say("Starting\u2026")
         self._show_state()
+
+    def _pause(self) -> None:
+        self.job.stop()
+        self.pause_button.setEnabled(False)
+        self._say("Pausing\u2026 the example being written now is made again on Resume.")
 
     def _event(self, event: dict) -> None:
         if not self.job.ours or event.get("type") != ev.PROGRESS:
@@ -143,16 +183,22 @@ class MakeDataDialog(QDialog):
         done, total = event["done"], max(event["total"], 1)
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        words = f"{event.get('message') or STAGE_WORDS.get(event.get('stage'), 'Making')}: {done:,} of {event['total']:,}"
+        doing = event.get("message") or STAGE_WORDS.get(event.get("stage"), "Making")
+        words = f"{doing}: {done:,} of {event['total']:,}"
         if event.get("per_minute"):
-            words += f" \u00b7 {event['per_minute']:g} examples a minute \u00b7 about {clock(event['eta_seconds'])} left"
+            words += (f" \u00b7 {event['per_minute']:g} examples a minute \u00b7 about "
+                      f"{clock(event['eta_seconds'])} left")
         self._say(words)
 
     def _ended(self, event: dict) -> None:
         self.refresh.stop()
         self._show_examples()
-        if event["type"] == ev.ERROR:
+        if event["type"] == ev.ERROR and not self.table.examples and not self.made_before:
+            self._discard()  # nothing was made: the person fixes what was asked and starts again
             self._say(problem_words(event, self, "making data"), "#c62828")
+            return
+        if event["type"] == ev.ERROR:
+            self._say(problem_words(event, self, "making data") + " Press Resume to try again.", "#c62828")
         elif event.get("stopped"):
             self._say(f"Paused with {len(self.table.examples):,} examples. Resume goes on from here, also after "
                       "Tailor was closed.")
@@ -175,13 +221,19 @@ class MakeDataDialog(QDialog):
                                       QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Cancel)
         if answer != QMessageBox.Discard:
             return
+        self._discard()
+        self._say("Thrown away.")
+
+    def _discard(self) -> None:
+        """Forget the job and delete its folder (moved aside first: its worker may still be ending)."""
         self.job.cancel()
         self.refresh.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        aside = self.folder.with_name(f".deleted-{self.folder.name}")
+        self.folder.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
         self.folder = None
         self._fill_earlier()
         self._show_examples()
-        self._say("Thrown away.")
         self._show_state()
 
     # showing
@@ -194,15 +246,25 @@ class MakeDataDialog(QDialog):
         self.table.show_folder(self.folder)
         self.use_button.setEnabled(bool(self.table.examples) and not self.job.running)
 
+    def _examples_changed(self) -> None:
+        """Keep the list's counts and a dataset already in use up to date with what was changed."""
+        current = self.earlier.currentIndex()
+        self._fill_earlier()
+        self.earlier.setCurrentIndex(current)
+        if (self.folder / made_data.DATASET).exists() and not self.job.running:
+            self.dataset_changed.emit(str(made_data.save_dataset(self.folder)[0]))
+
     def _show_state(self) -> None:
         running = self.job.running
         phase = runs.state(self.folder, "synth").phase if self.folder and not running else None
-        self.form.setEnabled(self.folder is None and not running)
+        self.what.setVisible(self.folder is None)
+        self.summary.setVisible(self.folder is not None)
         self.source.setEnabled(not running and phase != "finished")
         self.earlier.setEnabled(not running)
         self.start_button.setVisible(not running and phase != "finished")
         self.start_button.setText("Resume" if self.folder is not None else "Start making")
         self.pause_button.setVisible(running)
+        self.pause_button.setEnabled(running and not self.job.stop_stage)
         self.cancel_button.setVisible(self.folder is not None)
         self.progress.setVisible(running)
         self.use_button.setEnabled(bool(self.table.examples) and not running)
@@ -212,6 +274,16 @@ class MakeDataDialog(QDialog):
         self.use.emit(str(path))
         self.accept()
 
-    def closeEvent(self, event) -> None:
+    def showEvent(self, event) -> None:
+        """Each time the window opens: the jobs kept so far, and the servers running now."""
+        if not self.job.running:
+            current = self.earlier.currentData()
+            self._fill_earlier()
+            self.earlier.setCurrentIndex(max(self.earlier.findData(current), 0))
+        self.source.look()
+        super().showEvent(event)
+
+    def done(self, result: int) -> None:
         self.refresh.stop()  # a job that is making goes on; opening this window again follows it
-        super().closeEvent(event)
+        self.job.timer.stop()
+        super().done(result)

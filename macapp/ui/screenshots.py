@@ -109,6 +109,8 @@ def making_data(window, folder: Path, settle, shot) -> None:
     shot("2-data-make-instructions", dialog)
     dialog.start()
     settle(lambda: not dialog.job.running)
+    dialog.table.table.selectRow(2)
+    settle()
     shot("2-data-make-preview", dialog)
     dialog.close()
 

@@ -44,7 +44,7 @@ def write_examples(folder, count, source=None):
 def test_edits_and_deletions_are_appended_and_the_newest_wins(tmp_path):
     write_examples(tmp_path, 3, source="guide.pdf, page 2")
     first = made_data.read(tmp_path)[0]
-    changed = made_data.edit(tmp_path, first, " Better question? ", "Better answer.")
+    changed = made_data.edit(tmp_path, first, [" Better question? ", "Better answer."])
     made_data.delete(tmp_path, [1])
     assert len((tmp_path / made_data.EXAMPLES).read_text().splitlines()) == 5  # nothing rewritten
     kept = made_data.read(tmp_path)

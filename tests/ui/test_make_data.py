@@ -5,6 +5,7 @@ resumes across windows, and the preview's edits, deletions and filters reach the
 import json
 
 import pytest
+from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QDialog
 from macapp.engine import made_data
 from macapp.ui.make_data_dialog import MakeDataDialog
@@ -39,7 +40,11 @@ def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dial
     assert finish(qtbot, dialog)["type"] == "done"
     assert dialog.table.table.rowCount() == 3 and dialog.use_button.isEnabled()
     assert [dialog.table.table.item(r, 0).text() for r in range(3)] == instructions.read_text().splitlines()
-    dialog.table.table.item(0, 1).setText("Water it when the soil is dry.")  # as a double-click edit ends
+    dialog.table.table.selectRow(0)
+    answer = dialog.table.conversation.boxes[1]
+    answer.setPlainText("Water it when the soil is dry.")
+    assert dialog.table.conversation.save_button.isEnabled()
+    dialog.table.conversation.save_button.click()
     dialog.table.table.selectRow(2)
     dialog.table.delete_button.click()
     with qtbot.waitSignal(dialog.use) as used:
@@ -50,13 +55,18 @@ def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dial
     assert len(lines) == 2 and lines[1]["messages"][0]["content"] == "Can I water cacti weekly?"
 
 
-def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, app_home):
-    dialog.form.topic.setText("keeping houseplants alive")
-    dialog.form.count.setValue(6)
+def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, app_home, tmp_path):
+    instructions = tmp_path / "many.txt"
+    instructions.write_text("".join(f"Question number {i}, how do plants grow?\n" for i in range(12)))
+    dialog.form.ways.button(1).setChecked(True)
+    dialog.form.set_instructions(str(instructions))
     with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
         dialog.start()
-        qtbot.waitUntil(lambda: len(made_data.read(dialog.folder)) >= 1 if dialog.folder else False, timeout=LONG)
+        with qtbot.waitSignal(dialog.job.event, timeout=LONG,
+                              check_params_cb=lambda e: e.get("stage") == "answers" and e["done"] >= 1):
+            pass
         dialog.pause_button.click()
+        assert dialog.status.text().startswith("Pausing") and not dialog.pause_button.isEnabled()
     assert ended.args[0].get("stopped") and "Paused" in dialog.status.text()
     assert dialog.start_button.text() == "Resume" and dialog.start_button.isVisible()
     folder = dialog.folder
@@ -64,15 +74,27 @@ def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, 
 
     again = MakeDataDialog()
     qtbot.addWidget(again)
+    again.show()
     qtbot.waitUntil(lambda: bool(again.source.options), timeout=10_000)
     row = again.earlier.findData(str(folder))
     assert row > 0 and "paused" in again.earlier.itemText(row)
     again.earlier.setCurrentIndex(row)
     again.earlier.activated.emit(row)
-    assert again.form.topic.text() == "keeping houseplants alive" and not again.form.isEnabled()
+    assert "many.txt" in again.summary.text() and again.what.isHidden() and "Paused with" in again.status.text()
     assert finish(qtbot, again)["type"] == "done"
     indexes = [line["index"] for line in made_data.read_lines(folder / made_data.EXAMPLES)]
-    assert len(indexes) == len(set(indexes)) == len(made_data.read(folder)) >= 1
+    assert sorted(indexes) == list(range(12))
+
+
+def test_a_job_that_fails_before_making_anything_gives_the_form_back(qtbot, dialog, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    dialog.form.ways.button(1).setChecked(True)
+    dialog.form.set_instructions(str(empty))
+    assert finish(qtbot, dialog)["type"] == "error"
+    assert "no instructions in the file" in dialog.status.text() and "Resume" not in dialog.status.text()
+    assert dialog.folder is None and dialog.what.isVisible() and dialog.start_button.text() == "Start making"
+    assert made_data.made_so_far() == [] and dialog.earlier.count() == 1
 
 
 def test_filters_show_what_looks_wrong_and_delete_it_together(qtbot, dialog, app_home):
@@ -95,6 +117,16 @@ def test_filters_show_what_looks_wrong_and_delete_it_together(qtbot, dialog, app
     boxes["repeat"].setChecked(True)
     assert dialog.table.table.rowCount() == 1
     assert dialog.table.table.item(0, 3).text() == "repeated"
+    for box in boxes.values():
+        box.setChecked(False)
+    dialog.table.table.selectRow(0)
+    dialog.table.table.selectionModel().select(dialog.table.table.model().index(1, 0),
+                                               QItemSelectionModel.Select | QItemSelectionModel.Rows)
+    assert dialog.table.delete_button.text() == "Delete 2 selected"
+    made_data.append(folder / made_data.EXAMPLES, {"index": 9, "finish": ["stop"], "messages": [
+        {"role": "user", "content": "Q new?"}, {"role": "assistant", "content": "New."}]})
+    dialog.table.refresh()  # more came while two were selected: both stay selected
+    assert dialog.table.table.rowCount() == 3 and dialog.table.delete_button.text() == "Delete 2 selected"
 
 
 def test_the_data_step_opens_it_and_takes_its_examples(qtbot, window, app_home):
@@ -111,4 +143,11 @@ def test_the_data_step_opens_it_and_takes_its_examples(qtbot, window, app_home):
     with qtbot.waitSignal(page.job.ended, timeout=LONG):
         made.use_button.click()
     assert page.plan.sources == [str(folder / made_data.DATASET)] and page.plan.inspection["report"]["count"] == 1
-    assert made.result() == QDialog.DialogCode.Accepted  # the window closed itself
+    assert made.result() == QDialog.DialogCode.Accepted and not made.isVisible()  # the window closed itself
+    assert page.make_data() is made and made.isVisible()  # opened again: the same window
+    made.open_folder(folder)
+    made.table.table.selectRow(0)
+    made.table.conversation.boxes[1].setPlainText("Hello to you.")
+    with qtbot.waitSignal(page.job.ended, timeout=LONG):  # a change to the data in use: it is read again
+        made.table.conversation.save_button.click()
+    assert json.loads((folder / made_data.DATASET).read_text())["messages"][1]["content"] == "Hello to you."

@@ -4,9 +4,6 @@ Inspection runs in a worker; the page shows the format, the first examples, ever
 file and line (click one to see that line), the token lengths, the column mapping and the split.
 """
 
-import itertools
-import json
-import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,39 +21,12 @@ from ...engine.errors import InputError
 from ..bridge import Job
 from ..feedback import problem_words
 from ..make_data_dialog import MakeDataDialog
+from .data_text import CELL_CHARS, cell_text, column_words, read_line
 from ..widgets.histogram_plot import HistogramPlot
 from .page import Page, note
 
 DATA_FILTER = "Data files (*.jsonl *.json *.csv *.tsv *.parquet *.arrow);;All files (*)"
 SEVERITY = {"error": ("\u2717", "#c62828"), "fixable": ("\u2692", "#b26a00"), "warning": ("!", "#b26a00")}
-CELL_CHARS = 160
-
-
-def _cell(value) -> str:
-    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
-        text = "   ".join(f"{m.get('role', '?')}: {m['content']}" for m in value)  # a chat, as people read it
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "\u2026"
-
-
-def _column_words(spec: str) -> str:
-    """A mapped column as a person reads it: “Comment”, or “instruction” with “input” for a template."""
-    names = re.findall(r"{([^{}]+)}", spec) or [spec]
-    return " with ".join(f"\u201c{name}\u201d" for name in names)
-
-
-def read_line(path: str, number: int, limit: int = 4000) -> str:
-    """Line `number` (1-based) of a text file, shortened, for showing where a problem is."""
-    try:
-        with open(path, "rb") as handle:
-            line = next(itertools.islice(handle, number - 1, None), b"")
-    except OSError as error:
-        return f"(cannot read it: {error})"
-    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-    return text if len(text) <= limit else text[:limit] + f"\u2026 ({len(text):,} characters)"
 
 
 class DataPage(Page):
@@ -68,6 +38,7 @@ class DataPage(Page):
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
         self.job = Job(self)
+        self.maker: MakeDataDialog | None = None
         self.job.event.connect(self._progress)
         self.job.ended.connect(self._ended)
         self.setAcceptDrops(True)
@@ -177,11 +148,15 @@ class DataPage(Page):
             self.set_sources([path], self._remembered([path]))
 
     def make_data(self) -> MakeDataDialog:
-        """Open the window that makes examples with a local model; the examples it gives become the data."""
-        dialog = MakeDataDialog(self)
-        dialog.use.connect(lambda path: self.set_sources([path], None))
-        dialog.show()
-        return dialog
+        """Open the window that makes examples with a local model (the same one each time); the examples it gives
+        become the data, and changes to them later are read again."""
+        if self.maker is None:
+            self.maker = MakeDataDialog(self)
+            self.maker.use.connect(lambda path: self.set_sources([path], None))
+            self.maker.dataset_changed.connect(lambda path: self.plan.sources == [path] and self.inspect())
+        self.maker.show()
+        self.maker.raise_()
+        return self.maker
 
     def _settings_value(self) -> str:
         return self.settings.data_folder if self.settings else str(Path.home())
@@ -285,8 +260,8 @@ class DataPage(Page):
             self.table.setItem(r, 0, QTableWidgetItem(Path(row["place"]).name))
             for c, column in enumerate(columns, start=1):
                 value = row["record"].get(column)
-                item = QTableWidgetItem("" if value is None else _cell(value))
-                item.setToolTip(_cell(value)[:CELL_CHARS * 4] if value is not None else "")
+                item = QTableWidgetItem("" if value is None else cell_text(value))
+                item.setToolTip(cell_text(value)[:CELL_CHARS * 4] if value is not None else "")
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         for c in range(self.table.columnCount()):
@@ -352,7 +327,7 @@ class DataPage(Page):
                                       "which the answer. Choose them, then press Use these columns.")
         elif guessed["prompt"] and (mapping.get("prompt"), mapping.get("completion")) == (guessed["prompt"],
                                                                                             guessed["completion"]):
-            self.mapping_note.setText(f"Tailor reads {_column_words(guessed['prompt'])} as the question and "
+            self.mapping_note.setText(f"Tailor reads {column_words(guessed['prompt'])} as the question and "
                                       f"\u201c{guessed['completion']}\u201d as the answer. If that is wrong, "
                                       "choose other columns and press Use these columns.")
         else:

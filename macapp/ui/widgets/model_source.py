@@ -42,6 +42,7 @@ class ModelSource(QWidget):
         self.found.connect(self._show)
         self.servers: list[endpoints.Endpoint] = []
         self.options: list[dict] = []
+        self.wanted: dict | None = None
 
     def look(self) -> None:
         """Look for servers again; the list fills in when they have answered."""
@@ -70,6 +71,8 @@ class ModelSource(QWidget):
         self._add("Another server, by its address\u2026", {TYPED: True})
         self.choices.setCurrentIndex(self.options.index(kept) if kept in self.options else 0)
         self.choices.blockSignals(False)
+        if self.wanted:
+            self.choose(self.wanted)
         self._chosen()
         self.again.setEnabled(True)
         self.status.setText("Found " + "; ".join(s.words() for s in servers) + "." if servers else
@@ -84,7 +87,9 @@ class ModelSource(QWidget):
         self.address.setVisible(TYPED in (self._option() or {}))
 
     def choose(self, recipe: dict) -> None:
-        """Show the model a kept recipe used (a resumed job goes on with it unless another is chosen)."""
+        """Show the model a kept recipe used (a resumed job goes on with it unless another is chosen); before the
+        look for servers has answered, it is chosen when it does."""
+        self.wanted = recipe if not self.options else None
         for index, option in enumerate(self.options):
             if all(recipe.get(key) == value for key, value in option.items()):
                 self.choices.setCurrentIndex(index)

@@ -1,0 +1,36 @@
+"""How data reads on the Data step: a record's value in a table cell, a mapped column by its name, and the line of a
+file that a problem is on.
+"""
+
+import itertools
+import json
+import re
+
+CELL_CHARS = 160
+
+
+def cell_text(value) -> str:
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        text = "   ".join(f"{m.get('role', '?')}: {m['content']}" for m in value)  # a chat, as people read it
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= CELL_CHARS else text[:CELL_CHARS] + "\u2026"
+
+
+def column_words(spec: str) -> str:
+    """A mapped column as a person reads it: “Comment”, or “instruction” with “input” for a template."""
+    names = re.findall(r"{([^{}]+)}", spec) or [spec]
+    return " with ".join(f"\u201c{name}\u201d" for name in names)
+
+
+def read_line(path: str, number: int, limit: int = 4000) -> str:
+    """Line `number` (1-based) of a text file, shortened, for showing where a problem is."""
+    try:
+        with open(path, "rb") as handle:
+            line = next(itertools.islice(handle, number - 1, None), b"")
+    except OSError as error:
+        return f"(cannot read it: {error})"
+    text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+    return text if len(text) <= limit else text[:limit] + f"\u2026 ({len(text):,} characters)"

@@ -95,11 +95,12 @@ class MakeDataDialog(QDialog):
             buttons.addWidget(button)
         column.addWidget(self.progress)
         column.addLayout(buttons)
-        splitter = QSplitter(Qt.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.table)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
+        self.top = top
         bottom = QHBoxLayout()
         bottom.addWidget(note("Every change here is kept as you make it."), 1)
         close = QPushButton("Close")
@@ -257,8 +258,11 @@ class MakeDataDialog(QDialog):
     def _show_state(self) -> None:
         running = self.job.running
         phase = runs.state(self.folder, "synth").phase if self.folder and not running else None
-        self.what.setVisible(self.folder is None)
-        self.summary.setVisible(self.folder is not None)
+        if self.what.isHidden() != (self.folder is not None):  # the form folds into a line: the examples get the room
+            self.what.setVisible(self.folder is None)
+            self.summary.setVisible(self.folder is not None)
+            top = self.top.sizeHint().height()
+            self.splitter.setSizes([top, max(self.splitter.height() - top, 200)])
         self.source.setEnabled(not running and phase != "finished")
         self.earlier.setEnabled(not running)
         self.start_button.setVisible(not running and phase != "finished")

@@ -73,6 +73,7 @@ class MakeDataDialog(QDialog):
         self.use_button.clicked.connect(self._use)
         self.refresh = QTimer(self, interval=1000, timeout=self.table.refresh)
         self._lay_out()
+        self._show_examples()
         self._show_state()
 
     def _lay_out(self) -> None:

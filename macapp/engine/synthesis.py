@@ -115,16 +115,20 @@ class Making:
             kept = self._kept_words()
             if not kept:
                 raise
-            raise RunFailed(error.plain, fix=f"{kept} made so far are kept: start the model server again and go on "
-                                             "(Resume in Tailor, or the same command again).") from None
+            raise RunFailed(error.plain, fix=f"{kept}: start the model server again and go on (Resume in Tailor, "
+                                             "or the same command again).") from None
 
     def _kept_words(self) -> str:
-        """"The 3 examples", or the questions the model wrote when no example is made yet; '' for nothing."""
+        """"The 3 examples made so far are kept", or the questions the model wrote, before any example; '' when
+        nothing was made."""
         made = len(made_data.read(self.folder))
         written = sum(len(step["questions"]) for step in made_data.read_lines(self.folder / PARTIAL))
-        if made:
-            return f"The {made} example{'s' * (made != 1)}"
-        return f"The {written} question{'s' * (written != 1)} the model wrote" if written else ""
+        count, noun = (made, "example") if made else (written, "question")
+        if not count:
+            return ""
+        done = "made" if made else "written"
+        return (f"The {count} {noun}s {done} so far are kept" if count != 1 else
+                f"The {noun} {done} so far is kept")
 
     def _left_out(self, what: str, refused: Refused) -> None:
         self.report({"type": ev.LOG, "level": "warning",

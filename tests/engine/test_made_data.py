@@ -12,7 +12,7 @@ import pytest
 
 from macapp.engine import endpoints, made_data, question_lists, synthesis
 from macapp.engine.chat_sources import EndpointChat, ServerLost
-from macapp.engine.errors import DataError, InputError
+from macapp.engine.errors import DataError, InputError, RunFailed
 from macapp.engine.made_data import Example
 from macapp.engine.recipe import OTHER_MAKING, Recipe
 
@@ -277,3 +277,20 @@ def test_models_of_says_plainly_that_nothing_answers():
 ])
 def test_base_url_as_people_type_it(typed, base):
     assert endpoints.base_url(typed) == base
+
+
+def test_a_server_lost_while_writing_questions_keeps_them_and_says_so(tmp_path, monkeypatch):
+    asked = []
+
+    def stand_in(messages, max_tokens):  # the model: one list of questions, then its server goes away
+        if asked:
+            raise ServerLost("http://127.0.0.1:9", "connection refused")
+        asked.append(messages)
+        return "1. How do I water a fern?\n2. Why do fern leaves turn brown?\n", "stop"
+
+    monkeypatch.setattr(synthesis, "connect", lambda recipe, report, should_stop: stand_in)
+    with pytest.raises(RunFailed) as failed:
+        synthesis.make(tmp_path, Recipe(way="topic", topic="ferns", count=20, endpoint="http://127.0.0.1:9/v1"))
+    assert str(failed.value) == "Cannot reach the model server at http://127.0.0.1:9 (connection refused)."
+    assert failed.value.fix == ("The 2 questions written so far are kept: start the model server again and go on "
+                                "(Resume in Tailor, or the same command again).")

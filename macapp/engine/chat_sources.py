@@ -1,8 +1,5 @@
 """The model that writes made data: an OpenAI-compatible server on this Mac (Ollama, LM Studio, mlx_lm server) or an
-MLX model loaded in the worker; each answers a chat with its text and whether it ended or was cut off.
-
-Both stop within about a second of being asked to: the server's answer is streamed and read in a thread, the MLX
-model's between tokens.
+MLX model in the worker; each answers a chat with its text and how it ended, and stops within a second when asked.
 """
 
 import http.client
@@ -41,8 +38,9 @@ class Refused(InputError):
         super().__init__(f"The model server refused it: {reason}")
 
 
-def _said(status: int, body: bytes) -> str:
-    """The server's own words for an error: the message of an OpenAI error, or a short text; never a JSON dump."""
+def _said(body: bytes) -> str:
+    """The server's own words for an error: the message of an OpenAI error, or a short text; '' when it gave none
+    (never a JSON dump or a web page)."""
     text = body.decode("utf-8", "replace").strip()
     try:
         error = json.loads(text).get("error")
@@ -50,8 +48,8 @@ def _said(status: int, body: bytes) -> str:
     except (ValueError, AttributeError):
         pass
     text = " ".join(str(text or "").split())
-    if not text or text.startswith(("{", "[", "<")):
-        return f"it answered {status}"
+    if text.startswith(("{", "[", "<")):
+        return ""
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -98,8 +96,8 @@ class EndpointChat:
                 return self._ask(body)
             except _ServerError as error:
                 if error.status < 500:
-                    raise Refused(error.reason) from None
-                why = f"it answered {error.status}: {error.reason}"
+                    raise Refused(error.reason or f"it answered {error.status}") from None
+                why = f"it answered {error.status}" + (f": {error.reason}" if error.reason else "")
             except http.client.InvalidURL:
                 raise nothing_answers(self.address, INVALID) from None
             except (OSError, http.client.HTTPException) as error:
@@ -120,7 +118,7 @@ class EndpointChat:
         try:
             status, streamed = next(items)
             if status >= 400:
-                raise _ServerError(status, _said(status, b"".join(items)))
+                raise _ServerError(status, _said(b"".join(items)))
             if not streamed:  # a server that answers in one piece, though asked to stream
                 return self._whole(json.loads(b"".join(items)))
             pieces, finish, ended = [], "stop", False

@@ -101,6 +101,16 @@ def test_synth_with_an_mlx_model_loaded_directly(demo_model, tmp_path):
     assert len(generated(tmp_path / "s")) == 3
 
 
+def test_an_mlx_model_asked_to_stop_stops_at_its_first_token(demo_model):
+    from macapp.engine.chat_sources import connect
+    from macapp.engine.errors import Stopped
+    from macapp.engine.recipe import Recipe
+
+    chat = connect(Recipe(model=str(demo_model)), should_stop=lambda: True)
+    with pytest.raises(Stopped):
+        chat([{"role": "user", "content": "How do I keep bread fresh?"}], 4096)
+
+
 def test_synth_unreachable_endpoint_is_bad_input(tmp_path):
     result = tailor("data", "synth", instructions_file(tmp_path, 2), "--out", tmp_path / "s", "--endpoint",
                     "http://127.0.0.1:9/v1")

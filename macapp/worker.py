@@ -241,7 +241,7 @@ def run(job: Job, events_stream) -> int:
                 if job.resume:
                     runs.check_resumable(run_dir)
             if job.kind == "synth":
-                claims.enter_context(runs.hold(run_dir, "is being filled with examples"))
+                claims.enter_context(runs.hold(run_dir, "is being filled with examples", noun=""))
             return _run(job, run_dir, emit, stop.is_set)
     except runs.RunRefused as error:
         emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": os.getpid(), "message": str(error)})

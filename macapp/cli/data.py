@@ -153,21 +153,26 @@ def add_data_commands(sub) -> None:
     _add_mapping_flags(prepare)
     prepare.set_defaults(func=cmd_prepare)
 
+    from ..engine.recipe import Recipe
+
+    defaults = Recipe()
     synth = actions.add_parser("synth", help="make chat examples by asking a local model")
     synth.add_argument("instructions", nargs="?", help="a JSON array of instructions, or a text file with one per line")
     synth.add_argument("--topic", help="or: a topic the model writes questions about (with --count and --kinds)")
     synth.add_argument("--kinds", help="the kind of questions, e.g. 'from beginners, about problems they meet'")
-    synth.add_argument("--count", type=int, default=50, help="how many questions about the topic (default 50)")
+    synth.add_argument("--count", type=int, default=defaults.count,
+                       help=f"how many questions about the topic (default {defaults.count})")
     synth.add_argument("--documents", nargs="+", help="or: PDF, DOCX, Markdown, text or HTML files, or folders")
-    synth.add_argument("--per-passage", type=int, default=3, help="questions on each passage of the documents")
+    synth.add_argument("--per-passage", type=int, default=defaults.per_passage,
+                       help=f"questions on each passage of the documents (default {defaults.per_passage})")
     synth.add_argument("--out", required=True, help="folder for the examples and the prepared split")
     where = synth.add_mutually_exclusive_group(required=True)
     where.add_argument("--endpoint", help="an OpenAI-compatible URL, e.g. http://localhost:11434/v1 (Ollama)")
     where.add_argument("--model", help="an MLX model to load here: 'demo' or a folder")
-    synth.add_argument("--api-model", default="default_model",
+    synth.add_argument("--api-model", default=defaults.api_model,
                        help="the model name the endpoint serves (Ollama: e.g. llama3.2; mlx_lm server: its own model)")
     synth.add_argument("--follow-up", action="store_true", help="add a follow-up question and answer to each")
     synth.add_argument("--system", help="a system prompt for the model")
-    synth.add_argument("--temperature", type=float, default=0.7)
-    synth.add_argument("--max-tokens", type=int, default=512)
+    synth.add_argument("--temperature", type=float, default=defaults.temperature)
+    synth.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
     synth.set_defaults(func=cmd_synth)

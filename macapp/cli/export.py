@@ -134,6 +134,8 @@ def cmd_upload(args) -> int:
     code, result = run_job(job, "Uploading", secrets={"HF_TOKEN": token})  # the job file on disk never holds it
     if result:
         print(result["url"])
+        if result["private"] != job.private:
+            print(f"Uploaded: {hub.seen_by(result, job.private)}.", file=sys.stderr)
     return code
 
 

@@ -16,9 +16,10 @@ import sys
 from mlx_lm import server as mlx_server
 
 from .chat_turns import add_stop_tokens
+from .endpoints import MLX_SERVER_MODEL
 from .serve import CANNOT_BIND
 
-ALIASES = ("default_model",)  # mlx-lm's own name for the model it was started with
+ALIASES = (MLX_SERVER_MODEL,)
 MAX_BODY = 2_000_000  # bytes; far beyond any context these models take, and a larger body would pin the server
 
 
@@ -31,7 +32,7 @@ class OneModelProvider(mlx_server.ModelProvider):
     def __init__(self, cli_args):
         super().__init__(cli_args)
         for names in (self._model_map, self._adapter_map, self._draft_model_map):
-            names[self.name] = names["default_model"]
+            names[self.name] = names[MLX_SERVER_MODEL]
 
     def _load(self, *args, **kwargs):
         super()._load(*args, **kwargs)

@@ -51,14 +51,26 @@ class _Unreadable(Exception):
 
 
 def passages(paths: list[str], size: int = 1500) -> list[Passage]:
+    """The passages of `read_passages`, when every file gives some; else a DataError with every problem."""
+    result, problems = read_passages(paths, size)
+    if problems:
+        raise DataError(problems)
+    return result
+
+
+def read_passages(paths: list[str], size: int = 1500) -> tuple[list[Passage], list[Problem]]:
     """Every supported file (a folder: its supported files, recursively, sorted; other files there are skipped)
     split into passages of about `size` characters: paragraphs joined up to size, never across a page, a long
-    paragraph cut at sentence ends; whitespace tidied (PDF hyphenated line ends joined, runs of spaces)."""
+    paragraph cut at sentence ends; whitespace tidied (PDF hyphenated line ends joined, runs of spaces). With them,
+    a problem for each file or folder that gave none, so that one bad file among many can be left out."""
     result, problems = [], []
     if not paths:
         problems.append(Problem("error", "no documents were chosen", "documents",
                                 fix=f"Choose {SUPPORTED_NAMES} files, or a folder of them."))
     for given in paths:
+        if not str(given).strip():  # Path("") is the current folder, which the person did not choose
+            problems.append(Problem("error", "has no name", "a document", fix="Choose each document or folder."))
+            continue
         files = _documents_in(Path(given)) if Path(given).is_dir() else [str(given)]
         if not files:
             problems.append(Problem("error", "has no documents Tailor can read", str(given),
@@ -68,9 +80,12 @@ def passages(paths: list[str], size: int = 1500) -> list[Passage]:
                 result += _pack(file, _read(Path(file)), size)
             except _Unreadable as unreadable:
                 problems.append(Problem("error", str(unreadable), file, fix=unreadable.fix))
-    if problems:
-        raise DataError(problems)
-    return result
+    return result, problems
+
+
+def left_out_words(problem: Problem) -> str:
+    """What a warning says of a file left out: "Left out scan.pdf: it has no text … Make a text copy first, …"."""
+    return f"Left out {Path(problem.file).name}: it {problem.message}. {problem.fix}"
 
 
 def _documents_in(folder: Path) -> list[str]:
@@ -85,7 +100,7 @@ def _read(path: Path) -> list[tuple[int, str | None, str]]:
     """The file's paragraphs as (page, section, text), empty ones left out."""
     suffix = path.suffix.lower()
     if not path.exists():
-        raise _Unreadable("file not found", "Check the name and the folder.")
+        raise _Unreadable("was not found", "Check the name and the folder.")
     if suffix not in SUFFIXES:
         raise _Unreadable(f"is not a type Tailor reads: it reads {SUPPORTED_NAMES}",
                           CONVERT_FIXES.get(suffix, "Save it as one of those types."))

@@ -2,6 +2,7 @@
 each serves, found on their usual ports; plain HTTP with short timeouts, so the window can ask from a thread.
 """
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -56,10 +57,17 @@ def models_of(url: str, timeout: float = 2.0) -> list[str]:
             return [MLX_SERVER_MODEL]
         raise InputError(f"The server at {url} answered {error.code} when asked for its models. Check the "
                          "address: it should be an OpenAI-compatible server such as Ollama or LM Studio.") from None
+    except http.client.InvalidURL:  # an address with a space or a port that is not a number
+        raise nothing_answers(url, "that is not a valid address") from None
     except (urllib.error.URLError, OSError, ValueError, AttributeError) as error:
-        raise InputError(f"Nothing answers at {url} ({getattr(error, 'reason', error)}). Start the server first: "
-                         "open Ollama or LM Studio (and start its local server), or run mlx_lm server.") from None
+        raise nothing_answers(url, str(getattr(error, "reason", error))) from None
     return names or [MLX_SERVER_MODEL]
+
+
+def nothing_answers(url: str, why: str) -> InputError:
+    """The plain refusal of an address no server answers at, or that is not an address."""
+    return InputError(f"Nothing answers at {url} ({why}). Start the server first: open Ollama or LM Studio (and "
+                      "start its local server), or run mlx_lm server.")
 
 
 def find(timeout: float = 0.4, usual=USUAL) -> list[Endpoint]:

@@ -72,15 +72,20 @@ def guess_mapping(columns: list) -> Mapping | None:
     """The question and answer columns as people name them (comment/response, question/answer, input/output,
     instruction/response, user/assistant, prompt/reply, ...); None when the names do not tell."""
     columns = [c for c in columns if not any(w in NOT_TEXT_WORDS for w in _words(c))]
-    answers = [c for c in columns if any(w in ANSWER_WORDS for w in _words(c))]
-    answer = _best(answers, ANSWER_WORDS)
-    prompt = _best([c for c in columns if c not in answers], PROMPT_WORDS)
+    answer = _best([c for c in columns if any(w in ANSWER_WORDS for w in _words(c))], ANSWER_WORDS)
+    prompt = question_column(columns)
     if not (prompt and answer):
         return None
     lowered = {str(c).lower(): c for c in columns}
     if str(prompt).lower() == "instruction" and "input" in lowered:  # Alpaca: the input goes under the instruction
         prompt = f"{{{prompt}}}\n\n{{{lowered['input']}}}"
     return Mapping(prompt=str(prompt), completion=str(answer))
+
+
+def question_column(columns: list) -> str | None:
+    """The column whose name says it holds questions (not answers, ids or dates); None when no name says so."""
+    return _best([c for c in columns if not any(w in NOT_TEXT_WORDS + ANSWER_WORDS for w in _words(c))],
+                 PROMPT_WORDS)
 
 
 def detect_format(record: dict) -> str | None:

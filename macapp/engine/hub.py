@@ -46,8 +46,8 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
            report=lambda event: None) -> dict:
     """Upload the folder's files to `repo` (created, private by default, if it does not exist) in one commit; `extra`
     ({name: bytes}, such as the model card as README.md) goes into that commit only, in place of the folder's file
-    of the same name, so the folder on this Mac is left as it was. Returns the model page's address and the
-    account's name."""
+    of the same name, so the folder on this Mac is left as it was. Returns the model page's address, the account's
+    name and whether the repository is private, as the hub says after the commit (one that existed keeps its own)."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -65,6 +65,7 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
         operations = [CommitOperationAdd(p.name, str(p)) for p in files]
         operations += [CommitOperationAdd(name, data) for name, data in extra.items()]
         api.create_commit(repo, operations, commit_message="Upload from Tailor")
+        private = bool(api.repo_info(repo).private)
     except OfflineModeIsEnabled:
         raise ExportError("Uploading is not possible offline (HF_HUB_OFFLINE is set).") from None
     except HfHubHTTPError as error:
@@ -74,7 +75,18 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
             raise RunFailed("Could not reach Hugging Face to upload.",
                             "Check the internet connection and upload again.") from None
         raise
-    return {"url": f"{api.endpoint}/{repo}", "user": user}
+    return {"url": f"{api.endpoint}/{repo}", "user": user, "private": private}
+
+
+def seen_by(result: dict, asked_private: bool) -> str:
+    """Who can see the uploaded model, from what the hub said, and when that is not what was asked, why."""
+    if result["private"] == asked_private:
+        return "only you can see it" if asked_private else "anyone can see it"
+    if asked_private:
+        return ("it is public, because it already was on Hugging Face: anyone can see it. To hide it, open the "
+                "model's Settings on Hugging Face and make it private")
+    return ("it is private, because it already was on Hugging Face: only you can see it. To share it, open the "
+            "model's Settings on Hugging Face and make it public")
 
 
 def _account(api, repo: str) -> str:

@@ -78,15 +78,19 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def repair(path: Path) -> None:
-    """Cut off a last line a kill left without its end. Only a worker beginning its session calls it: a reader
-    that cut the file could cut the line a worker is writing."""
+    """End a last line a kill left without its end, so it is a whole broken line that `read_lines` skips (its index is
+    made again). Only appended to, never cut: the window may append an edit at the same moment, and it is kept."""
     try:
-        with open(path, "r+b") as handle:
-            data = handle.read()
-            if data and not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
+        handle = os.open(path, os.O_RDWR | os.O_APPEND)
     except FileNotFoundError:
-        pass
+        return
+    try:
+        size = os.fstat(handle).st_size
+        if size and os.pread(handle, 1, size - 1) != b"\n":  # a line appended meanwhile just gets an empty one
+            os.write(handle, b"\n")
+            os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def append(path: Path, record: dict) -> None:
@@ -105,8 +109,10 @@ def append(path: Path, record: dict) -> None:
 
 
 def indexes_written(folder) -> set[int]:
-    """Every index the job has written, deleted ones included: those are not made again."""
-    return {line["index"] for line in read_lines(Path(folder) / EXAMPLES)}
+    """Every index the job has written, deleted ones included: those are not made again. One the model server
+    refused last time (its newest line says the problem) is asked again: the server may take it now."""
+    newest = {line["index"]: line for line in read_lines(Path(folder) / EXAMPLES)}
+    return {index for index, line in newest.items() if not line.get("problem")}
 
 
 def read(folder) -> list[Example]:

@@ -20,16 +20,19 @@ LICENCES = {"Apache 2.0": "apache-2.0", "MIT": "mit", "Gemma Terms of Use": "gem
 FORMATS = {"chat": "chats (messages with roles)", "completions": "prompts with their completions",
            "text": "plain text"}
 SPLITS = (("train", "training"), ("valid", "validation"), ("test", "test"))
+# What mlx-lm reads from an adapter's settings; the rest (data, adapter_path, resume_adapter_file) can name folders
+# on this Mac, such as /Users/<name>/..., and is never published.
+ADAPTER_KEYS = ("fine_tune_type", "num_layers", "lora_parameters")
 
 
 def files(run_dir, folder, repo: str) -> dict[str, bytes]:
     """The files the upload of `folder` gets from the run rather than from the folder: the card, and for an adapter
-    its adapter_config.json without this Mac's folders (mlx-lm reads only the training settings from it)."""
+    its adapter_config.json with only what mlx-lm reads, and the base model only when it is on the hub."""
     shared = {"README.md": card(run_dir, repo, is_adapter(folder)).encode()}
     if is_adapter(folder):
         settings = json.loads((Path(folder) / "adapter_config.json").read_text(encoding="utf-8"))
         base = base_model(run_dir)
-        settings = {**{k: v for k, v in settings.items() if k not in ("data", "model")},
+        settings = {**{k: v for k, v in settings.items() if k in ADAPTER_KEYS},
                     **({"model": base} if models.is_repo_id(base) else {})}
         shared["adapter_config.json"] = (json.dumps(settings, indent=2, sort_keys=True) + "\n").encode()
     return shared

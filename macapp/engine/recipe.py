@@ -5,10 +5,16 @@ Plain data only (no MLX), so the window builds and checks it; the worker, the CL
 
 from dataclasses import asdict, dataclass, field, fields
 
+from .endpoints import MLX_SERVER_MODEL
 from .errors import InputError
 
 WAYS = ("topic", "instructions", "documents")
-MOST_EXAMPLES = 5000
+MOST_EXAMPLES, MOST_PER_PASSAGE = 5000, 20  # the fewest of each is 1
+# What decides the examples a folder holds; the model and how it answers may change between sessions.
+WHAT_IS_MADE = ("way", "topic", "kinds", "count", "instructions", "documents", "per_passage", "follow_up",
+                "system")
+OTHER_MAKING = ("This folder holds examples made from another topic, file or documents, or with other choices. "
+                "Choose another folder, or ask for the same as before to go on.")
 
 
 @dataclass
@@ -28,7 +34,7 @@ class Recipe:
     follow_up: bool = False
     system: str | None = None
     endpoint: str | None = None
-    api_model: str = "default_model"  # mlx_lm server's name for the model it was started with
+    api_model: str = MLX_SERVER_MODEL
     model: str | None = None
     temperature: float = 0.7
     max_tokens: int = 512
@@ -53,8 +59,8 @@ class Recipe:
             raise InputError("Choose the file with your instructions: one per line, or a JSON list.")
         if self.way == "documents" and not self.documents:
             raise InputError("Choose the documents (PDF, Word, Markdown, text or web pages) or a folder of them.")
-        if self.way == "documents" and not 1 <= self.per_passage <= 20:
-            raise InputError("Ask for between 1 and 20 questions on each passage.")
+        if self.way == "documents" and not 1 <= self.per_passage <= MOST_PER_PASSAGE:
+            raise InputError(f"Ask for between 1 and {MOST_PER_PASSAGE} questions on each passage.")
         if bool(self.endpoint) == bool(self.model):
             raise InputError("Choose the model that writes the examples: a server on this Mac (Ollama, LM Studio, "
                              "mlx_lm server) or an MLX model.")
@@ -63,3 +69,12 @@ class Recipe:
         if not 0 <= self.temperature <= 2:
             raise InputError("The temperature must be between 0 and 2.")
         return self
+
+    def same_making_as(self, kept: dict) -> bool:
+        """Whether examples made with `kept` (a recipe's dict) are made from the same as this recipe, so that one
+        folder can hold both; the model and how it answers may differ. Spaces around the words do not count."""
+
+        def shape(value):
+            return value.strip() if isinstance(value, str) else value
+
+        return all(shape(kept.get(key)) == shape(getattr(self, key)) for key in WHAT_IS_MADE)

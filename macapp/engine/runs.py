@@ -90,22 +90,23 @@ def parse_event(line: bytes) -> dict | None:
 
 
 @contextmanager
-def hold(folder: Path, doing: str = "is being trained"):
-    """This process's claim on a run while it trains it (or on a job's folder while it works in it); a second one is
-    refused. The claim is a lock the system drops when its process ends, however it ends, so a killed run is never
-    left locked."""
+def hold(folder: Path, doing: str = "is being trained", noun: str = "Run "):
+    """This process's claim on a run while it trains it (or on a job's folder while it works in it: `noun` '' names
+    the folder alone); a second one is refused. The claim is a lock the system drops when its process ends, however
+    it ends, so a killed run is never left locked."""
+    named = f"{noun}{Path(folder).name}"
     try:
         handle = open(Path(folder) / ".lock", "a+")
     except OSError as error:
-        raise RunRefused(f"Run {Path(folder).name} cannot be claimed for training: {error.strerror}. Check that its "
-                         f"folder can be written: {folder}") from None
+        raise RunRefused(f"{named} cannot be claimed: {error.strerror}. Check that its folder can be written: "
+                         f"{folder}") from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip()
-            raise RunRefused(f"{'Run ' * (doing == 'is being trained')}{Path(folder).name} {doing} by another Tailor"
+            raise RunRefused(f"{named} {doing} by another Tailor"
                              + (f" (process {holder})" if holder.isdigit() else "") + ". Wait for it to finish, "
                              "or stop it first (in the window, or Ctrl-C in its terminal).") from None
         handle.truncate(0)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from . import events as ev
 from . import made_data, question_lists
-from .chat_sources import ServerLost, connect
-from .errors import DataError, InputError, Problem, RunFailed
+from .chat_sources import Refused, ServerLost, connect
+from .errors import DataError, InputError, Problem, RunFailed, Stopped
 from .files import write_json_atomic, write_text_atomic
-from .recipe import Recipe
+from .recipe import OTHER_MAKING, Recipe
 
 TOPIC_REQUEST = ("Write {n} different questions that people ask about {topic}.{kinds} Begin each question with "
                  "\u201c{starter}\u201d or a phrase like it, and make each about one thing. Write one question per "
@@ -28,7 +28,6 @@ FOLLOW_UP_REQUEST = ("Here is a question and its answer.\n\nQuestion: {question}
                      "Write one short follow-up question a curious reader would ask next. "
                      "Reply with the question only.")
 PER_REQUEST = 10  # questions asked for at once: small models keep a list of ten varied, not fifty
-WHAT_IS_MADE = ("way", "topic", "kinds", "count", "instructions", "documents", "per_passage", "follow_up", "system")
 QUESTIONS, PARTIAL, PASSAGES = "questions.jsonl", "questions.partial.jsonl", "passages.json"
 
 
@@ -38,13 +37,35 @@ def _instruction(item) -> str | None:
     return item.strip() if isinstance(item, str) and item.strip() else None
 
 
+def _from_table(path: Path) -> list[str]:
+    """The questions in a spreadsheet saved as CSV or TSV: its only column, or the one named for questions."""
+    from .formats import question_column
+    from .readers import read
+
+    rows = list(read(path))
+    if errors := [row.problem for row in rows if row.problem and row.problem.severity == "error"]:
+        raise DataError(errors)
+    records = [row.record for row in rows if row.record is not None]
+    columns = list(records[0]) if records else []
+    column = columns[0] if len(columns) == 1 else question_column(columns)
+    if records and column is None:
+        raise DataError([Problem("error", f"Tailor cannot tell which column holds the questions (the columns are "
+                                          f"{', '.join(columns)})", str(path), 1,
+                                 fix="Name the column of questions \"question\", or save the questions as a .txt "
+                                     "file with one on each line.")])
+    return [record[column].strip() for record in records if record[column].strip()]
+
+
 def read_instructions(path) -> list[str]:
-    """Instructions from a JSON array (of strings, or of objects with an instruction or prompt) or lines."""
+    """Instructions from a JSON array (of strings, or of objects with an instruction or prompt), a spreadsheet's
+    column of questions (CSV or TSV), or lines."""
     path = Path(path)
     if not path.is_file():
         raise DataError([Problem("error", "file not found", str(path), fix="Check the path.")])
     text = path.read_text(encoding="utf-8-sig", errors="replace")
-    if text.lstrip().startswith("["):
+    if path.suffix.lower() in (".csv", ".tsv"):
+        instructions = _from_table(path)
+    elif text.lstrip().startswith("["):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as error:
@@ -53,8 +74,9 @@ def read_instructions(path) -> list[str]:
         found = [_instruction(item) for item in items]
         bad = [i for i, item in enumerate(found, start=1) if item is None]
         if bad:
-            raise DataError([Problem("error", "is not an instruction (text, or an object with 'instruction')",
-                                     str(path), i, unit="item", fix="Make each item a string.") for i in bad])
+            raise DataError([Problem("error", "is not a piece of text", str(path), i, unit="item",
+                                     fix="Write each instruction in quotes, e.g. \"How do I \u2026?\"")
+                             for i in bad])
         instructions = found
     else:
         instructions = [line.strip() for line in text.splitlines() if line.strip()]
@@ -68,11 +90,8 @@ def _keep_recipe(folder: Path, recipe: Recipe) -> None:
     """Remember what the folder makes; going on with another recipe would mix two datasets."""
     path = folder / made_data.RECIPE
     if path.exists():
-        kept = json.loads(path.read_text(encoding="utf-8"))
-        changed = [key for key in WHAT_IS_MADE if kept.get(key) != getattr(recipe, key)]
-        if changed:
-            raise InputError(f"{folder} holds examples made another way ({', '.join(changed)} differ). Choose "
-                             "another folder, or ask for the same as before to go on.")
+        if not recipe.same_making_as(json.loads(path.read_text(encoding="utf-8"))):
+            raise InputError(OTHER_MAKING)
     write_json_atomic(path, recipe.to_dict())
 
 
@@ -83,20 +102,37 @@ class Making:
         self.folder, self.recipe, self.report, self.should_stop = folder, recipe, report, should_stop
         for log in (made_data.EXAMPLES, PARTIAL):  # a line the last session's worker was killed writing
             made_data.repair(folder / log)
-        self.chat = connect(recipe, report)
+        self.chat = connect(recipe, report, should_stop)
         self.started, self.new = time.monotonic(), 0
         self.passage_list: list[dict] | None = None
 
     def ask(self, messages: list[dict], max_tokens: int) -> tuple[str, str]:
+        """The model's answer; a server lost once something is made fails the job saying that what was made is
+        kept (before that, it is bad input: the server was never there)."""
         try:
             return self.chat(messages, max_tokens)
         except ServerLost as error:
-            made = len(made_data.read(self.folder))
-            if not made and not (self.folder / PARTIAL).exists():
+            kept = self._kept_words()
+            if not kept:
                 raise
-            raise RunFailed(str(error).replace(", then try again.", "."),
-                            fix=f"The {made} example{'s' * (made != 1)} made so far are kept: start the model server "
-                                "again, then press Resume (or run the same command again).") from None
+            raise RunFailed(error.plain, fix=f"{kept}: start the model server again and go on (Resume in Tailor, "
+                                             "or the same command again).") from None
+
+    def _kept_words(self) -> str:
+        """"The 3 examples made so far are kept", or the questions the model wrote, before any example; '' when
+        nothing was made."""
+        made = len(made_data.read(self.folder))
+        written = sum(len(step["questions"]) for step in made_data.read_lines(self.folder / PARTIAL))
+        count, noun = (made, "example") if made else (written, "question")
+        if not count:
+            return ""
+        done = "made" if made else "written"
+        return (f"The {count} {noun}s {done} so far are kept" if count != 1 else
+                f"The {noun} {done} so far is kept")
+
+    def _left_out(self, what: str, refused: Refused) -> None:
+        self.report({"type": ev.LOG, "level": "warning",
+                     "message": f"Left out {what}: the model server refused it: {refused.reason}"})
 
     # questions
 
@@ -146,8 +182,12 @@ class Making:
             if not path.exists():  # read once: a resumed job answers from the passages it asked about
                 from . import documents
 
-                write_json_atomic(path, [{"text": p.text, "where": p.where()}
-                                         for p in documents.passages(self.recipe.documents)])
+                found, problems = documents.read_passages(self.recipe.documents)
+                if not found:
+                    raise DataError(problems)
+                for problem in problems:  # one bad file among good ones is left out, and said
+                    self.report({"type": ev.LOG, "level": "warning", "message": documents.left_out_words(problem)})
+                write_json_atomic(path, [{"text": p.text, "where": p.where()} for p in found])
             self.passage_list = json.loads(path.read_text(encoding="utf-8"))
         return self.passage_list
 
@@ -161,7 +201,11 @@ class Making:
                 return None
             self._progress("questions", step, len(passages), f"Writing questions on {passages[step]['where']}")
             request = PASSAGE_REQUEST.format(n=wanted, text=passages[step]["text"])
-            text, _ = self.ask([{"role": "user", "content": request}], 48 * wanted)
+            try:
+                text, _ = self.ask([{"role": "user", "content": request}], 48 * wanted)
+            except Refused as refused:  # e.g. a passage too long for the model: the others are still worth asking
+                self._left_out(passages[step]["where"], refused)
+                text = ""
             kept = [q for q in question_lists.parse(text)[:wanted] if distinct.add(q)]
             made_data.append(self.folder / PARTIAL, {"step": step, "questions": kept})
         found = [{"instruction": q, "passage": line["step"], "source": passages[line["step"]]["where"]}
@@ -197,19 +241,32 @@ class Making:
         return kept, finishes
 
     def answers(self, questions: list[dict]) -> bool:
-        """Answer every question not answered yet; False when stopped first."""
+        """Answer every question not answered yet; False when stopped first. A question the server refuses is left
+        out (and asked again next session); when it refuses every one, the job fails with its words."""
         done = made_data.indexes_written(self.folder)
         todo = [i for i in range(len(questions)) if i not in done]
+        refused = None
         for number, index in enumerate(todo):
             if self.should_stop():
                 return False
             self._answers_progress(len(questions) - len(todo) + number, len(questions), len(todo) - number)
-            messages, finishes = self.example(questions[index])
+            try:
+                messages, finishes = self.example(questions[index])
+            except Refused as error:
+                refused = error
+                made_data.append(self.folder / made_data.EXAMPLES, {"index": index, "deleted": True,
+                                                                    "problem": error.reason})
+                self._left_out(f"question {index + 1}", error)
+                continue
             source = questions[index].get("source")
             made_data.append(self.folder / made_data.EXAMPLES, {"index": index, "messages": messages,
                                                                 "finish": finishes,
                                                                 **({"source": source} if source else {})})
             self.new += 1
+        if refused and not made_data.read(self.folder):
+            raise RunFailed(f"The model server refused every question: {refused.reason}",
+                            fix="Check that the server serves the model you chose and that it can take questions "
+                                "this long (its context length), then go on.")
         self._answers_progress(len(questions), len(questions), 0)
         return True
 
@@ -228,8 +285,11 @@ def make(folder, recipe: Recipe, report=lambda event: None, should_stop=lambda: 
     folder.mkdir(parents=True, exist_ok=True)
     _keep_recipe(folder, recipe.check())
     making = Making(folder, recipe, report, should_stop)
-    questions = making.questions()
-    finished = questions is not None and making.answers(questions)
+    try:
+        questions = making.questions()
+        finished = questions is not None and making.answers(questions)
+    except Stopped:  # in the middle of a request: what it was making is not kept, and is made next session
+        questions, finished = None, False
     path, count = made_data.save_dataset(folder)
     result = {"examples": count, "new": making.new, "dataset": str(path), "stopped": not finished}
     if finished and recipe.way == "topic" and len(questions) < recipe.count:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from macapp.engine import blas, demo
+from macapp.engine import blas, demo, made_data
 from tests.bad_inputs import BAD_INPUTS, CHAT, MISSING_COLUMN
 from tests.helpers import tailor, write_jsonl
 
@@ -56,7 +56,7 @@ def synth_command(instructions, out, endpoint, *extra):
 
 
 def generated(out):
-    return [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
+    return made_data.read_lines(out / "examples.jsonl")  # a line a kill cut short is a broken line, left out
 
 
 def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):
@@ -99,6 +99,16 @@ def test_synth_with_an_mlx_model_loaded_directly(demo_model, tmp_path):
                     "--max-tokens", 16)
     assert result.returncode == 0, result.stderr
     assert len(generated(tmp_path / "s")) == 3
+
+
+def test_an_mlx_model_asked_to_stop_stops_at_its_first_token(demo_model):
+    from macapp.engine.chat_sources import connect
+    from macapp.engine.errors import Stopped
+    from macapp.engine.recipe import Recipe
+
+    chat = connect(Recipe(model=str(demo_model)), should_stop=lambda: True)
+    with pytest.raises(Stopped):
+        chat([{"role": "user", "content": "How do I keep bread fresh?"}], 4096)
 
 
 def test_synth_unreachable_endpoint_is_bad_input(tmp_path):

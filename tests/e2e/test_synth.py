@@ -3,6 +3,7 @@ a server that goes away, and a second worker on the same folder. The demo model 
 """
 
 import json
+import signal
 import threading
 import urllib.error
 import urllib.request
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine import demo, question_lists, synthesis
+from macapp.engine import demo, made_data, question_lists, synthesis
 from macapp.engine.recipe import Recipe
 from tests.engine.test_documents import write_docx, write_pdf
 from tests.helpers import tailor
@@ -21,13 +22,16 @@ WAIT = 120  # seconds any one worker may take before the test gives up on it
 
 
 class Proxy:
-    """A forwarding server in front of the real one: keeps each chat it is sent, can hold the `hold_at`-th until
-    `release` is set, and can be closed to play a server that went away."""
+    """A forwarding server in front of the real one, passing its answers on line by line as they stream: keeps each
+    chat it is sent, can hold the `hold_at`-th until `release` is set (before asking the server, or `mid_answer`:
+    after the first line of its answer), can refuse chats (`refuse` gives the status and error JSON for a chat, or
+    None), and can be closed to play a server that went away."""
 
-    def __init__(self, target: str, hold_at: int | None = None):
-        self.root, self.hold_at = target.rsplit("/v1", 1)[0], hold_at
+    def __init__(self, target: str, hold_at: int | None = None, mid_answer: bool = False, refuse=lambda chat: None):
+        self.root, self.hold_at, self.mid_answer, self.refuse = target.rsplit("/v1", 1)[0], hold_at, mid_answer, refuse
         self.chats: list[dict] = []
         self.lock, self.held, self.release = threading.Lock(), threading.Event(), threading.Event()
+        self.let_go = threading.Event()  # the held chat went on: released, or held for WAIT
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,10 +43,18 @@ class Proxy:
                 with proxy.lock:
                     proxy.chats.append(json.loads(body))
                     number = len(proxy.chats)
-                if number == proxy.hold_at:
-                    proxy.held.set()
-                    proxy.release.wait(WAIT)
-                proxy.forward(self, body)
+                if refused := proxy.refuse(proxy.chats[-1]):
+                    status, error = refused
+                    data = json.dumps(error).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if number == proxy.hold_at and not proxy.mid_answer:
+                    proxy.hold()
+                proxy.forward(self, body, hold=number == proxy.hold_at and proxy.mid_answer)
 
             def log_message(self, *args):
                 pass
@@ -52,20 +64,29 @@ class Proxy:
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
 
-    def forward(self, handler, body) -> None:
+    def hold(self) -> None:
+        self.held.set()
+        self.release.wait(WAIT)
+        self.let_go.set()
+
+    def forward(self, handler, body, hold=False) -> None:
+        """The server's answer, line by line as it comes (the connection's end ends it); `hold`: after its first."""
         request = urllib.request.Request(self.root + handler.path, body, {"Content-Type": "application/json"})
         try:
             try:
-                with urllib.request.urlopen(request, timeout=WAIT) as response:
-                    status, data = response.status, response.read()
+                response = urllib.request.urlopen(request, timeout=WAIT)
             except urllib.error.HTTPError as error:
-                status, data = error.code, error.read()
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except OSError:  # the worker was killed while its chat was held
+                response = error
+            with response:
+                handler.send_response(response.status)
+                handler.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+                handler.end_headers()
+                for number, line in enumerate(response):
+                    handler.wfile.write(line)
+                    handler.wfile.flush()
+                    if hold and number == 0:
+                        self.hold()
+        except OSError:  # the worker was killed, or stopped, while its chat was held
             pass
 
     def asked(self, words: str) -> list[str]:
@@ -82,8 +103,8 @@ class Proxy:
 def proxy(mlx_server):
     made = []
 
-    def make(hold_at=None):
-        made.append(Proxy(mlx_server, hold_at))
+    def make(hold_at=None, **options):
+        made.append(Proxy(mlx_server, hold_at, **options))
         return made[-1]
 
     yield make
@@ -112,6 +133,11 @@ def run(folder: Path, kill_when=lambda event: False, **recipe) -> tuple[int, lis
     return process.returncode, seen
 
 
+def start(folder: Path, **recipe):
+    folder.mkdir(parents=True, exist_ok=True)
+    return jobs.start(jobs.SynthJob(run=str(folder), recipe=Recipe(**recipe).check().to_dict()))
+
+
 def answered(done: int):
     return lambda e: e["type"] == "progress" and e.get("stage") == "answers" and e["done"] >= done
 
@@ -127,7 +153,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def assert_each_index_once(folder: Path, count: int) -> list[dict]:
-    rows = lines(folder / "examples.jsonl")
+    rows = made_data.read_lines(folder / "examples.jsonl")  # a line a kill cut short is a broken line, left out
     assert sorted(r["index"] for r in rows) == list(range(count))
     assert len(lines(folder / "dataset.jsonl")) == count
     return rows
@@ -285,3 +311,87 @@ def test_a_second_worker_on_the_same_folder_is_refused(proxy, tmp_path):
         first.kill()
         first.wait(WAIT)
     assert_each_index_once(folder, 3)
+
+
+@pytest.mark.parametrize("mid_answer", [False, True], ids=["server-silent", "answer-streaming"])
+def test_pause_stops_in_the_middle_of_an_answer_and_it_is_made_on_resume(proxy, tmp_path, mid_answer):
+    folder, recipe = tmp_path / "paused", {"instructions": instructions(tmp_path, 3), "max_tokens": 8192}
+    server = proxy(hold_at=2, mid_answer=mid_answer)  # the second example: the first is written whole
+    process = start(folder, endpoint=server.url, **recipe)
+    watchdog = threading.Timer(2 * WAIT, process.kill)
+    watchdog.start()
+    try:
+        assert server.held.wait(WAIT), "the second answer was never asked for"
+        process.send_signal(signal.SIGINT)  # what Pause sends
+        events = list(jobs.events(process))
+        assert not server.let_go.is_set(), "the worker waited for the held answer instead of stopping"
+        assert process.returncode == exitcodes.STOPPED, events[-3:]
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait(WAIT)
+    assert events[-1]["type"] == "done" and events[-1]["stopped"]
+    assert [row["index"] for row in lines(folder / "examples.jsonl")] == [0]  # nothing half-made is kept
+    assert len(lines(folder / "dataset.jsonl")) == 1
+    server.release.set()
+    code, events = run(folder, endpoint=proxy().url, **{**recipe, "max_tokens": 16})
+    assert code == exitcodes.DONE, events[-1]
+    assert_each_index_once(folder, 3)
+
+
+def refusing(words: str, status: int = 400):
+    """A server that refuses the chats asking about `words`, in the shape OpenAI's API gives errors in."""
+    error = {"error": {"message": "This model's maximum context length is 2048 tokens", "type": "invalid_request_error",
+                       "code": "context_length_exceeded"}}
+    return lambda chat: (status, error) if words in json.dumps(chat) else None
+
+
+def test_a_question_the_server_refuses_is_left_out_and_asked_again_on_resume(proxy, tmp_path):
+    path = tmp_path / "instructions.txt"
+    path.write_text("How do I water a fern?\nWhy is my long question refused?\nWhen should I repot a cactus?\n")
+    folder = tmp_path / "refused"
+    code, events = run(folder, instructions=str(path), endpoint=proxy(refuse=refusing("refused")).url, max_tokens=16)
+    assert code == exitcodes.DONE, events[-1]
+    rows = lines(folder / "examples.jsonl")
+    assert {"index": 1, "deleted": True, "problem": "This model's maximum context length is 2048 tokens"} in rows
+    warnings = [e["message"] for e in events if e["type"] == "log" and e.get("level") == "warning"]
+    assert warnings == ["Left out question 2: the model server refused it: This model's maximum context length is "
+                        "2048 tokens"]
+    assert len(lines(folder / "dataset.jsonl")) == 2 and events[-1]["result"]["examples"] == 2
+    code, events = run(folder, instructions=str(path), endpoint=proxy().url, max_tokens=16)
+    assert code == exitcodes.DONE and events[-1]["result"]["new"] == 1
+    assert len(lines(folder / "dataset.jsonl")) == 3
+
+
+def test_every_question_refused_fails_in_the_servers_words(proxy, tmp_path):
+    code, events = run(tmp_path / "all-refused", instructions=instructions(tmp_path, 2), max_tokens=16,
+                       endpoint=proxy(refuse=refusing("messages")).url)
+    assert code == exitcodes.FAILED
+    assert events[-1]["message"] == ("The model server refused every question: This model's maximum context length "
+                                     "is 2048 tokens")
+    assert "{" not in events[-1]["message"] + events[-1]["fix"]
+
+
+def test_a_server_answering_503_is_a_server_that_cannot_answer_now(proxy, tmp_path):
+    server = proxy(refuse=refusing("messages", status=503))
+    code, events = run(tmp_path / "loading", instructions=instructions(tmp_path, 2), endpoint=server.url,
+                       max_tokens=16)
+    assert code == exitcodes.BAD_INPUT and len(server.chats) == 2  # tried once more, then gave up
+    address = server.url.removesuffix("/v1")
+    assert events[-1]["message"] == (f"Cannot reach the model server at {address} (it answered 503: This model's "
+                                     "maximum context length is 2048 tokens). Start it (open Ollama or LM Studio and "
+                                     "its local server, or run mlx_lm server), then try again.")
+
+
+def test_one_unreadable_document_among_good_ones_is_left_out_and_said(proxy, tmp_path):
+    good = tmp_path / "notes.txt"
+    good.write_text("The kettle boils water in two minutes.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    folder = tmp_path / "some-bad"
+    code, events = run(folder, way="documents", documents=[str(good), str(tmp_path / "empty.txt")], per_passage=1,
+                       endpoint=proxy().url, max_tokens=16)
+    assert code == exitcodes.DONE, events[-1]
+    warnings = [e["message"] for e in events if e["type"] == "log" and e.get("level") == "warning"]
+    assert warnings == ["Left out empty.txt: it has no text in it. Choose a file with writing in it, or leave this "
+                        "one out."]
+    assert [p["where"] for p in json.loads((folder / "passages.json").read_text())] == ["notes.txt, page 1"]

@@ -47,7 +47,7 @@ def test_an_adapter_upload_through_a_worker_lands_every_file_and_the_card_privat
     process = jobs.start(job, secrets={"HF_TOKEN": WRITE})
     seen = list(jobs.events(process))
     assert process.returncode == exitcodes.DONE, seen[-3:]
-    assert seen[-1]["result"] == {"url": f"{hub.url}/sam/tiny-kitchen", "user": "sam"}
+    assert seen[-1]["result"] == {"url": f"{hub.url}/sam/tiny-kitchen", "user": "sam", "private": True}
     landed = hub.repos["sam/tiny-kitchen"]
     assert sorted(landed) == ["README.md", "adapter_config.json", "adapters.safetensors"]
     assert landed["adapters.safetensors"] == (adapter / "adapters.safetensors").read_bytes()
@@ -55,7 +55,18 @@ def test_an_adapter_upload_through_a_worker_lands_every_file_and_the_card_privat
     assert card_of(hub, "sam/tiny-kitchen")["tags"] == ["mlx", "lora", "tailor"]
     assert "## Results" in landed["README.md"].decode() and hub.private["sam/tiny-kitchen"] is True
     assert not (adapter / "README.md").exists()  # the card went into the commit only
-    assert WRITE not in (Path(job.run) / "job-upload.json").read_text()  # the token reached the worker only
+    for kept in ("job-upload.json", "events.jsonl", "worker.log"):  # the token reached the worker only
+        assert WRITE not in (Path(job.run) / kept).read_text()
+
+
+def test_an_existing_public_repository_stays_public_and_the_result_says_so(hub, run_dir, capsys):
+    hub.add("sam/tiny-kitchen", run_dir / "adapters")
+    hub.private["sam/tiny-kitchen"] = False  # made public earlier, on the hub's own page
+    hub_token.save(WRITE)
+    assert main(["upload", "--run", str(run_dir), "--repo", "sam/tiny-kitchen", "--what", "adapter"]) == exitcodes.DONE
+    said = capsys.readouterr()
+    assert said.out.strip() == f"{hub.url}/sam/tiny-kitchen" and hub.private["sam/tiny-kitchen"] is False
+    assert "Uploaded: it is public, because it already was on Hugging Face: anyone can see it." in said.err
 
 
 def test_tailor_upload_uses_the_kept_token_makes_the_model_first_and_a_public_one_when_asked(hub, run_dir, capsys):

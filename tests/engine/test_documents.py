@@ -2,7 +2,7 @@
 
 import pytest
 
-from macapp.engine.documents import Passage, passages
+from macapp.engine.documents import Passage, left_out_words, passages, read_passages
 from macapp.engine.errors import DataError
 
 
@@ -165,3 +165,24 @@ def test_long_paragraphs_cut_at_sentence_ends_near_size_and_never_across_pages(t
     assert all(40 <= len(p.text) <= 50 for p in passages([str(run_on)], size=50)[:-1])
     pdf = write_pdf(tmp_path / "two.pdf", ["Page one.", "Page two."])
     assert [p.page for p in passages([str(pdf)], size=10_000)] == [1, 2]
+
+
+def test_one_bad_file_among_good_ones_is_left_out_and_said(tmp_path):
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    (folder / "kettle.txt").write_text("The kettle boils water in two minutes.", encoding="utf-8")
+    (folder / "broken.pdf").write_bytes(b"not a pdf")
+    found, problems = read_passages([str(folder)])
+    assert [p.text for p in found] == ["The kettle boils water in two minutes."]
+    assert [left_out_words(p) for p in problems] == [
+        "Left out broken.pdf: it could not be opened as a PDF: it is damaged, or not really a PDF. Open it in "
+        "Preview; if it opens, choose File > Export as PDF and use the copy."]
+    with pytest.raises(DataError, match="broken.pdf"):
+        passages([str(folder)])  # every file, or a problem
+
+
+def test_an_empty_name_is_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("Not chosen.", encoding="utf-8")
+    found, problems = read_passages(["", "  "])
+    assert found == [] and len(problems) == 2 and "has no name" in str(problems[0])

@@ -57,8 +57,23 @@ def test_a_hub_base_model_is_named_with_its_licence_and_the_adapter_keeps_no_loc
     assert "Method: QLoRA" in shared["README.md"].decode()
     assert f"mlx_lm generate --model {spec.model} --adapter-path adapter" in shared["README.md"].decode()
     settings = json.loads(shared["adapter_config.json"])
-    assert settings["model"] == spec.model and "data" not in settings
+    assert set(settings) == {"fine_tune_type", "num_layers", "lora_parameters", "model"}
+    assert settings["model"] == spec.model and "/" not in json.dumps({k: settings[k] for k in model_card.ADAPTER_KEYS})
     assert str(run_dir.parents[1]) not in shared["adapter_config.json"].decode()  # Tailor's folder on this Mac
     assert settings["lora_parameters"] == json.loads((copy / "adapters" / "adapter_config.json").read_text())[
         "lora_parameters"]
     assert not (copy / "adapters" / "README.md").exists()  # nothing is written into the run
+
+
+def test_an_adapter_shared_from_a_local_base_names_no_folder_of_this_mac(demo_run, tmp_path):
+    _, run_dir = demo_run
+    adapters = tmp_path / "adapters"
+    shutil.copytree(run_dir / "adapters", adapters)
+    written = json.loads((adapters / "adapter_config.json").read_text())
+    home = "/Users/sam/Library/Application Support/Tailor"
+    written.update(adapter_path=f"{home}/runs/x/adapters", resume_adapter_file=f"{home}/runs/x/checkpoints/a.npz",
+                   model=f"{home}/models/demo", data=f"{home}/runs/x/data")
+    (adapters / "adapter_config.json").write_text(json.dumps(written))
+    shared = model_card.files(run_dir, adapters, "sam/tiny-kitchen")["adapter_config.json"].decode()
+    assert set(json.loads(shared)) == {"fine_tune_type", "num_layers", "lora_parameters"}  # the demo is not on the hub
+    assert "/Users" not in shared and str(tmp_path) not in shared

@@ -64,3 +64,43 @@ def test_another_workers_refusal_does_not_end_the_run_a_job_follows(qtbot, app_h
     qtbot.wait(600)
     assert job.running and job.state.phase == "preparing"
     job.timer.stop()  # nothing to end: the "worker" is the test itself
+
+
+def test_pausing_a_data_making_job_whose_server_is_silent_stops_it_cleanly(qtbot, app_home, tmp_path, monkeypatch):
+    """The model server is busy (loading a model, reading a long passage) and says nothing: Pause still stops the
+    worker itself, long before the terminate stage, with nothing half-made."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from macapp.engine.recipe import Recipe
+
+    monkeypatch.setattr(bridge, "STOP_GRACE_MS", 600_000)  # only the worker's own stop can end it in this test
+    asked, release = threading.Event(), threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_POST(self):
+            asked.set()
+            release.wait(120)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    (tmp_path / "instructions.txt").write_text("How do I water a fern?\n")
+    folder = tmp_path / "made"
+    folder.mkdir()
+    recipe = Recipe(instructions=str(tmp_path / "instructions.txt"), endpoint=f"127.0.0.1:{server.server_address[1]}")
+    job = bridge.Job()
+    try:
+        job.start(jobs.SynthJob(run=str(folder), recipe=recipe.to_dict()))
+        qtbot.waitUntil(asked.is_set, timeout=60_000)
+        with qtbot.waitSignal(job.ended, timeout=60_000) as ended:
+            job.stop()
+        assert ended.args[0]["type"] == "done" and ended.args[0]["stopped"], ended.args[0]
+        assert job.process.wait(timeout=10) == 130 and not (folder / "examples.jsonl").exists()
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -4,6 +4,7 @@ The keychain fixture's in-memory keyring stands in for the macOS Keychain."""
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from macapp.engine import hub_token
 from macapp.ui.pages.export_page import ExportPage
@@ -56,3 +57,6 @@ def test_the_share_box_checks_the_name_asks_to_sign_in_and_uploads_the_adapter(q
     assert card.link.isVisible() and card.link.openExternalLinks()
     assert f'href="{hub.url}/sam/tiny-kitchen"' in card.link.text() and "only you can see it" in card.status.text()
     assert card.page.settings.hub_user == "sam"  # the next run's name is filled in with it
+    assert any(label.text() == "Name on Hugging Face:" for label in card.findChildren(QLabel))
+    card.finished({"url": f"{hub.url}/sam/tiny-kitchen", "user": "sam", "private": False})  # a public one, kept
+    assert "it is public, because it already was on Hugging Face" in card.status.text()

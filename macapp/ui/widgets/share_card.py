@@ -34,6 +34,7 @@ class ShareCard(ExportCard):
         self.link = QLabel(openExternalLinks=True)
         self.link.hide()
         form = QHBoxLayout()
+        form.addWidget(QLabel("Name on Hugging Face:"))
         form.addWidget(self.name, 1)
         form.addWidget(self.what)
         form.addWidget(self.visibility)
@@ -87,8 +88,8 @@ class ShareCard(ExportCard):
         return {"HF_TOKEN": hub_token.get() or ""}
 
     def finished(self, result: dict) -> None:
-        seen = "only you can see it" if self.visibility.currentData() else "anyone can see it"
-        self.say(f"Uploaded, with a model card written from this run; {seen}.", GOOD)
+        self.say(f"Uploaded, with a model card written from this run; "
+                 f"{hub.seen_by(result, self.visibility.currentData())}.", GOOD)
         self.link.setText(f'<a href="{result["url"]}">Open its page on Hugging Face: {result["url"]}</a>')
         self.link.show()
         if self.page.settings:

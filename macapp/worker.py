@@ -95,7 +95,6 @@ def _tuned_model(job, emit):
 
 def _answer(job, run_dir, emit, should_stop):
     """Stream the answers of the sides asked for (base, tuned or both) to one chat, token by token."""
-    from .engine import generation
     from .engine.sampling import Sampling
 
     sampling = Sampling.from_dict(job.sampling)

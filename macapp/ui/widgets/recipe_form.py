@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QFormLayout
                                QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from ...engine import documents
-from ...engine.recipe import MOST_EXAMPLES, WAYS, Recipe
+from ...engine.recipe import MOST_EXAMPLES, MOST_PER_PASSAGE, WAYS, Recipe
 from ..pages.page import note
 
 WAY_WORDS = {
@@ -19,7 +19,8 @@ WAY_WORDS = {
     "documents": ("From my documents", "PDF, Word, Markdown, text or web pages: the model writes questions each "
                                        "passage answers, and answers them from the passage."),
 }
-DOCUMENTS_FILTER = "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm);;All files (*)"
+DOCUMENTS_FILTER = f"Documents ({' '.join('*' + suffix for suffix in documents.SUFFIXES)});;All files (*)"
+DEFAULT = Recipe()
 
 
 def _paths_words(paths: list[str]) -> str:
@@ -62,7 +63,8 @@ class RecipeForm(QWidget):
         form = QFormLayout(page)
         self.topic = QLineEdit(placeholderText="e.g. caring for houseplants")
         self.kinds = QLineEdit(placeholderText="optional, e.g. from beginners, about problems they run into")
-        self.count = QSpinBox(minimum=1, maximum=MOST_EXAMPLES, value=50, suffix=" examples", maximumWidth=160)
+        self.count = QSpinBox(minimum=1, maximum=MOST_EXAMPLES, value=DEFAULT.count, suffix=" examples",
+                              maximumWidth=160)
         form.addRow("What are the examples about?", self.topic)
         form.addRow("What kind of questions?", self.kinds)
         form.addRow("How many?", self.count)
@@ -92,7 +94,8 @@ class RecipeForm(QWidget):
         row.addWidget(self.documents_label, 1)
         row.addWidget(files)
         row.addWidget(folder)
-        self.per_passage = QSpinBox(minimum=1, maximum=20, value=3, suffix=" questions", maximumWidth=160)
+        self.per_passage = QSpinBox(minimum=1, maximum=MOST_PER_PASSAGE, value=DEFAULT.per_passage,
+                                    suffix=" questions", maximumWidth=160)
         form.addRow(row)
         form.addRow("On each passage:", self.per_passage)
         self.document_paths: list[str] = []
@@ -106,7 +109,7 @@ class RecipeForm(QWidget):
 
     def _choose_instructions(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose your instructions", str(Path.home()),
-                                              "Text or JSON (*.txt *.json *.jsonl);;All files (*)")
+                                              "Text, JSON or a spreadsheet (*.txt *.json *.csv *.tsv);;All files (*)")
         if path:
             self.set_instructions(path)
 
@@ -127,7 +130,7 @@ class RecipeForm(QWidget):
             self.set_documents([path])
 
     def set_documents(self, paths: list[str]) -> None:
-        self.document_paths = [p for p in paths if Path(p).is_dir() or Path(p).suffix.lower() in documents.SUFFIXES]
+        self.document_paths = list(paths)  # a file Tailor cannot read is said when making starts, with what to do
         self.documents_label.setText(_paths_words(self.document_paths))
         self.documents_label.setToolTip("\n".join(self.document_paths))
         self.changed.emit()
@@ -140,15 +143,3 @@ class RecipeForm(QWidget):
         return Recipe(way=self.way(), topic=self.topic.text().strip(), kinds=self.kinds.text().strip(),
                       count=self.count.value(), instructions=self.instructions_path, documents=self.document_paths,
                       per_passage=self.per_passage.value(), follow_up=self.follow_up.isChecked(), **model).check()
-
-    def show_recipe(self, recipe: dict) -> None:
-        """Show what a kept job was asked to make."""
-        self.ways.button(WAYS.index(recipe["way"])).setChecked(True)
-        self.topic.setText(recipe.get("topic", ""))
-        self.kinds.setText(recipe.get("kinds", ""))
-        self.count.setValue(recipe.get("count", 50))
-        self.per_passage.setValue(recipe.get("per_passage", 3))
-        self.follow_up.setChecked(recipe.get("follow_up", False))
-        if recipe.get("instructions"):
-            self.set_instructions(recipe["instructions"])
-        self.set_documents(recipe.get("documents") or [])

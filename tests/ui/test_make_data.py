@@ -57,7 +57,7 @@ def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dial
 
 def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, app_home, tmp_path):
     instructions = tmp_path / "many.txt"
-    instructions.write_text("".join(f"Question number {i}, how do plants grow?\n" for i in range(12)))
+    instructions.write_text("".join(f"Question number {i}, how do plants grow?\n" for i in range(6)))
     dialog.form.ways.button(1).setChecked(True)
     dialog.form.set_instructions(str(instructions))
     with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
@@ -83,7 +83,7 @@ def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, 
     assert "many.txt" in again.summary.text() and again.what.isHidden() and "Paused with" in again.status.text()
     assert finish(qtbot, again)["type"] == "done"
     indexes = [line["index"] for line in made_data.read_lines(folder / made_data.EXAMPLES)]
-    assert sorted(indexes) == list(range(12))
+    assert sorted(indexes) == list(range(6))
 
 
 def test_a_job_that_fails_before_making_anything_gives_the_form_back(qtbot, dialog, tmp_path):

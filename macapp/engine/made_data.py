@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import runs
 from .files import data_home, write_text_atomic
+from .recipe import Recipe
 
 EXAMPLES, DATASET, RECIPE = "examples.jsonl", "dataset.jsonl", "recipe.json"
 FLAGS = {"empty": "empty answer", "cut": "cut off", "long": "too long", "repeat": "repeated"}
@@ -44,7 +45,13 @@ class Example:
         return sum(m["role"] == "user" for m in self.messages)
 
     def record(self) -> dict:
+        """The example as the dataset file holds it."""
         return {"messages": self.messages, **({"source": self.source} if self.source else {})}
+
+    def line(self) -> dict:
+        """The example as a line of the examples' log."""
+        return {"index": self.index, "messages": self.messages, "finish": self.finish,
+                **({"edited": True} if self.edited else {}), **({"source": self.source} if self.source else {})}
 
 
 def folders_root() -> Path:
@@ -108,21 +115,22 @@ def append(path: Path, record: dict) -> None:
         os.close(handle)
 
 
+def _newest(folder) -> dict[int, dict]:
+    """The newest line of each index in the examples' log."""
+    return {line["index"]: line for line in read_lines(Path(folder) / EXAMPLES)}
+
+
 def indexes_written(folder) -> set[int]:
     """Every index the job has written, deleted ones included: those are not made again. One the model server
     refused last time (its newest line says the problem) is asked again: the server may take it now."""
-    newest = {line["index"]: line for line in read_lines(Path(folder) / EXAMPLES)}
-    return {index for index, line in newest.items() if not line.get("problem")}
+    return {index for index, line in _newest(folder).items() if not line.get("problem")}
 
 
 def read(folder) -> list[Example]:
     """The examples as they stand now, in the order they were asked for."""
-    newest: dict[int, dict] = {}
-    for line in read_lines(Path(folder) / EXAMPLES):
-        newest[line["index"]] = line
     return [Example(line["index"], line["messages"], line.get("finish", []), line.get("source"),
                     line.get("edited", False))
-            for index, line in sorted(newest.items()) if not line.get("deleted")]
+            for index, line in sorted(_newest(folder).items()) if not line.get("deleted")]
 
 
 def _shape(text: str) -> str:
@@ -155,8 +163,7 @@ def edit(folder, example: Example, contents: list[str]) -> Example:
     version."""
     messages = [{**message, "content": text.strip()} for message, text in zip(example.messages, contents)]
     changed = Example(example.index, messages, example.finish, example.source, edited=True)
-    append(Path(folder) / EXAMPLES, {"index": changed.index, "messages": messages, "finish": changed.finish,
-                                     "edited": True, **({"source": changed.source} if changed.source else {})})
+    append(Path(folder) / EXAMPLES, changed.line())
     return changed
 
 
@@ -185,9 +192,7 @@ class Made:
 
     def words(self) -> str:
         """“caring for houseplants” — 48 examples, paused"""
-        recipe = self.recipe
-        what = {"topic": recipe.get("topic"), "instructions": Path(recipe.get("instructions") or "").name,
-                "documents": ", ".join(Path(d).name for d in recipe.get("documents") or [])}[recipe["way"]]
+        what = Recipe.from_dict(self.recipe).subject()
         return f"\u201c{what}\u201d \u2014 {self.examples:,} examples, {PHASE_WORDS.get(self.phase, self.phase)}"
 
 

@@ -4,6 +4,7 @@ Plain data only (no MLX), so the window builds and checks it; the worker, the CL
 """
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from .endpoints import MLX_SERVER_MODEL
 from .errors import InputError
@@ -69,6 +70,14 @@ class Recipe:
         if not 0 <= self.temperature <= 2:
             raise InputError("The temperature must be between 0 and 2.")
         return self
+
+    def subject(self) -> str:
+        """What the examples are made from, in a few words: the topic, the instructions' file or the documents."""
+        if self.way == "topic":
+            return self.topic
+        if self.way == "instructions":
+            return Path(self.instructions or "").name
+        return ", ".join(Path(d).name for d in self.documents)
 
     def same_making_as(self, kept: dict) -> bool:
         """Whether examples made with `kept` (a recipe's dict) are made from the same as this recipe, so that one

@@ -56,30 +56,31 @@ def _from_table(path: Path) -> list[str]:
     return [record[column].strip() for record in records if record[column].strip()]
 
 
+def _from_text(path: Path) -> list[str]:
+    """The instructions in a JSON array (of strings, or of objects with an instruction or prompt), or one per line."""
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    if not text.lstrip().startswith("["):
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError([Problem("error", f"not valid JSON ({error.msg})", str(path), error.lineno,
+                                 fix="Repair the array, or write one instruction per line.")]) from None
+    found = [_instruction(item) for item in items]
+    bad = [i for i, item in enumerate(found, start=1) if item is None]
+    if bad:
+        raise DataError([Problem("error", "is not a piece of text", str(path), i, unit="item",
+                                 fix="Write each instruction in quotes, e.g. \"How do I \u2026?\"")
+                         for i in bad])
+    return found
+
+
 def read_instructions(path) -> list[str]:
-    """Instructions from a JSON array (of strings, or of objects with an instruction or prompt), a spreadsheet's
-    column of questions (CSV or TSV), or lines."""
+    """Instructions from a JSON array, a spreadsheet's column of questions (CSV or TSV), or lines."""
     path = Path(path)
     if not path.is_file():
         raise DataError([Problem("error", "file not found", str(path), fix="Check the path.")])
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
-    if path.suffix.lower() in (".csv", ".tsv"):
-        instructions = _from_table(path)
-    elif text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DataError([Problem("error", f"not valid JSON ({error.msg})", str(path), error.lineno,
-                                     fix="Repair the array, or write one instruction per line.")]) from None
-        found = [_instruction(item) for item in items]
-        bad = [i for i, item in enumerate(found, start=1) if item is None]
-        if bad:
-            raise DataError([Problem("error", "is not a piece of text", str(path), i, unit="item",
-                                     fix="Write each instruction in quotes, e.g. \"How do I \u2026?\"")
-                             for i in bad])
-        instructions = found
-    else:
-        instructions = [line.strip() for line in text.splitlines() if line.strip()]
+    instructions = _from_table(path) if path.suffix.lower() in (".csv", ".tsv") else _from_text(path)
     if not instructions:
         raise DataError([Problem("error", "no instructions in the file", str(path),
                                  fix="Write one instruction per line, or a JSON array of them.")])
@@ -90,7 +91,7 @@ def _keep_recipe(folder: Path, recipe: Recipe) -> None:
     """Remember what the folder makes; going on with another recipe would mix two datasets."""
     path = folder / made_data.RECIPE
     if path.exists():
-        if not recipe.same_making_as(json.loads(path.read_text(encoding="utf-8"))):
+        if not recipe.same_making_as(made_data.read_recipe(folder)):
             raise InputError(OTHER_MAKING)
     write_json_atomic(path, recipe.to_dict())
 
@@ -258,10 +259,8 @@ class Making:
                                                                     "problem": error.reason})
                 self._left_out(f"question {index + 1}", error)
                 continue
-            source = questions[index].get("source")
-            made_data.append(self.folder / made_data.EXAMPLES, {"index": index, "messages": messages,
-                                                                "finish": finishes,
-                                                                **({"source": source} if source else {})})
+            made = made_data.Example(index, messages, finishes, questions[index].get("source"))
+            made_data.append(self.folder / made_data.EXAMPLES, made.line())
             self.new += 1
         if refused and not made_data.read(self.folder):
             raise RunFailed(f"The model server refused every question: {refused.reason}",

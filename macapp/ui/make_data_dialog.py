@@ -31,13 +31,12 @@ STAGE_WORDS = {"questions": "Writing questions", "answers": "Answering"}
 def recipe_words(recipe: Recipe) -> str:
     """What a kept job makes, in one line: From a topic: “caring for houseplants”, 50 examples, with follow-ups."""
     if recipe.way == "topic":
-        what = f"From a topic: \u201c{recipe.topic}\u201d" + (f" ({recipe.kinds})" if recipe.kinds else "")
+        what = f"From a topic: \u201c{recipe.subject()}\u201d" + (f" ({recipe.kinds})" if recipe.kinds else "")
         what += f", {recipe.count:,} examples"
     elif recipe.way == "instructions":
-        what = f"From your instructions in {Path(recipe.instructions or '').name}"
+        what = f"From your instructions in {recipe.subject()}"
     else:
-        names = ", ".join(Path(d).name for d in recipe.documents)
-        what = f"From your documents ({names}), {recipe.per_passage} questions on each passage"
+        what = f"From your documents ({recipe.subject()}), {recipe.per_passage} questions on each passage"
     return what + (", each with a follow-up question" if recipe.follow_up else "") + "."
 
 
@@ -115,10 +114,12 @@ class MakeDataDialog(QDialog):
     # which examples
 
     def _fill_earlier(self) -> None:
+        """The jobs kept so far, as they stand now, with the one shown chosen."""
         self.earlier.clear()
         self.earlier.addItem("New examples", NEW)
         for made in made_data.made_so_far():
             self.earlier.addItem(made.words(), str(made.folder))
+        self.earlier.setCurrentIndex(max(self.earlier.findData(str(self.folder) if self.folder else NEW), 0))
 
     def _earlier_chosen(self) -> None:
         folder = self.earlier.currentData()
@@ -140,7 +141,7 @@ class MakeDataDialog(QDialog):
                 self.refresh.start()
         self._show_examples()
         if folder is not None and not self.job.running:
-            self._say_phase(runs.state(folder, "synth"))
+            self._say_phase(state)
         self._show_state()
 
     def _say_phase(self, state) -> None:
@@ -210,7 +211,6 @@ class MakeDataDialog(QDialog):
                                               "Read them below, fix or delete any that are wrong, then press Use "
                                               "these examples."))), "#2e7d32")
         self._fill_earlier()
-        self.earlier.setCurrentIndex(max(self.earlier.findData(str(self.folder)), 0))
         self._show_state()
 
     def _cancel(self) -> None:
@@ -246,13 +246,10 @@ class MakeDataDialog(QDialog):
 
     def _show_examples(self) -> None:
         self.table.show_folder(self.folder)
-        self.use_button.setEnabled(bool(self.table.examples) and not self.job.running)
 
     def _examples_changed(self) -> None:
         """Keep the list's counts and a dataset already in use up to date with what was changed."""
-        current = self.earlier.currentIndex()
         self._fill_earlier()
-        self.earlier.setCurrentIndex(current)
         if (self.folder / made_data.DATASET).exists() and not self.job.running:
             self.dataset_changed.emit(str(made_data.save_dataset(self.folder)[0]))
 
@@ -275,16 +272,13 @@ class MakeDataDialog(QDialog):
         self.use_button.setEnabled(bool(self.table.examples) and not running)
 
     def _use(self) -> None:
-        path, count = made_data.save_dataset(self.folder)
-        self.use.emit(str(path))
+        self.use.emit(str(made_data.save_dataset(self.folder)[0]))
         self.accept()
 
     def showEvent(self, event) -> None:
         """Each time the window opens: the jobs kept so far, and the servers running now."""
         if not self.job.running:
-            current = self.earlier.currentData()
             self._fill_earlier()
-            self.earlier.setCurrentIndex(max(self.earlier.findData(current), 0))
         self.source.look()
         super().showEvent(event)
 

@@ -3,6 +3,7 @@ resumes across windows, and the preview's edits, deletions and filters reach the
 """
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel
@@ -26,6 +27,23 @@ def dialog(qtbot, app_home):
     stop_jobs(qtbot, made)
 
 
+def choose_instructions(dialog, path, text: str) -> None:
+    """Write `text` to the file `path` and choose it, as a person choosing their list of instructions."""
+    path.write_text(text)
+    dialog.form.ways.button(1).setChecked(True)
+    dialog.form.set_instructions(str(path))
+
+
+def kept_job(name: str, chats) -> Path:
+    """A job's folder as a session of it leaves it: what it made, as (question, answer, how the answer ended)."""
+    folder = made_data.new_folder(name)
+    (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": name, **DEMO}))
+    for index, (question, answer, finish_reason) in enumerate(chats):
+        made_data.append(folder / made_data.EXAMPLES, {"index": index, "finish": [finish_reason], "messages": [
+            {"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
+    return folder
+
+
 def finish(qtbot, dialog):
     with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
         dialog.start()
@@ -34,9 +52,8 @@ def finish(qtbot, dialog):
 
 def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dialog, tmp_path):
     instructions = tmp_path / "questions.txt"
-    instructions.write_text("How do I keep basil alive?\nCan I water cacti weekly?\nWhy do leaves yellow?\n")
-    dialog.form.ways.button(1).setChecked(True)
-    dialog.form.set_instructions(str(instructions))
+    choose_instructions(dialog, instructions, "How do I keep basil alive?\nCan I water cacti weekly?\n"
+                                              "Why do leaves yellow?\n")
     assert finish(qtbot, dialog)["type"] == "done"
     assert dialog.table.table.rowCount() == 3 and dialog.use_button.isEnabled()
     assert [dialog.table.table.item(r, 0).text() for r in range(3)] == instructions.read_text().splitlines()
@@ -56,10 +73,8 @@ def test_instructions_made_read_changed_deleted_and_used_as_the_data(qtbot, dial
 
 
 def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, app_home, tmp_path):
-    instructions = tmp_path / "many.txt"
-    instructions.write_text("".join(f"Question number {i}, how do plants grow?\n" for i in range(6)))
-    dialog.form.ways.button(1).setChecked(True)
-    dialog.form.set_instructions(str(instructions))
+    choose_instructions(dialog, tmp_path / "many.txt",
+                        "".join(f"Question number {i}, how do plants grow?\n" for i in range(6)))
     with qtbot.waitSignal(dialog.job.ended, timeout=LONG) as ended:
         dialog.start()
         with qtbot.waitSignal(dialog.job.event, timeout=LONG,
@@ -87,10 +102,7 @@ def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, 
 
 
 def test_a_job_that_fails_before_making_anything_gives_the_form_back(qtbot, dialog, tmp_path):
-    empty = tmp_path / "empty.txt"
-    empty.write_text("\n")
-    dialog.form.ways.button(1).setChecked(True)
-    dialog.form.set_instructions(str(empty))
+    choose_instructions(dialog, tmp_path / "empty.txt", "\n")
     assert finish(qtbot, dialog)["type"] == "error"
     assert "no instructions in the file" in dialog.status.text() and "Resume" not in dialog.status.text()
     assert dialog.folder is None and dialog.what.isVisible() and dialog.start_button.text() == "Start making"
@@ -98,13 +110,8 @@ def test_a_job_that_fails_before_making_anything_gives_the_form_back(qtbot, dial
 
 
 def test_filters_show_what_looks_wrong_and_delete_it_together(qtbot, dialog, app_home):
-    folder = made_data.new_folder("filters")
-    (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": "filters", **DEMO}))
-    chats = [("Q one?", "A fine answer.", "stop"), ("Q two?", "", "stop"), ("Q three?", "Cut sh", "length"),
-             ("Q one?", "Another answer.", "stop")]
-    for index, (question, answer, finish_reason) in enumerate(chats):
-        made_data.append(folder / made_data.EXAMPLES, {"index": index, "finish": [finish_reason], "messages": [
-            {"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
+    folder = kept_job("filters", [("Q one?", "A fine answer.", "stop"), ("Q two?", "", "stop"),
+                                  ("Q three?", "Cut sh", "length"), ("Q one?", "Another answer.", "stop")])
     dialog.open_folder(folder)
     boxes = dialog.table.filters
     assert [boxes[k].text() for k in ("empty", "cut", "repeat")] == ["empty answer (1)", "cut off (1)",
@@ -135,10 +142,7 @@ def test_the_data_step_opens_it_and_takes_its_examples(qtbot, window, app_home):
     page = window.page(1)
     made = page.make_data()
     qtbot.addWidget(made)
-    folder = made_data.new_folder("given")
-    (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": "greetings", **DEMO}))
-    made_data.append(folder / made_data.EXAMPLES, {"index": 0, "finish": ["stop"], "messages": [
-        {"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi."}]})
+    folder = kept_job("greetings", [("Hello?", "Hi.", "stop")])
     made.open_folder(folder)
     with qtbot.waitSignal(page.job.ended, timeout=LONG):
         made.use_button.click()

@@ -40,7 +40,6 @@ class ModelSource(QWidget):
         column.addWidget(self.address)
         column.addWidget(self.status)
         self.found.connect(self._show)
-        self.servers: list[endpoints.Endpoint] = []
         self.options: list[dict] = []
         self.wanted: dict | None = None
 
@@ -55,7 +54,6 @@ class ModelSource(QWidget):
         self.choices.addItem(words, len(self.options) - 1)
 
     def _show(self, servers: list) -> None:
-        self.servers = servers
         kept = self._option()
         self.choices.blockSignals(True)
         self.choices.clear()

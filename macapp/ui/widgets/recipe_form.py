@@ -4,7 +4,6 @@ instructions, or from their documents; with a follow-up turn or not. `recipe()` 
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -30,8 +29,6 @@ def _paths_words(paths: list[str]) -> str:
 
 
 class RecipeForm(QWidget):
-    changed = Signal()
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self.ways = QButtonGroup(self)
@@ -105,7 +102,6 @@ class RecipeForm(QWidget):
         if on:
             self.pages.setCurrentIndex(number)
             self.way_note.setText(WAY_WORDS[WAYS[number]][1])
-            self.changed.emit()
 
     def _choose_instructions(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose your instructions", str(Path.home()),
@@ -117,7 +113,6 @@ class RecipeForm(QWidget):
         self.instructions_path = path
         self.instructions.setText(Path(path).name)
         self.instructions.setToolTip(path)
-        self.changed.emit()
 
     def _choose_documents(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Choose your documents", str(Path.home()), DOCUMENTS_FILTER)
@@ -133,7 +128,6 @@ class RecipeForm(QWidget):
         self.document_paths = list(paths)  # a file Tailor cannot read is said when making starts, with what to do
         self.documents_label.setText(_paths_words(self.document_paths))
         self.documents_label.setToolTip("\n".join(self.document_paths))
-        self.changed.emit()
 
     def way(self) -> str:
         return WAYS[self.ways.checkedId()]

@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := libopenblas0-pthread xvfb chromium libegl1 libgl1 libxkbcommo
 	libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: run test screenshots app system-packages clean
+.PHONY: run test screenshots app system-packages bench-peers clean
 
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
@@ -73,6 +73,26 @@ $(TOKENIZERS_STAMP): $(EXPORT_STAMP)
 		$(TOKENIZERS)/downloads/mistral_common-*.whl $(MISTRAL_MODEL) $(TOKENIZERS)/$(notdir $(MISTRAL_MODEL))
 	rm -rf $(TOKENIZERS)/downloads
 	touch $(TOKENIZERS_STAMP)
+
+# The other MLX trainers that bench/train_throughput.py compares with (bench/peer_trainers.py), each in its own venv
+# since they pin different mlx-lm versions, all with the MLX of .venv. On Linux pip would give unsloth-zoo CUDA
+# PyTorch, Triton and the like: it is installed without its dependencies, then with those it has on a Mac, plus
+# PyTorch (its response masking imports torch; torch==2.13.0 takes a +cpu wheel where pip finds one).
+BENCH_PEERS := mlx_lm_lora mlx_tune unsloth_zoo
+PEER_mlx_lm_lora := mlx-lm-lora==5.10.2
+PEER_mlx_tune := mlx-tune==0.6.0
+PEER_unsloth_zoo := mlx-lm==0.32.2 mlx-vlm==0.7.9 transformers==5.17.0 "datasets>=3.4.1,<5" "certifi>=2026.10.19" \
+	sentencepiece tqdm psutil wheel numpy protobuf huggingface_hub hf_transfer pillow regex msgspec typing_extensions \
+	filelock requests torch==2.13.0
+PEER_NO_DEPS_unsloth_zoo := unsloth-zoo==2026.10.9
+bench-peers: $(foreach peer,$(BENCH_PEERS),bench/.venvs/$(peer)/.installed)
+
+bench/.venvs/%/.installed: Makefile $(STAMP)
+	$(PYTHON) -m venv bench/.venvs/$*
+	mlx=$$($(PY) -c "import importlib.metadata as m; print(m.version('mlx'))") && \
+	bench/.venvs/$*/bin/pip install --quiet "mlx[cpu]==$$mlx" $(PEER_$*)
+	$(if $(PEER_NO_DEPS_$*),bench/.venvs/$*/bin/pip install --quiet --no-deps $(PEER_NO_DEPS_$*))
+	touch $@
 
 # Installs only what is missing, and only where apt exists (a Mac needs nothing here).
 system-packages:

@@ -1,7 +1,7 @@
 """The other MLX trainers a user could pick, run on the same model, data and settings as `tailor train`.
 
 Each peer has its own venv (bench/.venvs/<peer>, `make bench-peers`) and runner (bench/peers/<peer>.py); `val_loss`
-scores any trainer's adapter the same way, with mlx-lm in this venv.
+scores any trainer's adapter the same way, with mlx-lm in this venv, on held-out rows no trainer saw.
 """
 
 import json
@@ -13,8 +13,10 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlx_lm.tuner.datasets import CacheDataset, create_dataset
-from mlx_lm.tuner.trainer import default_loss, evaluate
+import mlx.core as mx
+import numpy as np
+from mlx_lm.tuner.datasets import create_dataset
+from mlx_lm.tuner.trainer import default_loss
 from mlx_lm.utils import load
 
 from macapp.engine import blas
@@ -50,7 +52,7 @@ def available() -> list[str]:
 
 def run(name: str, model: Path, data: Path, adapter_path: Path, iters: int, seed: int, batch_size: int = 8,
         max_seq_length: int = 512, learning_rate: float = 1e-4) -> dict:
-    """Trains with one peer (LoRA rank 8, scale 20, all layers, prompt masked) and scores its adapter."""
+    """Trains with one peer (LoRA rank 8, scale 20, all layers, prompt masked); its adapter is in adapter_path."""
     peer = PEERS[name]
     command = [str(peer.venv / "bin" / "python"), "-m", peer.runner, "--model", str(model), "--data", str(data),
                "--adapter-path", str(adapter_path), "--iters", str(iters), "--batch-size", str(batch_size),
@@ -67,13 +69,35 @@ def run(name: str, model: Path, data: Path, adapter_path: Path, iters: int, seed
         raise RuntimeError(f"{name} failed:\n{output[-3000:]}")
     result = json.loads(match.group(1))
     return {**result, "wall_seconds": wall_seconds, "peak_mb": result["peak_bytes"] / 1e6,
-            "rss_mb": usage.ru_maxrss / 1024, "val_loss": val_loss(model, data, adapter_path)}
+            "rss_mb": usage.ru_maxrss / 1024}
 
 
-def val_loss(model: Path, data: Path, adapter_path: Path) -> float:
-    """mlx-lm's loss over all of valid.jsonl, prompt masked, of the base model with this adapter."""
+def examples(rows: list[dict], tokenizer, max_seq_length: int = 512) -> list[tuple[list[int], int]]:
+    """(tokens, prompt length) of each chat row as mlx-lm trains it: its chat template, prompt masked, truncated."""
+    dataset = create_dataset(rows, tokenizer, types.SimpleNamespace(mask_prompt=True))
+    return [(tokens[:max_seq_length], min(offset, max_seq_length)) for tokens, offset in map(dataset.process, rows)]
+
+
+def val_loss(model: Path, rows_file: Path, adapter_path: Path, batch_size: int = 8, max_seq_length: int = 512) -> float:
+    """The loss per answer token over the chat rows of rows_file, of the base model with this adapter.
+
+    Scores each example's true targets only: its lengths given to mlx-lm's default_loss are [offset, len(tokens) - 1].
+    (mlx-lm's own batches give [offset, len(tokens)], which also scores the padding token after each example.) The
+    batches are built here: batch_size rows in file order, zero-padded to the longest.
+    """
     network, tokenizer = load(str(model), adapter_path=str(adapter_path))
-    with open(data / "valid.jsonl") as handle:
-        rows = [json.loads(line) for line in handle]
-    dataset = CacheDataset(create_dataset(rows, tokenizer, types.SimpleNamespace(mask_prompt=True)))
-    return evaluate(network, dataset, batch_size=8, num_batches=-1, max_seq_length=512, loss=default_loss)
+    network.eval()
+    with open(rows_file) as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    scored = examples(rows, tokenizer, max_seq_length)
+    total, count = 0.0, 0
+    for start in range(0, len(scored), batch_size):
+        batch = scored[start:start + batch_size]
+        tokens = np.zeros((len(batch), max(len(t) for t, _ in batch)), np.int32)
+        for row, (example, _) in enumerate(batch):
+            tokens[row, :len(example)] = example
+        lengths = mx.array([[offset, len(example) - 1] for example, offset in batch])
+        loss, targets = default_loss(network, mx.array(tokens), lengths)
+        total += loss.item() * targets.item()
+        count += targets.item()
+    return total / count

@@ -36,11 +36,11 @@ def training_flops(config: dict, tokens: float, mean_context: float, lora_params
     """Model FLOPs of LoRA training on `tokens` tokens of a model with this config.json.
 
     Forward per token: 2·N for the N matmul weights, plus attention's QK and AV, 2·2·context·q_width per layer, with
-    context = mean_context / 2 (causal: a token attends to half the example on average). Backward = 2× forward (the
-    usual count); plus 6 per LoRA weight per token (its forward, and the gradients of its input and of itself).
+    context = mean_context / 2 (causal: a token attends to half the example on average). Backward: the frozen weights'
+    matmuls give only their inputs' gradients (2·N again; their own gradients are never computed), attention twice
+    its forward; plus 6 per LoRA weight per token (its forward, and the gradients of its input and of itself).
     """
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     q_width = heads * (config.get("head_dim") or hidden // heads)
     attention = config["num_hidden_layers"] * 2 * 2 * (mean_context / 2) * q_width
-    forward = 2 * matmul_weights(config) + attention
-    return tokens * (3 * forward + 6 * lora_params)
+    return tokens * (2 * 2 * matmul_weights(config) + 3 * attention + 6 * lora_params)

@@ -1,4 +1,4 @@
-"""Training throughput: `tailor train` against `mlx_lm lora` and the other MLX trainers, then memory on a large vocabulary.
+"""Training throughput: `tailor train` against `mlx_lm lora` and the other MLX trainers; memory on a large vocabulary.
 
 Run: make bench-peers; .venv/bin/python -m macapp.engine.blas bench/train_throughput.py [--iters 30] [--seeds 5]
 [--trainers mlx_lm,tailor,mlx-lm-lora,mlx-tune,unsloth-zoo] [--no-memory | --memory]
@@ -179,13 +179,15 @@ def speed_part(trainers: list[str], iters: int, seeds: int, folder: Path, stamp:
                   f"{f'{statistics.median(rates):.0f}' if rates else '—':>8}"
                   f"{f'{statistics.median(mfus):.1%}' if mfus else '—':>7}{f'{mean:.4f} ± {std:.4f}':>20}")
         if "mlx_lm" in results and "tailor" in results:
-            (theirs, their_std), (ours, our_std) = (spread([o.val_loss for o in results[w]]) for w in ("mlx_lm", "tailor"))
+            (theirs, their_std), (ours, our_std) = (spread([o.val_loss for o in results[who]])
+                                                    for who in ("mlx_lm", "tailor"))
             std = max(their_std, our_std)
             verdict = ("one seed: no std to compare with" if seeds == 1 else
                        f"{'within' if abs(ours - theirs) <= std else 'NOT within'} one std ({std:.4f})")
             print(f"{kind:7}val loss, Tailor - mlx_lm lora: {ours - theirs:+.4f}, {verdict}")
-    print("MFU: model FLOPs (matmuls 2 per weight per token, output layer included, embedding not; attention over half "
-          "the mean example length, causal; backward 2× forward; 6 per LoRA weight) / training seconds / matmul peak. "
+    print("MFU: model FLOPs (matmuls 2 per weight per token, output layer included, embedding not; attention over "
+          "half the mean example length, causal; backward: the inputs' gradients only, attention's twice; 6 per LoRA "
+          "weight) / training seconds / matmul peak. "
           "Tokens: each trainer's own count, scaled to prompts too; mlx-lm's count where a trainer gives none.")
 
 
@@ -221,7 +223,7 @@ def write_long_data(folder: Path, tokenizer, rows: int, length: int) -> Path:
 
 def memory_part(folder: Path, iters: int, batch: int, stamp: str) -> None:
     length = 1024
-    print(f"\nMemory: Llama 3's vocabulary (128,256) on a 2-layer model of hidden size 128 (bench/memory_prediction.py's "
+    print(f"\nMemory: Llama 3's vocabulary (128,256) on a 2-layer model of hidden size 128 (memory_prediction.py's "
           f"llama3), {iters} steps of batch {batch} × {length} tokens, LoRA all layers, no validation but one short "
           "batch.\nIn float32: bf16 matmuls have no BLAS path on MLX's CPU backend (one step of 8×1024 tokens takes "
           "~5 minutes in bf16, seconds in float32).")

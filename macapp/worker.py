@@ -291,6 +291,9 @@ def main(argv=None) -> int:
     except (OSError, ValueError, InputError) as error:
         print(f"{argv[0]}: {error}", file=sys.stderr)
         return exitcodes.BAD_INPUT
+    # transformers imports PyTorch whenever it is installed (the GGUF converter needs it, in a process of its own):
+    # seconds of start-up and hundreds of MB no job here uses. Marked absent, transformers goes on without it.
+    sys.modules.setdefault("torch", None)
     # stdout carries events only: keep a private copy of it, and send fd 1 (prints, C libraries) to stderr.
     events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

@@ -1,27 +1,37 @@
-"""Length-aware batches for mlx-lm's trainer: sorted by token length, padded only to a batch's longest member.
+"""Length-aware batches for mlx-lm's trainer: sorted by token length, then packed into as few rows as they fit.
 
-mlx-lm means to sort by length but sorts by the number of keys of the raw record, so its batches
-pad to a multiple of 32; here each batch pads to its longest member, rounded up to a multiple of 8.
+A step's examples are similar in length (mlx-lm means to sort too, but sorts by the number of keys of the raw
+record). When some of them fit side by side in a row as wide as the longest, they share it, kept apart by a mask
+(packing.RowMask); widths come from a short list, so the compiled step is traced for few shapes.
 """
 
 import mlx.core as mx
 import numpy as np
 
-PAD_MULTIPLE = 8  # few distinct shapes, so mx.compile does not retrace every step
+from . import packing
+
+
+def width_for(tokens: int) -> int:
+    """The row width for `tokens`: the next of 16 widths per doubling (8, 16, ... 256, 272, ... 512, 544, ...)."""
+    step = max(8, 1 << max(0, tokens.bit_length() - 5))
+    return step * -(-tokens // step)
 
 
 class LengthBatches:
     """Batches of a tokenized dataset, in an order fixed by the seed.
 
-    `examples` are (tokens, prompt_offset) pairs as mlx-lm's datasets produce them.
+    `examples` are (tokens, prompt_offset) pairs as mlx-lm's datasets produce them. A batch is (inputs, targets,
+    weights, segments): weights are 1 where a target is trained; segments tell the examples of a packed row apart
+    and are None when every example has a row of its own.
     """
 
-    def __init__(self, examples, batch_size: int, max_seq_length: int, seed: int = 0):
+    def __init__(self, examples, batch_size: int, max_seq_length: int, seed: int = 0, pack: bool = True):
         if len(examples) < batch_size:
             raise ValueError(f"Only {len(examples)} examples for a batch size of {batch_size}.")
         self.examples = examples
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
+        self.pack = pack
         order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
         self.groups = [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
         self.rng = np.random.default_rng(seed)
@@ -35,15 +45,24 @@ class LengthBatches:
         return [self.groups[i] for i in self.rng.permutation(len(self.groups))]
 
     def make_batch(self, group):
-        tokens = [self.examples[i][0][: self.max_seq_length] for i in group]
-        offsets = [self.examples[i][1] for i in group]
-        longest = max(len(t) for t in tokens)
-        width = min(PAD_MULTIPLE * -(-longest // PAD_MULTIPLE) + 1, self.max_seq_length)
-        array = np.zeros((len(tokens), width), np.int32)
-        for row, seq in enumerate(tokens):
-            array[row, : len(seq)] = seq
-        lengths = [[offset, len(seq)] for offset, seq in zip(offsets, tokens)]
-        return mx.array(array), mx.array(lengths)
+        """Each example predicts its next tokens: a row position holds a token and, as its target, the one after."""
+        chosen = [self.examples[i] for i in group]
+        tokens = [seq[: self.max_seq_length] for seq, _ in chosen]
+        sizes = [len(seq) - 1 for seq in tokens]  # the (token, next token) pairs of each example
+        width = min(width_for(max(max(sizes), 1)), self.max_seq_length)
+        rows = packing.first_fit(sizes, width) if self.pack else [[i] for i in range(len(tokens))]
+        packed = len(rows) < len(tokens)
+        inputs, targets = np.zeros((len(rows), width), np.int32), np.zeros((len(rows), width), np.int32)
+        weights, segments = np.zeros((len(rows), width), np.float32), np.zeros((len(rows), width), np.int32)
+        for row, members in enumerate(rows):
+            start = 0
+            for number, i in enumerate(members, 1):
+                seq, end = tokens[i], start + sizes[i]
+                inputs[row, start:end], targets[row, start:end] = seq[:-1], seq[1:]
+                weights[row, start:end] = np.arange(1, sizes[i] + 1) >= chosen[i][1]  # the prompt is not trained
+                segments[row, start:end] = number
+                start = end
+        return mx.array(inputs), mx.array(targets), mx.array(weights), mx.array(segments) if packed else None
 
     def __iter__(self):
         """One ordered pass over all full batches (validation)."""

@@ -52,6 +52,7 @@ class TrainConfig:
     mask_prompt: bool = False
     resume_adapter_file: str | None = None
     early_stop_patience: int = 0  # Tailor's own: stop after this many evaluations without a better loss; 0 = off
+    pack: bool = True  # Tailor's own: a step's short examples share rows where they fit side by side
 
     def validate(self) -> None:
         """Every value checked; a ConfigError names the setting (its `key`) and the fix."""

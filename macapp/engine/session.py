@@ -31,9 +31,9 @@ def step_seed(seed: int, iteration: int) -> int:
 class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
-    def __init__(self, model, optimizer, config: TrainConfig, batches, adapter_dir: Path,
+    def __init__(self, model, optimizer, loss, config: TrainConfig, batches, adapter_dir: Path,
                  checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
-        self.model, self.optimizer, self.config, self.batches = model, optimizer, config, batches
+        self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
@@ -168,7 +168,7 @@ class Session(TrainingCallback):
         started = time.perf_counter()
         loss = evaluate(model=self.model, dataset=self.valid_batches, batch_size=self.config.batch_size,
                         num_batches=self.config.val_batches, max_seq_length=self.config.max_seq_length,
-                        iterate_batches=self.iterate)
+                        loss=self.loss, iterate_batches=self.iterate)
         self.model.train()
         self.on_val_loss_report({"iteration": done - self.offset, "val_loss": loss,
                                  "val_time": time.perf_counter() - started})

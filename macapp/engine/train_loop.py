@@ -18,7 +18,7 @@ from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
-from . import checkpoints, data_size, gpu_guard, memory
+from . import checkpoints, data_size, gpu_guard, losses, memory, packing
 from . import events as ev
 from .batches import LengthBatches
 from .config import TrainConfig
@@ -63,13 +63,15 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         report({"type": ev.PLAN, **memory.plan(model_config, config, longest)})
     for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
         report({"type": ev.LOG, "level": "warning", "message": line})
-    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed)
+    pack = config.pack and packing.works_for(model)
+    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed, pack)
     # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
     valid_batches = (LengthBatches(valid_set, min(config.batch_size, len(valid_set)), config.max_seq_length,
-                                   config.seed) if valid_set else None)
+                                   config.seed, pack) if valid_set else None)
     optimizer = make_optimizer(config)
-    session = Session(model, optimizer, config, train_batches, adapter_dir, checkpoint_dir, report, should_stop,
-                      valid_batches, identity)
+    loss = losses.make_loss(model)
+    session = Session(model, optimizer, loss, config, train_batches, adapter_dir, checkpoint_dir, report,
+                      should_stop, valid_batches, identity)
     if resume:
         start = session.resume()
         report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else
@@ -87,8 +89,8 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
     with _gpu_failures(session, tmp_file):
         if args.iters > 0:
-            mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None,
-                      args=args, iterate_batches=session.iterate, training_callback=session)  # the session validates
+            mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None, args=args,
+                      loss=loss, iterate_batches=session.iterate, training_callback=session)  # the session validates
         else:
             checkpoints.save_weights(model, tmp_file)
         if session.failed_at or session.over_memory:

@@ -1,16 +1,15 @@
-"""Length-aware batches: sorted, padded only to their longest member, deterministic, same loss."""
+"""Length-aware batches: sorted, packed where examples fit side by side, few widths, deterministic."""
 
-import mlx.core as mx
 import numpy as np
 from mlx_lm.tuner.datasets import CacheDataset
-from mlx_lm.tuner.trainer import default_loss
 from mlx_lm.tuner.trainer import iterate_batches as mlx_iterate_batches
 
-from macapp.engine.batches import PAD_MULTIPLE, LengthBatches
+from macapp.engine import packing
+from macapp.engine.batches import LengthBatches, width_for
 
 
-def examples(lengths):
-    return [(list(range(1, n + 1)), 1) for n in lengths]
+def examples(lengths, offset=1):
+    return [(list(range(1, n + 1)), offset) for n in lengths]
 
 
 class RawRecords:
@@ -29,18 +28,51 @@ class RawRecords:
         return record["tokens"]
 
 
-def test_batches_group_similar_lengths_and_pad_to_the_longest():
+def test_widths_come_from_a_short_list_and_waste_little():
+    widths = {width_for(n) for n in range(1, 2049)}
+    assert len(widths) <= 96  # at most 96 shapes a row can have up to 2,048 tokens (mlx-lm: 64; a width each: 2,048)
+    assert all(n <= width_for(n) <= max(n * 1.0625, n + 7) for n in range(1, 2049))
+
+
+def test_batches_group_similar_lengths_and_pad_little():
     rng = np.random.default_rng(0)
     data = examples(rng.integers(5, 300, size=64))
     batches = LengthBatches(data, batch_size=8, max_seq_length=2048)
-    widths = []
+    slots = 0
     for group in batches.epoch():
-        array, lengths = batches.make_batch(group)
-        longest = int(lengths[:, 1].max())
-        assert array.shape[1] == PAD_MULTIPLE * -(-longest // PAD_MULTIPLE) + 1
-        widths.append(array.shape[1])
-    mlx_widths = [b.shape[1] for b, _ in mlx_iterate_batches(CacheDataset(RawRecords(data)), 8, 2048, seed=0)]
-    assert sum(widths) < 0.75 * sum(mlx_widths)  # mlx-lm's training batches do not sort: far more padding
+        inputs, targets, weights, segments = batches.make_batch(group)
+        longest = max(len(data[i][0]) for i in group) - 1
+        assert inputs.shape[1] == width_for(longest) and targets.shape == weights.shape == inputs.shape
+        slots += inputs.size
+    mlx_slots = sum(b.size for b, _ in mlx_iterate_batches(CacheDataset(RawRecords(data)), 8, 2048, seed=0))
+    assert slots < 0.75 * mlx_slots  # mlx-lm's training batches do not sort: far more padding
+
+
+def test_a_row_holds_tokens_and_their_next_tokens_and_trains_only_the_answer():
+    batches = LengthBatches([([5, 6, 7, 8, 9], 3)], 1, 2048)
+    inputs, targets, weights, segments = batches.make_batch([0])
+    assert inputs.tolist()[0][:4] == [5, 6, 7, 8] and targets.tolist()[0][:4] == [6, 7, 8, 9]
+    assert weights.tolist()[0][:5] == [0, 0, 1, 1, 0]  # the targets from the prompt's end on: 8 and 9; then padding
+    assert segments is None
+
+
+def test_examples_that_fit_side_by_side_share_a_row_and_stay_apart():
+    data = examples([30, 50, 80, 120, 200, 260, 300, 400])
+    batches = LengthBatches(data, 8, 512)
+    inputs, targets, weights, segments = batches.make_batch(list(range(8)))
+    assert inputs.shape == (4, width_for(399))  # 8 examples in 4 rows, as wide as the longest
+    assert weights.sum().item() == sum(n - 1 for n in [30, 50, 80, 120, 200, 260, 300, 400])
+    for row in segments.tolist():
+        numbers = [s for s in row if s]
+        assert numbers == sorted(numbers)  # each example in one run of its own number
+    unpacked = LengthBatches(data, 8, 512, pack=False).make_batch(list(range(8)))
+    assert unpacked[0].shape == (8, width_for(399)) and unpacked[3] is None
+    assert unpacked[2].sum().item() == weights.sum().item()
+
+
+def test_first_fit_puts_each_example_in_the_first_row_with_room():
+    assert packing.first_fit([300, 200, 100, 90], 400) == [[0, 2], [1, 3]]
+    assert packing.first_fit([10, 10], 15) == [[0], [1]]
 
 
 def test_every_example_once_per_epoch_and_order_fixed_by_seed():
@@ -53,19 +85,6 @@ def test_every_example_once_per_epoch_and_order_fixed_by_seed():
 
 def test_long_examples_are_cut_to_max_seq_length():
     batches = LengthBatches(examples([10, 500]), 2, max_seq_length=64)
-    array, lengths = batches.make_batch([0, 1])
-    assert array.shape[1] == 64 and lengths.tolist() == [[1, 10], [1, 64]]
-
-
-def test_loss_is_the_same_as_with_mlx_lm_padding(demo_model):
-    from macapp.engine import loading
-
-    model, _ = loading.load(demo_model)
-    data = examples([40, 41, 42, 44])
-    ours = LengthBatches(data, 4, 2048).make_batch([0, 1, 2, 3])
-    theirs = next(mlx_iterate_batches(data, 4, 2048))
-    assert ours[0].shape[1] < theirs[0].shape[1]
-    loss_ours, tokens_ours = default_loss(model, *ours)
-    loss_theirs, tokens_theirs = default_loss(model, *theirs)
-    assert tokens_ours.item() == tokens_theirs.item()
-    assert mx.allclose(loss_ours, loss_theirs, atol=1e-5).item()
+    inputs, _, weights, segments = batches.make_batch([0, 1])
+    assert inputs.shape == (2, 64) and segments is None
+    assert sorted(weights.sum(axis=1).tolist()) == [9, 63]

@@ -4,6 +4,7 @@ cannot exist here: a stand-in script on PATH behaves like it (`-i -w PID` holds 
 ends it) and records its pid and arguments."""
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -102,15 +103,22 @@ def test_bad_data_is_an_input_error_event(tmp_path):
     assert f"{folder / 'train.jsonl'}:2" in error["message"]
 
 
-def test_stdout_carries_events_only(demo_data):
+def test_stdout_carries_events_only_and_pytorch_is_never_loaded(demo_data, tmp_path):
+    """PyTorch is installed here (the GGUF extra); transformers would load it into every worker: seconds and memory."""
     run_dir = make_run(demo_data, iters=2, steps_per_report=1)
     job_file = run_dir / "job.json"
     job_file.write_text(json.dumps({"kind": "train", "run": str(run_dir)}))
-    result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True, env=jobs.blas.environment())
+    (tmp_path / "sitecustomize.py").write_text(  # Python runs it at start-up: it writes the modules loaded at exit
+        "import atexit, os, sys\natexit.register(lambda: open(os.environ['LOADED'], 'w').write(' '.join(\n"
+        "    name for name, module in sys.modules.items() if module is not None)))\n")
+    env = jobs.blas.environment({**os.environ, "PYTHONPATH": str(tmp_path), "LOADED": str(tmp_path / "loaded")})
+    result = subprocess.run(bundle.worker(job_file), capture_output=True, text=True, env=env)
     assert result.returncode == 0
     for line in result.stdout.splitlines():
         assert "type" in json.loads(line)
     assert "train_loss" in result.stderr  # mlx-lm's own progress went to stderr
+    loaded = {name.split(".")[0] for name in (tmp_path / "loaded").read_text().split()}
+    assert "transformers" in loaded and "torch" not in loaded
 
 
 def test_unknown_job_kind_is_refused(tmp_path):

@@ -226,7 +226,7 @@ def memory_part(folder: Path, iters: int, batch: int, stamp: str) -> None:
     print(f"\nMemory: Llama 3's vocabulary (128,256) on a 2-layer model of hidden size 128 (memory_prediction.py's "
           f"llama3), {iters} steps of batch {batch} × {length} tokens, LoRA all layers, no validation but one short "
           "batch.\nIn float32: bf16 matmuls have no BLAS path on MLX's CPU backend (one step of 8×1024 tokens takes "
-          "~5 minutes in bf16, seconds in float32).")
+          "~5 minutes in bf16, under 2 in float32).")
     model = memory_prediction.build(folder, "llama3-f32")
     data = write_long_data(folder / "long", loading.load_tokenizer(model), batch * iters, length)
     flags = train_flags(iters, 0, batch, length, report=1)

@@ -27,11 +27,16 @@ class Split:
         return memory.chunk_tokens(self.vocabulary)
 
 
+def weighted_sum(logits, targets, weights):
+    """The cross-entropy of each token, in float32, weighted and summed."""
+    return (nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights).sum()
+
+
 def split(model) -> Split | None:
     """The model's body and its output layer, checked to give the model's own logits; None for a model cut
     otherwise, or whose output layer is trained (the chunked gradient is the hidden states' only)."""
     language = model.get("language_model", model)  # Gemma 3's text model sits inside its multimodal one
-    inner = language.get("model") if isinstance(language, nn.Module) else None
+    inner = language.get("model")
     if not isinstance(inner, nn.Module) or "embed_tokens" not in inner:
         return None
     head_module = language["lm_head"] if "lm_head" in language else inner["embed_tokens"]
@@ -62,7 +67,7 @@ def chunked_cross_entropy(model_split: Split, hidden, targets, weights):
     size = model_split.chunk_tokens()
 
     def chunk_loss(h, t, w):
-        return (nn.losses.cross_entropy(model_split.head(h), t).astype(mx.float32) * w).sum()
+        return weighted_sum(model_split.head(h), t, w)
 
     if hidden.size <= size * width:  # the whole batch's logits are no bigger than a chunk's
         return chunk_loss(hidden, targets, weights)
@@ -92,8 +97,7 @@ def chunked_cross_entropy(model_split: Split, hidden, targets, weights):
 
 def plain_cross_entropy(model, inputs, targets, weights, cache=None):
     """The same sum through the model's own forward pass: its full logits at once (the reference, and the fallback)."""
-    logits = model(inputs, cache=cache)
-    return (nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights).sum()
+    return weighted_sum(model(inputs, cache=cache), targets, weights)
 
 
 def make_loss(model):

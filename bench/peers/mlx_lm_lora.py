@@ -42,15 +42,15 @@ def main() -> None:
     # mask_prompt: its ChatDataset trains only what follows the chat template of the messages before the answer.
     options = types.SimpleNamespace(data=str(args.data), train=True, test=False, train_mode="sft",
                                     mask_prompt=args.mask_prompt)
-    train_set, _, _ = load_dataset(options, tokenizer)
+    train_set, valid_set, _ = load_dataset(options, tokenizer)
+    # Validation as Tailor's and mlx_lm lora's runs in the benchmark: one batch, after the first step and the last.
     training = SFTTrainingArgs(batch_size=args.batch_size, iters=args.iters, steps_per_report=10,
-                               steps_per_save=args.iters + 1, max_seq_length=args.max_seq_length,
-                               adapter_file=str(adapter_file))
+                               steps_per_eval=args.iters, val_batches=1, steps_per_save=args.iters + 1,
+                               max_seq_length=args.max_seq_length, adapter_file=str(adapter_file))
     counter = TokenCount()
     started = time.perf_counter()
-    # No validation set: train_sft then never evaluates.
-    train_sft(model, optim.Adam(learning_rate=args.learning_rate), CacheDataset(train_set), None, training,
-              training_callback=counter)
+    train_sft(model, optim.Adam(learning_rate=args.learning_rate), CacheDataset(train_set), CacheDataset(valid_set),
+              training, training_callback=counter)
     seconds = time.perf_counter() - started
     common.report(seconds, counter.trained_tokens, importlib.metadata.version("mlx-lm-lora"), SHIM)
 

@@ -22,14 +22,16 @@ def main() -> None:
     # scale = lora_alpha / r; the default targets are the 7 projections mlx_lm lora picks for a Llama.
     model = FastLanguageModel.get_peft_model(model, r=args.rank, lora_alpha=args.rank * args.scale, lora_dropout=0.0)
     with tempfile.TemporaryDirectory() as work:
-        # mlx-tune always builds AdamW; weight_decay=0 makes it Adam. val_batches=0 turns validation off.
+        # mlx-tune always builds AdamW; weight_decay=0 makes it Adam. Validation as Tailor's and mlx_lm lora's runs in
+        # the benchmark: one batch of valid.jsonl, after the first step and the last (it runs mlx-lm's loop).
         config = SFTConfig(output_dir=work, per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=1,
                            learning_rate=args.learning_rate, lr_scheduler_type="constant", weight_decay=0.0,
-                           max_steps=args.iters, logging_steps=10, save_steps=args.iters + 1, val_batches=0,
-                           max_seq_length=args.max_seq_length,
+                           max_steps=args.iters, logging_steps=10, save_steps=args.iters + 1, val_batches=1,
+                           steps_per_eval=args.iters, max_seq_length=args.max_seq_length,
                            num_layers=None if args.num_layers < 0 else args.num_layers)
         rows = common.read_rows(args.data / "train.jsonl")
-        trainer = SFTTrainer(model=model, tokenizer=tokenizer, train_dataset=rows, args=config)
+        trainer = SFTTrainer(model=model, tokenizer=tokenizer, train_dataset=rows,
+                             eval_dataset=common.read_rows(args.data / "valid.jsonl"), args=config)
         if args.mask_prompt:
             # Only flags the trainer: mlx-tune then loads the rows with mlx-lm's ChatDataset(mask_prompt=True).
             trainer = train_on_responses_only(trainer)

@@ -38,15 +38,18 @@ def main() -> None:
                                         finetune_last_n_layers=None if args.num_layers < 0 else args.num_layers)
     with tempfile.TemporaryDirectory() as work:
         # Plain Adam at a constant rate, no warm-up, no gradient clipping (its default clips each gradient to norm 1),
-        # no gradient checkpointing (on by default), no evaluation (eval_steps=0, no eval set). Its Adam corrects bias
+        # no gradient checkpointing (on by default); validation of valid.jsonl every `iters` steps, once at the end (it has
+        # no evaluation before training, as Tailor's and mlx_lm lora's runs here have). Its Adam corrects bias
         # as torch's does and mlx-lm's does not (larger first steps); no option changes that.
         training = MLXTrainingConfig(per_device_train_batch_size=args.batch_size, gradient_accumulation_steps=1,
                                      max_steps=args.iters, warmup_steps=0, learning_rate=args.learning_rate,
                                      lr_scheduler_type="constant", optim="adam", weight_decay=0.0,
                                      max_grad_leaf_norm=0.0, seed=args.seed, logging_steps=10, output_dir=work,
-                                     save_steps=0, max_seq_length=args.max_seq_length, gradient_checkpointing=False)
+                                     save_steps=0, max_seq_length=args.max_seq_length, gradient_checkpointing=False,
+                                     eval_steps=args.iters)
         rows = common.read_rows(args.data / "train.jsonl")
-        trainer = MLXTrainer(model=model, tokenizer=tokenizer, train_dataset=rows, args=training)
+        trainer = MLXTrainer(model=model, tokenizer=tokenizer, train_dataset=rows,
+                             eval_dataset=common.read_rows(args.data / "valid.jsonl"), args=training)
         if args.mask_prompt:
             # Unsloth's way: labels only after the template's marker of an assistant turn, found from the template.
             trainer = train_on_responses_only(trainer)

@@ -2,7 +2,8 @@
 
 A step's examples are similar in length (mlx-lm means to sort too, but sorts by the number of keys of the raw
 record). When some of them fit side by side in a row as wide as the longest, they share it, kept apart by a mask
-(packing.RowMask); widths come from a short list, so the compiled step is traced for few shapes.
+(packing.RowMask); widths come from a short list, so the compiled step is traced for few shapes. When several
+processes train together, each takes every N-th example of a step, so all get similar lengths.
 """
 
 import mlx.core as mx
@@ -22,16 +23,21 @@ class LengthBatches:
 
     `examples` are (tokens, prompt_offset) pairs as mlx-lm's datasets produce them. A batch is (inputs, targets,
     weights, segments): weights are 1 where a target is trained; segments tell the examples of a packed row apart
-    and are None when every example has a row of its own.
+    and are None when every example has a row of its own. `share` is (rank, size) of a group of processes that train
+    together: this process's batches hold its share of each step's examples, the same steps on every rank.
     """
 
-    def __init__(self, examples, batch_size: int, max_seq_length: int, seed: int = 0, pack: bool = True):
+    def __init__(self, examples, batch_size: int, max_seq_length: int, seed: int = 0, pack: bool = True,
+                 share: tuple[int, int] = (0, 1)):
         if len(examples) < batch_size:
             raise ValueError(f"Only {len(examples)} examples for a batch size of {batch_size}.")
+        if batch_size % share[1]:
+            raise ValueError(f"A batch size of {batch_size} cannot be shared by {share[1]} processes.")
         self.examples = examples
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.pack = pack
+        self.rank, self.size = share
         order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
         self.groups = [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
         self.rng = np.random.default_rng(seed)
@@ -46,7 +52,7 @@ class LengthBatches:
 
     def make_batch(self, group):
         """Each example predicts its next tokens: a row position holds a token and, as its target, the one after."""
-        chosen = [self.examples[i] for i in group]
+        chosen = [self.examples[i] for i in group[self.rank::self.size]]
         tokens = [seq[: self.max_seq_length] for seq, _ in chosen]
         sizes = [len(seq) - 1 for seq in tokens]  # the (token, next token) pairs of each example
         width = min(width_for(max(max(sizes), 1)), self.max_seq_length)

@@ -100,11 +100,17 @@ def plain_cross_entropy(model, inputs, targets, weights, cache=None):
     return weighted_sum(model(inputs, cache=cache), targets, weights)
 
 
-def make_loss(model):
+def make_loss(model, group=None):
     """The loss mlx-lm's trainer and evaluation call as `loss(model, *batch)` on LengthBatches' batches: the mean
-    cross-entropy of the trained tokens, and their count. Chunked where the model's output layer was found."""
+    cross-entropy of the trained tokens, and their count. Chunked where the model's output layer was found.
+
+    With a `group` of processes that train together (mx.distributed), the mean is over the whole group's tokens,
+    scaled so that mlx-lm's average of the processes' gradients is the gradient of that mean: the same step as one
+    process taking the whole batch. Evaluation, which weighs each process's loss by its own count, takes no group.
+    """
     model_split = split(model)
     layers = len(model.layers)
+    ranks = group.size() if group is not None else 1
 
     def loss(model, inputs, targets, weights, segments=None):
         cache = None if segments is None else [RowMask(segments)] * layers
@@ -113,6 +119,9 @@ def make_loss(model):
         else:
             total = chunked_cross_entropy(model_split, model_split.body(inputs, cache=cache), targets, weights)
         count = weights.sum().astype(mx.int32)
-        return total / mx.maximum(count, 1), count
+        if ranks == 1:
+            return total / mx.maximum(count, 1), count
+        everyone = mx.stop_gradient(mx.distributed.all_sum(count, group=group))
+        return total * ranks / mx.maximum(everyone, 1), count
 
     return loss

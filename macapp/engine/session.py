@@ -32,8 +32,12 @@ class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
     def __init__(self, model, optimizer, loss, config: TrainConfig, batches, adapter_dir: Path,
-                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
+                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None,
+                 group=None):
         self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
+        # Processes that train together (mx.distributed) decide alike; the first alone writes files.
+        self.group = group if group is not None and group.size() > 1 else None
+        self.writes = self.group is None or self.group.rank() == 0
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
@@ -119,6 +123,8 @@ class Session(TrainingCallback):
         return int(kept.name) if kept else None
 
     def _save_best(self) -> None:
+        if not self.writes:
+            return
         best = self.adapter_dir / "best"
         with self._saving(f"the best adapter (step {self.best_iteration})"):
             best.mkdir(parents=True, exist_ok=True)
@@ -152,14 +158,21 @@ class Session(TrainingCallback):
             if self.failed_at or self.stopped_early:
                 return
             # Past MLX's limit (memory.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop does.
-            self.over_memory = mx.get_peak_memory() > mx.get_memory_limit()
-            self.stopped = not self.over_memory and self.should_stop()
+            self.over_memory, self.stopped = self._agreed(mx.get_peak_memory() > mx.get_memory_limit(),
+                                                          self.should_stop())
+            self.stopped = self.stopped and not self.over_memory
             if self.over_memory or self.stopped:
                 if done > self.offset and not saved:  # so Resume goes on from here, not the last save
                     self._checkpoint(done)
                 return
             self.iteration = done + 1
             yield self.batches.next_batch()
+
+    def _agreed(self, *flags: bool) -> list[bool]:
+        """Each flag, true for all processes of a group when it is true for one of them."""
+        if self.group is None:
+            return list(flags)
+        return [bool(f) for f in mx.distributed.all_sum(mx.array(flags, mx.int32), group=self.group, stream=mx.cpu).tolist()]
 
     def validate(self, done: int) -> None:
         """The validation loss of the weights after `done` steps (0: the model as it starts); the best adapter
@@ -178,7 +191,7 @@ class Session(TrainingCallback):
         only before the next one), unless a stop was asked for meanwhile."""
         done = self.iteration
         if (self.valid_batches is not None and not (self.failed_at or self.stopped or self.stopped_early)
-                and done > self.offset and not self.should_stop()):
+                and done > self.offset and not self._agreed(self.should_stop())[0]):
             self.validate(done)
 
     def _checkpoint(self, iteration: int) -> None:
@@ -191,8 +204,9 @@ class Session(TrainingCallback):
                  "history": self.history, "identity": self.identity}
         path = self.adapter_dir / "adapters.safetensors"
         with self._saving(f"the checkpoint of step {iteration}"):
-            checkpoints.save_weights(self.model, path)
-            if self.checkpoint_dir is not None:
+            if self.writes:
+                checkpoints.save_weights(self.model, path)
+            if self.writes and self.checkpoint_dir is not None:
                 path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
         mx.random.seed(step_seed(self.config.seed, iteration))
         self.report({"type": ev.CHECKPOINT, "iteration": iteration, "path": str(path)})

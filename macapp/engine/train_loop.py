@@ -36,6 +36,15 @@ def make_optimizer(config: TrainConfig):
     return OPTIMIZER_CLASSES[name](learning_rate=rate, **config.optimizer_config.get(name, {}))
 
 
+def speaks() -> bool:
+    """Whether this process reports and writes a run's files: alone, or the first of a group trained together."""
+    return mx.distributed.init().rank() == 0
+
+
+def silent(event: dict) -> None:
+    """The report of a process that does not speak for its group."""
+
+
 def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
     """(tokens, prompt offset) per record, exactly as mlx-lm's datasets tokenize them."""
     if not records:
@@ -52,6 +61,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     With the model's config.json, a `plan` event first gives the predicted peak memory against the limit; `identity`
     (the base model's and the data's fingerprints) is kept in each checkpoint, so a resume can check them.
     """
+    report = report if speaks() else silent
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
@@ -64,14 +74,18 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
         report({"type": ev.LOG, "level": "warning", "message": line})
     pack = config.pack and packing.works_for(model)
-    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed, pack)
+    group = mx.distributed.init()  # one process alone, or those mlx.launch started together: each takes its share
+    share = (group.rank(), group.size())
+    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed, pack, share)
     # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
-    valid_batches = (LengthBatches(valid_set, min(config.batch_size, len(valid_set)), config.max_seq_length,
-                                   config.seed, pack) if valid_set else None)
+    valid_size = min(config.batch_size, len(valid_set) - len(valid_set) % group.size())
+    valid_batches = (LengthBatches(valid_set, valid_size, config.max_seq_length, config.seed, pack, share)
+                     if valid_size else None)
     optimizer = make_optimizer(config)
-    loss = losses.make_loss(model)
-    session = Session(model, optimizer, loss, config, train_batches, adapter_dir, checkpoint_dir, report,
-                      should_stop, valid_batches, identity)
+    # Both losses are made (their check runs the model) before a resume sets the random state of its step.
+    loss, own_loss = losses.make_loss(model, group), losses.make_loss(model)
+    session = Session(model, optimizer, own_loss, config, train_batches, adapter_dir, checkpoint_dir, report,
+                      should_stop, valid_batches, identity, group)
     if resume:
         start = session.resume()
         report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else
@@ -91,7 +105,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         if args.iters > 0:
             mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None, args=args,
                       loss=loss, iterate_batches=session.iterate, training_callback=session)  # the session validates
-        else:
+        elif session.writes:
             checkpoints.save_weights(model, tmp_file)
         if session.failed_at or session.over_memory:
             tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter
@@ -101,7 +115,8 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
                             "Lower the learning rate (for example by 10x), or use a warm-up.")
         if session.over_memory:
             raise gpu_guard.failure("memory", session.iteration, session.last_checkpoint(), mx.get_memory_limit())
-        os.replace(tmp_file, adapter_file)  # the last adapter is in place before the last validation
+        if session.writes:
+            os.replace(tmp_file, adapter_file)  # the last adapter is in place before the last validation
         if args.iters > 0:
             session.validate_last()
     return {**session.summary(), "seconds": round(time.monotonic() - started, 2)}

@@ -19,7 +19,7 @@ from .formats import Mapping
 from .run_spec import RunSpec
 from .errors import DataError, Problem
 from .files import write_json_atomic
-from .train_loop import run_loop
+from .train_loop import run_loop, silent, speaks
 
 
 def prepare_model(model, config: TrainConfig) -> None:
@@ -62,6 +62,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     The adapter folder loads with `mlx_lm generate --adapter-path`.
     """
     config.validate()
+    report = report if speaks() else silent
     train_records = datasets.load_split(config.data, "train")
     valid_records = datasets.load_split(config.data, "valid")
     if not train_records:
@@ -78,7 +79,8 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     prepare_model(model, config)
     adapter_dir = Path(adapter_dir)
     adapter_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(adapter_dir / "adapter_config.json", {**config.to_dict(), "model": str(model_path)})
+    if speaks():
+        write_json_atomic(adapter_dir / "adapter_config.json", {**config.to_dict(), "model": str(model_path)})
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     report({"type": ev.LOG, "message": f"Training {trainable / 1e6:.2f}M parameters "
                                       f"on {len(train_records)} examples"})

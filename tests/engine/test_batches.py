@@ -1,6 +1,7 @@
 """Length-aware batches: sorted, packed where examples fit side by side, few widths, deterministic."""
 
 import numpy as np
+import pytest
 from mlx_lm.tuner.datasets import CacheDataset
 from mlx_lm.tuner.trainer import iterate_batches as mlx_iterate_batches
 
@@ -88,3 +89,15 @@ def test_long_examples_are_cut_to_max_seq_length():
     inputs, _, weights, segments = batches.make_batch([0, 1])
     assert inputs.shape == (2, 64) and segments is None
     assert sorted(weights.sum(axis=1).tolist()) == [9, 63]
+
+
+def test_processes_training_together_each_take_every_nth_example_of_the_same_steps():
+    data = examples(range(10, 90))
+    shares = [LengthBatches(data, 8, 2048, seed=3, share=(rank, 2)) for rank in range(2)]
+    whole = LengthBatches(data, 8, 2048, seed=3)
+    for _ in range(12):  # past an epoch's end: the next shuffle is the same on every rank too
+        trained = [int(b.next_batch()[2].sum().item()) for b in shares]
+        assert sum(trained) == int(whole.next_batch()[2].sum().item())
+        assert abs(trained[0] - trained[1]) <= 8  # neighbours in length: shares of about the same size
+    with pytest.raises(ValueError, match="cannot be shared by 4"):
+        LengthBatches(data, 6, 2048, share=(0, 4))

@@ -76,6 +76,7 @@ class TrainJob(Job):
 
     kind: ClassVar[str] = "train"
     resume: bool = False
+    processes: int = 1  # on this machine, training together (mx.distributed, ring over 127.0.0.1)
 
 
 @dataclass(kw_only=True)
@@ -220,13 +221,15 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
     env = {**worker_environment(), **(secrets or {})}
+    processes = getattr(job, "processes", 1)
+    command = (bundle.worker(job_file) if processes == 1 else  # else through mlx.launch, by macapp.group_launcher
+               [*bundle.python(), "-m", "macapp.group_launcher", str(processes), str(job_file)])
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:
-            return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.DEVNULL, stderr=log,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        return subprocess.Popen(bundle.worker(job_file), stdout=subprocess.PIPE, stderr=log, env=env, text=True,
-                                bufsize=1)
+            return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1)
     finally:
         log.close()
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import exitcodes, jobs
-from .engine import disk, runs
+from .engine import disk, group, runs
 from .engine import events as ev
 from .engine.errors import InputError, RunFailed, Stopped
 from .jobs import Job
@@ -229,13 +229,14 @@ def _terminate(signum, frame):
 
 def run(job: Job, events_stream) -> int:
     run_dir = Path(job.run)
-    emit = Events(events_stream, run_dir, job.kind)
+    first = job.kind != "train" or group.speaks()  # of the processes mlx.launch started to train together
+    emit = Events(events_stream, run_dir, job.kind) if first else group.silent
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with ExitStack() as claims:
-            if job.kind == "train":  # one worker per run; a finished run is not trained again
+            if job.kind == "train" and first:  # one worker (or group) per run; a finished run is not trained again
                 claims.enter_context(runs.hold(run_dir))
                 if job.resume:
                     runs.check_resumable(run_dir)
@@ -275,6 +276,11 @@ def _failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
     if isinstance(error, MemoryError):
         return {"category": "memory", "message": "Out of memory.",
                 "fix": "Lower the batch size or max_seq_length, or train fewer layers."}, exitcodes.FAILED
+    if isinstance(error, RuntimeError) and str(error).startswith("[ring]"):  # MLX's, for processes training together
+        return {"category": "training", "message": f"Training together stopped: the processes lost their connection "
+                                                   f"({error}).",
+                "fix": f"Resume the run: it goes on from its last checkpoint (tailor train --resume {run_dir.name})."
+                }, exitcodes.FAILED
     if said := disk.message(error, run_dir):
         return {"category": "disk", "message": said}, exitcodes.FAILED
     return {"category": "failure", "message": f"{type(error).__name__}: {error}",  # reported in full

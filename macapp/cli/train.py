@@ -135,11 +135,12 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     return run_dir, settings
 
 
-def train_in_worker(run_dir: Path, resume: bool = False) -> tuple[int, dict | None]:
-    """Train the run in a worker, with its progress; a new run that was refused (its data, or settings that do not
-    fit it) leaves no trace: it never trained, so it held nothing of value."""
+def train_in_worker(run_dir: Path, resume: bool = False, processes: int = 1) -> tuple[int, dict | None]:
+    """Train the run in a worker (or `processes` of them training together), with its progress; a new run that was
+    refused (its data, or settings that do not fit it) leaves no trace: it never trained, so it held nothing of
+    value."""
     try:
-        code, result = run_job(TrainJob(run=str(run_dir), resume=resume), "Training")
+        code, result = run_job(TrainJob(run=str(run_dir), resume=resume, processes=processes), "Training")
     except BaseException:  # the worker could not even start (a full disk): a new run never began
         if not resume and not (run_dir / "events.jsonl").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -150,19 +151,32 @@ def train_in_worker(run_dir: Path, resume: bool = False) -> tuple[int, dict | No
 
 
 def cmd_train(args, extra) -> int:
+    from ..engine import config
+
     if args.resume:
         from ..engine import runs
 
         if extra or args.config or args.epochs is not None or args.minutes is not None:
             raise InputError("--resume continues a run with its own settings; give no other settings with it.")
         run_dir = runs.find(args.resume)
+        _check_shared(config.load(run_dir / "config.yaml").batch_size, args.processes)
     else:
         values, given = _train_settings(args, extra)
         length = _asked_length(args, "iters" in given)
+        _check_shared(config.from_dict(values, source="settings").batch_size, args.processes)
         run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base,
                                  length=length)
     print(f"Run folder: {run_dir}", file=sys.stderr)
-    return train_in_worker(run_dir, bool(args.resume))[0]
+    return train_in_worker(run_dir, bool(args.resume), args.processes)[0]
+
+
+def _check_shared(batch_size: int, processes: int) -> None:
+    """Processes that train together each take an equal share of every batch."""
+    if processes < 1 or batch_size % processes:
+        raise InputError(f"--processes {processes}: each process takes an equal share of every batch, so the batch "
+                         f"size ({batch_size}) must be a multiple of it. Use --processes "
+                         f"{max(d for d in range(1, batch_size + 1) if batch_size % d == 0 and d <= max(processes, 1))}"
+                         " or change the batch size.")
 
 
 def add_train_command(sub) -> None:
@@ -177,4 +191,7 @@ def add_train_command(sub) -> None:
                        help="train for about M minutes (steps worked out from your last run of this model and "
                             "method on this computer)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
+    train.add_argument("--processes", type=int, default=1, metavar="N",
+                       help="train as N processes on this computer, each taking its share of every batch (MLX's "
+                            "ring backend over 127.0.0.1; the way to try training on several Macs)")
     train.set_defaults(func=cmd_train, takes_extra=True)

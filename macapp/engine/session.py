@@ -18,6 +18,7 @@ from mlx_lm.tuner.trainer import evaluate
 from . import checkpoints, disk, memory
 from . import events as ev
 from .config import TrainConfig
+from .group import agreed, speaks
 
 OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
                    "training examples. The best adapter so far is kept; consider fewer iterations or more data.")
@@ -32,12 +33,9 @@ class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
     def __init__(self, model, optimizer, loss, config: TrainConfig, batches, adapter_dir: Path,
-                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None,
-                 group=None):
+                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
         self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
-        # Processes that train together (mx.distributed) decide alike; the first alone writes files.
-        self.group = group if group is not None and group.size() > 1 else None
-        self.writes = self.group is None or self.group.rank() == 0
+        self.writes = speaks()  # processes that train together decide alike; the first alone writes files
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
@@ -158,7 +156,7 @@ class Session(TrainingCallback):
             if self.failed_at or self.stopped_early:
                 return
             # Past MLX's limit (memory.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop does.
-            self.over_memory, self.stopped = self._agreed(mx.get_peak_memory() > mx.get_memory_limit(),
+            self.over_memory, self.stopped = agreed(mx.get_peak_memory() > mx.get_memory_limit(),
                                                           self.should_stop())
             self.stopped = self.stopped and not self.over_memory
             if self.over_memory or self.stopped:
@@ -167,12 +165,6 @@ class Session(TrainingCallback):
                 return
             self.iteration = done + 1
             yield self.batches.next_batch()
-
-    def _agreed(self, *flags: bool) -> list[bool]:
-        """Each flag, true for all processes of a group when it is true for one of them."""
-        if self.group is None:
-            return list(flags)
-        return [bool(f) for f in mx.distributed.all_sum(mx.array(flags, mx.int32), group=self.group, stream=mx.cpu).tolist()]
 
     def validate(self, done: int) -> None:
         """The validation loss of the weights after `done` steps (0: the model as it starts); the best adapter
@@ -191,7 +183,7 @@ class Session(TrainingCallback):
         only before the next one), unless a stop was asked for meanwhile."""
         done = self.iteration
         if (self.valid_batches is not None and not (self.failed_at or self.stopped or self.stopped_early)
-                and done > self.offset and not self._agreed(self.should_stop())[0]):
+                and done > self.offset and not agreed(self.should_stop())[0]):
             self.validate(done)
 
     def _checkpoint(self, iteration: int) -> None:

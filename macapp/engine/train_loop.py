@@ -19,6 +19,7 @@ from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
 from . import checkpoints, data_size, gpu_guard, losses, memory, packing
+from .group import silent, speaks
 from . import events as ev
 from .batches import LengthBatches
 from .config import TrainConfig
@@ -34,15 +35,6 @@ def make_optimizer(config: TrainConfig):
     rate = build_schedule(config.lr_schedule) if config.lr_schedule else config.learning_rate
     name = config.optimizer.lower()
     return OPTIMIZER_CLASSES[name](learning_rate=rate, **config.optimizer_config.get(name, {}))
-
-
-def speaks() -> bool:
-    """Whether this process reports and writes a run's files: alone, or the first of a group trained together."""
-    return mx.distributed.init().rank() == 0
-
-
-def silent(event: dict) -> None:
-    """The report of a process that does not speak for its group."""
 
 
 def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
@@ -85,7 +77,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     # Both losses are made (their check runs the model) before a resume sets the random state of its step.
     loss, own_loss = losses.make_loss(model, group), losses.make_loss(model)
     session = Session(model, optimizer, own_loss, config, train_batches, adapter_dir, checkpoint_dir, report,
-                      should_stop, valid_batches, identity, group)
+                      should_stop, valid_batches, identity)
     if resume:
         start = session.resume()
         report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else

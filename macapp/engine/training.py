@@ -19,7 +19,8 @@ from .formats import Mapping
 from .run_spec import RunSpec
 from .errors import DataError, Problem
 from .files import write_json_atomic
-from .train_loop import run_loop, silent, speaks
+from .group import silent, speaks, wait_for_first
+from .train_loop import run_loop
 
 
 def prepare_model(model, config: TrainConfig) -> None:
@@ -44,13 +45,16 @@ def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: Fals
     run_dir = Path(run_dir)
     settings = configs.load(run_dir / "config.yaml")
     spec = RunSpec.load(run_dir)
-    if spec is not None and not (run_dir / "data" / "manifest.json").exists():
+    if speaks() and spec is not None and not (run_dir / "data" / "manifest.json").exists():
         report({"type": ev.LOG, "message": "Checking and splitting the data"})
         datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
                          Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
             settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))
             settings.save(run_dir / "config.yaml")
+    wait_for_first()  # in a group, the others read the data and settings once the first one has made them
+    if not speaks():
+        settings = configs.load(run_dir / "config.yaml")
     return train(settings, run_dir / settings.adapter_path, report, should_stop, checkpoint_dir=run_dir / "checkpoints",
                  resume=resume)
 

@@ -1,0 +1,81 @@
+"""`tailor train --processes N`: one run trained by N processes on this machine through mlx.launch (ring backend over
+127.0.0.1), as several Macs would; one of them killed stops the group plainly, and the run resumes exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from macapp.engine import runs
+from tests.helpers import REPO, tailor
+
+FLAGS = ["--model", "demo", "--iters", "40", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "20",
+         "--val-batches", "1", "--save-every", "5", "--max-seq-length", "128", "--learning-rate", "1e-3"]
+
+
+def run_folder(name: str) -> Path:
+    return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
+
+
+def losses(folder: Path) -> dict[int, float]:
+    return {e["iteration"]: e["train_loss"] for e in runs.read_events(folder) if e["type"] == "train"}
+
+
+def rank_process(rank: int, run: Path) -> int | None:
+    """The pid of the worker of `rank` (mlx.launch gives each its MLX_RANK) training the run in `run`."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"MLX_RANK={rank}".encode() in environ and b"macapp.worker" in command and str(run).encode() in command:
+            return int(pid)
+    return None
+
+
+def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(demo_data):
+    result = tailor("train", "--data", demo_data, "--name", "three", *FLAGS, "--processes", "3")
+    assert result.returncode == 2
+    assert "batch size (4) must be a multiple" in result.stderr and "--processes 2" in result.stderr
+    assert not [r for r in runs.list_runs() if r["id"].endswith("-three")]
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
+def test_one_process_killed_stops_the_group_plainly_and_the_run_resumes_exactly(demo_data):
+    whole = tailor("train", "--data", demo_data, "--name", "whole", *FLAGS, "--processes", "2")  # never stopped
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name", "killed",
+                              *FLAGS, "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+            (found := [r for r in runs.list_runs() if r["id"].endswith("-killed")])
+            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
+        time.sleep(0.2)
+    folder = run_folder("killed")
+    second = rank_process(1, folder)
+    assert second is not None, "the second process had already ended"
+    os.kill(second, signal.SIGKILL)
+    _, stderr = group.communicate(timeout=60)  # the group ends at once, never waits on the lost process
+    assert group.returncode == 1
+    assert "Process 2 of the 2 training together was killed by signal 9" in stderr
+    assert f"tailor train --resume {folder.name}" in stderr and "Traceback" not in stderr
+    started = [e for e in runs.read_events(folder) if e["type"] == "started"]
+    assert len(started) == 1  # the first process alone speaks for the group
+
+    resumed = tailor("train", "--resume", folder.name, "--processes", "2")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    events = runs.read_events(folder)
+    restart = next(e for e in events if e["type"] == "log" and e["message"].startswith("Resuming from step"))
+    step = int(restart["message"].rsplit(" ", 1)[1])
+    expected, got = losses(run_folder("whole")), losses(folder)
+    assert step >= 5 and sorted(got)[-1] == 40
+    for iteration in range(step + 1, 41):
+        assert got[iteration] == pytest.approx(expected[iteration], rel=1e-5), iteration
+    assert json.loads((folder / "adapters" / "adapter_config.json").read_text())["batch_size"] == 4

@@ -242,7 +242,10 @@ def run(job: Job, events_stream) -> int:
                     runs.check_resumable(run_dir)
             if job.kind == "synth":
                 claims.enter_context(runs.hold(run_dir, "is being filled with examples", noun=""))
-            return _run(job, run_dir, emit, stop.is_set)
+            code = _run(job, run_dir, emit, stop.is_set)
+            # mlx.launch ends the whole group when one of its processes ends other than with 0: the others' stop,
+            # the same as the first one's, must not cut the first one short while it saves.
+            return exitcodes.DONE if code == exitcodes.STOPPED and not first else code
     except runs.RunRefused as error:
         emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": os.getpid(), "message": str(error)})
         return exitcodes.BAD_INPUT

@@ -46,19 +46,35 @@ def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(de
     assert not [r for r in runs.list_runs() if r["id"].endswith("-three")]
 
 
+def start_group(data, name: str) -> tuple[subprocess.Popen, Path]:
+    """`tailor train --processes 2` started, once its first checkpoint is saved: the process and the run folder."""
+    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(data), "--name", name, *FLAGS,
+                              "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+            (found := [r for r in runs.list_runs() if r["id"].endswith(f"-{name}")])
+            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
+        time.sleep(0.2)
+    return group, run_folder(name)
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
+def test_a_stop_reaches_every_process_and_the_group_ends_saved(demo_data):
+    group, folder = start_group(demo_data, "stopped")
+    group.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
+    _, stderr = group.communicate(timeout=60)
+    assert group.returncode == 130, stderr[-2000:]
+    assert "stopped; what was done so far is saved" in stderr
+    done = runs.read_events(folder)[-1]
+    assert done["type"] == "done" and done["stopped"] and (folder / "adapters" / "adapters.safetensors").exists()
+    assert rank_process(0, folder) is None and rank_process(1, folder) is None
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
 def test_one_process_killed_stops_the_group_plainly_and_the_run_resumes_exactly(demo_data):
     whole = tailor("train", "--data", demo_data, "--name", "whole", *FLAGS, "--processes", "2")  # never stopped
     assert whole.returncode == 0, whole.stderr[-2000:]
-    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name", "killed",
-                              *FLAGS, "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (
-            (found := [r for r in runs.list_runs() if r["id"].endswith("-killed")])
-            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
-        time.sleep(0.2)
-    folder = run_folder("killed")
+    group, folder = start_group(demo_data, "killed")
     second = rank_process(1, folder)
     assert second is not None, "the second process had already ended"
     os.kill(second, signal.SIGKILL)

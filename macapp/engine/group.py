@@ -4,6 +4,10 @@ One process alone is a group of one. In a larger group every process trains its 
 (rank 0) alone prepares the data, reports and writes the run's files, and the others wait for it where they must.
 """
 
+import os
+import threading
+import time
+
 import mlx.core as mx
 
 
@@ -27,3 +31,36 @@ def agreed(*flags: bool) -> list[bool]:
 def wait_for_first() -> None:
     """The others wait here until the first process gets here too (after it prepared what they read)."""
     agreed(False)
+
+
+class Watchdog:
+    """Ends a process of a group that stopped hearing from the others, rather than let it wait forever: MLX's ring
+    gives its collective calls no timeout, and a Mac that freezes or leaves the network never answers them.
+
+    `tick()` at every step and around every validation; after the first two, a gap longer than `least` seconds and
+    than `times` the longest gap so far counts as silence: `on_silence(seconds)` is called, then the process ends.
+    """
+
+    def __init__(self, on_silence, least: float | None = None, times: float = 20.0):
+        self.on_silence, self.times = on_silence, times
+        self.least = least if least is not None else float(os.environ.get("TAILOR_GROUP_TIMEOUT", 120))
+        self.last, self.longest, self.ticks = time.monotonic(), 0.0, 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._watch, daemon=True, name="group watchdog").start()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.ticks >= 2:  # the first steps compile: not a measure of a step
+            self.longest = max(self.longest, now - self.last)
+        self.last, self.ticks = now, self.ticks + 1
+
+    def stop(self) -> None:
+        """The group's work is over: nothing more to wait for."""
+        self.stopped.set()
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(1.0):
+            waited = time.monotonic() - self.last
+            if self.ticks >= 2 and waited > max(self.least, self.times * self.longest):
+                self.on_silence(waited)
+                os._exit(1)  # failed, as every command's exit codes say

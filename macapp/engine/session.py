@@ -18,7 +18,7 @@ from mlx_lm.tuner.trainer import evaluate
 from . import checkpoints, disk, memory
 from . import events as ev
 from .config import TrainConfig
-from .group import agreed, speaks
+from .group import Watchdog, agreed, speaks
 
 OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
                    "training examples. The best adapter so far is kept; consider fewer iterations or more data.")
@@ -36,6 +36,7 @@ class Session(TrainingCallback):
                  checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
         self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
         self.writes = speaks()  # processes that train together decide alike; the first alone writes files
+        self.watchdog = Watchdog(self._silence) if mx.distributed.init().size() > 1 else None
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
@@ -142,10 +143,13 @@ class Session(TrainingCallback):
 
     def iterate(self, dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
         if not loop:  # validation: one ordered pass
-            yield from dataset
+            for batch in dataset:
+                self._tick()
+                yield batch
             return
         config = self.config
         while True:
+            self._tick()
             done = self.iteration
             due = done == 0 or done > self.offset and done % config.steps_per_eval == 0
             if due and self.valid_batches is not None:
@@ -156,8 +160,7 @@ class Session(TrainingCallback):
             if self.failed_at or self.stopped_early:
                 return
             # Past MLX's limit (memory.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop does.
-            self.over_memory, self.stopped = agreed(mx.get_peak_memory() > mx.get_memory_limit(),
-                                                          self.should_stop())
+            self.over_memory, self.stopped = agreed(mx.get_peak_memory() > mx.get_memory_limit(), self.should_stop())
             self.stopped = self.stopped and not self.over_memory
             if self.over_memory or self.stopped:
                 if done > self.offset and not saved:  # so Resume goes on from here, not the last save
@@ -165,6 +168,26 @@ class Session(TrainingCallback):
                 return
             self.iteration = done + 1
             yield self.batches.next_batch()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception) -> None:
+        """The run's work with the other processes of its group is over, however it ended."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
+
+    def _tick(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.tick()
+
+    def _silence(self, seconds: float) -> None:
+        kept = self.last_checkpoint()
+        self.report({"type": ev.ERROR, "category": "training",
+                     "message": f"The processes training together stopped answering each other (nothing for "
+                                f"{seconds:.0f} seconds), so training stopped.",
+                     "fix": "Check that every Mac is awake and on the network, then resume the run: it goes on from "
+                            + (f"step {kept}, its last checkpoint." if kept else "the beginning.")})
 
     def validate(self, done: int) -> None:
         """The validation loss of the weights after `done` steps (0: the model as it starts); the best adapter

@@ -93,7 +93,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     started = time.monotonic()
     mx.clear_cache()
     mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
-    with _gpu_failures(session, tmp_file):
+    with session, _gpu_failures(session, tmp_file):  # the session's work with a group ends however this does
         if args.iters > 0:
             mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None, args=args,
                       loss=loss, iterate_batches=session.iterate, training_callback=session)  # the session validates

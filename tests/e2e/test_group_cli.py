@@ -46,10 +46,11 @@ def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(de
     assert not [r for r in runs.list_runs() if r["id"].endswith("-three")]
 
 
-def start_group(data, name: str) -> tuple[subprocess.Popen, Path]:
+def start_group(data, name: str, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
     """`tailor train --processes 2` started, once its first checkpoint is saved: the process and the run folder."""
     group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(data), "--name", name, *FLAGS,
-                              "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (
             (found := [r for r in runs.list_runs() if r["id"].endswith(f"-{name}")])
@@ -95,3 +96,23 @@ def test_one_process_killed_stops_the_group_plainly_and_the_run_resumes_exactly(
     for iteration in range(step + 1, 41):
         assert got[iteration] == pytest.approx(expected[iteration], rel=1e-5), iteration
     assert json.loads((folder / "adapters" / "adapter_config.json").read_text())["batch_size"] == 4
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
+def test_a_process_that_stops_answering_ends_the_group_in_bounded_time(demo_data):
+    # SIGSTOP stands in for a Mac that froze or left the network: MLX's ring would wait for it forever.
+    group, folder = start_group(demo_data, "frozen", {"TAILOR_GROUP_TIMEOUT": "5"})
+    second = rank_process(1, folder)
+    os.kill(second, signal.SIGSTOP)
+    deadline, said = time.monotonic() + 90, None
+    try:
+        while time.monotonic() < deadline and said is None:
+            said = next((e for e in runs.read_events(folder) if e["type"] == "error"), None)
+            time.sleep(0.5)
+    finally:
+        os.kill(second, signal.SIGKILL)  # a stopped process cannot end on the launcher's SIGTERM
+    assert said is not None, "no word from the group within 90 s"
+    assert "stopped answering each other" in said["message"] and "resume the run" in said["fix"]
+    group.communicate(timeout=60)
+    assert group.returncode == 1
+    assert rank_process(0, folder) is None

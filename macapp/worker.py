@@ -231,8 +231,10 @@ def run(job: Job, events_stream) -> int:
     run_dir = Path(job.run)
     first = job.kind != "train" or group.speaks()  # of the processes mlx.launch started to train together
     emit = Events(events_stream, run_dir, job.kind) if first else group.silent
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A stop is a list that a SIGINT appends to: a second SIGINT can arrive while the handler of the first runs, and
+    # a handler that takes a lock (threading.Event.set) would then wait for itself forever.
+    stops = []
+    signal.signal(signal.SIGINT, lambda *_: stops.append(signal.SIGINT))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with ExitStack() as claims:
@@ -242,7 +244,7 @@ def run(job: Job, events_stream) -> int:
                     runs.check_resumable(run_dir)
             if job.kind == "synth":
                 claims.enter_context(runs.hold(run_dir, "is being filled with examples", noun=""))
-            code = _run(job, run_dir, emit, stop.is_set)
+            code = _run(job, run_dir, emit, lambda: bool(stops))
             # mlx.launch ends the whole group when one of its processes ends other than with 0: the others' stop,
             # the same as the first one's, must not cut the first one short while it saves.
             return exitcodes.DONE if code == exitcodes.STOPPED and not first else code

@@ -48,8 +48,10 @@ def main(argv=None) -> int:
     module.log_warning = noted
     sys.argv = ["mlx.launch", "-n", processes, "--backend", "ring", "--", *bundle.worker(job_file)]
     launch.load()()
-    # A process the launcher stopped because another one failed ends with SIGTERM's 143 or "was killed": no cause.
-    causes = {rank: how for rank, how in ended.items() if rank and how not in ("killed", exitcodes.DONE, TERMINATED)}
+    # A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends
+    # with SIGTERM's 143, dies of it, or "was killed": none of that is a cause.
+    consequences = ("killed", exitcodes.DONE, TERMINATED, -signal.SIGTERM)
+    causes = {rank: how for rank, how in ended.items() if rank and how not in consequences}
     if not causes:  # the first process said what happened itself
         how = ended.get(0, exitcodes.DONE)
         return exitcodes.FAILED if how == "killed" else how if how >= 0 else 128 - how

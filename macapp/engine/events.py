@@ -9,7 +9,7 @@ PROGRESS = "progress"  # done, total; stage or step; eta_seconds; message
 PLAN = "plan"  # predicted_bytes, limit_bytes, status ("ok", "tight", "too_big"), suggestion: memory before training
 TRAIN = "train"  # iteration, total, train_loss, learning_rate, iterations_per_second, tokens_per_second, ...
 VAL = "val"  # iteration, total, val_loss, val_time
-MEMORY = "memory"  # iteration, active_gb, peak_gb, rss_gb
+MEMORY = "memory"  # iteration, active_gb, peak_gb, rss_gb; processes: each one's, when several train together
 BEST = "best"  # iteration, val_loss, path: the best adapter so far was saved
 CHECKPOINT = "checkpoint"  # iteration, path: enough saved to resume from this step
 TOKEN = "token"  # side, text, finish: a piece of a streamed answer
@@ -29,7 +29,7 @@ WHOLE = {
     PLAN: {}, LOG: {}, PROGRESS: {}, CHECKPOINT: {}, DONE: {}, ERROR: {},
 }
 OPTIONAL = {"time": float, "message": str, "level": str, "tokens_per_second": float, "result": dict,
-            "predicted_bytes": float, "limit_bytes": float, "kind": str, "category": str}
+            "predicted_bytes": float, "limit_bytes": float, "kind": str, "category": str, "processes": list}
 
 
 def _holds(value, kind) -> bool:

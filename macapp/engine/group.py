@@ -28,6 +28,14 @@ def agreed(*flags: bool) -> list[bool]:
     return [bool(f) for f in mx.distributed.all_sum(mx.array(flags, mx.int32), group=group, stream=mx.cpu).tolist()]
 
 
+def gathered(values: list[float]) -> list[list[float]]:
+    """Every process's `values`, in the order of the processes (the same list in each of them)."""
+    group = mx.distributed.init()
+    if group.size() == 1:
+        return [list(values)]
+    return mx.distributed.all_gather(mx.array([values], mx.float32), group=group, stream=mx.cpu).tolist()
+
+
 def wait_for_first() -> None:
     """The others wait here until the first process gets here too (after it prepared what they read)."""
     agreed(False)

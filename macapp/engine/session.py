@@ -18,7 +18,7 @@ from mlx_lm.tuner.trainer import evaluate
 from . import checkpoints, disk, memory
 from . import events as ev
 from .config import TrainConfig
-from .group import Watchdog, agreed, speaks
+from .group import Watchdog, agreed, gathered, speaks
 
 OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
                    "training examples. The best adapter so far is kept; consider fewer iterations or more data.")
@@ -79,7 +79,15 @@ class Session(TrainingCallback):
         self.last_train_loss = info["train_loss"]
         self.history.append((iteration, info["train_loss"], None))
         self.report({"type": ev.TRAIN, "total": self.config.iters, **info, "iteration": iteration})
-        self.report({"type": ev.MEMORY, "iteration": iteration, **memory.sample()})
+        self.report({"type": ev.MEMORY, "iteration": iteration, **self._memory()})
+
+    def _memory(self) -> dict:
+        """This process's memory; in a group, each process's too (`processes`, in their order)."""
+        own = memory.sample()
+        if self.watchdog is None:
+            return own
+        names = ("active_gb", "peak_gb", "rss_gb")
+        return {**own, "processes": [dict(zip(names, row)) for row in gathered([own[name] for name in names])]}
 
     def on_val_loss_report(self, info):
         iteration = info["iteration"] + self.offset

@@ -17,7 +17,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-from macapp.engine import demo, loading, runs
+from macapp.engine import demo, loading
 from macapp.engine.config import TrainConfig
 from macapp.engine.training import prepare_model
 
@@ -42,19 +42,6 @@ def averaging_seconds() -> float:
     return statistics.median(times)
 
 
-def trained(data: Path, processes: int, iters: int, name: str) -> dict:
-    flags = train_throughput.train_flags(iters, 0)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "macapp", "train", "--model", "demo", "--data", str(data), "--name", name,
-                    *flags, "--mask-prompt", "--processes", str(processes)], check=True, capture_output=True)
-    wall = time.perf_counter() - started
-    run_dir = Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
-    events = runs.read_events(run_dir)
-    done = next(e for e in events if e["type"] == "done")["result"]
-    tokens = [e for e in events if e["type"] == "train"][-1]["trained_tokens"]
-    return {"wall": wall, "seconds": done["seconds"], "tokens": tokens, "loss": done["train_loss"]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=30, help="training steps of each run (default 30)")
@@ -66,7 +53,9 @@ def main() -> None:
     stamp = time.strftime("%H%M%S")
     with tempfile.TemporaryDirectory() as scratch:
         data, _ = train_throughput.write_data(Path(scratch) / "mixed", True)
-        results = {n: trained(data, n, args.iters, f"bench-group{n}-{stamp}") for n in (1, 2)}
+        flags = [*train_throughput.train_flags(args.iters, 0), "--mask-prompt"]
+        results = {n: train_throughput.tailor("demo", data, [*flags, "--processes", str(n)], f"bench-group{n}-{stamp}")
+                   for n in (1, 2)}
     probe = subprocess.run([str(Path(sys.executable).with_name("mlx.launch")), "-n", "2", "--backend", "ring", "--",
                             sys.executable, __file__, "--averaging"], check=True, capture_output=True, text=True)
     averaging = max(float(line.split()[1]) for line in probe.stdout.splitlines() if line.startswith("AVERAGING"))
@@ -74,11 +63,12 @@ def main() -> None:
           "each run's own clock around its training (validation included).")
     print(f"{'processes':>10}{'wall s':>9}{'train s':>9}{'tok/s':>8}{'final loss':>12}")
     for n, result in results.items():
-        print(f"{n:>10}{result['wall']:>9.1f}{result['seconds']:>9.1f}{result['tokens'] / result['seconds']:>8.0f}"
-              f"{result['loss']:>12.4f}")
+        print(f"{n:>10}{result.wall_seconds:>9.1f}{result.train_seconds:>9.1f}"
+              f"{result.trained_tokens / result.train_seconds:>8.0f}{result.train_loss:>12.4f}")
     one, two = results[1], results[2]
-    step = two["seconds"] / args.iters
-    print(f"2 processes / 1: speed {one['seconds'] / two['seconds']:.2f}×, final loss ratio {two['loss'] / one['loss']:.5f}")
+    step = two.train_seconds / args.iters
+    print(f"2 processes / 1: speed {one.train_seconds / two.train_seconds:.2f}×, final loss ratio "
+          f"{two.train_loss / one.train_loss:.5f}")
     print(f"Averaging one step's gradients between 2 processes (ring, 127.0.0.1): {averaging * 1e3:.2f} ms, "
           f"{averaging / step:.1%} of a step of the 2-process run ({step * 1e3:.0f} ms)")
 

@@ -35,8 +35,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(processes))))
     signal.signal(signal.SIGINT, _pass_on)
     signal.signal(signal.SIGTERM, _pass_on)
-    (launch,) = importlib.metadata.entry_points(group="console_scripts", name="mlx.launch")
-    module = sys.modules[launch.load().__module__]
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="mlx.launch")
+    launch = entry.load()
+    module = sys.modules[launch.__module__]
     ended = {}
     warn = module.log_warning
 
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
 
     module.log_warning = noted
     sys.argv = ["mlx.launch", "-n", processes, "--backend", "ring", "--", *bundle.worker(job_file)]
-    launch.load()()
+    launch()
     # A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends
     # with SIGTERM's 143, dies of it, or "was killed": none of that is a cause.
     consequences = ("killed", exitcodes.DONE, TERMINATED, -signal.SIGTERM)

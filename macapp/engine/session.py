@@ -36,7 +36,8 @@ class Session(TrainingCallback):
                  checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
         self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
         self.writes = speaks()  # processes that train together decide alike; the first alone writes files
-        self.watchdog = Watchdog(self._silence) if mx.distributed.init().size() > 1 else None
+        self.together = mx.distributed.init().size() > 1
+        self.watchdog = Watchdog(self._silence) if self.together else None
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
@@ -84,7 +85,7 @@ class Session(TrainingCallback):
     def _memory(self) -> dict:
         """This process's memory; in a group, each process's too (`processes`, in their order)."""
         own = memory.sample()
-        if self.watchdog is None:
+        if not self.together:
             return own
         names = ("active_gb", "peak_gb", "rss_gb")
         return {**own, "processes": [dict(zip(names, row)) for row in gathered([own[name] for name in names])]}
@@ -229,8 +230,8 @@ class Session(TrainingCallback):
         with self._saving(f"the checkpoint of step {iteration}"):
             if self.writes:
                 checkpoints.save_weights(self.model, path)
-            if self.writes and self.checkpoint_dir is not None:
-                path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
+                if self.checkpoint_dir is not None:
+                    path = checkpoints.save(self.checkpoint_dir, self.model, self.optimizer, iteration, state)
         mx.random.seed(step_seed(self.config.seed, iteration))
         self.report({"type": ev.CHECKPOINT, "iteration": iteration, "path": str(path)})
 

@@ -19,7 +19,6 @@ from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
 from . import checkpoints, data_size, gpu_guard, losses, memory, packing
-from .group import silent, speaks
 from . import events as ev
 from .batches import LengthBatches
 from .config import TrainConfig
@@ -53,7 +52,6 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     With the model's config.json, a `plan` event first gives the predicted peak memory against the limit; `identity`
     (the base model's and the data's fingerprints) is kept in each checkpoint, so a resume can check them.
     """
-    report = report if speaks() else silent
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
@@ -74,8 +72,10 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     valid_batches = (LengthBatches(valid_set, valid_size, config.max_seq_length, config.seed, pack, share)
                      if valid_size else None)
     optimizer = make_optimizer(config)
-    # Both losses are made (their check runs the model) before a resume sets the random state of its step.
-    loss, own_loss = losses.make_loss(model, group), losses.make_loss(model)
+    # The losses are made (their check runs the model) before a resume sets the random state of its step. Alone, the
+    # loss of the group is this process's own.
+    own_loss = losses.make_loss(model)
+    loss = own_loss if group.size() == 1 else losses.make_loss(model, group)
     session = Session(model, optimizer, own_loss, config, train_batches, adapter_dir, checkpoint_dir, report,
                       should_stop, valid_batches, identity)
     if resume:

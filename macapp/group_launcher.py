@@ -1,8 +1,9 @@
-"""Starts the processes of a job that trains together through MLX's own launcher (`mlx.launch`, ring backend), and
-passes a stop on to every one of them. Run: python -m macapp.group_launcher N JOB.json.
+"""Starts the processes of a job that trains together through MLX's own launcher (`mlx.launch`): N processes on this
+computer (ring over 127.0.0.1), or one on each Mac of `hosts`. Run: python -m macapp.group_launcher JOB.json.
 
 mlx.launch ends with 0 whatever its processes did, and says what they did only in its warnings: they are read here,
-so this process ends as the first process did, or says which one failed and how.
+so this process ends as the first process did, or says which one failed and how. A stop reaches this computer's
+processes; the first one agrees it with the others.
 """
 
 import importlib.metadata
@@ -13,6 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+import psutil
+
 from . import exitcodes, jobs
 from .engine import bundle
 from .engine import events as ev
@@ -21,20 +24,34 @@ TERMINATED = 128 + signal.SIGTERM
 ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+))")
 
 
+def _workers() -> list[psutil.Process]:
+    """This computer's worker processes of the group; not those on other Macs, whose SSH connections a signal would
+    cut (the first process passes a stop on to them)."""
+    found, other_macs = [], set()
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = process.cmdline()
+            parent = process.ppid()
+        except psutil.Error:
+            continue
+        if parent in other_macs or any(Path(part).name == "ssh" for part in command[:2]):
+            other_macs.add(process.pid)
+        elif "macapp.worker" in command or bundle.WORKER_FLAG in command:
+            found.append(process)
+    return found
+
+
 def _pass_on(signum, frame) -> None:
-    """A stop (or an end) asked of the group reaches each of its processes, which share this one's process group."""
-    signal.signal(signum, signal.SIG_IGN)
-    os.killpg(os.getpgrp(), signum)
+    """A stop (or an end) asked of the group reaches each of this computer's processes."""
+    for process in _workers():
+        try:
+            process.send_signal(signum)
+        except psutil.Error:
+            pass
 
 
-def main(argv=None) -> int:
-    processes, job_file = argv or sys.argv[1:]
-    os.setpgid(0, 0)  # the processes mlx.launch starts join this group, which a stop is passed on to
-    # On the CPU (Linux), processes sharing this computer share its cores: each gets its part for its matrix products,
-    # rather than all of them each (twice as slow for 2 processes on 2 cores, measured).
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(processes))))
-    signal.signal(signal.SIGINT, _pass_on)
-    signal.signal(signal.SIGTERM, _pass_on)
+def _launch(arguments: list[str], command: list[str]) -> dict:
+    """Run mlx.launch; how each process ended, by rank ("killed", or its exit code)."""
     (entry,) = importlib.metadata.entry_points(group="console_scripts", name="mlx.launch")
     launch = entry.load()
     module = sys.modules[launch.__module__]
@@ -47,8 +64,44 @@ def main(argv=None) -> int:
         warn(*args, **kwargs)
 
     module.log_warning = noted
-    sys.argv = ["mlx.launch", "-n", processes, "--backend", "ring", "--", *bundle.worker(job_file)]
+    sys.argv = ["mlx.launch", *arguments, "--", *command]
     launch()
+    return ended
+
+
+def main(argv=None) -> int:
+    (job_file,) = argv or sys.argv[1:]
+    job = jobs.from_dict(json.loads(Path(job_file).read_text(encoding="utf-8")))
+    run_dir = Path(job.run)
+    from .worker import Events, failure
+
+    emit = Events(sys.stdout, run_dir, job.kind)
+    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
+    if job.hosts:
+        from .group_ready import ready
+
+        try:
+            arguments, names = ready(job, emit)
+        except KeyboardInterrupt:  # stopped while the Macs were checked or given their files: nothing was trained
+            emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True})
+            return exitcodes.STOPPED
+        except Exception as error:  # said as a worker says it, before any process starts
+            event, code = failure(error, run_dir)
+            emit({"type": ev.ERROR, **event, **({"fix": error.fix} if hasattr(error, "fix") else {})})
+            return code
+        command = bundle.worker("--group", run_dir.name)
+        who = [f"The process on {name}" for name in names]
+        resume = f"tailor train --resume {run_dir.name} --hosts {','.join(names[1:])}"
+    else:
+        # On the CPU (Linux), processes sharing this computer share its cores: each gets its part for its matrix
+        # products, rather than all of them each (twice as slow for 2 processes on 2 cores, measured).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // job.processes)))
+        arguments, command = ["-n", str(job.processes), "--backend", "ring"], bundle.worker(job_file)
+        who = [f"Process {rank + 1} of the {job.processes} training together" for rank in range(job.processes)]
+        resume = f"tailor train --resume {run_dir.name} --processes {job.processes}"
+    signal.signal(signal.SIGINT, _pass_on)
+    signal.signal(signal.SIGTERM, _pass_on)
+    ended = _launch(arguments, command)
     # A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends
     # with SIGTERM's 143, dies of it, or "was killed": none of that is a cause.
     consequences = ("killed", exitcodes.DONE, TERMINATED, -signal.SIGTERM)
@@ -56,15 +109,11 @@ def main(argv=None) -> int:
     if not causes:  # the first process said what happened itself
         how = ended.get(0, exitcodes.DONE)
         return exitcodes.FAILED if how == "killed" else how if how >= 0 else 128 - how
-    from .worker import Events
-
-    job = jobs.from_dict(json.loads(Path(job_file).read_text(encoding="utf-8")))
     rank, how = min(causes.items())
     ended_how = f"was killed by signal {-how}" if how < 0 else f"ended with exit code {how}"
-    Events(sys.stdout, Path(job.run), job.kind)({
-        "type": ev.ERROR, "category": "training",
-        "message": f"Process {rank + 1} of the {processes} training together {ended_how}, so the others stopped too.",
-        "fix": f"Resume the run: it goes on from its last checkpoint (tailor train --resume {Path(job.run).name})."})
+    emit({"type": ev.ERROR, "category": "training",
+          "message": f"{who[rank]} {ended_how}, so the others stopped too.",
+          "fix": f"Resume the run: it goes on from its last checkpoint ({resume})."})
     return exitcodes.FAILED
 
 

@@ -77,6 +77,7 @@ class TrainJob(Job):
     kind: ClassVar[str] = "train"
     resume: bool = False
     processes: int = 1  # on this machine, training together (mx.distributed, ring over 127.0.0.1)
+    hosts: dict | None = None  # or on these Macs: group_hosts.read's host file (mlx.launch's shape)
 
 
 @dataclass(kw_only=True)
@@ -221,9 +222,9 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
     env = {**worker_environment(), **(secrets or {})}
-    processes = getattr(job, "processes", 1)
-    command = (bundle.worker(job_file) if processes == 1 else  # else through mlx.launch, by macapp.group_launcher
-               [*bundle.python(), "-m", "macapp.group_launcher", str(processes), str(job_file)])
+    together = getattr(job, "processes", 1) > 1 or getattr(job, "hosts", None)
+    command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group_launcher
+               [*bundle.python(), "-m", "macapp.group_launcher", str(job_file)])
     log = open(run_dir / "worker.log", "ab")
     try:
         if detached:

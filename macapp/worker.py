@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from . import exitcodes, jobs
+from . import exitcodes, host_agent, jobs
 from .engine import disk, group, runs
 from .engine import events as ev
 from .engine.errors import InputError, RunFailed, Stopped
@@ -264,14 +264,14 @@ def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
         if isinstance(error, Stopped) or (should_stop() and isinstance(error, InputError)):
             emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True})
             return exitcodes.STOPPED
-        event, code = _failure(error, run_dir)
+        event, code = failure(error, run_dir)
         emit({"type": ev.ERROR, **event})
         return code
     emit({"type": ev.DONE, "result": result, "stopped": bool(result.get("stopped"))})
     return exitcodes.STOPPED if result.get("stopped") else exitcodes.DONE
 
 
-def _failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
+def failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
     """The error event of a job that could not go on, and its exit code."""
     if isinstance(error, InputError):
         return {"category": "input", "message": str(error),
@@ -294,8 +294,10 @@ def _failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 2 and argv[0] == "--group":  # a run trained on several Macs: this Mac's copy of its job
+        argv = [str(host_agent.run_copy(argv[1]) / "job-train.json")]
     if len(argv) != 1:
-        print("usage: python -m macapp.worker JOB.json", file=sys.stderr)
+        print("usage: python -m macapp.worker JOB.json | --group RUN", file=sys.stderr)
         return exitcodes.BAD_INPUT
     try:
         job = jobs.from_dict(json.loads(Path(argv[0]).read_text(encoding="utf-8")))

@@ -135,12 +135,13 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     return run_dir, settings
 
 
-def train_in_worker(run_dir: Path, resume: bool = False, processes: int = 1) -> tuple[int, dict | None]:
-    """Train the run in a worker (or `processes` of them training together), with its progress; a new run that was
-    refused (its data, or settings that do not fit it) leaves no trace: it never trained, so it held nothing of
-    value."""
+def train_in_worker(run_dir: Path, resume: bool = False, processes: int = 1,
+                    hosts: dict | None = None) -> tuple[int, dict | None]:
+    """Train the run in a worker (or `processes` of them training together, or one on each Mac of `hosts`), with its
+    progress; a new run that was refused (its data, settings that do not fit it, Macs that cannot train together)
+    leaves no trace: it never trained, so it held nothing of value."""
     try:
-        code, result = run_job(TrainJob(run=str(run_dir), resume=resume, processes=processes), "Training")
+        code, result = run_job(TrainJob(run=str(run_dir), resume=resume, processes=processes, hosts=hosts), "Training")
     except BaseException:  # the worker could not even start (a full disk): a new run never began
         if not resume and not (run_dir / "events.jsonl").exists():
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -152,6 +153,14 @@ def train_in_worker(run_dir: Path, resume: bool = False, processes: int = 1) -> 
 
 def cmd_train(args, extra) -> int:
     from ..engine import config
+
+    hosts = None
+    if args.hosts:
+        from ..group_hosts import read
+
+        if args.processes != 1:
+            raise InputError("--hosts trains one process on each Mac; give --processes or --hosts, not both.")
+        hosts = read(args.hosts)  # checked before a run folder is made; the Macs themselves, once it is prepared
 
     if args.resume:
         from ..engine import runs
@@ -167,7 +176,7 @@ def cmd_train(args, extra) -> int:
         run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base,
                                  length=length)
     print(f"Run folder: {run_dir}", file=sys.stderr)
-    return train_in_worker(run_dir, bool(args.resume), args.processes)[0]
+    return train_in_worker(run_dir, bool(args.resume), args.processes, hosts)[0]
 
 
 def _check_shared(batch_size: int, processes: int) -> None:
@@ -194,4 +203,7 @@ def add_train_command(sub) -> None:
     train.add_argument("--processes", type=int, default=1, metavar="N",
                        help="train as N processes on this computer, each taking its share of every batch (MLX's "
                             "ring backend over 127.0.0.1; the way to try training on several Macs)")
+    train.add_argument("--hosts", metavar="MACS",
+                       help="train on several Macs at once: the other Macs' names separated by commas (reached over "
+                            "SSH), or a host file in mlx.launch's format; each is checked and given the run's files")
     train.set_defaults(func=cmd_train, takes_extra=True)

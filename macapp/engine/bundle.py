@@ -29,8 +29,8 @@ def python() -> list[str]:
     return [os.environ["EXECUTABLEPATH"], PYTHON_FLAG] if inside_app() else [sys.executable]
 
 
-def worker(job_file) -> list[str]:
-    """The command of a worker process for one job."""
+def worker(*arguments) -> list[str]:
+    """The command of a worker process for one job: its job file (or `--group RUN`, see macapp.worker)."""
     if inside_app():
-        return [os.environ["EXECUTABLEPATH"], WORKER_FLAG, str(job_file)]
-    return [sys.executable, "-m", "macapp.worker", str(job_file)]
+        return [os.environ["EXECUTABLEPATH"], WORKER_FLAG, *map(str, arguments)]
+    return [sys.executable, "-m", "macapp.worker", *map(str, arguments)]

@@ -39,22 +39,28 @@ def prepare_model(model, config: TrainConfig) -> None:
         model.load_weights(config.resume_adapter_file, strict=False)
 
 
-def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: False, resume: bool = False) -> dict:
-    """A run from its folder, the one way every run is made: its data checked and split from its spec.json (on the
-    first start), its model quantized for QLoRA, then trained; `resume` goes on from its last checkpoint."""
-    run_dir = Path(run_dir)
+def prepare(run_dir: Path, report=lambda event: None) -> TrainConfig:
+    """A run's settings, with what it trains on made first (once): its data checked and split from its spec.json,
+    and its model quantized for QLoRA."""
     settings = configs.load(run_dir / "config.yaml")
     spec = RunSpec.load(run_dir)
-    if speaks() and spec is not None and not (run_dir / "data" / "manifest.json").exists():
+    if spec is not None and not (run_dir / "data" / "manifest.json").exists():
         report({"type": ev.LOG, "message": "Checking and splitting the data"})
         datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
                          Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
             settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))
             settings.save(run_dir / "config.yaml")
+    return settings
+
+
+def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: False, resume: bool = False) -> dict:
+    """A run from its folder, the one way every run is made: prepared (on the first start), then trained; `resume`
+    goes on from its last checkpoint."""
+    run_dir = Path(run_dir)
+    settings = prepare(run_dir, report) if speaks() else None
     wait_for_first()  # in a group, the others read the data and settings once the first one has made them
-    if not speaks():
-        settings = configs.load(run_dir / "config.yaml")
+    settings = settings or configs.load(run_dir / "config.yaml")
     return train(settings, run_dir / settings.adapter_path, report, should_stop, checkpoint_dir=run_dir / "checkpoints",
                  resume=resume)
 

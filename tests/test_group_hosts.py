@@ -1,0 +1,98 @@
+"""The Macs of `--hosts`: names or a host file in mlx.launch's format read with plain errors, and what keeps another
+Mac from training with this one. A second Mac cannot exist here: its answers are given as the facts it would send."""
+
+import json
+
+import pytest
+
+from macapp import group_hosts
+from macapp.engine.errors import InputError
+
+HERE = {"tailor": "0.1.0", "mlx": "0.32.4", "mlx_lm": "0.32.0", "rdma": True, "address": None, "caller": None}
+
+
+def test_names_separated_by_commas_are_macs_to_reach_over_ssh():
+    plan = group_hosts.read("studio.local, mini.local")
+    assert plan == {"backend": "ring", "envs": [], "hosts": [{"ssh": "studio.local", "ips": [], "rdma": []},
+                                                             {"ssh": "mini.local", "ips": [], "rdma": []}]}
+    with pytest.raises(InputError, match="a name is empty"):
+        group_hosts.read("studio.local,,mini.local")
+
+
+def test_a_host_file_in_mlx_launch_format_is_read(tmp_path):
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps({"backend": "jaccl", "envs": ["MLX_METAL_FAST_SYNCH=1"], "hosts": [
+        {"ssh": "studio.local", "ips": ["10.0.0.1"], "rdma": [None, "rdma_en3"]},
+        {"ssh": "mini.local", "ips": ["10.0.0.2"], "rdma": ["rdma_en3", None]}]}))
+    plan = group_hosts.read(str(path))
+    assert plan["backend"] == "jaccl" and plan["envs"] == ["MLX_METAL_FAST_SYNCH=1"]
+    assert plan["hosts"][1] == {"ssh": "mini.local", "ips": ["10.0.0.2"], "rdma": ["rdma_en3", None]}
+    path.write_text(json.dumps([{"ssh": "studio.local"}, {"ssh": "mini.local"}]))  # the list form
+    assert [h["ssh"] for h in group_hosts.read(str(path))["hosts"]] == ["studio.local", "mini.local"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"hosts": [\n{"ssh": "a"},\n{"ssh": }]}', "hosts.json:3: this host file is not valid JSON"),
+    ('{"macs": []}', 'lists the Macs under "hosts"'),
+    ('{"hosts": [{"ssh": "a"}, {"name": "b"}]}', 'hosts[1]: each Mac needs "ssh"'),
+    ('{"hosts": [{"ssh": "a", "ips": ["10.0.0.300"]}]}', "hosts[0].ips: '10.0.0.300' is not an IP address"),
+    ('{"backend": "mpi", "hosts": [{"ssh": "a"}]}', "not 'mpi'"),
+    ('{"backend": "jaccl", "hosts": [{"ssh": "a", "rdma": [null, "x"]}, {"ssh": "b", "rdma": ["x"]}]}',
+     "hosts[1].rdma: with jaccl, each Mac lists one RDMA device per Mac"),
+    ('{"envs": ["FAST"], "hosts": [{"ssh": "a"}]}', 'envs: give settings as a list of "NAME=value"'),
+])
+def test_a_host_file_that_cannot_be_used_says_where_and_how(tmp_path, text, words):
+    path = tmp_path / "hosts.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as raised:
+        group_hosts.read(str(path))
+    assert words in str(raised.value)
+
+
+def test_a_missing_host_file_is_named():
+    with pytest.raises(InputError, match="no such host file"):
+        group_hosts.read("/nowhere/hosts.json")
+
+
+def test_another_mac_with_other_versions_or_no_rdma_is_refused_with_its_fix():
+    there = {**HERE, "mlx": "0.31.0", "rdma": False, "address": "10.0.0.2"}
+    found = group_hosts.problems(HERE, there, "mini.local", "jaccl")
+    assert [p["message"] for p in found] == [
+        "mini.local has MLX 0.31.0 (this Mac: 0.32.4): Macs training together need the same versions.",
+        "mini.local cannot use RDMA over Thunderbolt."]
+    assert "same version of Tailor on mini.local" in found[0]["fix"] and "macOS 26.2" in found[1]["fix"]
+    assert group_hosts.problems(HERE, {**HERE, "address": "10.0.0.2"}, "mini.local", "ring") == []
+    assert group_hosts.problems(HERE, {**HERE, "rdma": False, "address": "10.0.0.2"}, "mini.local", "ring") == []
+    assert "network address" in group_hosts.problems(HERE, HERE, "mini.local", "ring")[0]["message"]
+
+
+def test_a_share_that_does_not_fit_a_macs_memory_is_refused_with_settings_that_fit():
+    mac = group_hosts.Mac("mini.local", {})
+    gb = 1024 ** 3
+    assert group_hosts.memory_problem(mac, {"status": "tight", "predicted_bytes": 9 * gb, "limit_bytes": 10 * gb}) \
+        is None
+    problem = group_hosts.memory_problem(mac, {"status": "too_big", "predicted_bytes": 14 * gb, "limit_bytes": 10 * gb,
+                                               "suggestion": {"batch_size": 1}})
+    assert problem["message"] == ("mini.local has room for 10.0 GB of training, and its share of each step needs "
+                                  "about 14.0 GB.")
+    assert problem["fix"].startswith("Lower the batch size (to 1 per Mac)") and "leave mini.local out" in problem["fix"]
+
+
+def test_the_host_file_for_mlx_launch_puts_this_mac_first_on_the_address_the_others_reach():
+    plan = {"backend": "ring", "envs": [], "hosts": [{"ssh": "mini.local", "ips": [], "rdma": []}]}
+    macs = [group_hosts.Mac("this Mac", {"ssh": "this Mac", "ips": [], "rdma": []}, HERE),
+            group_hosts.Mac("mini.local", plan["hosts"][0], {**HERE, "address": "10.0.0.2", "caller": "10.0.0.1"})]
+    assert group_hosts.hostfile(macs, plan, "TAILOR_GROUP_NAMES=this Mac,mini.local") == {
+        "backend": "ring", "envs": ["TAILOR_GROUP_NAMES=this Mac,mini.local"],
+        "hosts": [{"ssh": "127.0.0.1", "ips": ["10.0.0.1"], "rdma": []},
+                  {"ssh": "mini.local", "ips": ["10.0.0.2"], "rdma": []}]}
+
+
+def test_with_rdma_each_macs_devices_follow_it_when_this_mac_becomes_the_first():
+    entries = [{"ssh": "mini.local", "ips": ["10.0.0.2"], "rdma": [None, "en3"]},
+               {"ssh": "studio.local", "ips": ["10.0.0.1"], "rdma": ["en5", None]}]
+    plan = {"backend": "jaccl", "envs": [], "hosts": entries}
+    macs = [group_hosts.Mac("this Mac", entries[1], HERE), group_hosts.Mac("mini.local", entries[0], HERE)]
+    hosts = group_hosts.hostfile(macs, plan, "TAILOR_GROUP_NAMES=this Mac,mini.local")["hosts"]
+    assert [h["rdma"] for h in hosts] == [[None, "en5"], ["en3", None]]
+    assert [h["ips"] for h in hosts] == [["10.0.0.1"], ["10.0.0.2"]]

@@ -21,7 +21,6 @@ from .engine.errors import InputError
 
 BACKENDS = {"ring": "the network", "jaccl": "RDMA over Thunderbolt", "jaccl-ring": "RDMA over Thunderbolt, in a ring"}
 SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-SETUP = "the README's \"Training on several Macs\""
 
 
 def read(text: str) -> dict:
@@ -103,7 +102,7 @@ def _ask(mac: Mac, wanted: dict) -> None:
         mac.problems.append({"message": f"Tailor cannot reach {mac.name} over SSH ({said or 'no answer'}).",
                              "fix": f"Check that {mac.name} is on and on this Mac's network, that Remote Login is "
                                     "on in its System Settings › General › Sharing, and that it knows this Mac's "
-                                    f"SSH key (see {SETUP})."})
+                                    "SSH key (ssh-copy-id, once)."})
     elif done.returncode == 127 or "No such file" in said:
         mac.problems.append({"message": f"Tailor is not installed on {mac.name} where it is on this Mac "
                                         f"({bundle.python()[0]}).",
@@ -155,8 +154,9 @@ def problems(here: dict, there: dict, name: str, backend: str) -> list[dict]:
                       "fix": f"Install the same version of Tailor on {name} as on this Mac."})
     if backend.startswith("jaccl") and not there["rdma"]:
         found.append({"message": f"{name} cannot use RDMA over Thunderbolt.",
-                      "fix": f"It needs macOS 26.2 or later with RDMA turned on (see {SETUP}); or remove \"backend\" "
-                             "from the host file to train over the network."})
+                      "fix": "It needs Thunderbolt 5, macOS 26.2 or later, and RDMA turned on once (in Recovery's "
+                             "Terminal: rdma_ctl enable); or remove \"backend\" from the host file to train over the "
+                             "network."})
     if not there["address"]:
         found.append({"message": f"Tailor could not learn {name}'s network address.",
                       "fix": "Give its IP address in a host file (\"ips\")."})

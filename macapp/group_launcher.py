@@ -21,6 +21,7 @@ from .engine import bundle
 from .engine import events as ev
 
 TERMINATED = 128 + signal.SIGTERM
+SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke (or that Mac's process was killed)
 ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+))")
 
 
@@ -76,18 +77,20 @@ def main(argv=None) -> int:
     from .worker import Events, failure
 
     emit = Events(sys.stdout, run_dir, job.kind)
-    os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
+    if os.getpgrp() != os.getpid():  # (started by the window, it leads a session of its own already)
+        os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
     if job.hosts:
         from .group_ready import ready
 
         try:
             arguments, names = ready(job, emit)
         except KeyboardInterrupt:  # stopped while the Macs were checked or given their files: nothing was trained
-            emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True})
+            emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True, "pid": os.getpid()})
             return exitcodes.STOPPED
         except Exception as error:  # said as a worker says it, before any process starts
             event, code = failure(error, run_dir)
-            emit({"type": ev.ERROR, **event, **({"fix": error.fix} if hasattr(error, "fix") else {})})
+            fix = {"fix": error.fix} if hasattr(error, "fix") else {}
+            emit({"type": ev.ERROR, **event, **fix, "pid": os.getpid()})
             return code
         command = bundle.worker("--group", run_dir.name)
         who = [f"The process on {name}" for name in names]
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
         resume = f"tailor train --resume {run_dir.name} --processes {job.processes}"
     signal.signal(signal.SIGINT, _pass_on)
     signal.signal(signal.SIGTERM, _pass_on)
+    os.environ[jobs.LEADER] = str(os.getpid())  # the first process says it is this one, which a stop goes to
     ended = _launch(arguments, command)
     # A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends
     # with SIGTERM's 143, dies of it, or "was killed": none of that is a cause.
@@ -110,8 +114,9 @@ def main(argv=None) -> int:
         how = ended.get(0, exitcodes.DONE)
         return exitcodes.FAILED if how == "killed" else how if how >= 0 else 128 - how
     rank, how = min(causes.items())
-    ended_how = f"was killed by signal {-how}" if how < 0 else f"ended with exit code {how}"
-    emit({"type": ev.ERROR, "category": "training",
+    ended_how = (f"was killed by signal {-how}" if how < 0 else "lost its connection to this Mac"
+                 if job.hosts and how == SSH_LOST else f"ended with exit code {how}")
+    emit({"type": ev.ERROR, "category": "training", "pid": os.getpid(),
           "message": f"{who[rank]} {ended_how}, so the others stopped too.",
           "fix": f"Resume the run: it goes on from its last checkpoint ({resume})."})
     return exitcodes.FAILED

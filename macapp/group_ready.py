@@ -35,8 +35,9 @@ def _refuse(macs: list[group_hosts.Mac]) -> None:
         return
     if len(found) == 1:
         raise GroupRefused(found[0][1]["message"], found[0][1]["fix"])
-    raise GroupRefused("The Macs cannot train together yet:\n" + "\n".join(f"- {p['message']}" for _, p in found),
-                       "\n".join(f"- {p['fix']}" for _, p in found))
+    raise GroupRefused("The Macs cannot train together yet:\n" + "\n".join(f"- {p['message']} {p['fix']}"
+                                                                        for _, p in found),
+                       "Do what is said for each Mac, then start again.")
 
 
 def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:

@@ -47,14 +47,14 @@ def _model_here(name: str, fingerprint: str) -> str | None:
 
 
 def facts(wanted: dict) -> dict:
-    """This Mac as a run trained together needs to know it."""
+    """This Mac as a run trained together needs to know it (with the model and the run `wanted` names, if any)."""
     import mlx.core as mx
     import psutil
 
     from .engine import datasets, memory
 
     ssh = os.environ.get("SSH_CONNECTION", "").split()  # client address, port, this Mac's address, port
-    data = run_copy(wanted["run"]) / "data"
+    data = run_copy(wanted["run"]) / "data" if wanted.get("run") else None
     return {
         "tailor": macapp.__version__, "mlx": mx.__version__, "mlx_lm": importlib.metadata.version("mlx-lm"),
         "machine": f"{uuid.getnode():x}:{files.data_home()}", "home": str(files.data_home()),
@@ -62,7 +62,7 @@ def facts(wanted: dict) -> dict:
         "memory_total": psutil.virtual_memory().total, "memory_limit": memory.machine_limit(),
         "rdma": mx.distributed.is_available("jaccl"),
         "model": _model_here(wanted["model"], wanted["model_fingerprint"]) if wanted.get("model") else None,
-        "data": datasets.fingerprint(data) if (data / "train.jsonl").exists() else None,
+        "data": datasets.fingerprint(data) if data and (data / "train.jsonl").exists() else None,
     }
 
 

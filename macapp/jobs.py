@@ -42,6 +42,14 @@ class CheckJob(Job):
 
 
 @dataclass(kw_only=True)
+class HostsJob(Job):
+    """Ask the Macs of `hosts` (group_hosts.read's shape) whether they can train with this one."""
+
+    kind: ClassVar[str] = "hosts"
+    hosts: dict
+
+
+@dataclass(kw_only=True)
 class InspectJob(Job):
     """Read and check data files; with a model, count tokens with its tokenizer."""
 
@@ -174,8 +182,8 @@ class UploadJob(Job):
     adapter: str | None = None
 
 
-KINDS = {kind.kind: kind for kind in (CheckJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob, EvaluateJob,
-                                      FuseJob, GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
+KINDS = {kind.kind: kind for kind in (CheckJob, HostsJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob,
+                                      EvaluateJob, FuseJob, GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
 
 
 def from_dict(values: dict) -> Job:
@@ -204,6 +212,15 @@ def scratch_folder(kind: str) -> Path:
     return folder
 
 
+LEADER = "TAILOR_GROUP_LEADER"  # set by macapp.group_launcher for the processes it starts
+
+
+def session_pid() -> int:
+    """The process that stands for this worker's session, which the window and the menu bar follow and stop: this
+    one, or the launcher of the group it trains with."""
+    return int(os.environ.get(LEADER, os.getpid()))
+
+
 def worker_environment(system: str = sys.platform, os_version: str | None = None) -> dict:
     """A worker's environment: OpenBLAS preloaded on Linux, and on macOS 26 or later the GPU watchdog workaround,
     which Metal reads only as the process starts."""
@@ -222,7 +239,7 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
     env = {**worker_environment(), **(secrets or {})}
-    together = getattr(job, "processes", 1) > 1 or getattr(job, "hosts", None)
+    together = isinstance(job, TrainJob) and (job.processes > 1 or job.hosts)
     command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group_launcher
                [*bundle.python(), "-m", "macapp.group_launcher", str(job_file)])
     log = open(run_dir / "worker.log", "ab")

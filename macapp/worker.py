@@ -50,6 +50,14 @@ def _check(job, run_dir, emit, should_stop):
     return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit()}
 
 
+def _hosts(job, run_dir, emit, should_stop):
+    from . import group_hosts
+
+    macs = group_hosts.check(job.hosts, host_agent.facts({}), {})
+    return {"macs": [{"name": mac.name, "problems": mac.problems,
+                      "memory_gb": mac.facts["memory_total"] / 1e9 if mac.facts else None} for mac in macs]}
+
+
 def _inspect(job, run_dir, emit, should_stop):
     from .engine import datasets, loading, models
     from .engine.formats import Mapping
@@ -218,7 +226,7 @@ def _serve(job, run_dir, emit, should_stop):
     return {"url": url, "stopped": False}
 
 
-JOBS = {"check": _check, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train,
+JOBS = {"check": _check, "hosts": _hosts, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train,
         "answer": _answer, "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
         "install_export": _install_export, "upload": _upload}
 
@@ -249,13 +257,13 @@ def run(job: Job, events_stream) -> int:
             # the same as the first one's, must not cut the first one short while it saves.
             return exitcodes.DONE if code == exitcodes.STOPPED and not first else code
     except runs.RunRefused as error:
-        emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": os.getpid(), "message": str(error)})
+        emit({"type": ev.ERROR, "category": ev.REFUSED, "pid": jobs.session_pid(), "message": str(error)})
         return exitcodes.BAD_INPUT
 
 
 def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
     """One session of the job: `started`, then its result as `done`, or what went wrong as `error`."""
-    emit({"type": ev.STARTED, "pid": os.getpid()})
+    emit({"type": ev.STARTED, "pid": jobs.session_pid()})
     try:
         result = JOBS[job.kind](job, run_dir, emit, should_stop)
     except Exception as error:

@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated data home, the demo model built once per session, demo data, tiny models of
-real families (Llama 3, Qwen2.5, Mistral, Phi-3) with their real tokenizers, and an `mlx_lm server` on the demo model.
+real families (Llama 3, Qwen2.5, Mistral, Phi-3) with their real tokenizers, an `mlx_lm server` on the demo model,
+and a stand-in ssh for other Macs.
 
 `make test` runs the suite with the system OpenBLAS preloaded (as `tailor` runs itself), since
 MLX's CPU backend is ~50x slower without it.
@@ -123,3 +124,27 @@ def keychain(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     yield
     keyring.set_keyring(previous)
+
+
+OTHER_MAC_SSH = """
+while [ $# -gt 0 ]; do case "$1" in -o) shift 2;; -*) shift;; *) break;; esac; done
+host="$1"; shift
+case ",$FAKE_UNREACHABLE," in *",$host,"*)
+  echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255;; esac
+case ",$FAKE_WITHOUT_TAILOR," in *",$host,"*)
+  echo "bash: line 1: $1: No such file or directory" >&2; exit 127;; esac
+export TAILOR_HOME="$FAKE_MACS/$host" SSH_CONNECTION="127.0.0.1 50000 127.0.0.1 22" OPENBLAS_NUM_THREADS=1
+exec /bin/bash -c "stty() { :; }; $*"
+"""
+
+
+@pytest.fixture
+def other_macs(tmp_path):
+    """The environment in which `ssh NAME` reaches "another Mac": a stand-in for ssh (a second Mac cannot exist here)
+    that runs the command on this computer with a Tailor folder of its own (FAKE_MACS/NAME, so it has none of this
+    Mac's runs or models) and the address SSH would give it (127.0.0.1). Names in FAKE_UNREACHABLE cannot be reached;
+    those in FAKE_WITHOUT_TAILOR have no Tailor."""
+    from tests.helpers import fake_commands
+
+    return {**os.environ, "PATH": fake_commands(tmp_path / "bin", ssh=OTHER_MAC_SSH),
+            "FAKE_MACS": str(tmp_path / "macs"), "OPENBLAS_NUM_THREADS": "1"}

@@ -16,6 +16,14 @@ def speaks() -> bool:
     return mx.distributed.init().rank() == 0
 
 
+def names() -> list[str]:
+    """What to call each process of the group, in their order: the Macs' names when they train on several Macs
+    (mlx.launch gives every process TAILOR_GROUP_NAMES), else "process 1", "process 2", ..."""
+    size = mx.distributed.init().size()
+    given = os.environ.get("TAILOR_GROUP_NAMES", "").split(",")
+    return given if len(given) == size else [f"process {rank + 1}" for rank in range(size)]
+
+
 def silent(event: dict) -> None:
     """The report of a process that does not speak for its group."""
 

@@ -60,6 +60,8 @@ class RunState:
     train_points: list[tuple] = field(default_factory=list)
     val_points: list[tuple] = field(default_factory=list)
     memory_points: list[tuple] = field(default_factory=list)  # (step, active GB, peak GB, process GB)
+    macs: list[str] = field(default_factory=list)  # the Macs (or processes) training together, in their order
+    macs_memory_points: list[tuple] = field(default_factory=list)  # (step, each one's peak GB, in their order)
     revision: int = 0
 
     @classmethod
@@ -98,6 +100,9 @@ class RunState:
         elif kind == ev.MEMORY:
             self.peak_bytes = event["peak_gb"] * 1e9
             self._add(self.memory_points, (event["iteration"], event["active_gb"], event["peak_gb"], event["rss_gb"]))
+            if together := event.get("processes"):
+                self.macs = [p.get("name", f"process {i + 1}") for i, p in enumerate(together)]
+                self.macs_memory_points.append((event["iteration"], *(p["peak_gb"] for p in together)))
         elif kind == ev.DONE:
             self.result = event.get("result") or {}
             self.phase = "stopped" if self.result.get("stopped") else "finished"
@@ -123,7 +128,7 @@ class RunState:
     def _add(self, points: list, point: tuple) -> None:
         """Append a report; a resumed session repeats the steps after its checkpoint, which replace the old ones."""
         if points and points[-1][0] >= point[0]:
-            for series in (self.train_points, self.val_points, self.memory_points):
+            for series in (self.train_points, self.val_points, self.memory_points, self.macs_memory_points):
                 series[:] = [p for p in series if p[0] < point[0]]
             self.revision += 1
         points.append(point)

@@ -18,7 +18,7 @@ from mlx_lm.tuner.trainer import evaluate
 from . import checkpoints, disk, memory
 from . import events as ev
 from .config import TrainConfig
-from .group import Watchdog, agreed, gathered, speaks
+from .group import Watchdog, agreed, gathered, names, speaks
 
 OVERFIT_WARNING = ("Validation loss is rising while training loss falls: the model is starting to memorize the "
                    "training examples. The best adapter so far is kept; consider fewer iterations or more data.")
@@ -87,8 +87,9 @@ class Session(TrainingCallback):
         own = memory.sample()
         if not self.together:
             return own
-        names = ("active_gb", "peak_gb", "rss_gb")
-        return {**own, "processes": [dict(zip(names, row)) for row in gathered([own[name] for name in names])]}
+        keys = ("active_gb", "peak_gb", "rss_gb")
+        rows = gathered([own[key] for key in keys])
+        return {**own, "processes": [{"name": name, **dict(zip(keys, row))} for name, row in zip(names(), rows)]}
 
     def on_val_loss_report(self, info):
         iteration = info["iteration"] + self.offset

@@ -140,8 +140,8 @@ class Job(QObject):
                 continue  # another worker that would not begin: the run this job follows goes on
             self.last = event
             self.state.apply(event)
-            self.ours = self.ours or (event.get("pid") == self.pid and (  # its session, or its refusal to begin one
-                event.get("type") == ev.STARTED or event.get("category") == ev.REFUSED))
+            # its session, or its refusal or failure to begin one (a group's launcher, before the group starts)
+            self.ours = self.ours or (event.get("pid") == self.pid and event.get("type") in (ev.STARTED, *ev.ENDS))
             self.event.emit(event)
             if event.get("type") in ev.ENDS and self.ours:
                 self._end(event)

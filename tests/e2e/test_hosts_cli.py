@@ -1,8 +1,8 @@
 """`tailor train --hosts`: a run trained on two Macs through mlx.launch, each checked and given its files over SSH.
 
-A second Mac cannot exist here: a stand-in `ssh` runs the command on this computer as "the other Mac", with a Tailor
-folder of its own (so it has none of this Mac's runs or models) and the address SSH would give it (127.0.0.1). All
-the rest is real: the checks, the copies (a tar stream through the stand-in's stdin), mlx.launch, the ring, training.
+A second Mac cannot exist here: the `other_macs` stand-in for ssh (tests/conftest.py) runs the command on this
+computer as "the other Mac". All the rest is real: the checks, the copies (a tar stream through the stand-in's stdin),
+mlx.launch, the ring, training.
 """
 
 import json
@@ -13,31 +13,15 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
 from macapp.engine import runs
-from tests.helpers import REPO, fake_commands, tailor
+from tests.helpers import REPO, tailor
 
 FLAGS = ["--model", "demo", "--iters", "12", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "6",
          "--val-batches", "1", "--save-every", "4", "--max-seq-length", "128", "--learning-rate", "1e-3"]
-SSH = """
-while [ $# -gt 0 ]; do case "$1" in -o) shift 2;; -*) shift;; *) break;; esac; done
-host="$1"; shift
-case ",$FAKE_UNREACHABLE," in *",$host,"*)
-  echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255;; esac
-export TAILOR_HOME="$FAKE_MACS/$host" SSH_CONNECTION="127.0.0.1 50000 127.0.0.1 22" OPENBLAS_NUM_THREADS=1
-exec /bin/bash -c "stty() { :; }; $*"
-"""
-
-
-@pytest.fixture
-def other_macs(tmp_path):
-    """The environment in which `ssh NAME` reaches "another Mac" (this computer, with its own Tailor folder)."""
-    return {**os.environ, "PATH": fake_commands(tmp_path / "bin", ssh=SSH), "FAKE_MACS": str(tmp_path / "macs"),
-            "OPENBLAS_NUM_THREADS": "1"}
-
-
 def run_folder(name: str) -> Path:
     return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
 
@@ -57,6 +41,8 @@ def test_two_macs_train_a_run_as_one_would(demo_data, other_macs, tmp_path):
     assert sorted(got) == sorted(expected)
     for step, loss in expected.items():
         assert got[step] == pytest.approx(loss, rel=1e-3), step
+    memory = [e for e in runs.read_events(folder) if e["type"] == "memory"]
+    assert memory and all([p["name"] for p in e["processes"]] == ["this Mac", "mini"] for e in memory)
     hosts = json.loads((folder / "hosts.json").read_text())
     assert [h["ssh"] for h in hosts["hosts"]] == ["127.0.0.1", "mini"]
     # The other Mac got its own copy of what training reads, at its own paths, and wrote nothing of the run's.
@@ -70,13 +56,49 @@ def test_two_macs_train_a_run_as_one_would(demo_data, other_macs, tmp_path):
 
 
 def test_macs_that_cannot_train_together_are_refused_before_anything_starts(demo_data, other_macs):
-    result = tailor("train", "--data", demo_data, "--name", "unreachable", *FLAGS, "--hosts", "mini,office",
-                    env={**other_macs, "FAKE_UNREACHABLE": "office"})
+    result = tailor("train", "--data", demo_data, "--name", "unreachable", *FLAGS, "--hosts", "mini,office,attic",
+                    env={**other_macs, "FAKE_UNREACHABLE": "office", "FAKE_WITHOUT_TAILOR": "attic"})
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "Tailor cannot reach office over SSH (ssh: connect to host office port 22: Connection refused)" \
+    assert "The Macs cannot train together yet:" in result.stderr
+    assert "- Tailor cannot reach office over SSH (ssh: connect to host office port 22: Connection refused). Check " \
         in result.stderr
-    assert "Remote Login" in result.stderr and "Traceback" not in result.stderr
+    assert f"- Tailor is not installed on attic where it is on this Mac ({sys.executable})." in result.stderr
+    assert "Remote Login" in result.stderr and "Install Tailor on attic" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not [r for r in runs.list_runs() if r["id"].endswith("-unreachable")]
     odd = tailor("train", "--data", demo_data, "--name", "odd", *FLAGS, "--batch-size", "3", "--hosts", "mini",
                  env=other_macs)
     assert odd.returncode == 2 and "batch size (3) must be a multiple of 2" in odd.stderr, odd.stderr[-2000:]
+
+
+def test_a_stop_ends_every_mac_saved_and_the_run_resumes_exactly_on_them(demo_data, other_macs, tmp_path):
+    longer = [*FLAGS, "--iters", "40"]
+    whole = tailor("train", "--data", demo_data, "--name", "whole", *longer, "--hosts", "mini", env=other_macs)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name", "stopped",
+                              *longer, "--hosts", "mini"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=other_macs)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+            (found := [r for r in runs.list_runs() if r["id"].endswith("-stopped")])
+            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
+        time.sleep(0.2)
+    group.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does: it reaches this Mac's process only
+    _, stderr = group.communicate(timeout=60)
+    assert group.returncode == 130, stderr[-2000:]
+    assert "stopped; what was done so far is saved" in stderr and "Traceback" not in stderr
+    folder = run_folder("stopped")
+    assert runs.read_events(folder)[-1]["stopped"]
+    assert not [p for p in psutil.process_iter(["cmdline"]) if folder.name in " ".join(p.info["cmdline"] or [])]
+
+    resumed = tailor("train", "--resume", folder.name, "--hosts", "mini", env=other_macs)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    copy = tmp_path / "macs" / "mini" / "group" / "runs" / folder.name
+    assert [p.name for p in (copy / "checkpoints").iterdir()]  # the other Mac resumed from the same checkpoint
+    restart = next(e for e in runs.read_events(folder) if e["type"] == "log"
+                   and e["message"].startswith("Resuming from step"))
+    step = int(restart["message"].rsplit(" ", 1)[1])
+    expected, got = losses(run_folder("whole")), losses(folder)
+    assert sorted(got)[-1] == 40
+    for iteration in range(step + 1, 41):
+        assert got[iteration] == pytest.approx(expected[iteration], rel=1e-5), iteration

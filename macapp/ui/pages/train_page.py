@@ -20,6 +20,7 @@ from ..bridge import Job
 from ..feedback import UNEXPECTED, problem_words
 from ..plan import METHODS, PRESET_WORDS, PRESETS
 from ..widgets.length_choice import LengthChoice
+from ..widgets.macs_box import MacsBox
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
@@ -97,7 +98,8 @@ class TrainPage(Page):
         self.fit_button = QPushButton("Use settings that fit")
         self.fit_button.clicked.connect(self._use_fitting)
         self.fit_button.hide()
-        for widget in (model_box, how, self.advanced_toggle, self.form, self.memory_note, self.fit_button):
+        self.macs = MacsBox()
+        for widget in (model_box, how, self.advanced_toggle, self.form, self.memory_note, self.fit_button, self.macs):
             layout.addWidget(widget)
         layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True)
@@ -228,15 +230,22 @@ class TrainPage(Page):
         if chosen != self.plan.model:  # a name typed but not yet confirmed with Return
             self._model_changed(chosen)
         try:
+            hosts = self.macs.hosts()  # before a run is made: the Macs are checked again as it starts
             job = self.plan.new_run()
         except InputError as error:  # settings that cannot run, said where the user can change them
             self._say(f"Cannot start: {error}", "#c62828")
             return
+        job.hosts = hosts
         self.charts.memory.set_limit(self.plan.memory_limit)
         self._follow(lambda: self.job.start(job))
 
     def resume(self) -> None:
-        self._follow(lambda: self.job.start(TrainJob(run=str(self.plan.run_dir), resume=True)))
+        try:
+            hosts = self.macs.hosts()
+        except InputError as error:
+            self._say(f"Cannot resume: {error}", "#c62828")
+            return
+        self._follow(lambda: self.job.start(TrainJob(run=str(self.plan.run_dir), resume=True, hosts=hosts)))
 
     def attach(self, run_dir: Path, pid: int) -> None:
         """Show a run started by an earlier window, from its first event, and follow it."""

@@ -40,6 +40,17 @@ class MemoryPlot(SeriesPlot):
         self.addItem(self.limit_line, ignoreBounds=True)
         self.limit_line.hide()
 
+    def add_macs(self, names: list[str]) -> None:
+        """Each other Mac's (or process's) peak, when several train together; the first one's is this one's own."""
+        for i, name in enumerate(names[1:]):
+            if f"mac{i}" not in self.series:
+                self.add_series(f"mac{i}", f"peak on {name}", PALETTE[(6 + i) % len(PALETTE)], dashed=True)
+
+    def forget_macs(self) -> None:
+        for name in [name for name in self.series if name.startswith("mac")]:
+            self.removeItem(self.curves.pop(name))
+            del self.series[name]
+
     def set_limit(self, limit_bytes: int | None) -> None:
         if limit_bytes:
             self.limit_line.setValue(limit_bytes / GB)
@@ -54,7 +65,7 @@ class TrainingCharts(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.loss, self.speed, self.memory = LossPlot(), SpeedPlot(), MemoryPlot()
-        self.turn, self.total, self.drawn = 0, None, (-1, 0, 0, 0)  # (revision, points drawn of each kind)
+        self.turn, self.total, self.drawn = 0, None, (-1, 0, 0, 0, 0)  # (revision, points drawn of each kind)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.loss, 0, 0, 1, 2)
@@ -64,7 +75,8 @@ class TrainingCharts(QWidget):
         layout.setRowStretch(1, 2)
 
     def clear(self) -> None:
-        self.total, self.drawn = None, (-1, 0, 0, 0)
+        self.total, self.drawn = None, (-1, 0, 0, 0, 0)
+        self.memory.forget_macs()
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
             plot.enableAutoRange(x=True)
@@ -84,8 +96,8 @@ class TrainingCharts(QWidget):
         if run.revision != self.drawn[0]:
             for plot in (self.loss, self.speed, self.memory):
                 plot.clear_points()
-            self.drawn = (run.revision, 0, 0, 0)
-        _, trains, vals, memories = self.drawn
+            self.drawn = (run.revision, 0, 0, 0, 0)
+        _, trains, vals, memories, macs = self.drawn
         for step, loss, speed in run.train_points[trains:]:
             self.loss.add("train", step, loss)
             self.speed.add("speed", step, speed or 0)
@@ -95,7 +107,12 @@ class TrainingCharts(QWidget):
             self.memory.add("active", step, active)
             self.memory.add("peak", step, peak)
             self.memory.add("rss", step, rss)
-        self.drawn = (run.revision, len(run.train_points), len(run.val_points), len(run.memory_points))
+        self.memory.add_macs(run.macs)
+        for step, _, *others in run.macs_memory_points[macs:]:
+            for i, peak in enumerate(others):
+                self.memory.add(f"mac{i}", step, peak)
+        self.drawn = (run.revision, len(run.train_points), len(run.val_points), len(run.memory_points),
+                      len(run.macs_memory_points))
 
     @property
     def dirty(self) -> bool:

@@ -62,6 +62,7 @@ class RunState:
     memory_points: list[tuple] = field(default_factory=list)  # (step, active GB, peak GB, process GB)
     macs: list[str] = field(default_factory=list)  # the Macs (or processes) training together, in their order
     macs_memory_points: list[tuple] = field(default_factory=list)  # (step, each one's peak GB, in their order)
+    macs_speed_points: list[tuple] = field(default_factory=list)  # (step, each one's tokens per second)
     revision: int = 0
 
     @classmethod
@@ -103,6 +104,7 @@ class RunState:
             if together := event.get("processes"):
                 self.macs = [p.get("name", f"process {i + 1}") for i, p in enumerate(together)]
                 self.macs_memory_points.append((event["iteration"], *(p["peak_gb"] for p in together)))
+                self.macs_speed_points.append((event["iteration"], *(p.get("tokens_per_second", 0) for p in together)))
         elif kind == ev.DONE:
             self.result = event.get("result") or {}
             self.phase = "stopped" if self.result.get("stopped") else "finished"
@@ -128,7 +130,8 @@ class RunState:
     def _add(self, points: list, point: tuple) -> None:
         """Append a report; a resumed session repeats the steps after its checkpoint, which replace the old ones."""
         if points and points[-1][0] >= point[0]:
-            for series in (self.train_points, self.val_points, self.memory_points, self.macs_memory_points):
+            for series in (self.train_points, self.val_points, self.memory_points, self.macs_memory_points,
+                           self.macs_speed_points):
                 series[:] = [p for p in series if p[0] < point[0]]
             self.revision += 1
         points.append(point)
@@ -168,6 +171,12 @@ class RunState:
     def best_words(self) -> str:
         return f"best validation loss {self.best[1]:.3f} at step {self.best[0]}" if self.best else ""
 
+    def together_words(self) -> str:
+        """" · on this Mac and mini.local" while several train together; else nothing."""
+        if len(self.macs) < 2:
+            return ""
+        return f" \u00b7 on {', '.join(self.macs[:-1])} and {self.macs[-1]}"
+
     def outcome(self) -> str:
         """One sentence on where the run is, for the Train step, the menu bar and the terminal."""
         best = f"; {self.best_words()}" if self.best else ""
@@ -185,7 +194,7 @@ class RunState:
         if self.phase == "training":
             left = self.seconds_left()
             return (f"Step {self.step} of {self.total} \u00b7 loss {self.loss:.3f}"
-                    + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
+                    + (f" \u00b7 about {clock(left)} left" if left is not None else "") + self.together_words())
         if self.phase == "preparing":
             return f"{self.message}\u2026"
         if self.phase == "damaged":

@@ -47,6 +47,7 @@ class Session(TrainingCallback):
         self.evals_since_best = 0
         self.history = []  # (iteration, train loss or None, val loss or None)
         self.last_train_loss = None
+        self.own_tokens = 0  # in a group, the tokens this process trained since the last report: its part of the speed
         self.warned_overfit = self.stopped = self.stopped_early = self.over_memory = False
         self.failed_at = None
 
@@ -80,16 +81,20 @@ class Session(TrainingCallback):
         self.last_train_loss = info["train_loss"]
         self.history.append((iteration, info["train_loss"], None))
         self.report({"type": ev.TRAIN, "total": self.config.iters, **info, "iteration": iteration})
-        self.report({"type": ev.MEMORY, "iteration": iteration, **self._memory()})
+        self.report({"type": ev.MEMORY, "iteration": iteration, **self._memory(info["tokens_per_second"])})
 
-    def _memory(self) -> dict:
-        """This process's memory; in a group, each process's too (`processes`, in their order)."""
+    def _memory(self, tokens_per_second: float) -> dict:
+        """This process's memory; in a group, each process's memory and its part of the group's `tokens_per_second`
+        (by the tokens it trained) too: `processes`, in their order."""
         own = memory.sample()
         if not self.together:
             return own
         keys = ("active_gb", "peak_gb", "rss_gb")
-        rows = gathered([own[key] for key in keys])
-        return {**own, "processes": [{"name": name, **dict(zip(keys, row))} for name, row in zip(names(), rows)]}
+        rows = gathered([*(own[key] for key in keys), self.own_tokens])
+        self.own_tokens = 0
+        everyone = sum(row[-1] for row in rows) or 1
+        return {**own, "processes": [{"name": name, **dict(zip(keys, row)), "tokens_per_second": tokens_per_second
+                                      * row[-1] / everyone} for name, row in zip(names(), rows)]}
 
     def on_val_loss_report(self, info):
         iteration = info["iteration"] + self.offset
@@ -177,7 +182,10 @@ class Session(TrainingCallback):
                     self._checkpoint(done)
                 return
             self.iteration = done + 1
-            yield self.batches.next_batch()
+            batch = self.batches.next_batch()
+            if self.together:
+                self.own_tokens += batch[2].sum().item()  # the targets it trains, as the loss counts them
+            yield batch
 
     def __enter__(self):
         return self

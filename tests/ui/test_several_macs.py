@@ -31,8 +31,13 @@ def test_the_train_step_checks_other_macs_trains_on_them_and_stops_them_all(qtbo
     set_advanced(train, iters=2000, steps_per_eval=50)
     train.start()
     memory = train.charts.memory
-    qtbot.waitUntil(lambda: "mac0" in memory.series and memory.count("mac0") >= 2, timeout=LONG)
-    assert memory.curves["mac0"].name() == "peak on mini"
+    qtbot.waitUntil(lambda: "mac1" in memory.series and memory.count("mac1") >= 2, timeout=LONG)
+    assert memory.curves["mac1"].name() == "peak on mini" and "mac0" not in memory.series  # this Mac's is "MLX peak"
+    speed = train.charts.speed
+    assert [speed.curves[f"mac{i}"].name() for i in (0, 1)] == ["on this Mac", "on mini"]
+    assert speed.count("mac1") == memory.count("mac1") and speed.series["mac1"].y[0] > 0
+    assert train.run.outcome().endswith(" \u00b7 on this Mac and mini")  # the menu bar's line, the group's progress
+    assert train.status.text().endswith(" \u00b7 on this Mac and mini")
     run_dir = window.plan.run_dir
     with qtbot.waitSignal(train.job.ended, timeout=LONG) as ended:
         qtbot.mouseClick(train.stop_button, Qt.LeftButton)

@@ -298,7 +298,7 @@ class TrainPage(Page):
             elapsed = time.time() - (run.started_at or time.time())
             left = run.seconds_left()
             self._say(f"Loss {run.loss:.3f} \u00b7 {run.tokens_per_second or 0:,.0f} tokens/s \u00b7 {clock(elapsed)} "
-                      "elapsed" + (f" \u00b7 about {clock(left)} left" if left is not None else ""))
+                      "elapsed" + (f" \u00b7 about {clock(left)} left" if left is not None else "") + run.together_words())
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""

@@ -13,6 +13,19 @@ from .series_plot import PALETTE, SeriesPlot
 GB = 1e9
 
 
+def show_macs(plot: SeriesPlot, names: list[str], label: str, first: int = 0) -> None:
+    """A curve `mac<i>` for each Mac (or process) training together from the `first`, labelled `label` with its name."""
+    for i, name in enumerate(names[first:], first):
+        if f"mac{i}" not in plot.series:
+            plot.add_series(f"mac{i}", label.format(name), PALETTE[(5 + i) % len(PALETTE)], dashed=True)
+
+
+def forget_macs(plot: SeriesPlot) -> None:
+    for name in [name for name in plot.series if name.startswith("mac")]:
+        plot.removeItem(plot.curves.pop(name))
+        del plot.series[name]
+
+
 class LossPlot(SeriesPlot):
     def __init__(self, parent=None):
         super().__init__("Loss (lower is better)", "step", "loss", parent)
@@ -40,17 +53,6 @@ class MemoryPlot(SeriesPlot):
         self.addItem(self.limit_line, ignoreBounds=True)
         self.limit_line.hide()
 
-    def add_macs(self, names: list[str]) -> None:
-        """Each other Mac's (or process's) peak, when several train together; the first one's is this one's own."""
-        for i, name in enumerate(names[1:]):
-            if f"mac{i}" not in self.series:
-                self.add_series(f"mac{i}", f"peak on {name}", PALETTE[(6 + i) % len(PALETTE)], dashed=True)
-
-    def forget_macs(self) -> None:
-        for name in [name for name in self.series if name.startswith("mac")]:
-            self.removeItem(self.curves.pop(name))
-            del self.series[name]
-
     def set_limit(self, limit_bytes: int | None) -> None:
         if limit_bytes:
             self.limit_line.setValue(limit_bytes / GB)
@@ -76,7 +78,8 @@ class TrainingCharts(QWidget):
 
     def clear(self) -> None:
         self.total, self.drawn = None, (-1, 0, 0, 0, 0)
-        self.memory.forget_macs()
+        forget_macs(self.memory)
+        forget_macs(self.speed)
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
             plot.enableAutoRange(x=True)
@@ -107,10 +110,13 @@ class TrainingCharts(QWidget):
             self.memory.add("active", step, active)
             self.memory.add("peak", step, peak)
             self.memory.add("rss", step, rss)
-        self.memory.add_macs(run.macs)
-        for step, _, *others in run.macs_memory_points[macs:]:
-            for i, peak in enumerate(others):
-                self.memory.add(f"mac{i}", step, peak)
+        show_macs(self.memory, run.macs, "peak on {}", first=1)  # the first Mac's is this one's own, drawn above
+        show_macs(self.speed, run.macs, "on {}")
+        for (step, *peaks), (_, *speeds) in zip(run.macs_memory_points[macs:], run.macs_speed_points[macs:]):
+            for i in range(1, len(peaks)):
+                self.memory.add(f"mac{i}", step, peaks[i])
+            for i, speed in enumerate(speeds):
+                self.speed.add(f"mac{i}", step, speed)
         self.drawn = (run.revision, len(run.train_points), len(run.val_points), len(run.memory_points),
                       len(run.macs_memory_points))
 

@@ -25,19 +25,23 @@ SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke (or t
 ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+))")
 
 
+def _through_ssh(process: psutil.Process) -> bool:
+    try:
+        return any(Path(part).name == "ssh" for part in process.cmdline()[:2])
+    except psutil.Error:
+        return False
+
+
 def _workers() -> list[psutil.Process]:
-    """This computer's worker processes of the group; not those on other Macs, whose SSH connections a signal would
-    cut (the first process passes a stop on to them)."""
-    found, other_macs = [], set()
+    """This computer's worker processes of the group; not one reached through SSH (another Mac's), whose connection
+    a signal would cut: the first process passes a stop on to those."""
+    found = []
     for process in psutil.Process().children(recursive=True):
         try:
-            command = process.cmdline()
-            parent = process.ppid()
+            command, lineage = process.cmdline(), process.parents()
         except psutil.Error:
             continue
-        if parent in other_macs or any(Path(part).name == "ssh" for part in command[:2]):
-            other_macs.add(process.pid)
-        elif "macapp.worker" in command or bundle.WORKER_FLAG in command:
+        if ("macapp.worker" in command or bundle.WORKER_FLAG in command) and not any(map(_through_ssh, lineage)):
             found.append(process)
     return found
 

@@ -134,7 +134,10 @@ case ",$FAKE_UNREACHABLE," in *",$host,"*)
 case ",$FAKE_WITHOUT_TAILOR," in *",$host,"*)
   echo "bash: line 1: $1: No such file or directory" >&2; exit 127;; esac
 export TAILOR_HOME="$FAKE_MACS/$host" SSH_CONNECTION="127.0.0.1 50000 127.0.0.1 22" OPENBLAS_NUM_THREADS=1
-exec /bin/bash -c "stty() { :; }; $*"
+/bin/bash -c "stty() { :; }; $*"
+status=$?
+[ $status -gt 128 ] && exit 255  # what ssh says when the command on the other side was killed
+exit $status
 """
 
 
@@ -142,8 +145,9 @@ exec /bin/bash -c "stty() { :; }; $*"
 def other_macs(tmp_path):
     """The environment in which `ssh NAME` reaches "another Mac": a stand-in for ssh (a second Mac cannot exist here)
     that runs the command on this computer with a Tailor folder of its own (FAKE_MACS/NAME, so it has none of this
-    Mac's runs or models) and the address SSH would give it (127.0.0.1). Names in FAKE_UNREACHABLE cannot be reached;
-    those in FAKE_WITHOUT_TAILOR have no Tailor."""
+    Mac's runs or models) and the address SSH would give it (127.0.0.1), under the stand-in's process as under ssh
+    (a stop sent to this Mac's processes does not reach it). Names in FAKE_UNREACHABLE cannot be reached; those in
+    FAKE_WITHOUT_TAILOR have no Tailor."""
     from tests.helpers import fake_commands
 
     return {**os.environ, "PATH": fake_commands(tmp_path / "bin", ssh=OTHER_MAC_SSH),

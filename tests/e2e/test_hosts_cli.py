@@ -31,12 +31,12 @@ def losses(folder: Path) -> dict[int, float]:
 
 
 def test_two_macs_train_a_run_as_one_would(demo_data, other_macs, tmp_path):
-    alone = tailor("train", "--data", demo_data, "--name", "alone", *FLAGS)
+    alone = tailor("train", "--data", demo_data, "--name", "macs-alone", *FLAGS)
     assert alone.returncode == 0, alone.stderr[-2000:]
     together = tailor("train", "--data", demo_data, "--name", "two-macs", *FLAGS, "--hosts", "mini", env=other_macs)
     assert together.returncode == 0, together.stderr[-3000:]
     assert "Copying the run's files to mini" in together.stderr
-    folder, expected = run_folder("two-macs"), losses(run_folder("alone"))
+    folder, expected = run_folder("two-macs"), losses(run_folder("macs-alone"))
     got = losses(folder)
     assert sorted(got) == sorted(expected)
     for step, loss in expected.items():
@@ -56,7 +56,7 @@ def test_two_macs_train_a_run_as_one_would(demo_data, other_macs, tmp_path):
 
 
 def test_macs_that_cannot_train_together_are_refused_before_anything_starts(demo_data, other_macs):
-    result = tailor("train", "--data", demo_data, "--name", "unreachable", *FLAGS, "--hosts", "mini,office,attic",
+    result = tailor("train", "--data", demo_data, "--name", "macs-unreachable", *FLAGS, "--hosts", "mini,office,attic",
                     env={**other_macs, "FAKE_UNREACHABLE": "office", "FAKE_WITHOUT_TAILOR": "attic"})
     assert result.returncode == 2, result.stderr[-2000:]
     assert "The Macs cannot train together yet:" in result.stderr
@@ -65,29 +65,29 @@ def test_macs_that_cannot_train_together_are_refused_before_anything_starts(demo
     assert f"- Tailor is not installed on attic where it is on this Mac ({sys.executable})." in result.stderr
     assert "Remote Login" in result.stderr and "Install Tailor on attic" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not [r for r in runs.list_runs() if r["id"].endswith("-unreachable")]
-    odd = tailor("train", "--data", demo_data, "--name", "odd", *FLAGS, "--batch-size", "3", "--hosts", "mini",
+    assert not [r for r in runs.list_runs() if r["id"].endswith("-macs-unreachable")]
+    odd = tailor("train", "--data", demo_data, "--name", "macs-odd", *FLAGS, "--batch-size", "3", "--hosts", "mini",
                  env=other_macs)
     assert odd.returncode == 2 and "batch size (3) must be a multiple of 2" in odd.stderr, odd.stderr[-2000:]
 
 
 def test_a_stop_ends_every_mac_saved_and_the_run_resumes_exactly_on_them(demo_data, other_macs, tmp_path):
     longer = [*FLAGS, "--iters", "40"]
-    whole = tailor("train", "--data", demo_data, "--name", "whole", *longer, "--hosts", "mini", env=other_macs)
+    whole = tailor("train", "--data", demo_data, "--name", "macs-whole", *longer, "--hosts", "mini", env=other_macs)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name", "stopped",
-                              *longer, "--hosts", "mini"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=other_macs)
+    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name",
+                              "macs-stopped", *longer, "--hosts", "mini"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=other_macs)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (
-            (found := [r for r in runs.list_runs() if r["id"].endswith("-stopped")])
+            (found := [r for r in runs.list_runs() if r["id"].endswith("-macs-stopped")])
             and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
         time.sleep(0.2)
     group.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does: it reaches this Mac's process only
     _, stderr = group.communicate(timeout=60)
     assert group.returncode == 130, stderr[-2000:]
     assert "stopped; what was done so far is saved" in stderr and "Traceback" not in stderr
-    folder = run_folder("stopped")
+    folder = run_folder("macs-stopped")
     assert runs.read_events(folder)[-1]["stopped"]
     assert not [p for p in psutil.process_iter(["cmdline"]) if folder.name in " ".join(p.info["cmdline"] or [])]
 
@@ -98,7 +98,32 @@ def test_a_stop_ends_every_mac_saved_and_the_run_resumes_exactly_on_them(demo_da
     restart = next(e for e in runs.read_events(folder) if e["type"] == "log"
                    and e["message"].startswith("Resuming from step"))
     step = int(restart["message"].rsplit(" ", 1)[1])
-    expected, got = losses(run_folder("whole")), losses(folder)
+    expected, got = losses(run_folder("macs-whole")), losses(folder)
     assert sorted(got)[-1] == 40
     for iteration in range(step + 1, 41):
         assert got[iteration] == pytest.approx(expected[iteration], rel=1e-5), iteration
+
+
+def other_mac_process(macs: str) -> psutil.Process | None:
+    """The worker "the other Mac" runs (under the stand-in for ssh, with its own Tailor folder)."""
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        environ = process.info["environ"] or {}
+        if "--group" in (process.info["cmdline"] or []) and environ.get("TAILOR_HOME", "").startswith(macs):
+            return process
+    return None
+
+
+def test_the_other_mac_lost_stops_the_group_plainly(demo_data, other_macs):
+    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name", "macs-lost",
+                              *FLAGS, "--iters", "400", "--hosts", "mini"], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=other_macs)
+    deadline, other = time.monotonic() + 300, None
+    while time.monotonic() < deadline and other is None:
+        other = other_mac_process(other_macs["FAKE_MACS"])
+        time.sleep(0.2)
+    assert other is not None, "the other Mac's process never started"
+    other.kill()
+    _, stderr = group.communicate(timeout=60)  # ends at once, never waits on the lost Mac
+    assert group.returncode == 1, stderr[-2000:]
+    assert "The process on mini lost its connection to this Mac, so the others stopped too." in stderr
+    assert "--hosts mini" in stderr and "Traceback" not in stderr

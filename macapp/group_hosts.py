@@ -5,6 +5,7 @@ This Mac is always the first of the group (it writes the run's files); each othe
 reads (settings, data, the last checkpoint, and the model when it does not have the same one) in its own Tailor folder.
 """
 
+import contextlib
 import ipaddress
 import json
 import shlex
@@ -16,15 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import host_agent
-from .engine import bundle
+from .engine import bundle, gpu_guard
 from .engine.errors import InputError
 
-BACKENDS = {"ring": "the network", "jaccl": "RDMA over Thunderbolt", "jaccl-ring": "RDMA over Thunderbolt, in a ring"}
-SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+BACKENDS = ("ring", "jaccl", "jaccl-ring")  # mlx.launch's: over the network, or RDMA over Thunderbolt
+# No password prompt (the window has no terminal); IPv4, which MLX's ring takes; a dropped link noticed in a minute.
+SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "AddressFamily=inet",
+       "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
 
 
 def read(text: str) -> dict:
-    """The hosts `--hosts` names, in mlx.launch's host-file shape: a host file's path, or names separated by commas."""
+    """The hosts `--hosts` names, in mlx.launch's host-file shape: a host file's path, or names separated by commas
+    (kept as `given`, for the command that resumes the run)."""
     path = Path(text).expanduser()
     if path.suffix == ".json" or path.is_file():
         return _from_file(path)
@@ -32,7 +36,8 @@ def read(text: str) -> dict:
     if not all(names):
         raise InputError(f"--hosts {text}: a name is empty. Give the Macs' names separated by commas, such as "
                          "--hosts studio.local,mini.local (or a host file).")
-    return {"backend": "ring", "envs": [], "hosts": [{"ssh": name, "ips": [], "rdma": []} for name in names]}
+    return {"backend": "ring", "envs": [], "hosts": [{"ssh": name, "ips": [], "rdma": []} for name in names],
+            "given": text}
 
 
 def _from_file(path: Path) -> dict:
@@ -54,7 +59,7 @@ def _from_file(path: Path) -> dict:
     if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
         raise InputError(f"{path}: envs: give settings as a list of \"NAME=value\" texts.")
     hosts = [_host(path, i, host, len(data["hosts"]), backend) for i, host in enumerate(data["hosts"])]
-    return {"backend": backend, "envs": envs, "hosts": hosts}
+    return {"backend": backend, "envs": envs, "hosts": hosts, "given": str(path)}
 
 
 def _host(path: Path, i: int, host, count: int, backend: str) -> dict:
@@ -85,33 +90,44 @@ class Mac:
     problems: list[dict] = field(default_factory=list)
 
 
-def _on(host: str, *command: str, stdin=subprocess.DEVNULL, text=True, timeout=60):
-    """Run a command of Tailor's on `host` over SSH (Tailor is where it is on this Mac)."""
-    remote = shlex.join([*bundle.python(), "-m", "macapp.host_agent", *command])
-    return subprocess.run([*SSH, host, remote], input=stdin if isinstance(stdin, (str, bytes)) else None,
-                          capture_output=True, text=text, timeout=timeout)
+def _agent(host: str, *arguments: str) -> list[str]:
+    """The command that runs macapp.host_agent on `host` over SSH (Tailor is where it is on this Mac)."""
+    return [*SSH, host, shlex.join([*bundle.python(), "-m", "macapp.host_agent", *arguments])]
 
 
 def _ask(mac: Mac, wanted: dict) -> None:
+    """`mac`'s facts, or the problem that kept it from answering, with its fix."""
     try:
-        done = _on(mac.name, "facts", stdin=json.dumps(wanted))
+        done = subprocess.run(_agent(mac.name, "facts"), input=json.dumps(wanted), capture_output=True, text=True,
+                              timeout=60)
     except subprocess.TimeoutExpired:
-        done = subprocess.CompletedProcess([], 255, "", "it did not answer within a minute")
+        mac.problems.append({"message": f"Tailor on {mac.name} did not answer within a minute.",
+                             "fix": f"Check that {mac.name} is awake, then try again."})
+        return
     said = (done.stderr.strip().splitlines() or [""])[-1]
     if done.returncode == 255:
+        other_name = " If your account there has another name, write it as name@" + mac.name + "." \
+            if "Permission denied" in said else ""
         mac.problems.append({"message": f"Tailor cannot reach {mac.name} over SSH ({said or 'no answer'}).",
                              "fix": f"Check that {mac.name} is on and on this Mac's network, that Remote Login is "
                                     "on in its System Settings › General › Sharing, and that it knows this Mac's "
-                                    "SSH key (ssh-copy-id, once)."})
+                                    f"SSH key (ssh-copy-id, once).{other_name}"})
     elif done.returncode == 127 or "No such file" in said:
         mac.problems.append({"message": f"Tailor is not installed on {mac.name} where it is on this Mac "
                                         f"({bundle.python()[0]}).",
                              "fix": f"Install Tailor on {mac.name} in the same place (the Applications folder)."})
+    elif "No module named" in said:
+        mac.problems.append({"message": f"{mac.name} has an older Tailor, which cannot train with other Macs.",
+                             "fix": f"Install the same version of Tailor on {mac.name} as on this Mac."})
     elif done.returncode:
         mac.problems.append({"message": f"Tailor on {mac.name} could not answer: {said}",
                              "fix": f"Open Tailor on {mac.name} once to see that it works, then try again."})
     else:
-        mac.facts = json.loads(done.stdout)
+        try:
+            mac.facts = json.loads(done.stdout.strip().splitlines()[-1])  # after anything its shell's start prints
+        except (ValueError, IndexError):
+            mac.problems.append({"message": f"Tailor on {mac.name} answered something else than expected.",
+                                 "fix": f"Open Tailor on {mac.name} once to see that it works, then try again."})
 
 
 def _is_this_mac(name: str) -> bool:
@@ -163,16 +179,23 @@ def problems(here: dict, there: dict, name: str, backend: str) -> list[dict]:
     return found
 
 
-def memory_problem(mac: Mac, plan: dict) -> dict | None:
-    """A Mac whose share of each step does not fit in its memory (`plan` is memory.plan's answer for that share)."""
+def memory_problem(mac: Mac, plan: dict, macs: int, first: bool) -> dict | None:
+    """A Mac whose share of each step does not fit in its memory (`plan` is memory.plan's answer for that share, on
+    `macs` Macs; `first`: this Mac, which cannot be left out)."""
     if plan["status"] != "too_big":
         return None
     gb = 1024 ** 3
     fits = plan.get("suggestion")
+    ways = []
+    if fits:
+        ways.append(f"use a batch size of {fits['batch_size'] * macs}")
+        if fits["grad_checkpoint"]:
+            ways.append("turn on gradient checkpointing")
+        ways.append(f"keep examples to {fits['max_seq_length']} tokens")
+    fix = ("In the settings, " + ", ".join(ways) + "." if fits else "Train a smaller model, or a 4-bit one.")
     return {"message": f"{mac.name} has room for {plan['limit_bytes'] / gb:.1f} GB of training, and its share of "
                        f"each step needs about {plan['predicted_bytes'] / gb:.1f} GB.",
-            "fix": (f"Lower the batch size (to {fits['batch_size']} per Mac) or the longest example length"
-                    if fits else "Train a smaller model") + f", or leave {mac.name} out."}
+            "fix": fix + ("" if first else f" Or leave {mac.name} out.")}
 
 
 def hostfile(macs: list[Mac], plan: dict, names_env: str) -> dict:
@@ -187,31 +210,36 @@ def hostfile(macs: list[Mac], plan: dict, names_env: str) -> dict:
         order = [plan["hosts"].index(mac.entry) for mac in macs]
         for host in hosts:
             host["rdma"] = [host["rdma"][j] for j in order]
-    return {"backend": plan["backend"], "envs": [*plan["envs"], names_env], "hosts": hosts}
+    envs = [*plan["envs"], names_env]
+    if any(gpu_guard.needs_watchdog_workaround(mac.facts["system"], mac.facts["macos"]) for mac in macs):
+        envs.append(f"{gpu_guard.WATCHDOG_VARIABLE}=1")  # ssh does not pass this Mac's environment on
+    return {"backend": plan["backend"], "envs": envs, "hosts": hosts}
 
 
 def copy_to(mac: Mac, run: str, items: list[tuple[Path, str]], say) -> None:
-    """Send `items` (a local path, and its place under the other Mac's group folder) to `mac` in one tar stream."""
+    """Send `items` (a local path, and its place under the other Mac's group folder) to `mac` in one tar stream;
+    links (a downloaded model's files are links into its cache) are sent as the files they point to."""
     size = sum(f.stat().st_size for path, _ in items for f in ([path] if path.is_file() else path.rglob("*"))
                if f.is_file())
     say(f"Copying the run's files to {mac.name} ({size / 1e6:,.0f} MB)")
-    remote = shlex.join([*bundle.python(), "-m", "macapp.host_agent", "receive", run])
-    with subprocess.Popen([*SSH, mac.entry["ssh"], remote], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE) as sending:
-        try:
-            with tarfile.open(fileobj=sending.stdin, mode="w|") as archive:
-                for path, name in items:
-                    archive.add(path, arcname=name)
+    sending = subprocess.Popen(_agent(mac.entry["ssh"], "receive", run), stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with tarfile.open(fileobj=sending.stdin, mode="w|", dereference=True) as archive:
+            for path, name in items:
+                archive.add(path, arcname=name)
+    except BrokenPipeError:  # the other side ended: what it said comes below
+        pass
+    finally:
+        with contextlib.suppress(OSError):
             sending.stdin.close()
-        except BrokenPipeError:
-            pass
-        said = sending.stderr.read().decode(errors="replace").strip().splitlines()
-    if sending.returncode:
+    said = sending.stderr.read().decode(errors="replace").strip().splitlines()
+    if sending.wait():
         raise InputError(f"Copying the run's files to {mac.name} failed ({said[-1] if said else 'no answer'}). "
                          "Check its free disk space and the connection, then start again.")
 
 
 def remote_paths(mac: Mac, run: str) -> tuple[PurePosixPath, PurePosixPath]:
     """Where `mac` keeps its copy of the run, and its models' copies (under its own Tailor folder)."""
-    root = PurePosixPath(mac.facts["home"]) / host_agent.group_root().relative_to(host_agent.files.data_home())
+    root = PurePosixPath(mac.facts["home"]) / host_agent.GROUP
     return root / "runs" / run, root / "models"

@@ -17,11 +17,11 @@ from pathlib import Path
 import psutil
 
 from . import exitcodes, jobs
-from .engine import bundle
+from .engine import bundle, runs
 from .engine import events as ev
 
 TERMINATED = 128 + signal.SIGTERM
-SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke (or that Mac's process was killed)
+SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke, or that Mac's process was killed
 ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+))")
 
 
@@ -87,7 +87,10 @@ def main(argv=None) -> int:
         from .group_ready import ready
 
         try:
-            arguments, names = ready(job, emit)
+            with runs.hold(run_dir):  # no other start of the run while it is made ready (its worker holds it next)
+                if job.resume:
+                    runs.check_resumable(run_dir)
+                arguments, names = ready(job, emit)
         except KeyboardInterrupt:  # stopped while the Macs were checked or given their files: nothing was trained
             emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True, "pid": os.getpid()})
             return exitcodes.STOPPED
@@ -98,7 +101,7 @@ def main(argv=None) -> int:
             return code
         command = bundle.worker("--group", run_dir.name)
         who = [f"The process on {name}" for name in names]
-        resume = f"tailor train --resume {run_dir.name} --hosts {','.join(names[1:])}"
+        resume = f"tailor train --resume {run_dir.name} --hosts {job.hosts.get('given') or ','.join(names[1:])}"
     else:
         # On the CPU (Linux), processes sharing this computer share its cores: each gets its part for its matrix
         # products, rather than all of them each (twice as slow for 2 processes on 2 cores, measured).
@@ -118,8 +121,9 @@ def main(argv=None) -> int:
         how = ended.get(0, exitcodes.DONE)
         return exitcodes.FAILED if how == "killed" else how if how >= 0 else 128 - how
     rank, how = min(causes.items())
-    ended_how = (f"was killed by signal {-how}" if how < 0 else "lost its connection to this Mac"
-                 if job.hosts and how == SSH_LOST else f"ended with exit code {how}")
+    ended_how = (f"was killed by signal {-how}" if how < 0 else "ended or lost its connection to this Mac (it may "
+                 "have run out of memory, gone to sleep or left the network)" if job.hosts and how == SSH_LOST
+                 else f"ended with exit code {how}")
     emit({"type": ev.ERROR, "category": "training", "pid": os.getpid(),
           "message": f"{who[rank]} {ended_how}, so the others stopped too.",
           "fix": f"Resume the run: it goes on from its last checkpoint ({resume})."})

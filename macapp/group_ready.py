@@ -58,9 +58,9 @@ def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:
     share = dataclasses.replace(settings, batch_size=settings.batch_size // len(macs))
     longest = _longest(model_path, Path(settings.data), settings.max_seq_length)
     model_config = models.read_config(model_path)
-    for mac in macs:
+    for i, mac in enumerate(macs):
         plan = memory.plan(model_config, share, longest, mac.facts["memory_limit"])
-        if problem := group_hosts.memory_problem(mac, plan):
+        if problem := group_hosts.memory_problem(mac, plan, len(macs), first=i == 0):
             mac.problems.append(problem)
     _refuse(macs)
     for mac in macs[1:]:

@@ -8,7 +8,9 @@ the run's files on stdin and puts each in place whole, so a cut connection never
 import importlib.metadata
 import json
 import os
+import platform
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -20,9 +22,11 @@ import macapp
 from .engine import files
 
 
+GROUP = "group"  # in Tailor's folder, where a Mac keeps its copies of the runs it trains with others, and their models
+
+
 def group_root() -> Path:
-    """Where this Mac keeps its copies of the runs it trains with others, and of their models."""
-    return files.data_home() / "group"
+    return files.data_home() / GROUP
 
 
 def run_copy(run: str) -> Path:
@@ -46,6 +50,15 @@ def _model_here(name: str, fingerprint: str) -> str | None:
     return None
 
 
+def _rdma_devices() -> int:
+    """How many RDMA devices (Thunderbolt 5 ports, once RDMA is turned on) macOS lists: `ibv_devices`, as MLX's own
+    mlx.distributed_config asks."""
+    if not shutil.which("ibv_devices"):
+        return 0
+    listed = subprocess.run(["ibv_devices"], capture_output=True, text=True).stdout.splitlines()
+    return len([line for line in listed[2:] if line.strip()])  # after its two header lines
+
+
 def facts(wanted: dict) -> dict:
     """This Mac as a run trained together needs to know it (with the model and the run `wanted` names, if any)."""
     import mlx.core as mx
@@ -60,29 +73,29 @@ def facts(wanted: dict) -> dict:
         "machine": f"{uuid.getnode():x}:{files.data_home()}", "home": str(files.data_home()),
         "address": ssh[2] if len(ssh) == 4 else None, "caller": ssh[0] if len(ssh) == 4 else None,
         "memory_total": psutil.virtual_memory().total, "memory_limit": memory.machine_limit(),
-        "rdma": mx.distributed.is_available("jaccl"),
+        "system": sys.platform, "macos": platform.mac_ver()[0], "rdma": _rdma_devices() > 0,
         "model": _model_here(wanted["model"], wanted["model_fingerprint"]) if wanted.get("model") else None,
         "data": datasets.fingerprint(data) if data and (data / "train.jsonl").exists() else None,
     }
 
 
 def receive(run: str, stream) -> None:
-    """Unpack a tar of `runs/RUN/...` and `models/FINGERPRINT/...` into this Mac's group folder: each top-level item
-    (a file, or a folder such as data/ or a model) is unpacked aside and then takes the old one's place."""
+    """Unpack a tar of `runs/RUN/...` and `models/FINGERPRINT/...` into this Mac's group folder. Each item (a file,
+    or a folder such as data/, or a model's file) is unpacked aside, then renamed into place; the one it replaces is
+    moved aside first and removed after."""
     root = group_root()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".receiving-") as aside:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
-            archive.extractall(aside, filter="data")
+            archive.extractall(Path(aside) / "new", filter="data")
         for kind in ("runs", "models"):
-            for owner in (Path(aside) / kind).glob("*"):
+            for owner in (Path(aside) / "new" / kind).glob("*"):
                 target = root / kind / owner.name
                 target.mkdir(parents=True, exist_ok=True)
                 for item in owner.iterdir():
-                    old = target / item.name
-                    if old.is_dir():
-                        shutil.rmtree(old)
-                    os.replace(item, old)
+                    if (target / item.name).exists():
+                        os.replace(target / item.name, Path(aside) / f"old-{kind}-{owner.name}-{item.name}")
+                    os.replace(item, target / item.name)
     if not (run_copy(run) / "config.yaml").exists():
         raise SystemExit(f"The files of run {run} did not arrive whole.")
 

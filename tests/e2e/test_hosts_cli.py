@@ -125,5 +125,27 @@ def test_the_other_mac_lost_stops_the_group_plainly(demo_data, other_macs):
     other.kill()
     _, stderr = group.communicate(timeout=60)  # ends at once, never waits on the lost Mac
     assert group.returncode == 1, stderr[-2000:]
-    assert "The process on mini lost its connection to this Mac, so the others stopped too." in stderr
+    assert "The process on mini ended or lost its connection to this Mac (it may have run out of memory, gone to " \
+        "sleep or left the network), so the others stopped too." in stderr
     assert "--hosts mini" in stderr and "Traceback" not in stderr
+
+
+def test_a_downloaded_models_links_reach_the_other_mac_as_files(other_macs, tmp_path, monkeypatch):
+    from macapp import group_hosts
+
+    blob = tmp_path / "cache" / "blobs" / "0a1b"
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"weights")
+    snapshot = tmp_path / "cache" / "snapshots" / "main"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").symlink_to("../../blobs/0a1b")  # as the Hugging Face cache keeps a model
+    (tmp_path / "config.yaml").write_text("model: x\n")
+    for key in ("PATH", "FAKE_MACS"):
+        monkeypatch.setenv(key, other_macs[key])
+    mac = group_hosts.Mac("mini", {"ssh": "mini", "ips": [], "rdma": []})
+    said = []
+    group_hosts.copy_to(mac, "run-1", [(snapshot, "models/f00d"), (tmp_path / "config.yaml", "runs/run-1/config.yaml")],
+                        said.append)
+    arrived = tmp_path / "macs" / "mini" / "group" / "models" / "f00d" / "model.safetensors"
+    assert not arrived.is_symlink() and arrived.read_bytes() == b"weights"
+    assert said == ["Copying the run's files to mini (0 MB)"]

@@ -297,8 +297,9 @@ class TrainPage(Page):
         if not self.job.stop_stage:
             elapsed = time.time() - (run.started_at or time.time())
             left = run.seconds_left()
+            left_words = f" \u00b7 about {clock(left)} left" if left is not None else ""
             self._say(f"Loss {run.loss:.3f} \u00b7 {run.tokens_per_second or 0:,.0f} tokens/s \u00b7 {clock(elapsed)} "
-                      "elapsed" + (f" \u00b7 about {clock(left)} left" if left is not None else "") + run.together_words())
+                      f"elapsed{left_words}{run.together_words()}")
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""

@@ -20,7 +20,8 @@ SETUP = ("<ol style='margin-left:-20px'>"
          "<li>Connect them: the same network works; a Thunderbolt cable is faster.</li>"
          "<li>On each other Mac, turn on Remote Login: System Settings \u203a General \u203a Sharing.</li>"
          "<li>On this Mac, once, in Terminal: <tt>ssh-keygen -t ed25519</tt> (press Return at each question), then "
-         "<tt>ssh-copy-id mini.local</tt> for each other Mac (it asks that Mac's password one last time).</li>"
+         "<tt>ssh-copy-id mini.local</tt> for each other Mac (it asks that Mac's password one last time; "
+         "write <tt>name@mini.local</tt> if your account there has another name).</li>"
          "</ol>Then name the other Macs here, such as <tt>mini.local</tt>: its name is shown by the "
          "info button beside Remote Login.")
 
@@ -32,6 +33,7 @@ class MacsBox(QGroupBox):
         super().__init__("Train on several Macs", parent, checkable=True, checked=False)
         self.job = Job(self)
         self.job.ended.connect(self._checked)
+        self.checked_names = ""
         layout = QVBoxLayout(self)
         self.help = note(HELP)
         self.setup_toggle = QToolButton(text="How to set up the other Macs", checkable=True)
@@ -80,11 +82,14 @@ class MacsBox(QGroupBox):
             self._show("Name at least one other Mac first.")
             return
         self.check_button.setEnabled(False)
+        self.checked_names = self.names.text()
         self._show("Asking each Mac\u2026")
         self.job.start(jobs.HostsJob(run=str(jobs.scratch_folder("hosts")), hosts=hosts))
 
     def _checked(self, event: dict) -> None:
         self.check_button.setEnabled(True)
+        if self.names.text() != self.checked_names:  # names changed meanwhile: this check is not about them
+            return
         if event.get("type") == "error":
             self._show(f"<span style='color:#c62828'>{escape(problem_words(event, self, 'asking the Macs'))}</span>")
             return

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import yaml
 
-from macapp.engine import runs
+from macapp.engine import models, runs
 from tests.helpers import REPO, tailor
 
 FLAGS = ["--model", "demo", "--iters", "12", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "6",
@@ -149,3 +149,24 @@ def test_a_downloaded_models_links_reach_the_other_mac_as_files(other_macs, tmp_
     arrived = tmp_path / "macs" / "mini" / "group" / "models" / "f00d" / "model.safetensors"
     assert not arrived.is_symlink() and arrived.read_bytes() == b"weights"
     assert said == ["Copying the run's files to mini (0 MB)"]
+
+
+def test_a_4_bit_llama_3_trains_on_two_macs_as_on_one(demo_data, other_macs, family_model):
+    """What users bring: a Llama 3 (its real tokenizer and template) trained 4-bit. The quantized copy is made on this
+    Mac; the other one trains on the same (here it finds it at the same path, as the stand-in shares this disk)."""
+    flags = ["--model", family_model("llama3"), "--data", demo_data, "--quantize-base", "4", "--iters", "2",
+             "--batch-size", "2", "--max-seq-length", "64", "--steps-per-eval", "2", "--val-batches", "1",
+             "--steps-per-report", "1", "--learning-rate", "1e-3"]
+    alone = tailor("train", *flags, "--name", "llama-alone", timeout=900)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    together = tailor("train", *flags, "--name", "llama-two-macs", "--hosts", "mini", env=other_macs, timeout=900)
+    assert together.returncode == 0, together.stderr[-3000:]
+    expected, got = losses(run_folder("llama-alone")), losses(run_folder("llama-two-macs"))
+    assert sorted(got) == sorted(expected) == [1, 2]
+    for step, loss in expected.items():
+        assert got[step] == pytest.approx(loss, rel=1e-3), step
+    folder = run_folder("llama-two-macs")
+    quantized = Path(yaml.safe_load((folder / "config.yaml").read_text())["model"])
+    theirs = Path(other_macs["FAKE_MACS"]) / "mini" / "group"
+    model = Path(yaml.safe_load((theirs / "runs" / folder.name / "config.yaml").read_text())["model"])
+    assert quantized != Path(family_model("llama3")) and models.fingerprint(model) == models.fingerprint(quantized)

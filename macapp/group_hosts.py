@@ -68,7 +68,8 @@ def _host(path: Path, i: int, host, count: int, backend: str) -> dict:
         raise InputError(f"{where}: each Mac needs \"ssh\", the name this Mac reaches it by, such as "
                          '{"ssh": "mini.local"}.')
     ips = host.get("ips") or []
-    for ip in ips if isinstance(ips, list) else [ips]:
+    ips = ips if isinstance(ips, list) else [ips]
+    for ip in ips:
         try:
             ipaddress.ip_address(ip)
         except (ValueError, TypeError):
@@ -77,7 +78,7 @@ def _host(path: Path, i: int, host, count: int, backend: str) -> dict:
     if backend.startswith("jaccl") and (len(rdma) != count or rdma[i] is not None):
         raise InputError(f"{where}.rdma: with {backend}, each Mac lists one RDMA device per Mac of the file, and null "
                          "for itself. mlx.distributed_config --over thunderbolt writes such a file.")
-    return {"ssh": host["ssh"].strip(), "ips": list(ips) if isinstance(ips, list) else [ips], "rdma": rdma}
+    return {"ssh": host["ssh"].strip(), "ips": ips, "rdma": rdma}
 
 
 @dataclass

@@ -96,8 +96,7 @@ def main(argv=None) -> int:
             return exitcodes.STOPPED
         except Exception as error:  # said as a worker says it, before any process starts
             event, code = failure(error, run_dir)
-            fix = {"fix": error.fix} if hasattr(error, "fix") else {}
-            emit({"type": ev.ERROR, **event, **fix, "pid": os.getpid()})
+            emit({"type": ev.ERROR, **event, "pid": os.getpid()})
             return code
         command = bundle.worker("--group", run_dir.name)
         who = [f"The process on {name}" for name in names]

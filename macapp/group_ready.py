@@ -47,7 +47,7 @@ def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:
     model_path = models.resolve(settings.model, report)
     wanted = {"run": run_dir.name, "model": settings.model, "model_fingerprint": models.fingerprint(model_path)}
     report({"type": ev.LOG, "message": "Checking the Macs that train together"})
-    here = host_agent.facts(wanted)
+    here = host_agent.facts({})  # this Mac's versions and memory: it holds the model and the data itself
     macs = group_hosts.check(job.hosts, here, wanted)
     _refuse(macs)
     if len(macs) < 2:

@@ -281,9 +281,10 @@ def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
 
 def failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
     """The error event of a job that could not go on, and its exit code."""
-    if isinstance(error, InputError):
+    if isinstance(error, InputError):  # some say what to do apart (the Macs that cannot train together)
+        fix = {"fix": error.fix} if getattr(error, "fix", None) else {}
         return {"category": "input", "message": str(error),
-                "problems": [str(p) for p in getattr(error, "problems", [])]}, exitcodes.BAD_INPUT
+                "problems": [str(p) for p in getattr(error, "problems", [])], **fix}, exitcodes.BAD_INPUT
     if isinstance(error, RunFailed):
         return {"category": "training", "message": str(error), "fix": error.fix}, exitcodes.FAILED
     if isinstance(error, MemoryError):

@@ -1,4 +1,5 @@
-"""Helpers the tests share: run the real `tailor` command, write data files, make past runs of recorded events.
+"""Helpers the tests share: run the real `tailor` command (to the end, or until its first checkpoint), find a run and
+its losses, write data files, make past runs of recorded events.
 
 Kept apart from conftest so test modules can import them.
 """
@@ -16,6 +17,36 @@ def tailor(*args, timeout=600, **kwargs) -> subprocess.CompletedProcess:
     """Run the real `tailor` command in its own process."""
     return subprocess.run([sys.executable, "-m", "macapp", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=kwargs.pop("cwd", REPO), **kwargs)
+
+
+def run_folder(name: str) -> Path:
+    """The folder of the run named `name` (`tailor train --name NAME`)."""
+    from macapp.engine import runs
+
+    return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
+
+
+def losses(folder: Path) -> dict[int, float]:
+    """Each step's training loss in a run's events."""
+    from macapp.engine import runs
+
+    return {e["iteration"]: e["train_loss"] for e in runs.read_events(folder) if e["type"] == "train"}
+
+
+def train_until_checkpoint(name: str, *args, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """`tailor train --name NAME ARGS` started, once its first checkpoint is saved: the process and the run folder."""
+    import time
+
+    from macapp.engine import runs
+
+    training = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--name", name, *map(str, args)], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (
+            (found := [r for r in runs.list_runs() if r["id"].endswith(f"-{name}")])
+            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
+        time.sleep(0.2)
+    return training, run_folder(name)
 
 
 def write_jsonl(path: Path, rows) -> Path:

@@ -5,25 +5,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from macapp.engine import runs
-from tests.helpers import REPO, tailor
+from tests.helpers import losses, run_folder, tailor, train_until_checkpoint
 
 FLAGS = ["--model", "demo", "--iters", "40", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "20",
          "--val-batches", "1", "--save-every", "5", "--max-seq-length", "128", "--learning-rate", "1e-3"]
-
-
-def run_folder(name: str) -> Path:
-    return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
-
-
-def losses(folder: Path) -> dict[int, float]:
-    return {e["iteration"]: e["train_loss"] for e in runs.read_events(folder) if e["type"] == "train"}
 
 
 def rank_process(rank: int, run: Path) -> int | None:
@@ -48,15 +39,7 @@ def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(de
 
 def start_group(data, name: str, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
     """`tailor train --processes 2` started, once its first checkpoint is saved: the process and the run folder."""
-    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(data), "--name", name, *FLAGS,
-                              "--processes", "2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, **(env or {})})
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (
-            (found := [r for r in runs.list_runs() if r["id"].endswith(f"-{name}")])
-            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
-        time.sleep(0.2)
-    return group, run_folder(name)
+    return train_until_checkpoint(name, "--data", data, *FLAGS, "--processes", "2", env={**os.environ, **(env or {})})
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")

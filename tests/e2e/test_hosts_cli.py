@@ -6,7 +6,6 @@ mlx.launch, the ring, training.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,16 +17,10 @@ import pytest
 import yaml
 
 from macapp.engine import models, runs
-from tests.helpers import REPO, tailor
+from tests.helpers import REPO, losses, run_folder, tailor, train_until_checkpoint
 
 FLAGS = ["--model", "demo", "--iters", "12", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "6",
          "--val-batches", "1", "--save-every", "4", "--max-seq-length", "128", "--learning-rate", "1e-3"]
-def run_folder(name: str) -> Path:
-    return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
-
-
-def losses(folder: Path) -> dict[int, float]:
-    return {e["iteration"]: e["train_loss"] for e in runs.read_events(folder) if e["type"] == "train"}
 
 
 def test_two_macs_train_a_run_as_one_would(demo_data, other_macs, tmp_path):
@@ -75,19 +68,12 @@ def test_a_stop_ends_every_mac_saved_and_the_run_resumes_exactly_on_them(demo_da
     longer = [*FLAGS, "--iters", "40"]
     whole = tailor("train", "--data", demo_data, "--name", "macs-whole", *longer, "--hosts", "mini", env=other_macs)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    group = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--data", str(demo_data), "--name",
-                              "macs-stopped", *longer, "--hosts", "mini"], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=other_macs)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (
-            (found := [r for r in runs.list_runs() if r["id"].endswith("-macs-stopped")])
-            and any(e["type"] == "checkpoint" for e in runs.read_events(Path(found[0]["path"])))):
-        time.sleep(0.2)
+    group, folder = train_until_checkpoint("macs-stopped", "--data", demo_data, *longer, "--hosts", "mini",
+                                           env=other_macs)
     group.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does: it reaches this Mac's process only
     _, stderr = group.communicate(timeout=60)
     assert group.returncode == 130, stderr[-2000:]
     assert "stopped; what was done so far is saved" in stderr and "Traceback" not in stderr
-    folder = run_folder("macs-stopped")
     assert runs.read_events(folder)[-1]["stopped"]
     assert not [p for p in psutil.process_iter(["cmdline"]) if folder.name in " ".join(p.info["cmdline"] or [])]
 

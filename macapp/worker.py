@@ -81,8 +81,10 @@ def _synth(job, run_dir, emit, should_stop):
     from .engine.recipe import Recipe
 
     result = synthesis.make(run_dir, Recipe.from_dict(job.recipe), emit, should_stop)
-    if job.split and not result["stopped"]:
-        result["manifest"] = datasets.prepare([result["dataset"]], run_dir)
+    if job.split and not result["stopped"]:  # too few made to keep some apart: all of them trained on, as said
+        report = datasets.inspect([result["dataset"]]).to_dict()
+        ratios = datasets.DEFAULT_RATIOS if datasets.can_split(report) else datasets.NO_SPLIT
+        result["manifest"] = datasets.prepare([result["dataset"]], run_dir, ratios)
     return result
 
 

@@ -27,10 +27,13 @@ BAD_INPUTS = {
                      ":1", "has no role"),
     "missing-content": ("d.jsonl", _lines({"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]}),
                         ":1", "has no content"),
-    "csv-ragged": ("d.csv", b"prompt,completion\nq1,a1\nq2,a2,extra\n", ":3", "this row has 3 fields"),
+    "csv-ragged": ("d.csv", b"prompt,completion\nq1,a1\nq2,a2,extra\n", ":3", "this row has 3 cells"),
     "huge-line": ("d.jsonl", b'{"text": "' + b"x" * (50 * 1024 * 1024) + b'"}\n', ":1", "MB long"),
     "binary": ("d.jsonl", bytes(range(256)) * 64, "", "not a text file"),
 }
+
+# Said, and repaired when the data is prepared: not a reason to stop.
+FIXED_BY_TAILOR = {"blank-line", "byte-order-mark", "crlf"}
 
 # A CSV whose mapped column does not exist: needs the mapping flags.
 MISSING_COLUMN = ("d.csv", b"question,answer\nq1,a1\n", ":2", "no column 'reply'",

@@ -1,7 +1,7 @@
 """`tailor data ...`: inspect, prepare and synthesize training data from a terminal.
 
-Inspect exits 2 when mlx-lm could not train on the files as they are; each problem is printed
-with its file:line and fix.
+Inspect exits 2 only when a problem stops training (what Tailor fixes itself is said, with exit 0); each problem is
+printed with its file:line and fix.
 """
 
 import argparse
@@ -18,7 +18,7 @@ def _mapping(args):
     from ..engine.formats import Mapping
 
     return Mapping(messages=args.messages, prompt=args.prompt, completion=args.completion, text=args.text,
-                   system=args.system, style=args.style)
+                   system=args.system, style=args.style, sheet=args.sheet)
 
 
 def _print_report(report) -> None:
@@ -30,8 +30,18 @@ def _print_report(report) -> None:
     if report.broken:
         print(f"{report.broken} records could not be read" + (", left out" if report.skipped else
                                                                  " (--skip-broken leaves them out)"))
-    if report.duplicates or report.overlap:
-        print(f"{report.duplicates} exact duplicates, {report.overlap} shared between splits")
+    if report.sheets:
+        others = [name for name in report.sheets["names"] if name != report.sheets["chosen"]]
+        print(f"sheet read: {report.sheets['chosen']!r}" + (f" (others: {', '.join(map(repr, others))}; --sheet "
+                                                            "chooses one)" if others else ""))
+    if report.duplicates:
+        near = f", {report.near} of them only in case, spaces or punctuation" if report.near else ""
+        print(f"{report.duplicates} examples repeat another{near}: the split leaves them out, or with --keep-repeats "
+              f"keeps all {report.duplicates + report.repeat_groups} copies in training only; none is both trained "
+              "on and held out")
+    if report.overlap:
+        print(f"{report.overlap} examples of your validation or test part are also in an earlier part: the split "
+              "leaves them out of it")
     if report.token_stats:
         stats = report.token_stats
         print(f"tokens per example: min {stats['min']}, median {stats['median']}, max {stats['max']}")
@@ -55,7 +65,7 @@ def cmd_inspect(args) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_report(report)
-    return exitcodes.BAD_INPUT if report.must_fix else exitcodes.DONE
+    return exitcodes.BAD_INPUT if report.errors else exitcodes.DONE
 
 
 def ratios(text: str) -> tuple[float, float, float]:
@@ -71,12 +81,13 @@ def ratios(text: str) -> tuple[float, float, float]:
 def cmd_prepare(args) -> int:
     from ..engine import datasets
 
-    manifest = datasets.prepare(args.files, args.out, args.split, args.seed, args.drop_duplicates, _mapping(args),
-                                args.skip_broken)
+    manifest = datasets.prepare(args.files, args.out, args.split, args.seed,
+                                "train" if args.keep_repeats else "drop", _mapping(args), args.skip_broken)
     for fixed in manifest["fixed"]:
         print(f"fixed: {fixed}", file=sys.stderr)
     counts = ", ".join(f"{name} {info['count']}" for name, info in manifest["files"].items())
-    print(f"Wrote {args.out}: {counts} ({manifest['format']} format)")
+    left_out = f"; {manifest['left_out']} repeated examples left out" if manifest["left_out"] else ""
+    print(f"Wrote {args.out}: {counts} ({manifest['format']} format{left_out})")
     return exitcodes.DONE
 
 
@@ -102,6 +113,7 @@ def cmd_synth(args) -> int:
     from pathlib import Path
 
     from .. import jobs
+    from ..engine import made_data
     from .running import run_job
 
     recipe = _recipe(args)
@@ -113,6 +125,8 @@ def cmd_synth(args) -> int:
         print(f"{result['examples']} examples in {args.out} ({result['new']} new): {counts}")
         if result.get("fewer"):
             print(result["fewer"])
+    elif code == exitcodes.FAILED and made_data.has_made(out):
+        print("What was made so far is kept: run the same command again to go on from there.", file=sys.stderr)
     elif code == exitcodes.STOPPED:
         print(f"Stopped; run the same command again to go on from the {(result or {}).get('examples', 'examples')} "
               "made so far.", file=sys.stderr)
@@ -126,6 +140,7 @@ def _add_mapping_flags(parser) -> None:
     group.add_argument("--completion", help="column (or template) for the answer")
     group.add_argument("--text", help="column (or template) for plain text")
     group.add_argument("--system", help="a system prompt added to every chat")
+    group.add_argument("--sheet", help="the sheet of a workbook to read (default: the first with data)")
     group.add_argument("--style", choices=("keep", "mistral-text"), default="keep",
                        help="mistral-text writes '<s>[INST] prompt [/INST] answer</s>' text")
     parser.add_argument("--skip-broken", action="store_true",
@@ -136,7 +151,8 @@ def add_data_commands(sub) -> None:
     data = sub.add_parser("data", help="inspect, prepare or generate training data")
     actions = data.add_subparsers(dest="action", required=True)
     inspect = actions.add_parser("inspect", help="check data and report every problem with file:line")
-    inspect.add_argument("files", nargs="+", help="JSONL, JSON, CSV, TSV or Parquet files, or folders")
+    inspect.add_argument("files", nargs="+", help="JSONL, JSON, CSV, TSV, Excel, Numbers, OpenDocument or Parquet "
+                                                  "files, or folders")
     inspect.add_argument("--model", help="count tokens with this model's tokenizer ('demo' or a folder)")
     inspect.add_argument("--max-seq-length", type=int, default=2048)
     inspect.add_argument("--batch-size", type=int, default=4)
@@ -149,7 +165,8 @@ def add_data_commands(sub) -> None:
     prepare.add_argument("--out", required=True)
     prepare.add_argument("--split", type=ratios, default=DEFAULT_RATIOS, help="train,valid,test ratios")
     prepare.add_argument("--seed", type=int, default=0)
-    prepare.add_argument("--drop-duplicates", action="store_true")
+    prepare.add_argument("--keep-repeats", action="store_true",
+                         help="keep every copy of a repeated example, in training only (default: keep one)")
     _add_mapping_flags(prepare)
     prepare.set_defaults(func=cmd_prepare)
 

@@ -81,8 +81,7 @@ def _steps_for(length, settings, source: Path, ratios, method: str) -> int:
     report = datasets.inspect(source)
     if report.errors:  # said now, as the worker would say it, before any run folder is made
         raise DataError(report.errors)
-    if "train" not in report.splits:
-        datasets.split_counts(report.count, ratios)  # too few examples to split: said as the worker would say it
+    datasets.report_split(report.to_dict(), ratios)  # too few examples to split: said as the worker would say it
     train, _ = data_size.split_sizes(report.to_dict(), ratios)
     speed = training_length.measured_seconds_per_step(settings.model, method, settings.batch_size)
     try:

@@ -6,7 +6,8 @@ since a fixed number of steps goes over 40 examples so many times that the model
 
 import math
 
-from .datasets import split_counts
+from . import words
+from .datasets import report_split
 from .errors import InputError
 
 FEW = 100  # fewer training examples than this get their own settings and a word of warning
@@ -15,15 +16,14 @@ MIN_STEPS = 20
 TOO_MANY_PASSES = 10  # beyond about this many passes a small model repeats its examples word for word
 
 
-def split_sizes(report: dict | None, ratios) -> tuple[int, int]:
+def split_sizes(report: dict | None, ratios, repeats: str = "drop") -> tuple[int, int]:
     """(training, validation) examples of checked data (its inspection report, as a dict) once split by `ratios`,
-    or as the data splits itself; (0, 0) before it is checked or when it is too small to split."""
+    or as the data splits itself, repeats dealt with as `repeats` says; (0, 0) before it is checked or when it is
+    too small to split."""
     if not report or not report["count"]:
         return 0, 0
-    if "train" in report["splits"]:
-        return report["splits"]["train"], report["splits"].get("valid", 0)
     try:
-        train, valid, _ = split_counts(report["count"], ratios)
+        train, valid, _ = report_split(report, ratios, repeats)
     except InputError:
         return 0, 0
     return train, valid
@@ -38,8 +38,9 @@ def suited(train_count: int, settings: dict, epochs: float) -> dict:
     steps than the preset's own."""
     if train_count <= 0 or train_count >= FEW * 10:
         return settings
-    batch = min(settings["batch_size"], SMALL_BATCH) if train_count < FEW else settings["batch_size"]
-    iters = min(settings["iters"], max(MIN_STEPS, math.ceil(epochs * train_count / batch)))
+    batch = min(settings["batch_size"], SMALL_BATCH, train_count) if train_count < FEW else settings["batch_size"]
+    most = max(1, TOO_MANY_PASSES * train_count // batch)  # never past the passes its own warning is about
+    iters = min(settings["iters"], most, max(MIN_STEPS, math.ceil(epochs * train_count / batch)))
     every = max(5, iters // 8)
     return {**settings, "batch_size": batch, "iters": iters, "steps_per_eval": every, "save_every": every}
 
@@ -48,13 +49,14 @@ def warnings(train_count: int, valid_count: int, batch_size: int, iters: int) ->
     """What to tell a person before training on this many examples with these settings, in plain words."""
     said = []
     if 0 < train_count < FEW:
-        said.append(f"{train_count} training examples is very few: the model learns their style, not much more. "
-                    "100 or more work better.")
+        said.append(f"Only {words.count(train_count, 'training example')}: the model learns their style, not much "
+                    "more. 100 or more work better.")
     if valid_count == 0:
-        said.append("No examples are kept for validation, so there is no validation curve, best adapter or early "
-                    "stop. Give validation a share in the Data step.")
+        said.append("No examples are kept apart to check training, so there is no validation curve, best adapter or "
+                    "early stop. Give \u201cChecked while training\u201d a share in the Data step.")
     elif valid_count < 5:
-        said.append(f"Only {valid_count} examples are kept for validation: its curve will jump about.")
+        said.append(f"Only {words.count(valid_count, 'example')} {'is' if valid_count == 1 else 'are'} kept apart to check "
+                    "training: its curve will jump about.")
     times = passes(train_count, batch_size, iters)
     if train_count and times > TOO_MANY_PASSES:
         said.append(f"These settings go over your examples about {times:.0f} times; beyond about "

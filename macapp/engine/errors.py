@@ -34,10 +34,19 @@ class Stopped(Exception):
     """Work stopped on request (Ctrl-C, Stop) before it finished; whatever it was replacing is left as it was."""
 
 
+SHEET = "sheet:"  # the unit of a workbook's rows: "sheet:" and the sheet's name
+
+
+def sheet_unit(name: str) -> str:
+    return SHEET + name
+
+
 def place(file: str, line: int | None = None, unit: str = "line") -> str:
-    """Where something is, as a person finds it: file:line, or the item or row of a file."""
+    """Where something is, as a person finds it: file:line, the item or row of a file, or a sheet's row."""
     if line is None:
         return file
+    if unit.startswith(SHEET):
+        return f"{file}, sheet \u201c{unit[len(SHEET):]}\u201d, row {line}"
     return f"{file}:{line}" if unit == "line" else f"{file} ({unit} {line})"
 
 
@@ -55,7 +64,7 @@ class Problem:
     line: int | None = None
     field: str | None = None
     fix: str = ""
-    unit: str = "line"  # "line" (JSONL, CSV rows by their line in the file), "item" (JSON array), "row" (Parquet)
+    unit: str = "line"  # "line" (JSONL, CSV rows by their line), "item" (JSON array), "row" (Parquet), a sheet's
 
     def place(self) -> str:
         return place(self.file, self.line, self.unit)

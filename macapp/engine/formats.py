@@ -44,6 +44,7 @@ class Mapping:
     text: str | None = None
     system: str | None = None
     style: str = "keep"
+    sheet: str | None = None  # the sheet of a workbook the examples are on; None: the first with data
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "Mapping | None":

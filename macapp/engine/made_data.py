@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runs
+from . import runs, words
 from .files import data_home, write_text_atomic
 from .recipe import Recipe
 
 EXAMPLES, DATASET, RECIPE = "examples.jsonl", "dataset.jsonl", "recipe.json"
+QUESTIONS_WRITTEN = "questions.partial.jsonl"  # the questions the model wrote so far, a step per line
 FLAGS = {"empty": "empty answer", "cut": "cut off", "long": "too long", "repeat": "repeated"}
 PHASE_WORDS = {"preparing": "making now", "finished": "done", "stopped": "paused", "interrupted": "paused",
                "failed": "paused"}
@@ -194,6 +195,25 @@ class Made:
         """“caring for houseplants” — 48 examples, paused"""
         what = Recipe.from_dict(self.recipe).subject()
         return f"\u201c{what}\u201d \u2014 {self.examples:,} examples, {PHASE_WORDS.get(self.phase, self.phase)}"
+
+
+def questions_written(folder) -> int:
+    """How many questions the model has written so far in the job in `folder`."""
+    return sum(len(step.get("questions", [])) for step in read_lines(Path(folder) / QUESTIONS_WRITTEN))
+
+
+def has_made(folder) -> bool:
+    """Whether the job in `folder` has made anything: an example, or a question written."""
+    return bool(read(folder)) or questions_written(folder) > 0
+
+
+def made_words(folder) -> str:
+    """What a job has made so far, in words: "12 examples", or "7 questions written, no examples yet"."""
+    made = len(read(folder))
+    if made:
+        return words.count(made, "example")
+    written = questions_written(folder)
+    return f"{words.count(written, 'question')} written, no examples yet" if written else "nothing made yet"
 
 
 def _made(folder: Path) -> Made | None:

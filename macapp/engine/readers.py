@@ -1,4 +1,4 @@
-"""Read raw records from whatever a person has: JSONL, JSON arrays, CSV/TSV, Parquet, Arrow folders.
+"""Read raw records from whatever a person has: JSONL, JSON arrays, CSV/TSV, workbooks, Parquet, Arrow folders.
 
 Files stream record by record, so a 1 GB JSONL is never held in memory; every unreadable place
 becomes a Problem with the file and line, never an exception.
@@ -10,11 +10,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import Problem
+from . import workbooks
+from .errors import Problem, sheet_unit
+from .tables import Table
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one example larger than this is a mistake, not data
 SNIFF_BYTES = 64 * 1024
-SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".arrow")
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", *workbooks.SUFFIXES, ".parquet", ".arrow")
+KINDS = "JSONL, JSON, CSV, TSV, Excel, Numbers, OpenDocument or Parquet"  # the files read, as a person names them
+DELIMITERS = ",;\t|"
+ENCODING_NAMES = {"cp1252": "Windows-1252 (Western European)", "mac-roman": "Mac Roman (Western European)",
+                  "cp1251": "Windows-1251 (Cyrillic)", "cp932": "Shift JIS (Japanese)",
+                  "shift_jis": "Shift JIS (Japanese)", "gb18030": "GB18030 (Chinese)", "big5": "Big5 (Chinese)"}
 UTF8_FIX = "Save the file as UTF-8 (in most editors: Save As, then Encoding: UTF-8)."
 JSONL_FIX = "Write exactly one JSON object on each line."
 
@@ -75,14 +82,16 @@ def left_out(source: Path) -> list[Path]:
     return _folder_files(source, readable=False)
 
 
-def read(path: Path):
-    """Yield a Row for each record of one file."""
+def read(path: Path, sheet: str | None = None):
+    """Yield a Row for each record of one file; of a workbook, of the sheet named (else the first with data)."""
     path = Path(path)
     if not path.is_file():
         yield _problem(path, None, "file not found", "Check the path.")
         return
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    if workbooks.is_workbook(path):
+        yield from _read_workbook(path, sheet)
+    elif suffix == ".parquet":
         yield from _read_parquet(path)
     elif suffix == ".arrow":
         yield from _read_arrow(path)
@@ -91,7 +100,7 @@ def read(path: Path):
             head = handle.read(SNIFF_BYTES)
         if b"\x00" in head and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             yield _problem(path, None, "is not a text file (it holds binary data)",
-                           "Choose the data file itself: JSONL, JSON, CSV, TSV or Parquet.")
+                           f"Choose the data file itself: {KINDS}.")
         elif suffix in (".csv", ".tsv"):
             yield from _read_csv(path, head, "\t" if suffix == ".tsv" else None)
         elif suffix == ".json" and head.lstrip(codecs.BOM_UTF8).lstrip().startswith(b"["):
@@ -225,51 +234,88 @@ def _read_json_array(path: Path):
 
 
 def _encoding(head: bytes) -> str:
+    """UTF-8 (with or without its mark), UTF-16 as Excel's "Unicode text" writes it, or the best guess for an older
+    encoding (Windows or Mac Western, Cyrillic, Japanese, ...), which the person is told about."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     try:
         head[: len(head) - 4 if len(head) == SNIFF_BYTES else None].decode("utf-8")
         return "utf-8-sig"
     except UnicodeDecodeError:
-        return "cp1252"
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    if best is not None and any("Latin" not in alphabet and "Control" not in alphabet for alphabet in best.alphabets):
+        return best.encoding  # Cyrillic, Greek, Japanese...: the detector knows these well
+    return max(("cp1252", "mac_roman"), key=lambda encoding: _western_score(head, encoding))
+
+
+def _western_score(head: bytes, encoding: str) -> float:
+    """How much like Western European text the bytes read: accented small letters are common, capitals rarer, and
+    symbols or undefined bytes a sign of the wrong encoding (Excel on a Mac saves Mac Roman, on Windows
+    Windows-1252)."""
+    text = head.decode(encoding, errors="replace")
+    return sum(2 if ch.isalpha() and ch.islower() else 1 if ch in "\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u20ac\u00a3" else
+               0.5 if ch.isalpha() else -2 for ch in text if ord(ch) > 127)
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter of a CSV export: the sniffer's, else the one the header row holds most of."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = sample.split("\n", 1)[0]
+        return max(DELIMITERS, key=first.count) if any(d in first for d in DELIMITERS) else ","
 
 
 def _read_csv(path: Path, head: bytes, delimiter: str | None):
     encoding = _encoding(head)
-    if encoding == "cp1252":
-        yield _problem(path, None, "the file is not UTF-8; read as Windows-1252 (Western European)",
+    if encoding not in ("utf-8-sig", "utf-16"):
+        name = ENCODING_NAMES.get(codecs.lookup(encoding).name, codecs.lookup(encoding).name)
+        yield _problem(path, None, f"the file is not UTF-8; read as {name}",
                        "If letters look wrong in the preview, save the file as UTF-8.", "warning")
-    if delimiter is None:
-        sample = head.decode(encoding, errors="replace")
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
+    delimiter = delimiter or _delimiter(head.decode(encoding, errors="replace").lstrip("\ufeff"))
     csv.field_size_limit(MAX_LINE_BYTES)
+    table = Table(delimiter)
     with open(path, encoding=encoding, errors="strict", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
-            header = next(reader, None)
-            if not header or not any(h.strip() for h in header):
-                yield _problem(path, None, "the file is empty", "Add a header row and one example per row.")
-                return
-            header = [h.strip() for h in header]
-            if len(set(header)) != len(header) or not all(header):
-                yield _problem(path, 1, f"the header row has empty or repeated column names: {header}",
-                               "Give every column its own name in the first row.")
-                return
-            for row in reader:
-                if not row or not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    yield _problem(path, reader.line_num, f"this row has {len(row)} fields but the header has "
-                                                          f"{len(header)}",
-                                   f"Quote fields that contain {delimiter!r}, or fix the row.")
-                    continue
-                yield Row(str(path), reader.line_num, dict(zip(header, row)))
+            for cells in reader:
+                yield from _taken_rows(path, table.take(reader.line_num, cells), "line")
         except UnicodeDecodeError:
             yield _problem(path, reader.line_num + 1, f"the text is not valid {encoding} here", UTF8_FIX)
+            return
         except csv.Error as error:
             yield _problem(path, reader.line_num, f"cannot read this row ({error})",
                            "Check the quotes on this row: every opening quote needs a closing one.")
+            return
+    yield from _table_end(path, table, "line")
+
+
+def _taken_rows(path: Path, taken: list[tuple], unit: str):
+    for kind, number, value in taken:
+        yield Row(str(path), number, value, unit=unit) if kind == "record" else _problem(path, number, *value,
+                                                                                          unit=unit)
+
+
+def _table_end(path: Path, table: Table, unit: str):
+    yield from _taken_rows(path, table.finish(), unit)
+    if table.header is None:
+        yield _problem(path, None, "the file is empty", "Add a header row and one example per row.")
+
+
+def _read_workbook(path: Path, sheet: str | None):
+    try:
+        name, rows = workbooks.read_sheet(path, sheet)
+    except workbooks.WorkbookError as error:
+        yield _problem(path, None, f"cannot be read: {error}",
+                       "Open it in Excel or Numbers and save it again, or export the sheet as CSV.")
+        return
+    table, unit = Table(), sheet_unit(name)
+    for number, cells in rows:
+        yield from _taken_rows(path, table.take(number, cells), unit)
+    yield from _table_end(path, table, unit)
 
 
 def _read_parquet(path: Path):

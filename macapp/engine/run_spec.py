@@ -27,6 +27,7 @@ class RunSpec:
     preset: str = "balanced"  # "" for a run whose settings were given one by one (from a terminal)
     quantize_bits: int = 0  # QLoRA trains on a 4-bit copy of the model
     length: dict | None = None  # how long, as asked: {"unit": "passes", "amount": 3}; None: the steps in settings
+    repeats: str = "drop"  # a repeated example: left out ("drop") or kept in training only ("train")
 
     def save(self, run_dir: Path) -> None:
         write_json_atomic(Path(run_dir) / FILE, asdict(self))

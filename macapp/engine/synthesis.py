@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import events as ev
-from . import made_data, question_lists
+from . import made_data, question_lists, workbooks
 from .chat_sources import Refused, ServerLost, connect
 from .errors import DataError, InputError, Problem, RunFailed, Stopped
 from .files import write_json_atomic, write_text_atomic
@@ -28,7 +28,8 @@ FOLLOW_UP_REQUEST = ("Here is a question and its answer.\n\nQuestion: {question}
                      "Write one short follow-up question a curious reader would ask next. "
                      "Reply with the question only.")
 PER_REQUEST = 10  # questions asked for at once: small models keep a list of ten varied, not fifty
-QUESTIONS, PARTIAL, PASSAGES = "questions.jsonl", "questions.partial.jsonl", "passages.json"
+QUESTIONS, PASSAGES = "questions.jsonl", "passages.json"
+PARTIAL = made_data.QUESTIONS_WRITTEN
 
 
 def _instruction(item) -> str | None:
@@ -38,7 +39,8 @@ def _instruction(item) -> str | None:
 
 
 def _from_table(path: Path) -> list[str]:
-    """The questions in a spreadsheet saved as CSV or TSV: its only column, or the one named for questions."""
+    """The questions in a spreadsheet (a workbook, or saved as CSV or TSV): its only column, or the one named for
+    questions."""
     from .formats import question_column
     from .readers import read
 
@@ -80,7 +82,8 @@ def read_instructions(path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError([Problem("error", "file not found", str(path), fix="Check the path.")])
-    instructions = _from_table(path) if path.suffix.lower() in (".csv", ".tsv") else _from_text(path)
+    instructions = _from_table(path) if path.suffix.lower() in (".csv", ".tsv", *workbooks.SUFFIXES) else \
+        _from_text(path)
     if not instructions:
         raise DataError([Problem("error", "no instructions in the file", str(path),
                                  fix="Write one instruction per line, or a JSON array of them.")])
@@ -116,15 +119,13 @@ class Making:
             kept = self._kept_words()
             if not kept:
                 raise
-            raise RunFailed(error.plain, fix=f"{kept}: start the model server again and go on (Resume in Tailor, "
-                                             "or the same command again).") from None
+            raise RunFailed(error.plain, fix=f"{kept}: start the model server again, then go on from there.") from None
 
     def _kept_words(self) -> str:
         """"The 3 examples made so far are kept", or the questions the model wrote, before any example; '' when
         nothing was made."""
         made = len(made_data.read(self.folder))
-        written = sum(len(step["questions"]) for step in made_data.read_lines(self.folder / PARTIAL))
-        count, noun = (made, "example") if made else (written, "question")
+        count, noun = (made, "example") if made else (made_data.questions_written(self.folder), "question")
         if not count:
             return ""
         done = "made" if made else "written"

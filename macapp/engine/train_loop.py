@@ -18,7 +18,7 @@ from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
-from . import checkpoints, data_size, gpu_guard, losses, memory, packing
+from . import checkpoints, data_size, gpu_guard, losses, memory, packing, words
 from . import events as ev
 from .batches import LengthBatches
 from .config import TrainConfig
@@ -55,8 +55,8 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     train_set = tokenize(train_records, tokenizer, config.mask_prompt)
     valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
     if len(train_set) < config.batch_size:
-        raise DataError([Problem("error", f"only {len(train_set)} training examples for a batch size of "
-                                          f"{config.batch_size}", str(config.data),
+        raise DataError([Problem("error", f"only {words.count(len(train_set), 'training example')} for a batch "
+                                          f"size of {config.batch_size}", str(config.data),
                                  fix="Add examples or lower the batch size.")])
     if model_config is not None:
         longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)

@@ -46,7 +46,7 @@ def prepare(run_dir: Path, report=lambda event: None) -> TrainConfig:
     spec = RunSpec.load(run_dir)
     if spec is not None and not (run_dir / "data" / "manifest.json").exists():
         report({"type": ev.LOG, "message": "Checking and splitting the data"})
-        datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, False,
+        datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, spec.repeats,
                          Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
             settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))

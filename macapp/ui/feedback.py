@@ -19,3 +19,10 @@ def problem_words(event: dict, parent: QWidget, doing: str) -> str:
     box.setDetailedText(event.get("details") or event.get("message", ""))
     box.open()  # not modal to the whole app: a run's progress goes on behind it
     return f"Something went wrong while {doing}; the message that opened says more."
+
+
+def failure_words(lead: str, event: dict, parent: QWidget, doing: str) -> str:
+    """"Could not score: the reason", without saying "Could not" twice when the reason begins with it."""
+    words = problem_words(event, parent, doing)
+    return words if words.lower().startswith(("could not", "cannot", "can't", "something went wrong")) else \
+        f"{lead}: {words}"

@@ -150,7 +150,7 @@ class MakeDataDialog(QDialog):
             self._say(f"Stopped by a problem after {made:,} examples: {(state.error or {}).get('message', '')} "
                       "Press Resume to try again.", "#c62828")
         elif state.phase in ("stopped", "interrupted"):
-            self._say(f"Paused with {made:,} examples. Press Resume to go on from there.")
+            self._say(f"Paused with {made_data.made_words(self.folder)}. Press Resume to go on from there.")
         elif state.phase == "finished":
             self._say(f"{made:,} examples, done. Read them below, then press Use these examples.", "#2e7d32")
 
@@ -196,14 +196,14 @@ class MakeDataDialog(QDialog):
     def _ended(self, event: dict) -> None:
         self.refresh.stop()
         self._show_examples()
-        if event["type"] == ev.ERROR and not self.table.examples and not self.made_before:
+        if event["type"] == ev.ERROR and not self.made_before and not made_data.has_made(self.folder):
             self._discard()  # nothing was made: the person fixes what was asked and starts again
             self._say(problem_words(event, self, "making data"), "#c62828")
             return
         if event["type"] == ev.ERROR:
             self._say(problem_words(event, self, "making data") + " Press Resume to try again.", "#c62828")
         elif event.get("stopped"):
-            self._say(f"Paused with {len(self.table.examples):,} examples. Resume goes on from here, also after "
+            self._say(f"Paused with {made_data.made_words(self.folder)}. Resume goes on from here, also after "
                       "Tailor was closed.")
         else:
             result = event["result"]

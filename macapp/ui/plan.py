@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..engine import config, data_size, datasets, demo, memory, models, runs, training_length
+from ..engine import config, data_size, datasets, demo, memory, models, runs, training_length, words
 from ..engine.errors import ConfigError
 from ..engine.presets import GENERIC, METHODS, PRESET_PASSES, PRESET_WORDS, PRESETS  # noqa: F401 (pages use them)
 from ..engine.run_spec import RunSpec
@@ -28,6 +28,7 @@ class Plan:
     run_dir: Path | None = None
     memory_limit: int | None = None
     skip_broken: bool = False  # leave out records that cannot be read at all, as the person chose
+    repeats: str = "drop"  # a repeated example: left out, or kept in training only ("train")
     customized: bool = False  # settings changed by hand (or taken from a past run): kept as they are
     length: Length | None = None  # how long, as the person said it; the steps in settings when not said
 
@@ -62,7 +63,7 @@ class Plan:
 
     def split_sizes(self) -> tuple[int, int]:
         """(training, validation) examples of the chosen data once it is checked, else (0, 0)."""
-        return data_size.split_sizes((self.inspection or {}).get("report"), self.ratios)
+        return data_size.split_sizes((self.inspection or {}).get("report"), self.ratios, self.repeats)
 
     def set_length(self, unit: str, amount: float) -> None:
         """How long to train, as the person says it: steps, passes over the data or minutes; sets the steps."""
@@ -131,7 +132,7 @@ class Plan:
     def spec(self) -> RunSpec:
         return RunSpec(self.model, list(self.sources), dict(self.settings), self.mapping, tuple(self.ratios),
                        int(self.settings.get("seed", 0)), self.skip_broken, self.method, self.preset,
-                       METHODS[self.method][2], asdict(self.length))
+                       METHODS[self.method][2], asdict(self.length), self.repeats)
 
     def new_run(self) -> TrainJob:
         """Create the run folder with its spec and config.yaml; returns the worker job that prepares the data
@@ -142,6 +143,12 @@ class Plan:
         with suppress(training_length.SizeUnknown):  # a past run reopened, its data not read again: its own steps
             self.settings["iters"] = self.length_steps()
         settings = self.train_config()
+        settings.validate()  # what the worker would refuse is said here, before a run is made
+        train, _ = self.split_sizes()
+        if 0 < train < settings.batch_size:
+            raise config.ConfigError(f"Only {words.count(train, 'training example')} for a batch size of "
+                                     f"{settings.batch_size}: set the batch size to {train} or less, or add examples.",
+                                     "batch_size")
         name = "demo" if self.is_demo_task else Path(self.sources[0]).stem
         self.run_dir = runs.create(name)
         self.spec().save(self.run_dir)
@@ -163,6 +170,7 @@ class Plan:
             return
         self.model, self.sources, self.mapping, self.ratios = spec.model, spec.sources, spec.mapping, spec.ratios
         self.method, self.settings, self.skip_broken = spec.method, dict(spec.settings), spec.skip_broken
+        self.repeats = spec.repeats
         self.preset = spec.preset if spec.preset in PRESETS else self.preset
         self.length = training_length.asked(spec.length, self.settings["iters"])
         self.inspection, self.customized = None, True

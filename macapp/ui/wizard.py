@@ -8,7 +8,7 @@ closing the window during a run only hides it; quitting asks first when a run is
 import importlib
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
@@ -21,7 +21,11 @@ from .widgets.step_list import StepList
 
 STEPS = ["Check", "Data", "Train", "Test", "Export"]
 DATA, TRAIN, RUNS = 1, 2, 5
-
+# Work that quitting would cut short, as the question before quitting names it.
+LASTING = {"fuse": "a model is being exported", "gguf": "a GGUF file is being made",
+           "ollama": "a model is being added to Ollama", "serve": "the local API is serving",
+           "install_export": "the export tools are being installed", "upload": "a model is being shared",
+           "download": "a model is downloading"}
 
 PAGES = ["check_page.CheckPage", "data_page.DataPage", "train_page.TrainPage", "test_page.TestPage",
          "export_page.ExportPage", "runs_page.RunsPage"]
@@ -138,15 +142,19 @@ class MainWindow(QMainWindow):
                                            "Its own row opens it in the Train step.")
             return
         if not train.job.running:
-            self.plan.open_run(run_dir)
-            if self.pages[DATA] is not None:
-                self.pages[DATA].show_plan()
-            train.show_plan()
+            self._take_run(run_dir)
         self.reached = max(self.reached, TRAIN)
         self.go(TRAIN)
         train.show_run(run_dir)
         self.reached = max(self.reached, len(STEPS) - 1 if self.page(TRAIN).ready() else TRAIN)
         self.steps.show_state(TRAIN, self.reached)
+
+    def _take_run(self, run_dir: Path) -> None:
+        """The run's own choices (data, columns, split, model, settings) become the plan's, on every step."""
+        self.plan.open_run(run_dir)
+        if self.pages[DATA] is not None:
+            self.pages[DATA].show_plan()
+        self.page(TRAIN).show_plan()
 
     def _data_changed(self) -> None:
         if self.pages[TRAIN] is not None:
@@ -164,6 +172,7 @@ class MainWindow(QMainWindow):
     def _follow_running_run(self) -> None:
         found = running_training()
         if found:
+            self._take_run(found[0])  # reopened while it trains: every step shows that run, not the demo
             self.reached = TRAIN
             self.go(TRAIN)
             self.page(TRAIN).attach(*found)
@@ -218,11 +227,33 @@ class MainWindow(QMainWindow):
                 return False
             if box.clickedButton() is stop:
                 self.stop_training()
+        if not self._may_end_lasting_work():
+            return False
         self._end_other_jobs()
         self._save_geometry()
         self.quitting = True
         self.quit_requested.emit()
         return True
+
+    def _may_end_lasting_work(self) -> bool:
+        """An export, upload, download or the local API still going: quitting ends it, so ask first."""
+        going = {job.kind for job in self.findChildren(Job) if job.running and job.kind in LASTING}
+        if not going:
+            return True
+        what = " and ".join(LASTING[kind] for kind in sorted(going))
+        box = QMessageBox(QMessageBox.Question, "Quit Tailor?", f"{what[0].upper()}{what[1:]}.", parent=self)
+        box.setInformativeText("Quitting stops it. An export or download can be started again later.")
+        quit_button = box.addButton("Stop it and quit", QMessageBox.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.Cancel))
+        box.exec()
+        return box.clickedButton() is quit_button
+
+    def keyPressEvent(self, event) -> None:
+        """Return or Enter, where the focused control has no use for it, presses Continue, as a default button does."""
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.next.isVisible() and self.next.isEnabled():
+            self.next.animateClick()
+            return
+        super().keyPressEvent(event)
 
     def eventFilter(self, watched, event) -> bool:
         """Installed on the app with a menu-bar item: a Quit from outside (the Dock, logging out) asks first."""

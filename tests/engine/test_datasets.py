@@ -31,9 +31,9 @@ def test_wrong_keys_say_which_keys_exist(tmp_path):
                                      ("Customer message", "Agent reply"), ("user_message", "bot_reply")])
 def test_columns_named_as_people_name_them_are_read_as_question_and_answer(tmp_path, columns):
     rows = [{"user_id": i, columns[0]: f"q{i}", columns[1]: f"a{i}", "created_at_date": "2026-12-01"}
-            for i in range(5)]
+            for i in range(12)]
     report = datasets.inspect([write_jsonl(tmp_path / "d.jsonl", rows)])
-    assert (report.count, report.errors, report.format) == (5, [], "completions")
+    assert (report.count, report.errors, report.format) == (12, [], "completions")
     assert report.guessed == {"prompt": columns[0], "completion": columns[1]}
     datasets.prepare([tmp_path / "d.jsonl"], tmp_path / "out", (0.6, 0.2, 0.2))
     first = json.loads((tmp_path / "out" / "train.jsonl").read_text().splitlines()[0])
@@ -96,7 +96,7 @@ def test_prepare_keeps_an_existing_split(tmp_path):
     source = tmp_path / "mine"
     source.mkdir()
     write_jsonl(source / "train.jsonl", chats(7))
-    write_jsonl(source / "valid.jsonl", chats(2))
+    write_jsonl(source / "valid.jsonl", chats(9)[7:])
     manifest = datasets.prepare([source], tmp_path / "out")
     assert {k: v["count"] for k, v in manifest["files"].items()} == {"train": 7, "valid": 2, "test": 0}
     assert not (tmp_path / "out" / "test.jsonl").exists()  # mlx-lm fails on an empty file, skips a missing one

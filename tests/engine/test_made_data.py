@@ -15,6 +15,7 @@ from macapp.engine.chat_sources import EndpointChat, ServerLost
 from macapp.engine.errors import DataError, InputError, RunFailed
 from macapp.engine.made_data import Example
 from macapp.engine.recipe import OTHER_MAKING, Recipe
+from tests import workbooks
 
 
 def chat(question, answer, second=None):
@@ -201,9 +202,14 @@ def test_a_closed_port_is_a_server_that_cannot_be_reached_in_plain_words():
     ("questions.csv", "id,Question,Answer\n1,How do I water a fern?,Weekly.\n2,\"Why, and when, repot?\",Spring.\n"),
     ("questions.tsv", "prompt\tcategory\nHow do I water a fern?\tplants\nWhy, and when, repot?\tplants\n"),
     ("only.csv", "My questions\nHow do I water a fern?\n\"Why, and when, repot?\"\n"),
+    ("book.xlsx", [("Questions for the shop",), ("Question", "Asked by"), ("How do I water a fern?", "Ann"),
+                   ("Why, and when, repot?", "Bo")]),
 ])
 def test_instructions_from_a_spreadsheets_column_of_questions(tmp_path, name, text):
-    (tmp_path / name).write_text(text, encoding="utf-8")
+    if name.endswith(".xlsx"):
+        workbooks.xlsx(tmp_path / name, {"Sheet1": text})
+    else:
+        (tmp_path / name).write_text(text, encoding="utf-8")
     assert synthesis.read_instructions(tmp_path / name) == ["How do I water a fern?", "Why, and when, repot?"]
 
 
@@ -292,5 +298,5 @@ def test_a_server_lost_while_writing_questions_keeps_them_and_says_so(tmp_path, 
     with pytest.raises(RunFailed) as failed:
         synthesis.make(tmp_path, Recipe(way="topic", topic="ferns", count=20, endpoint="http://127.0.0.1:9/v1"))
     assert str(failed.value) == "Cannot reach the model server at http://127.0.0.1:9 (connection refused)."
-    assert failed.value.fix == ("The 2 questions written so far are kept: start the model server again and go on "
-                                "(Resume in Tailor, or the same command again).")
+    assert failed.value.fix == "The 2 questions written so far are kept: start the model server again, then go on " \
+                               "from there."

@@ -7,7 +7,8 @@ from PySide6.QtCore import Qt
 from macapp.engine import runs
 from macapp.engine.run_spec import RunSpec
 from macapp.ui.widgets.model_picker import HUB
-from tests.ui.test_wizard import LONG, continue_to, start_long_run
+from tests import workbooks
+from tests.ui.test_wizard import LONG, continue_to, set_advanced, start_long_run
 
 
 def test_reopening_after_quit_keep_training_on_a_resumed_run_shows_it_finish(qtbot, window):
@@ -62,7 +63,7 @@ def test_a_small_csv_with_its_own_columns_trains_well_and_starts_again_on_itself
     assert window.plan.split_sizes() == (34, 4) and settings["batch_size"] == 2 and settings["iters"] == 68
     assert train.length_note.text().startswith("68 steps: 4 times through your 34 examples.")
     warnings = train.data_note.text()
-    assert "The demo model is tiny" in warnings and "34 training examples is very few" in warnings
+    assert "The demo model is tiny" in warnings and "Only 34 training examples: " in warnings
     window.plan.memory_limit = 8e9
     with qtbot.waitSignal(train.job.ended, timeout=LONG):
         qtbot.mouseClick(train.start_button, Qt.LeftButton)
@@ -95,6 +96,59 @@ def test_a_small_csv_with_its_own_columns_trains_well_and_starts_again_on_itself
     again = RunSpec.load(window.plan.run_dir)
     assert window.plan.run_dir != first and again.sources == [str(csv)] and again.mapping == window.plan.mapping
     train.job.cancel()  # what it trains on is known from its spec; no need to train it
+
+
+def test_reopened_while_it_trains_every_step_shows_the_persons_own_workbook_and_starts_it_again(qtbot, window,
+                                                                                                tmp_path):
+    """Reopening Tailor to follow a run once showed the demo's data and settings, and Start again trained the demo."""
+    from macapp.ui.wizard import MainWindow
+
+    rows = [("Customer email", "Our reply", None), *[(q, a, None) for q, a in workbooks.EMAILS]]
+    book = workbooks.xlsx(tmp_path / "support.xlsx", {"Read me": [("Replies we sent",)], "Emails": rows})
+    continue_to(qtbot, window, 1)
+    data = window.page(1)
+    qtbot.waitUntil(lambda: not data.job.running, timeout=LONG)
+    with qtbot.waitSignal(data.job.ended, timeout=LONG):
+        data.set_sources([str(book)], None)
+    assert data.ready() and data.sheet_row.isVisibleTo(data) and data.sheet.currentText() == "Emails"
+    chosen = {"prompt": "Customer email", "completion": "Our reply", "sheet": "Emails"}
+    assert window.plan.mapping == chosen
+    data.split_box.test_slider.setValue(20)
+    continue_to(qtbot, window, 2)
+    train = window.page(2)
+    set_advanced(train, iters=3000, steps_per_eval=50)
+    window.plan.memory_limit = 8e9
+    train.start()
+    qtbot.waitUntil(lambda: train.charts.loss.count("train") >= 1, timeout=LONG)
+    first = window.plan.run_dir
+    train.job.timer.stop()  # "Quit, keep training"
+    window.close()
+
+    reopened = MainWindow()
+    qtbot.addWidget(reopened)
+    qtbot.waitUntil(lambda: reopened.current == 2, timeout=10_000)
+    follower, plan = reopened.page(2), reopened.plan
+    assert follower.job.pid == train.job.pid and plan.run_dir == first
+    assert plan.sources == [str(book)] and plan.mapping == chosen and plan.ratios == (0.7, 0.1, 0.2)
+    assert plan.settings["iters"] == 3000 and plan.model == "demo"
+    reopened.go(1)
+    shown = reopened.page(1)
+    qtbot.waitUntil(lambda: plan.inspection is not None, timeout=LONG)
+    assert shown.path.text() == "support.xlsx" and shown.sheet.currentText() == "Emails"
+    assert shown.split_box.test_slider.value() == 20 and "Training 21" in shown.split_box.note.text()
+    with qtbot.waitSignal(follower.job.ended, timeout=LONG):
+        follower.stop()
+    reopened.go(2)
+    assert follower.start_button.text() == "Start again"
+    qtbot.mouseClick(follower.start_button, Qt.LeftButton)
+    again = RunSpec.load(plan.run_dir)
+    assert plan.run_dir != first and (again.sources, again.mapping, again.ratios) == ([str(book)], chosen,
+                                                                                      (0.7, 0.1, 0.2))
+    with qtbot.waitSignal(follower.job.ended, timeout=LONG):
+        follower.stop()
+    split = [len((plan.run_dir / "data" / f"{name}.jsonl").read_text().splitlines()) for name in ("train", "test")]
+    assert split == [21, 6]  # the workbook's 30 emails, trained on again
+    train.job.running = False  # the first window's bridge never saw the end; nothing left to stop
 
 
 def test_a_hugging_face_model_left_unnamed_is_not_trained(qtbot, window):

@@ -9,31 +9,32 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSlider, QSplitter,
+                               QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ... import jobs
-from ...engine import demo, made_data
+from ...engine import demo, made_data, words
 from ...engine import events as ev
-from ...engine.datasets import split_counts
+from ...engine.errors import place
 from ...engine.formats import Mapping, guess_mapping
-from ...engine.errors import InputError
+from ...engine.readers import SUFFIXES
 from ..bridge import Job
-from ..feedback import problem_words
+from ..feedback import failure_words
 from ..make_data_dialog import MakeDataDialog
 from .data_text import CELL_CHARS, cell_text, column_words, read_line
 from ..widgets.histogram_plot import HistogramPlot
+from ..widgets.split_box import SplitBox
 from .page import Page, note
 
-DATA_FILTER = "Data files (*.jsonl *.json *.csv *.tsv *.parquet *.arrow);;All files (*)"
+DATA_FILTER = f"Data files ({' '.join('*' + s for s in SUFFIXES)});;All files (*)"
 SEVERITY = {"error": ("\u2717", "#c62828"), "fixable": ("\u2692", "#b26a00"), "warning": ("!", "#b26a00")}
 
 
 class DataPage(Page):
     data_changed = Signal()  # other files or other columns were chosen
     title = "Bring your data"
-    purpose = ("Choose the examples the model should learn from: a JSONL, JSON, CSV or Parquet file, or a folder. "
-               "Tailor checks every example and splits them for training and validation.")
+    purpose = ("Choose the examples the model should learn from: a spreadsheet (Excel, Numbers, Google Sheets or "
+               "CSV), a JSONL file, or a folder. Tailor checks every example and keeps some apart for checking.")
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -60,7 +61,17 @@ class DataPage(Page):
         self.skip_broken = QCheckBox()
         self.skip_broken.toggled.connect(lambda on: self.set_sources(self.plan.sources, self.plan.mapping, on))
         self.skip_broken.hide()
+        self.sheet = QComboBox()
+        self.sheet.activated.connect(self._sheet_chosen)
+        self.sheet_row = QWidget()
+        sheet_row = QHBoxLayout(self.sheet_row)
+        sheet_row.setContentsMargins(0, 0, 0, 0)
+        sheet_row.addWidget(QLabel("Sheet:"))
+        sheet_row.addWidget(self.sheet)
+        sheet_row.addStretch(1)
+        self.sheet_row.hide()
         self.body.addWidget(self.status)
+        self.body.addWidget(self.sheet_row)
         self.body.addWidget(self.skip_broken)
         self.body.addWidget(self._mapping_box())
         self.tabs = QTabWidget()
@@ -72,7 +83,9 @@ class DataPage(Page):
         self.tabs.addTab(self._problems_tab(), "Problems")
         self.tabs.addTab(self._lengths_tab(), "Lengths")
         self.body.addWidget(self.tabs, 1)
-        self.body.addWidget(self._split_box())
+        self.split_box = SplitBox(self.plan)
+        self.split_box.changed.connect(self._split_changed)
+        self.body.addWidget(self.split_box)
         self._show_path()
 
     # building blocks
@@ -113,20 +126,6 @@ class DataPage(Page):
         layout.addWidget(self.histogram, 1)
         layout.addWidget(self.length_note)
         return tab
-
-    def _split_box(self) -> QGroupBox:
-        box = QGroupBox("Split")
-        form = QFormLayout(box)
-        self.valid_slider, self.test_slider = QSlider(Qt.Horizontal), QSlider(Qt.Horizontal)
-        for slider, value in ((self.valid_slider, self.plan.ratios[1]), (self.test_slider, self.plan.ratios[2])):
-            slider.setRange(0, 30)
-            slider.setValue(round(value * 100))
-            slider.valueChanged.connect(self._split_changed)
-        form.addRow("Validation share (checks progress):", self.valid_slider)
-        form.addRow("Test share (kept for the Test step):", self.test_slider)
-        self.split_note = note()
-        form.addRow(self.split_note)
-        return box
 
     # choosing data
 
@@ -188,8 +187,8 @@ class DataPage(Page):
         self.job.cancel()  # a reading of the data chosen before must not land in the opened run's plan
         self.plan.inspection = None
         self._show_path()
-        self.valid_slider.setValue(round(self.plan.ratios[1] * 100))
-        self.test_slider.setValue(round(self.plan.ratios[2] * 100))
+        self.split_box.report = None
+        self.split_box.show_plan()
 
     def _show_path(self) -> None:
         sources = self.plan.sources
@@ -221,7 +220,7 @@ class DataPage(Page):
 
     def _ended(self, event: dict) -> None:
         if event["type"] != ev.DONE:
-            self.status.setText(f"Could not read the data: {problem_words(event, self, 'reading the data')}")
+            self.status.setText(failure_words("Could not read the data", event, self, "reading the data"))
             self.status.setStyleSheet("color: #c62828;")
             return
         self.plan.inspection = event["result"]
@@ -232,20 +231,21 @@ class DataPage(Page):
         self._show_lengths(report)
         self._offer_mapping(report, preview)
         self._offer_skipping(report)
-        self._split_changed()
+        self._offer_sheets(report)
+        self.split_box.show_report(report)
         self.ready_changed.emit()
 
     def _show_summary(self, report: dict) -> None:
         errors = sum(p["severity"] == "error" for p in report["problems"])
         kinds = {"chat": "chat conversations", "completions": "prompts with answers", "text": "plain text"}
-        found = f"{report['count']:,} examples of {kinds.get(report['format'], 'unknown format')}"
+        found = f"{words.count(report['count'], 'example')} of {kinds.get(report['format'], 'unknown format')}"
         if errors:
             text = f"{found}. {errors} problem{'s' * (errors != 1)} must be fixed first: see Problems."
             color = "#c62828"
         else:
             others = len(report["problems"]) + report["unlisted"]
-            text = found + (f". {others} things worth a look under Problems; training can go ahead." if others
-                            else ". No problems found.")
+            text = found + (f". {words.count(others, 'thing')} worth a look under Problems; training can go ahead."
+                            if others else ". No problems found.")
             color = "#2e7d32"
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {color}; font-weight: 600;")
@@ -271,7 +271,7 @@ class DataPage(Page):
         self.problems.clear()
         for problem in report["problems"]:
             mark, color = SEVERITY[problem["severity"]]
-            where = Path(problem["file"]).name + (f":{problem['line']}" if problem["line"] else "")
+            where = place(Path(problem["file"]).name, problem["line"], problem["unit"])
             field = f"{problem['field']}: " if problem.get("field") else ""
             item = QListWidgetItem(f"{mark}  {where}  {field}{problem['message']}")
             item.setForeground(Qt.GlobalColor.black if problem["severity"] == "warning" else Qt.GlobalColor.red)
@@ -290,8 +290,7 @@ class DataPage(Page):
         if not problem:
             self.line_view.clear()
             return
-        where = problem["file"] + (f", {problem['unit']} {problem['line']}" if problem["line"] else "")
-        text = f"{where}\n{problem['message']}\n"
+        text = f"{place(problem['file'], problem['line'], problem['unit'])}\n{problem['message']}\n"
         if problem["fix"]:
             text += f"How to fix it: {problem['fix']}\n"
         if problem["line"] and problem["unit"] == "line":
@@ -309,8 +308,8 @@ class DataPage(Page):
         """The columns Tailor read from their names, shown to be confirmed or changed; or, when the names do not
         tell, the choice of columns."""
         guessed = report.get("guessed")
-        if guessed and self.plan.mapping is None:
-            self.plan.mapping = {**guessed}  # what the run will be prepared with, as the check just was
+        if guessed and Mapping.from_dict(self.plan.mapping or {"style": "keep"}).format is None:
+            self.plan.mapping = {**(self.plan.mapping or {}), **guessed}  # what the run is prepared with, as checked
         guessed = guessed or asdict(guess_mapping(preview["columns"]) or Mapping())  # still the names' reading
         unknown = any("cannot tell which column" in p["message"] for p in report["problems"])
         self.mapping_box.setVisible(bool(unknown or self.plan.mapping))
@@ -350,39 +349,35 @@ class DataPage(Page):
             return None if combo.currentIndex() <= 0 else combo.currentText()
 
         mapping = {"prompt": chosen(self.prompt_column), "completion": chosen(self.answer_column),
-                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None}
+                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None,
+                   "sheet": (self.plan.mapping or {}).get("sheet")}
         if self.settings:
             self.settings.remember_mapping(self.plan.sources, mapping)
         self.set_sources(self.plan.sources, mapping, self.plan.skip_broken)
 
+    def _offer_sheets(self, report: dict) -> None:
+        """A workbook of several sheets: the one read, and the others by name."""
+        sheets = report.get("sheets") or {}
+        self.sheet_row.setVisible(len(sheets.get("names", [])) > 1)
+        self.sheet.clear()
+        self.sheet.addItems(sheets.get("names", []))
+        self.sheet.setCurrentText(sheets.get("chosen") or "")
+        if sheets.get("chosen") and self.plan.mapping is not None:
+            self.plan.mapping["sheet"] = sheets["chosen"]  # the run reads the sheet that was checked
+
+    def _sheet_chosen(self) -> None:
+        sheet = self.sheet.currentText()
+        if sheet and sheet != ((self.plan.inspection or {}).get("report", {}).get("sheets") or {}).get("chosen"):
+            self.set_sources(self.plan.sources, {"sheet": sheet}, self.plan.skip_broken)  # its own columns, read anew
+
     # split
 
     def _split_changed(self) -> None:
-        valid, test = self.valid_slider.value() / 100, self.test_slider.value() / 100
-        self.plan.ratios = (round(1 - valid - test, 2), valid, test)
-        report = (self.plan.inspection or {}).get("report")
-        if not report or not report["count"]:
-            self.split_note.setText(f"Training {self.plan.ratios[0]:.0%}, validation {valid:.0%}, test {test:.0%}.")
-            return
-        if len(report["splits"]) > 1 or "all" not in report["splits"]:
-            self.split_note.setText("Your data is split already: " + ", ".join(
-                f"{name} {count:,}" for name, count in report["splits"].items()) + ". Tailor keeps that split.")
-            return
-        try:
-            train, valid_n, test_n = split_counts(report["count"], self.plan.ratios)
-            self.split_note.setText(f"Training {train:,} \u00b7 validation {valid_n:,} \u00b7 test {test_n:,} examples")
-            self.split_note.setStyleSheet("color: #555;")
-        except InputError as error:
-            self.split_note.setText(str(error))
-            self.split_note.setStyleSheet("color: #c62828;")
+        self.data_changed.emit()
         self.ready_changed.emit()
 
     def ready(self) -> bool:
         result = self.plan.inspection
         if not result or any(p["severity"] == "error" for p in result["report"]["problems"]):
             return False
-        try:
-            split_counts(result["report"]["count"], self.plan.ratios)
-        except InputError:
-            return False
-        return True
+        return self.split_box.sizes() is not None

@@ -12,7 +12,7 @@ from ... import jobs
 from ...engine import demo, runs
 from ...engine import events as ev
 from ..bridge import Job
-from ..feedback import problem_words
+from ..feedback import failure_words
 from ..widgets.chat_panel import ChatPanel
 from ..widgets.sampling_form import SamplingForm
 from ..widgets.score_panel import ScorePanel
@@ -113,7 +113,7 @@ class TestPage(Page):
         self.ask.show()
         self.stop_button.hide()
         if event["type"] != ev.DONE:
-            self.status.setText(f"Could not answer: {problem_words(event, self, 'answering')}")
+            self.status.setText(failure_words("Could not answer", event, self, "answering"))
         elif event.get("stopped"):
             self.status.setText("Stopped. The answers so far are shown.")
         else:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QTextBrowser,
 from ... import jobs
 from ...engine import events as ev
 from ..bridge import Job
-from ..feedback import problem_words
+from ..feedback import failure_words
 from ..pages.page import note
 
 
@@ -128,7 +128,7 @@ class ChatPanel(QWidget):
                 self._write(" (stopped)", italic=True)
         else:
             self.messages.pop()  # the question stays on screen; it was not answered
-            self._write(f"Could not answer: {problem_words(event, self, 'answering')}", italic=True)
+            self._write(failure_words("Could not answer", event, self, "answering"), italic=True)
         if self.waiting:
             text, self.waiting = self.waiting, None
             self._ask(text)

@@ -12,7 +12,7 @@ from ... import jobs
 from ...engine import bundle, gguf, models, ollama
 from ...engine import events as ev
 from ..bridge import Job
-from ..feedback import problem_words
+from ..feedback import failure_words
 from ..pages.page import note
 
 GOOD, BAD = "color: #2e7d32;", "color: #c62828;"
@@ -84,7 +84,7 @@ class ExportCard(QGroupBox):
         if event["type"] == ev.DONE:
             self.finished(event["result"])
         else:
-            self.say(f"Could not finish: {problem_words(event, self, 'exporting')}", BAD)
+            self.say(failure_words("Could not finish", event, self, "exporting"), BAD)
 
     def finished(self, result: dict) -> None:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from ... import jobs
 from ...engine import events as ev
 from ...engine.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 from ..bridge import Job
-from ..feedback import problem_words
+from ..feedback import failure_words
 from ..pages.page import note, open_path
 
 CHECKS = (("No check", None), ("Answer ends with", "ends_with"), ("Answer matches the pattern", "regex"))
@@ -155,9 +155,8 @@ class ScorePanel(QWidget):
         self.progress.hide()
         if event["type"] != ev.DONE:
             problems = "\n".join(event.get("problems", [])[:5])
-            words = problem_words(event, self, "scoring")
-            self.status.setText(f"Could not score: {words}" + (f"\n{problems}" if problems and problems not in words
-                                                               else ""))
+            words = failure_words("Could not score", event, self, "scoring")
+            self.status.setText(words + (f"\n{problems}" if problems and problems not in words else ""))
             return
         if event.get("stopped"):
             self.status.setText("Stopped. Nothing was written; score again to get a report.")

@@ -1,0 +1,9 @@
+"""Numbers said right in a person's words: "1 example", "84 examples", "1,200 rows".
+
+Plain text only, shared by the engine, the command line and the window.
+"""
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """n and the noun, singular for one: count(1, "training example") is "1 training example"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

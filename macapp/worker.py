@@ -47,7 +47,8 @@ def _check(job, run_dir, emit, should_stop):
 
     from .engine import environment, memory
 
-    return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit()}
+    return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit(),
+            "gpu": memory.trains_on_gpu()}
 
 
 def _hosts(job, run_dir, emit, should_stop):

@@ -4,9 +4,12 @@ its losses, write data files, make past runs of recorded events.
 Kept apart from conftest so test modules can import them.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,3 +100,31 @@ def past_run(name: str, recorded: str = "finished", model: str = "demo", method:
         (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
     RunSpec(model, ["replies.jsonl"], {"batch_size": batch_size}, method=method).save(folder)
     return folder
+
+
+@contextlib.contextmanager
+def local_server(handler):
+    """An HTTP server of the test's own on 127.0.0.1, answering with `handler` (a BaseHTTPRequestHandler) in a thread;
+    yields its "127.0.0.1:port"."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stand-in server's handler that answers JSON and logs nothing."""
+
+    def answer(self, value, status: int = 200) -> None:
+        body = json.dumps(value).encode() if not isinstance(value, bytes) else value
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

@@ -9,7 +9,9 @@ def cmd_check(args) -> int:
     marks = {"ok": "ok  ", "warning": "warn", "problem": "FAIL"}
     checks = run_checks()
     for check in checks:
-        print(f"[{marks[check.status]}] {check.name}: {check.detail}" + (f"\n       {check.fix}" if check.fix else ""))
+        technical = f" ({check.technical})" if check.technical else ""
+        print(f"[{marks[check.status]}] {check.name}: {check.detail}{technical}"
+              + (f"\n       {check.fix}" if check.fix else ""))
     return exitcodes.FAILED if any(c.status == "problem" for c in checks) else exitcodes.DONE
 
 

@@ -6,6 +6,7 @@ import sys
 
 from .. import exitcodes
 from ..engine.errors import InputError
+from ..engine.words import THIS_COMPUTER
 
 FIT_WORDS = {"ok": "fits", "tight": "tight", "too_big": "too big"}
 TYPICAL_LENGTH = 512  # tokens per example when no data is given: a question and a few paragraphs of answer
@@ -31,7 +32,7 @@ def _how_to_fit(row: dict) -> str:
     if row["form"] is None:
         return "offered only in 4 bits: a full fine-tune needs full precision (choose LoRA or QLoRA)"
     if not suggestion:
-        return "too big for this Mac whatever the settings"
+        return f"too big for {THIS_COMPUTER} whatever the settings"
     parts = [f"batch {suggestion['batch_size']}"]
     if suggestion["grad_checkpoint"]:
         parts.append("gradient checkpointing")
@@ -40,13 +41,16 @@ def _how_to_fit(row: dict) -> str:
 
 
 def cmd_models(args) -> int:
-    from ..engine import catalog, disk
+    from ..engine import catalog, disk, memory
 
     settings, bits = _settings(args.method)
     limit = _limit(args.memory)
     print(f"Judged for {args.method.upper()} (Balanced preset, batch {settings.batch_size}) on examples of up to "
           f"{args.length} tokens, against the {disk.size_words(limit)} "
           f"{'a Mac with ' + f'{args.memory:g} GB' if args.memory else 'this computer'} can give to training.\n")
+    if not args.memory and not memory.trains_on_gpu():
+        print(f"{THIS_COMPUTER[0].upper()}{THIS_COMPUTER[1:]} has no graphics processor MLX can use: models of over "
+              f"{catalog.PROCESSOR_ONLY_MOST / 1e9:g} billion parameters train for many hours here.\n")
     print(f"{'model':28}{'size':>7}  {'form':15}{'download':>10}  {'training':9} {'licence':28} repository")
     for row in catalog.table(settings, args.length, limit, bits):
         entry, form = row["entry"], row["form"] or next(iter(row["entry"].forms))

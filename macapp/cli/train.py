@@ -73,7 +73,7 @@ def _asked_length(args, iters_given: bool):
         raise InputError(f"{flag} {amount:g}: {error}") from None
 
 
-def _steps_for(length, settings, source: Path, ratios, method: str) -> int:
+def _steps_for(length, settings, source: Path, ratios, method: str, repeats: str) -> int:
     """The steps `length` comes to on this data and this Mac; prints them and why."""
     from ..engine import data_size, datasets, training_length
     from ..engine.errors import DataError
@@ -81,8 +81,8 @@ def _steps_for(length, settings, source: Path, ratios, method: str) -> int:
     report = datasets.inspect(source)
     if report.errors:  # said now, as the worker would say it, before any run folder is made
         raise DataError(report.errors)
-    datasets.report_split(report.to_dict(), ratios)  # too few examples to split: said as the worker would say it
-    train, _ = data_size.split_sizes(report.to_dict(), ratios)
+    datasets.report_split(report.to_dict(), ratios, repeats)  # too few to split: said as the worker would say it
+    train, _ = data_size.split_sizes(report.to_dict(), ratios, repeats)
     speed = training_length.measured_seconds_per_step(settings.model, method, settings.batch_size)
     try:
         steps = training_length.steps(length, train, settings.batch_size, speed)
@@ -94,10 +94,12 @@ def _steps_for(length, settings, source: Path, ratios, method: str) -> int:
     return steps
 
 
-def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS, length=None):
+def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_RATIOS, length=None,
+                repeats: str = "drop"):
     """A run folder with its spec.json and config.yaml, as the window makes one; returns (folder, config). The
     worker checks and splits its data on the first start. With quantize_bits (4 or 8) it trains on a quantized
-    copy of the model: QLoRA. A `length` in passes or minutes sets the steps, and the spec keeps it as asked.
+    copy of the model: QLoRA. A `length` in passes or minutes sets the steps, and the spec keeps it as asked;
+    `repeats` says what becomes of repeated examples (datasets.REPEATS).
     """
     from ..engine import config, models, runs
     from ..engine.run_spec import RunSpec
@@ -117,13 +119,14 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
         settings.resume_adapter_file = str(Path(settings.resume_adapter_file).resolve())
     method = "qlora" if quantize_bits else settings.fine_tune_type
     if length is not None:
-        settings.iters = _steps_for(length, settings, source, ratios, method)
+        settings.iters = _steps_for(length, settings, source, ratios, method, repeats)
     run_dir = runs.create(name)
     kept = {key: value for key, value in settings.to_dict().items()  # what a new run of the same would take
             if key not in ("model", "data", "adapter_path", "resume_adapter_file")}
     try:
         RunSpec(settings.model, [str(source.resolve())], kept, None, tuple(ratios), settings.seed, method=method,
-                preset="", quantize_bits=quantize_bits, length=asdict(length) if length else None).save(run_dir)
+                preset="", quantize_bits=quantize_bits, length=asdict(length) if length else None,
+                repeats=repeats).save(run_dir)
         settings.data = str(run_dir / "data")
         if "adapter_path" in values:
             settings.adapter_path = str(Path(values["adapter_path"]).resolve())
@@ -173,7 +176,7 @@ def cmd_train(args, extra) -> int:
         length = _asked_length(args, "iters" in given)
         _check_shared(config.from_dict(values, source="settings").batch_size, args.processes)
         run_dir, _ = prepare_run(args.name or Path(values.get("data", "run")).stem, values, args.quantize_base,
-                                 length=length)
+                                 length=length, repeats="train" if args.keep_repeats else "drop")
     print(f"Run folder: {run_dir}", file=sys.stderr)
     return train_in_worker(run_dir, bool(args.resume), args.processes, hosts)[0]
 
@@ -191,6 +194,8 @@ def add_train_command(sub) -> None:
     train = sub.add_parser("train", help="fine-tune (takes mlx_lm lora's flags and YAML)")
     train.add_argument("-c", "--config", help="YAML config, in mlx-lm's lora keys")
     train.add_argument("--name", help="a name for the run folder")
+    train.add_argument("--keep-repeats", action="store_true",
+                       help="keep every copy of a repeated example, in training only (default: keep one)")
     train.add_argument("--quantize-base", type=int, choices=(4, 8), default=0,
                        help="QLoRA: train on a 4- or 8-bit copy of the model (made once with mlx_lm convert)")
     train.add_argument("--epochs", type=float, metavar="N",

@@ -11,11 +11,15 @@ import yaml
 
 from . import memory
 from .files import RESOURCES
+from .words import THIS_COMPUTER
 
 CATALOG = RESOURCES / "models" / "catalog.yaml"
 BITS = {"bf16": 0, "8bit": 8, "4bit": 4}  # the forms mlx-community publishes, largest first
 FORM_WORDS = {"bf16": "full precision", "8bit": "8-bit", "4bit": "4-bit"}
 STATUS_ORDER = ("ok", "tight", "too_big")
+PROCESSOR_ONLY_MOST = 1.0e9  # parameters: a larger model trains for hours or days on a processor without a GPU
+SLOW_WITHOUT_GPU = (f"Fits in memory, but {THIS_COMPUTER} has no graphics processor MLX can use: training a model "
+                    "this size takes many hours here. A smaller model, or a Mac with Apple silicon, is far faster")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,11 @@ def fit(entry: Entry, train_config, seq_length: int, limit: int, method_bits: in
                                                else list(BITS).index(item[0])))
     return {"status": plan["status"], "form": form, "predicted_bytes": plan["predicted_bytes"],
             "suggestion": plan.get("suggestion")}
+
+
+def slow_without_gpu(entry: Entry) -> bool:
+    """Whether training the entry on the processor alone takes hours: too slow to recommend."""
+    return entry.parameters > PROCESSOR_ONLY_MOST
 
 
 def table(train_config, seq_length: int, limit: int, method_bits: int = 0) -> list[dict]:

@@ -216,8 +216,8 @@ class _Scan:
                 self.repeated.add(key)
                 self.report.repeat_groups += 1
             self.report.add(Problem("warning", f"repeats {earlier}{how}",
-                                    fix="Nothing to do: a repeat is never both trained on and held out. On the Data "
-                                        "step, choose whether repeats are left out or kept in training only.", **where))
+                                    fix="Nothing to do: a repeat is never both trained on and held out. It is left "
+                                        "out, or, if you choose, every copy is kept in training only.", **where))
         else:
             self.report.overlap += 1
             self.report.add(Problem("warning", f"is also in the {earlier_split} part ({earlier}){how}: left out of "
@@ -267,7 +267,8 @@ def _length_report(report: Report, lengths: array, max_seq_length: int) -> None:
     if report.too_long:
         report.add(Problem("warning", f"{report.too_long} examples are longer than {max_seq_length} tokens "
                                       "and will be cut", report.files[0],
-                           fix="Raise max_seq_length, or shorten or split those examples."))
+                           fix="Allow longer examples (Longest example, in the Train step's advanced settings; "
+                               "max_seq_length in a config), or shorten or split those examples."))
 
 
 def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_length: int = 2048,
@@ -300,8 +301,8 @@ def split_counts(count: int, ratios, duplicates: int = 0, repeat_groups: int = 0
     valid = max(1, round(distinct * ratios[1])) if ratios[1] > 0 else 0
     test = max(1, round(distinct * ratios[2])) if ratios[2] > 0 else 0
     if distinct - valid - test < 1:
-        raise DataError([Problem("error", f"only {words.count(distinct, 'example')}: too few to split into train, valid "
-                                          "and test", "(data)",
+        raise DataError([Problem("error", f"only {words.count(distinct, 'example')}: too few to split into train, "
+                                          "valid and test", "(data)",
                                  fix="Add more examples, or give validation and test smaller shares.")])
     if repeats == "drop":
         return distinct - valid - test, valid, test
@@ -315,9 +316,10 @@ def report_split(report: dict, ratios, repeats: str = "drop") -> tuple[int, int,
     """(train, valid, test) of checked data (its report, as a dict) as prepare() will write them; of a split the data
     brings, its own parts less their repeats."""
     if "all" in report["splits"] or not report["splits"]:
-        return split_counts(report["count"], ratios, report["duplicates"], report["repeat_groups"], repeats)
+        return split_counts(report["count"], ratios, report.get("duplicates", 0), report.get("repeat_groups", 0),
+                            repeats)
     return tuple(report["splits"].get(name, 0) - (0 if repeats == "train" and name == "train" else
-                                                  report["repeats_in"].get(name, 0)) for name in SPLITS)
+                                                  report.get("repeats_in", {}).get(name, 0)) for name in SPLITS)
 
 
 def can_split(report: dict, ratios=DEFAULT_RATIOS, repeats: str = "drop") -> bool:

@@ -21,6 +21,7 @@ from .files import data_home
 from .gpu_guard import GIB
 
 GB = 1e9  # disks, as Apple counts them
+ENGINE, GPU, MATHS, ONE_FILE = "Training engine", "Graphics processor", "Fast maths library", "One-file export tools"
 MIN_MEMORY_GB = 8
 MIN_DISK_GB = 10
 LOW_BATTERY_PERCENT = 30
@@ -31,8 +32,9 @@ UPDATE_MACOS = "Update macOS: Apple menu > System Settings > General > Software 
 class Check:
     name: str
     status: str  # "ok", "warning" or "problem"
-    detail: str
+    detail: str  # in plain words
     fix: str = ""
+    technical: str = ""  # the technical name or the path behind it, for the curious: one hover away in the window
 
 
 @dataclass
@@ -121,8 +123,9 @@ def gather(system: str = sys.platform) -> Machine:
 
 def _processor(machine: Machine) -> Check:
     if machine.system != "darwin":
-        return Check("Computer", "warning", f"{platform.system()} {machine.arch}: MLX runs on the CPU, slowly.",
-                     "Use a Mac with Apple Silicon for real models; the demo works here.")
+        return Check("Computer", "warning", f"{platform.system()} on {machine.arch}: training runs on the processor "
+                     "alone here, slowly.", "Use a Mac with Apple Silicon for real models; the demo works here.",
+                     "MLX runs on its CPU backend here: no Metal GPU.")
     if machine.arch != "arm64":
         return Check("Mac", "problem", "This Mac has an Intel processor.",
                      "MLX needs a Mac with Apple Silicon (M1 or later).")
@@ -147,7 +150,7 @@ def _macos(machine: Machine) -> Check | None:
 def _memory(machine: Machine) -> Check:
     total = machine.memory_bytes / GIB
     working_set = machine.mlx.get("working_set") or 0
-    detail = (f"{total:.0f} GB unified memory; the GPU may use up to {working_set / GIB:.1f} GB of it"
+    detail = (f"{total:.0f} GB unified memory; the graphics processor may use up to {working_set / GIB:.1f} GB of it"
               if machine.system == "darwin" and working_set else f"{total:.0f} GB")
     if total < MIN_MEMORY_GB:
         return Check("Memory", "warning", detail, "Fine-tune models of 1B parameters or less, or use QLoRA.")
@@ -180,18 +183,20 @@ def _disk(machine: Machine) -> Check:
 def _mlx(machine: Machine) -> Check:
     mlx = machine.mlx
     if not mlx.get("works"):
-        return Check("MLX", "problem", f"MLX does not work: {mlx.get('error')}",
-                     "Reinstall Tailor (make clean, then make run).")
-    return Check("MLX", "ok", f"MLX {mlx['version']} on {mlx['device']}")
+        return Check(ENGINE, "problem", "Tailor's training engine does not start.",
+                     "Reinstall Tailor (make clean, then make run).", f"MLX: {mlx.get('error')}")
+    where = "the graphics processor" if "gpu" in str(mlx["device"]).lower() else "the processor"
+    return Check(ENGINE, "ok", f"works, on {where}", technical=f"MLX {mlx['version']} on {mlx['device']}")
 
 
 def _metal(machine: Machine) -> Check | None:
     if machine.system != "darwin" or not machine.mlx.get("works"):
         return None
     if machine.mlx.get("metal"):
-        return Check("GPU", "ok", "MLX uses the GPU (Metal)")
-    return Check("GPU", "problem", "MLX cannot use the GPU (Metal is not available to it).",
-                 "Reinstall Tailor so that MLX's Metal library (mlx.metallib) is installed; " + UPDATE_MACOS)
+        return Check(GPU, "ok", "used for training", technical="MLX uses Metal")
+    return Check(GPU, "problem", "Tailor cannot train on it.",
+                 "Reinstall Tailor so that its graphics library (mlx.metallib) is installed; " + UPDATE_MACOS,
+                 "Metal is not available to MLX.")
 
 
 def _power(machine: Machine) -> Check | None:
@@ -212,11 +217,12 @@ def _blas(machine: Machine) -> Check | None:
     if machine.system != "linux":
         return None
     if blas.is_preloaded():
-        return Check("OpenBLAS", "ok", f"in use ({blas.openblas_path()})")
+        return Check(MATHS, "ok", "in use", technical=f"OpenBLAS: {blas.openblas_path()}")
     if blas.openblas_path():
-        return Check("OpenBLAS", "warning", "installed but not in use", "Start Tailor with `tailor` or `make run`.")
-    return Check("OpenBLAS", "warning", "not installed: training is about 50 times slower",
-                 "Install it: sudo apt-get install libopenblas0-pthread")
+        return Check(MATHS, "warning", "installed but not in use: training is about 50 times slower",
+                     "Start Tailor with `tailor` or `make run`.", f"OpenBLAS: {blas.openblas_path()}")
+    return Check(MATHS, "warning", "not installed: training is about 50 times slower",
+                 "Install it: sudo apt-get install libopenblas0-pthread", "OpenBLAS")
 
 
 def _ollama() -> Check:
@@ -231,12 +237,14 @@ def _converter() -> Check:
     try:
         command = gguf.converter()
     except gguf.ExportError:
-        return Check("GGUF tools", "warning", "not installed (optional)",
-                     "Tailor installs llama.cpp's converter when you first export to GGUF.")
-    where = "llama.cpp's converter" + (f" at {command[-1]}" if command[-1].endswith(".py") else "")
+        return Check(ONE_FILE, "warning", "not installed (optional)",
+                     "Tailor installs them when you first export your model as one file.",
+                     "llama.cpp's GGUF converter and llama.cpp")
+    where = "llama.cpp's GGUF converter" + (f" at {command[-1]}" if command[-1].endswith(".py") else "")
     if "llama.cpp" in gguf.missing_tools():
-        return Check("GGUF tools", "ok", f"{where}; llama.cpp, which checks each GGUF, comes with the first export")
-    return Check("GGUF tools", "ok", f"{where} and llama.cpp, which checks each GGUF")
+        return Check(ONE_FILE, "ok", "installed; the part that checks each file comes with the first export",
+                     technical=f"{where}; llama.cpp is not installed yet")
+    return Check(ONE_FILE, "ok", "installed", technical=f"{where} and llama.cpp, which checks each GGUF")
 
 
 def run_checks(machine: Machine | None = None) -> list[Check]:

@@ -230,6 +230,13 @@ class Fidelity:
                 f"allowed). Its tokenizer splits all {self.tokenizer['texts']} test texts exactly as your model's "
                 "does.")
 
+    def summary(self) -> str:
+        """One sentence for a person who does not want the figures: how closely the GGUF answers like the model."""
+        if self.counts_top1:
+            return (f"it answers like your model: llama.cpp picks the same next word {self.numbers['top1']:.1%} of the "
+                    "time where your model is sure of it")
+        return "its word probabilities stay close to your model's"
+
     def failure(self) -> str:
         """What differed, for an ExportError; never suggests the type that just failed."""
         if not self.tokenizer["same"]:

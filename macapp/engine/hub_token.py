@@ -5,6 +5,7 @@ import os
 import re
 
 from .errors import InputError
+from .words import THIS_COMPUTER
 
 SERVICE, ACCOUNT = "Tailor", "Hugging Face access token"
 TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
@@ -38,9 +39,20 @@ def save(token: str) -> None:
         import keyring
 
         keyring.set_password(SERVICE, ACCOUNT, token)
-    except Exception as error:
-        raise TokenError(f"The token could not be kept in this computer's keychain ({error}). Set HF_TOKEN in the "
-                         "environment instead.") from None
+    except Exception as error:  # keyring's errors vary by backend
+        raise TokenError(_keychain_words(error)) from None
+
+
+def _keychain_words(error: Exception) -> str:
+    """Why the keychain did not keep the token, in plain words, with the other way to give it."""
+    from keyring.errors import NoKeyringError
+
+    instead = ("Instead, give the token to Tailor as HF_TOKEN: in Terminal, type export HF_TOKEN= followed by the "
+               "token, then open Tailor from that same Terminal (tailor app).")
+    if isinstance(error, NoKeyringError):
+        return f"{THIS_COMPUTER[0].upper()}{THIS_COMPUTER[1:]} has no keychain Tailor can keep the token in. {instead}"
+    return (f"The keychain did not keep the token: it may be locked, or Tailor was not allowed to use it. Unlock it "
+            f"and try again. {instead}")
 
 
 def forget() -> None:

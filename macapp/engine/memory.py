@@ -126,6 +126,13 @@ def machine_limit() -> int:
     return mx.get_memory_limit()
 
 
+def trains_on_gpu() -> bool:
+    """Whether MLX trains on a graphics processor here (Metal on a Mac), rather than on the processor alone."""
+    import mlx.core as mx
+
+    return mx.default_device().type == mx.DeviceType.gpu
+
+
 def cap_training() -> None:
     """Hold MLX to machine_limit: past it, MLX waits for pending work to free memory before it computes more."""
     import mlx.core as mx

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .endpoints import MLX_SERVER_MODEL
 from .errors import InputError
+from .words import THIS_COMPUTER
 
 WAYS = ("topic", "instructions", "documents")
 MOST_EXAMPLES, MOST_PER_PASSAGE = 5000, 20  # the fewest of each is 1
@@ -63,8 +64,8 @@ class Recipe:
         if self.way == "documents" and not 1 <= self.per_passage <= MOST_PER_PASSAGE:
             raise InputError(f"Ask for between 1 and {MOST_PER_PASSAGE} questions on each passage.")
         if bool(self.endpoint) == bool(self.model):
-            raise InputError("Choose the model that writes the examples: a server on this Mac (Ollama, LM Studio, "
-                             "mlx_lm server) or an MLX model.")
+            raise InputError(f"Choose the model that writes the examples: a server on {THIS_COMPUTER} (Ollama, "
+                             "LM Studio, mlx_lm server) or an MLX model.")
         if not 16 <= self.max_tokens <= 8192:
             raise InputError("An answer's length must be between 16 and 8,192 tokens.")
         if not 0 <= self.temperature <= 2:

@@ -15,12 +15,13 @@ from .data_size import passes
 from .errors import ConfigError
 from .run_spec import RunSpec
 from .run_state import duration_words
+from .words import THIS_COMPUTER
 
 UNITS = ("steps", "passes", "minutes")
 # Steps and minutes are worked out from products of decimals (0.1 * 30 is 3.0000000000000004): rounded to this many
 # places first, so a whole number of steps is never pushed to the next one by the error of a float.
 PLACES = 6
-TIME_UNKNOWN = "How long it takes is known after a first run of this model with this method on this Mac."
+TIME_UNKNOWN = f"How long it takes is known after a first run of this model with this method on {THIS_COMPUTER}."
 MEASURED = "measured on your last run of this model with this method"
 
 
@@ -71,8 +72,8 @@ def steps(length: Length, train_count: int, batch_size: int, seconds_per_step: f
             raise SizeUnknown("Times through your data can be counted once your data is checked.", "iters")
         return steps_for_passes(length.amount, train_count, batch_size)
     if seconds_per_step is None:
-        raise SpeedUnknown("Minutes need this Mac's speed with this model and method, which Tailor measures on a "
-                           "first run of them: give steps or times through your data for now.", "iters")
+        raise SpeedUnknown(f"Minutes need {THIS_COMPUTER}'s speed with this model and method, which Tailor measures "
+                           "on a first run of them: give steps or times through your data for now.", "iters")
     return steps_for_minutes(length.amount, seconds_per_step)
 
 
@@ -91,7 +92,7 @@ def describe(iters: int, train_count: int, batch_size: int, seconds_per_step: fl
         if train_count else []
     if seconds_per_step:
         took = duration_words(estimated_seconds(iters, seconds_per_step))
-        said.append(f"{took} of training on this Mac ({MEASURED})")
+        said.append(f"{took} of training on {THIS_COMPUTER} ({MEASURED})")
     line = f"{iters:,} step{'s' if iters != 1 else ''}" + (": " + ", ".join(said) if said else "") + "."
     return line if seconds_per_step else f"{line} {TIME_UNKNOWN}"
 

@@ -1,7 +1,11 @@
-"""Numbers said right in a person's words: "1 example", "84 examples", "1,200 rows".
+"""Numbers and places said right in a person's words: "1 example", "84 examples", and "this Mac" only on a Mac.
 
 Plain text only, shared by the engine, the command line and the window.
 """
+
+import sys
+
+THIS_COMPUTER = "this Mac" if sys.platform == "darwin" else "this computer"
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

@@ -27,6 +27,7 @@ class Plan:
     settings: dict = field(default_factory=dict)
     run_dir: Path | None = None
     memory_limit: int | None = None
+    gpu: bool | None = None  # whether MLX trains on a graphics processor here; None before the check has said
     skip_broken: bool = False  # leave out records that cannot be read at all, as the person chose
     repeats: str = "drop"  # a repeated example: left out, or kept in training only ("train")
     customized: bool = False  # settings changed by hand (or taken from a past run): kept as they are

@@ -50,22 +50,40 @@ DISHES = ["lasagne", "ramen", "banana bread", "shakshuka", "pad thai", "risotto"
 
 
 def own_data(window, folder: Path, settle, shot) -> None:
-    """A person's own small CSV with their own column names, and a JSONL file with one broken line."""
+    """A person's own workbook (a title, their own column names, a second sheet, repeated rows), their small CSV, a
+    file of three rows, and a JSONL file with one broken line."""
+    import openpyxl  # the screenshots' own need (a dev dependency): the person's workbook is written here
+
     openers = ["Made the {} tonight, my kids asked for seconds!", "Can I make the {} a day ahead?",
                "My {} came out dry, what went wrong?", "Is the {} spicy?", "Loved the {}, more like this please!",
                "What can I use instead of butter in the {}?"]
     rows = [(opener.format(dish), f"Thank you for trying the {dish}! Here is what I would do next time.")
             for opener in openers for dish in DISHES]
-    csv = folder / "my-replies.csv"
-    csv.write_text("Comment,Response\n" + "".join(f'"{c}","{r}"\n' for c, r in rows), encoding="utf-8")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Comments"
+    sheet.append(["Comments on our videos, answered"])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["Viewer comment", "Our answer", None])
+    for comment, answer in rows + [(c.upper(), a) for c, a in rows[:5]]:
+        sheet.append([comment, answer, None])
+    book.create_sheet("Ideas").append(["Question", "Answer"])
+    workbook = folder / "my-replies.xlsx"
+    book.save(workbook)
     data = window.page(1)
     window.go(1)
-    data.set_sources([str(csv)], None)
+    data.set_sources([str(workbook)], None)
     settle(lambda: not data.job.running)
     shot("2-data-own-columns")
     window.go(2)
     settle()
     shot("3-train-small-data")
+    three = folder / "three.csv"
+    three.write_text("Comment,Response\n" + "".join(f'"{c}","{r}"\n' for c, r in rows[:3]), encoding="utf-8")
+    window.go(1)
+    data.set_sources([str(three)], None)
+    settle(lambda: not data.job.running)
+    shot("2-data-too-few")
     broken = folder / "chats.jsonl"
     lines = [f'{{"prompt": "How long does the {d} keep?", "completion": "About three days in the fridge."}}'
              for d in DISHES]
@@ -127,7 +145,7 @@ def main(out: Path) -> int:
     host = start_tray_host()
     app = QApplication(sys.argv[:1])
     window = MainWindow()
-    window.resize(1180, 780)
+    window.resize(1024, 700)  # the smallest screen Tailor is made for
     window.show()
 
     def settle(condition=lambda: True, seconds=600):

@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
 
+from ..engine.words import THIS_COMPUTER
 from .bridge import Job, running_training
 from .pages.page import note, open_path
 from .plan import Plan
@@ -48,7 +49,7 @@ class MainWindow(QMainWindow):
         self.quitting = False
         self.settings = settings or Settings()
         self.plan = plan or Plan(model=self.settings.preferred_model)
-        self.setWindowTitle("Tailor \u2014 fine-tune a language model on this Mac")
+        self.setWindowTitle(f"Tailor \u2014 fine-tune a language model on {THIS_COMPUTER}")
         self.pages: list = [None] * (len(STEPS) + 1)
         self.current, self.reached = 0, 0
         self.steps = StepList(STEPS)
@@ -96,11 +97,12 @@ class MainWindow(QMainWindow):
             page.ready_changed.connect(self._update_buttons)
             if index == RUNS:
                 page.opened.connect(self.open_run)
+                page.removed.connect(lambda paths: str(self.plan.run_dir) in paths and self._forget_shown_run())
             if index == TRAIN:
                 page.following.connect(self.training_followed)
                 page.forgot_run.connect(self._run_forgotten)
             if index == DATA:
-                page.data_changed.connect(self._data_changed)
+                page.data_changed.connect(self._forget_shown_run)
             self.pages[index] = page
             self.stack.addWidget(page)
         return self.pages[index]
@@ -156,7 +158,8 @@ class MainWindow(QMainWindow):
             self.pages[DATA].show_plan()
         self.page(TRAIN).show_plan()
 
-    def _data_changed(self) -> None:
+    def _forget_shown_run(self) -> None:
+        """Other data chosen, or the run shown moved to the Trash: the steps after Train no longer show it."""
         if self.pages[TRAIN] is not None:
             self.pages[TRAIN].forget_run()
         elif self.training() is None:

@@ -116,7 +116,7 @@ def test_inside_the_app_workers_are_the_app_itself(inside_app, tmp_path):
     assert process.args[:2] == [str(inside_app), bundle.WORKER_FLAG]
     events = list(jobs.events(process))
     assert process.returncode == 0 and events[-1]["type"] == "done"
-    assert "MLX" in {check["name"] for check in events[-1]["result"]["checks"]}
+    assert "Training engine" in {check["name"] for check in events[-1]["result"]["checks"]}
 
     data = tmp_path / "data.json"
     data.write_text('{"b": 1}')

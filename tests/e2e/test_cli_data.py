@@ -116,3 +116,24 @@ def test_synth_unreachable_endpoint_is_bad_input(tmp_path):
     result = tailor("data", "synth", instructions_file(tmp_path, 2), "--out", tmp_path / "s", "--endpoint",
                     "http://127.0.0.1:9/v1")
     assert result.returncode == 2 and "Cannot reach" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_workbook_with_repeats_is_inspected_and_prepared_from_a_terminal(tmp_path):
+    from tests import workbooks
+    from tests.workbooks import EMAILS
+
+    rows = [("Customer email", "Our reply"), *EMAILS, *[(q.upper(), a) for q, a in EMAILS[:6]]]
+    book = workbooks.xlsx(tmp_path / "support.xlsx", {"Read me": [("May replies",)], "Emails": rows,
+                                                      "Drafts": [("Question", "Answer"), ("Where?", "Here.")]})
+    result = tailor("data", "inspect", book)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sheet read: 'Emails' (others: 'Read me', 'Drafts'; --sheet chooses one)" in result.stdout
+    assert "6 examples repeat another, 6 of them only in case, spaces or punctuation" in result.stdout
+    assert f"{book}, sheet \u201cEmails\u201d, row 32: repeats {book}, sheet \u201cEmails\u201d, row 2" in result.stdout
+    result = tailor("data", "prepare", book, "--out", tmp_path / "out")
+    assert result.returncode == 0 and "train 24, valid 3, test 3" in result.stdout
+    assert "6 repeated examples left out" in result.stdout
+    result = tailor("data", "prepare", book, "--out", tmp_path / "kept", "--keep-repeats")
+    assert result.returncode == 0 and "train 30, valid 3, test 3" in result.stdout, result.stdout
+    result = tailor("data", "inspect", book, "--sheet", "June")
+    assert result.returncode == 2 and "no sheet named \u201cJune\u201d" in result.stdout

@@ -248,3 +248,19 @@ def test_the_token_is_kept_in_the_keychain_and_the_environment_wins(keychain, mo
     monkeypatch.delenv("HF_TOKEN")
     hub_token.forget()
     assert hub_token.get() is None
+
+
+def test_without_a_keychain_signing_in_says_so_and_names_hf_token(monkeypatch):
+    """keyring's own fail backend: what a computer without any keychain (as these machines) gives."""
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
+    with pytest.raises(hub_token.TokenError) as said:
+        hub_token.save("hf_" + "d" * 34)
+    words = str(said.value)
+    assert "has no keychain Tailor can keep the token in" in words and "HF_TOKEN" in words
+    assert "keyrings.alt" not in words and "backend" not in words  # keyring's own words stay out
+    assert hub_token.get() is None

@@ -29,13 +29,14 @@ def test_a_ready_mac(monkeypatch, tmp_path):
     machine, checks = mac(monkeypatch, tmp_path)
     assert (machine.arch, machine.translated, machine.memory_bytes, machine.os_version) == (
         "arm64", False, 17179869184, "15.1")
-    assert list(checks) == ["Mac", "macOS", "Memory", "Training memory", "Disk", "MLX", "GPU", "Power", "Ollama",
-                            "GGUF tools"]  # no watchdog workaround before macOS 26
-    assert all(checks[name].status == "ok" for name in ["Mac", "macOS", "Memory", "Training memory", "MLX", "GPU",
-                                                         "Power"])
-    assert checks["Memory"].detail == "16 GB unified memory; the GPU may use up to 10.7 GB of it"
+    assert list(checks) == ["Mac", "macOS", "Memory", "Training memory", "Disk", "Training engine",
+                            "Graphics processor", "Power", "Ollama", "One-file export tools"]  # no watchdog workaround
+    # before macOS 26
+    assert all(checks[name].status == "ok" for name in ["Mac", "macOS", "Memory", "Training memory", "Training engine",
+                                                         "Graphics processor", "Power"])
+    assert checks["Memory"].detail == "16 GB unified memory; the graphics processor may use up to 10.7 GB of it"
     assert checks["macOS"].detail == "macOS 15.1 (MLX needs 14.0 or later)"
-    assert "OpenBLAS" not in checks
+    assert "Fast maths library" not in checks and checks["Training engine"].detail == "works, on the graphics processor"
 
 
 def test_a_mac_on_macos_26_trains_with_the_watchdog_workaround_within_its_memory_cap():
@@ -44,8 +45,8 @@ def test_a_mac_on_macos_26_trains_with_the_watchdog_workaround_within_its_memory
     machine = environment.Machine("darwin", arch="arm64", os_version="26.1", memory_bytes=16 * environment.GIB,
                                   disk_free_bytes=100 * environment.GB, mlx=METAL)
     checks = {c.name: c for c in environment.run_checks(machine)}
-    assert list(checks)[:9] == ["Mac", "macOS", "Memory", "Training memory", "Disk", "MLX", "GPU", "Long runs",
-                                "Power"]
+    assert list(checks)[:9] == ["Mac", "macOS", "Memory", "Training memory", "Disk", "Training engine",
+                                "Graphics processor", "Long runs", "Power"]
     assert checks["Training memory"].status == "ok" and checks["Training memory"].detail == (
         "Training may use up to 10.3 GB of your 16 GB; beyond that it stops safely instead of slowing the Mac down.")
     assert checks["Long runs"].status == "ok" and checks["Long runs"].detail == (
@@ -68,7 +69,8 @@ def test_macos_older_than_mlx_needs(monkeypatch, tmp_path):
 
 def test_metal_missing_and_little_memory(monkeypatch, tmp_path):
     _, checks = mac(monkeypatch, tmp_path, memsize=str(8 * 2**30 - 1), mlx={**METAL, "metal": False})
-    assert checks["GPU"].status == "problem" and "mlx.metallib" in checks["GPU"].fix
+    gpu = checks["Graphics processor"]
+    assert gpu.status == "problem" and "mlx.metallib" in gpu.fix and "Metal" in gpu.technical
     assert checks["Memory"].status == "warning" and "QLoRA" in checks["Memory"].fix
 
 
@@ -100,10 +102,13 @@ def test_mlx_wheel_tags_give_the_macos_it_needs():
 
 def test_checks_report_this_machine():
     checks = {c.name: c for c in environment.run_checks()}
-    assert list(checks) == ["Computer", "Memory", "Disk", "MLX", "OpenBLAS", "Ollama", "GGUF tools"]
-    assert checks["MLX"].status == "ok" and "cpu" in checks["MLX"].detail.lower()
+    assert list(checks) == ["Computer", "Memory", "Disk", "Training engine", "Fast maths library", "Ollama",
+                            "One-file export tools"]
+    engine = checks["Training engine"]
+    assert engine.status == "ok" and engine.detail == "works, on the processor" and "CPU" in engine.technical
+    assert "MLX" not in " ".join(c.detail + c.fix for c in checks.values())  # the technical names one hover away
     assert checks["Memory"].detail.endswith("GB")
-    assert checks["GGUF tools"].status == "ok"  # the test set-up installs the export extra
+    assert checks["One-file export tools"].status == "ok"  # the test set-up installs the export extra
     for check in checks.values():
         assert check.status in ("ok", "warning", "problem")
         if check.status != "ok":
@@ -114,4 +119,5 @@ def test_openblas_is_in_use_here():
     # The suite restarts itself with OpenBLAS preloaded when the system has it (set-up installs it).
     assert blas.openblas_path() is not None
     assert blas.is_preloaded()
-    assert {c.name: c.status for c in environment.run_checks()}["OpenBLAS"] == "ok"
+    maths = {c.name: c for c in environment.run_checks()}["Fast maths library"]
+    assert maths.status == "ok" and maths.detail == "in use" and maths.technical.startswith("OpenBLAS: /")

@@ -5,8 +5,6 @@ checks, questions read out of a model's list, and the servers found on this Mac.
 import json
 import os
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,6 +14,7 @@ from macapp.engine.errors import DataError, InputError, RunFailed
 from macapp.engine.made_data import Example
 from macapp.engine.recipe import OTHER_MAKING, Recipe
 from tests import workbooks
+from tests.helpers import QuietHandler, local_server
 
 
 def chat(question, answer, second=None):
@@ -245,22 +244,13 @@ def ollama_standin():
                "/api/tags": {"models": [{"name": "llama3.2:latest", "size": 2019393189},
                                         {"name": "qwen2.5:7b", "size": 4683087332}]}}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
-            body = json.dumps(answers[self.path]).encode() if self.path in answers else b"404 page not found"
-            self.send_response(200 if self.path in answers else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(answers[self.path] if self.path in answers else b"404 page not found",
+                        200 if self.path in answers else 404)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_server(Handler) as address:
+        yield address
 
 
 def test_models_of_falls_back_to_ollamas_own_list(ollama_standin):

@@ -11,6 +11,7 @@ from macapp.engine import training_length as length
 from macapp.engine.errors import ConfigError
 from macapp.engine.run_spec import RunSpec
 from macapp.engine.training_length import Length
+from macapp.engine.words import THIS_COMPUTER
 from tests.helpers import RECORDED, past_run
 
 
@@ -53,13 +54,14 @@ def test_minutes_become_the_steps_that_fit_in_them():
 
 
 def test_what_cannot_be_worked_out_yet_is_said_not_guessed():
-    with pytest.raises(length.SpeedUnknown, match="Minutes need this Mac's speed"):
+    with pytest.raises(length.SpeedUnknown, match=f"Minutes need {THIS_COMPUTER}'s speed"):
         length.steps(Length("minutes", 20), 34, 2, None)
     with pytest.raises(length.SizeUnknown, match="once your data is checked"):
         length.steps(Length("passes", 3), 0, 2, 0.5)
     assert length.in_unit("minutes", 600, 34, 2, None) is None and length.in_unit("passes", 600, 0, 2, 1) is None
     assert length.describe(51, 34, 2, None) == ("51 steps: 3 times through your 34 examples. How long it takes is "
-                                                "known after a first run of this model with this method on this Mac.")
+                                                "known after a first run of this model with this method on "
+                                                f"{THIS_COMPUTER}.")
     for unit, amount in (("passes", 0), ("minutes", -5), ("steps", float("nan")), ("weeks", 3)):
         with pytest.raises(ConfigError):
             Length(unit, amount)
@@ -67,8 +69,8 @@ def test_what_cannot_be_worked_out_yet_is_said_not_guessed():
 
 def test_the_line_says_steps_times_through_the_data_and_time():
     assert length.describe(600, 34, 2, 1.8) == (
-        "600 steps: 35.3 times through your 34 examples, about 18 minutes of training on this Mac (measured on your "
-        "last run of this model with this method).")
+        f"600 steps: 35.3 times through your 34 examples, about 18 minutes of training on {THIS_COMPUTER} (measured "
+        "on your last run of this model with this method).")
     assert length.describe(17, 34, 2, 0.1).startswith("17 steps: once through your 34 examples, under a minute")
     assert "about 2.5 hours" in length.describe(9000, 0, 4, 1.0)
     assert length.in_unit("passes", 51, 34, 2, None) == 3.0 and length.in_unit("minutes", 2400, 34, 2, 0.5) == 20

@@ -6,8 +6,13 @@ import signal
 import pytest
 from PySide6.QtCore import Qt
 
+from macapp.engine import runs
+from macapp.engine.datasets import NO_SPLIT
+from macapp.ui.pages.data_page import DATA_FILTER
+from tests import workbooks
 from tests.bad_inputs import BAD_INPUTS, CHAT, LINE
 from tests.helpers import write_jsonl
+from tests.workbooks import EMAILS
 
 LONG = 120_000
 
@@ -90,7 +95,7 @@ def test_unknown_columns_are_mapped_in_the_page_and_remembered(qtbot, window, da
 
 def test_broken_lines_can_be_left_out_saying_how_many(qtbot, window, data_page, tmp_path):
     path = tmp_path / "chats.jsonl"
-    lines = [LINE.decode().replace("Hi", f"Hi {i}") for i in range(9)]
+    lines = [LINE.decode().replace("Hi", f"Hi {i}") for i in range(12)]
     lines.insert(4, '{"prompt": "Hi" "completion": "Hello"}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     inspect(qtbot, data_page, [path])
@@ -98,7 +103,7 @@ def test_broken_lines_can_be_left_out_saying_how_many(qtbot, window, data_page, 
     problem = next(data_page.problems.item(i).text() for i in range(data_page.problems.count()))
     assert "chats.jsonl:5" in problem and "a comma is missing before `\"completion\"`" in problem
     box = data_page.skip_broken
-    assert box.isVisible() and box.text() == "Leave out the 1 broken line and train on the 9 good examples"
+    assert box.isVisible() and box.text() == "Leave out the 1 broken line and train on the 12 good examples"
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
         box.setChecked(True)
     assert data_page.ready() and window.plan.skip_broken and window.plan.inspection["report"]["skipped"] == 1
@@ -106,11 +111,66 @@ def test_broken_lines_can_be_left_out_saying_how_many(qtbot, window, data_page, 
 
 
 def test_the_split_sliders_show_counts_and_refuse_an_empty_training_set(qtbot, window, data_page):
-    data_page.valid_slider.setValue(20)
-    data_page.test_slider.setValue(0)
+    box = data_page.split_box
+    box.valid_slider.setValue(20)
+    box.test_slider.setValue(0)
     assert window.plan.ratios == (0.8, 0.2, 0.0)
-    assert "Training 272 \u00b7 validation 68 \u00b7 test 0" in data_page.split_note.text()
+    said = box.note.text()  # the demo's 340 comments hold 3 that repeat others but for a smiley: kept once
+    assert said.startswith("Training 270 \u00b7 checked while training 67 \u00b7 kept for the Test step 0.")
+    assert "3 examples repeat another (3 only in case, spaces or punctuation): each is kept once." in said
     assert data_page.ready()
+
+
+def test_a_workbook_is_read_its_sheets_offered_and_another_chosen(qtbot, window, data_page, tmp_path):
+    assert "*.xlsx" in DATA_FILTER and "*.numbers" in DATA_FILTER and "*.ods" in DATA_FILTER
+    drafts = [("Question", "Answer"), *[(f"Draft question {i}?", f"Draft answer {i}.") for i in range(12)]]
+    book = workbooks.xlsx(tmp_path / "support.xlsx", {"Emails": [("Customer email", "Our reply", None), *EMAILS],
+                                                      "Drafts": drafts})
+    inspect(qtbot, data_page, [book])
+    assert data_page.sheet_row.isVisibleTo(data_page) and data_page.sheet.currentText() == "Emails"
+    assert [data_page.sheet.itemText(i) for i in range(data_page.sheet.count())] == ["Emails", "Drafts"]
+    assert data_page.status.text().startswith("30 examples of prompts with answers") and data_page.ready()
+    assert window.plan.mapping == {"prompt": "Customer email", "completion": "Our reply", "sheet": "Emails"}
+    data_page.sheet.setCurrentIndex(1)
+    with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
+        data_page.sheet.activated.emit(1)
+    assert window.plan.mapping == {"prompt": "Question", "completion": "Answer", "sheet": "Drafts"}
+    assert data_page.status.text().startswith("12 examples") and data_page.table.item(0, 0).text().endswith("row 2")
+
+
+def test_repeated_rows_are_said_and_never_held_out_and_can_be_kept_in_training(qtbot, window, data_page, tmp_path):
+    rows = [("Question", "Answer"), *EMAILS, *EMAILS[:5], *[(q.upper(), a) for q, a in EMAILS[:5]]]
+    inspect(qtbot, data_page, [workbooks.sheets_csv(tmp_path / "export.csv", rows)])
+    box = data_page.split_box
+    assert box.repeats.isVisibleTo(box) and not box.repeats.isChecked() and window.plan.repeats == "drop"
+    assert box.note.text() == ("Training 24 \u00b7 checked while training 3 \u00b7 kept for the Test step 3. 10 "
+                               "examples repeat another (5 only in case, spaces or punctuation): each is kept once.")
+    assert window.plan.split_sizes() == (24, 3)
+    box.repeats.setChecked(True)
+    assert window.plan.repeats == "train" and window.plan.split_sizes() == (34, 3)
+    assert box.note.text().endswith("all 15 copies are trained on, none is checked.")
+
+
+def test_too_few_examples_are_said_before_training_and_can_all_be_trained_on(qtbot, window, data_page, tmp_path):
+    from tests.ui.test_wizard import continue_to
+
+    inspect(qtbot, data_page, [workbooks.sheets_csv(tmp_path / "three.csv", [("Question", "Answer"), *EMAILS[:3]])])
+    box = data_page.split_box
+    assert not data_page.ready() and box.no_split.isVisibleTo(box)
+    assert box.note.text().startswith("Only 3 different examples: too few to keep some apart for checking.")
+    box.no_split.setChecked(True)
+    assert window.plan.ratios == NO_SPLIT and data_page.ready()
+    assert box.note.text().startswith("Training 3 \u00b7 checked while training 0 \u00b7 kept for the Test step 0. "
+                                      "Nothing checks whether it learned or only memorised")
+    continue_to(qtbot, window, 2)
+    settings = window.plan.settings  # the preset never goes past the passes its own warning is about
+    assert settings["batch_size"] <= 2 and settings["iters"] * settings["batch_size"] / 3 <= 10
+    assert not any("times" in said for said in window.plan.warnings())
+    assert any(said.startswith("Only 3 training examples: ") for said in window.plan.warnings())
+    window.plan.settings["batch_size"] = 4  # what the worker would refuse is refused before a run is made
+    train = window.page(2)
+    train.start()
+    assert "Only 3 training examples for a batch size of 4" in train.status.text() and runs.list_runs() == []
 
 
 def test_a_missing_file_is_said_plainly(qtbot, data_page, tmp_path):

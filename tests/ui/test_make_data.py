@@ -10,9 +10,14 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QDialog
 from macapp.engine import made_data
 from macapp.ui.make_data_dialog import MakeDataDialog
+from tests.helpers import QuietHandler, local_server
 from tests.ui.conftest import stop_jobs
 
 LONG = 120_000
+FERN_QUESTIONS = ["How often should I water a Boston fern?", "Why are the tips of my fern turning brown?",
+                  "Can ferns live in a room without windows?", "What soil do maidenhair ferns like best?",
+                  "When is the right season to repot a staghorn fern?", "Is misting better than a pebble tray?",
+                  "Which ferns are safe around cats and dogs?"]
 DEMO = {"endpoint": None, "model": "demo"}
 
 
@@ -155,3 +160,52 @@ def test_the_data_step_opens_it_and_takes_its_examples(qtbot, window, app_home):
     with qtbot.waitSignal(page.job.ended, timeout=LONG):  # a change to the data in use: it is read again
         made.table.conversation.save_button.click()
     assert json.loads((folder / made_data.DATASET).read_text())["messages"][1]["content"] == "Hello to you."
+
+
+@pytest.fixture
+def server_that_goes_away():
+    """An OpenAI-compatible server that writes one list of questions and then drops every request until it is
+    `back`, as a model server quit midway would. A stand-in: no model that writes good questions runs here, and
+    what is tested is what Tailor keeps when its server goes."""
+    state = {"asked": 0, "back": False}
+    questions = "\n".join(f"{n}. {q}" for n, q in enumerate(FERN_QUESTIONS, start=1))
+
+    class Handler(QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.answer({"object": "list", "data": [{"id": "stand-in", "object": "model"}]})
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            state["asked"] += 1
+            if state["asked"] > 1 and not state["back"]:
+                self.close_connection = True  # gone: the connection ends without an answer
+                return
+            text = questions if state["asked"] == 1 else "Water it once a week and keep it out of the sun."
+            self.answer({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]})
+
+    with local_server(Handler) as address:
+        state["url"] = f"http://{address}/v1"
+        yield state
+
+
+def test_a_server_lost_midway_keeps_the_folder_and_its_questions_and_resume_uses_them(qtbot, dialog,
+                                                                                     server_that_goes_away):
+    dialog.source.choose({"endpoint": server_that_goes_away["url"]})
+    dialog.form.ways.button(0).setChecked(True)
+    dialog.form.topic.setText("ferns")
+    dialog.form.count.setValue(7)
+    ended = finish(qtbot, dialog)
+    assert ended["type"] == "error"
+    folder = dialog.folder
+    assert folder is not None and folder.is_dir() and made_data.questions_written(folder) == 7
+    said = dialog.status.text()
+    assert "The 7 questions written so far are kept" in said and said.endswith("Press Resume to try again.")
+    assert dialog.start_button.text() == "Resume" and "command" not in said
+    assert [made.folder for made in made_data.made_so_far()] == [folder]  # listed with the other jobs
+    server_that_goes_away["back"] = True
+    assert finish(qtbot, dialog)["type"] == "done"
+    made = made_data.read(folder)
+    assert sorted(example.question for example in made) == sorted(FERN_QUESTIONS)  # the questions kept, answered
+    assert server_that_goes_away["asked"] == 1 + 2 + 7  # one list of questions, the two tries lost, seven answers

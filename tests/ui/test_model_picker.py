@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 
 from macapp.engine import catalog, memory, model_places
 from macapp.engine.gpu_guard import GIB
+from macapp.engine.words import THIS_COMPUTER
 from macapp.ui.plan import Plan
 from macapp.ui.widgets.model_picker import CATALOG, HUB, ModelPicker
 from tests.e2e.test_downloads import model_repo
@@ -52,8 +53,20 @@ def test_the_catalog_shows_each_model_with_whether_it_fits(picker):
     assert picker.kind.currentIndex() == CATALOG and picker.name() == SMOL
     card = picker.card.text()
     assert "Tiny; for trying Tailor" in card and "Apache 2.0" in card and "MB to download" in card
-    assert "Training fits this Mac" in card
-    assert picker.message.text().startswith("Not on this Mac yet")
+    assert f"Training fits {THIS_COMPUTER}" in card
+    assert picker.message.text().startswith(f"Not on {THIS_COMPUTER} yet")
+
+
+def test_a_computer_without_a_graphics_processor_is_told_which_models_train_too_slowly(picker):
+    """The decision on any computer: the check says whether MLX trains on a GPU (here it does not; on a Mac it does)."""
+    picker.fill_catalog()
+    big = next(entry for entry in catalog.entries() if entry.parameters > 6e9)
+    for gpu, slow in ((True, False), (False, True)):
+        picker.plan.gpu = gpu
+        picker.show_model(next(iter(big.forms.values())))
+        assert (catalog.SLOW_WITHOUT_GPU in picker.card.text()) == slow
+    picker.show_model(SMOL)  # a small model trains well enough on the processor alone
+    assert catalog.SLOW_WITHOUT_GPU not in picker.card.text() and "Training fits" in picker.card.text()
 
 
 def test_a_download_is_followed_paused_resumed_and_then_on_this_mac(qtbot, picker, hub):
@@ -71,10 +84,10 @@ def test_a_download_is_followed_paused_resumed_and_then_on_this_mac(qtbot, picke
     hub.pause_per_chunk = 0
     with qtbot.waitSignal(picker.changed, timeout=60_000) as chosen:
         qtbot.mouseClick(picker.download, Qt.LeftButton)
-    assert chosen.args == [SMOL] and picker.message.text() == "Downloaded: on this Mac now."
+    assert chosen.args == [SMOL] and picker.message.text() == f"Downloaded: on {THIS_COMPUTER} now."
     assert any(r for method, path, r in hub.requests if method == "GET" and r)  # went on from where it paused
     picker.show_model(SMOL)
-    assert picker.message.text() == "On this Mac (downloaded by Tailor)." and not picker.download.isVisible()
+    assert picker.message.text() == f"On {THIS_COMPUTER} (downloaded by Tailor)." and not picker.download.isVisible()
 
 
 def test_a_cancelled_download_leaves_nothing(qtbot, picker, hub):

@@ -144,6 +144,7 @@ def test_reopened_while_it_trains_every_step_shows_the_persons_own_workbook_and_
     again = RunSpec.load(plan.run_dir)
     assert plan.run_dir != first and (again.sources, again.mapping, again.ratios) == ([str(book)], chosen,
                                                                                       (0.7, 0.1, 0.2))
+    qtbot.waitUntil(lambda: follower.charts.loss.count("train") >= 1, timeout=LONG)  # its data made, training
     with qtbot.waitSignal(follower.job.ended, timeout=LONG):
         follower.stop()
     split = [len((plan.run_dir / "data" / f"{name}.jsonl").read_text().splitlines()) for name in ("train", "test")]

@@ -7,6 +7,7 @@ from macapp.engine import config
 from macapp.engine.errors import ConfigError
 from macapp.engine.run_spec import RunSpec
 from macapp.engine.training_length import Length
+from macapp.engine.words import THIS_COMPUTER
 from macapp.ui.plan import Plan
 from macapp.ui.widgets.length_choice import UNITS
 from tests.helpers import past_run
@@ -37,7 +38,7 @@ def test_three_times_through_the_data_sets_the_steps_and_says_them(page):
     assert not plan.customized and "How long it takes is known after a first run" in page.length_note.text()
 
     choose(page, "minutes", 20)  # nothing measured yet: said, and no run starts on a guess
-    assert "Minutes need this Mac's speed" in page.length_note.text() and plan.settings["iters"] == 68
+    assert f"Minutes need {THIS_COMPUTER}'s speed" in page.length_note.text() and plan.settings["iters"] == 68
     with pytest.raises(ConfigError, match="Minutes need"):
         plan.new_run()
 
@@ -45,7 +46,8 @@ def test_three_times_through_the_data_sets_the_steps_and_says_them(page):
     choose(page, "passes", 3)
     assert plan.settings["iters"] == 51 and plan.length == Length("passes", 3) and plan.customized
     assert page.length_note.text().startswith(
-        "51 steps: 3 times through your 34 examples, under a minute of training on this Mac (measured on your last "
+        f"51 steps: 3 times through your 34 examples, under a minute of training on {THIS_COMPUTER} (measured on "
+        "your last "
         "run of this model with this method).")
     page.form.inputs["batch_size"].setValue(1)  # the same times through the data, in smaller steps
     assert plan.settings["iters"] == 102 and page.length_note.text().startswith("102 steps: 3 times through")

@@ -31,7 +31,7 @@ def test_continue_through_every_step_trains_tests_and_exports_the_demo(qtbot, wi
     check = window.page(0)
     assert window.current == 0 and not window.next.isEnabled() or check.ready()
     qtbot.waitUntil(check.ready, timeout=LONG)
-    assert {c["name"] for c in check.checks} >= {"Memory", "Disk", "MLX"}
+    assert {c["name"] for c in check.checks} >= {"Memory", "Disk", "Training engine"}
     assert window.plan.memory_limit > 0
 
     continue_to(qtbot, window, 1)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWi
 
 from ... import jobs
 from ...engine import events as ev
+from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import problem_words
 from .page import Page, note
@@ -59,11 +60,12 @@ class CheckPage(Page):
     def _ended(self, event: dict) -> None:
         self.again.setEnabled(True)
         if event["type"] != ev.DONE:
-            self.status.setText(f"The check could not run: {problem_words(event, self, 'checking this Mac')}")
+            self.status.setText(f"The check could not run: {problem_words(event, self, 'checking ' + THIS_COMPUTER)}")
             self.status.setStyleSheet("color: #c62828;")
             return
         result = event["result"]
         self.checks, self.plan.memory_limit = result["checks"], result["memory_limit"]
+        self.plan.gpu = result.get("gpu")
         self._show(self.checks)
         problems = sum(c["status"] == "problem" for c in self.checks)
         self.status.setText(f"{problems} problem{'s' * (problems != 1)} to fix before you go on." if problems
@@ -81,9 +83,12 @@ class CheckPage(Page):
             name = QLabel(check["name"])
             name.setStyleSheet("font-weight: 600;")
             text = check["detail"] + (f"<br><span style='color:{color}'>{check['fix']}</span>" if check["fix"] else "")
+            detail = note(text, "#222")
+            for label in (name, detail):
+                label.setToolTip(check.get("technical", ""))  # the technical name, for the curious
             self.grid.addWidget(icon, row, 0)
             self.grid.addWidget(name, row, 1)
-            self.grid.addWidget(note(text, "#222"), row, 2)
+            self.grid.addWidget(detail, row, 2)
             link = re.search(r"https?://\S+[\w/]", check["fix"] or "")
             if link and check["status"] != "ok":
                 button = QPushButton("Open download page")

@@ -21,7 +21,7 @@ from ...engine.readers import SUFFIXES
 from ..bridge import Job
 from ..feedback import failure_words
 from ..make_data_dialog import MakeDataDialog
-from .data_text import CELL_CHARS, cell_text, column_words, read_line
+from .data_text import CELL_CHARS, cell_text, column_words, field_words, read_line
 from ..widgets.histogram_plot import HistogramPlot
 from ..widgets.split_box import SplitBox
 from .page import Page, note
@@ -43,7 +43,7 @@ class DataPage(Page):
         self.job.event.connect(self._progress)
         self.job.ended.connect(self._ended)
         self.setAcceptDrops(True)
-        self.path = QLabel()
+        self.path = QLabel(wordWrap=True)
         self.path.setStyleSheet("font-weight: 600;")
         choose_file, choose_folder = QPushButton("Choose file\u2026"), QPushButton("Choose folder\u2026")
         self.use_demo = QPushButton("Use the demo data")
@@ -211,8 +211,7 @@ class DataPage(Page):
         self.job.start(jobs.InspectJob(run=str(jobs.scratch_folder("inspect")), sources=self.plan.sources,
                                        mapping=self.plan.mapping, model=self.plan.model,
                                        max_seq_length=int(self.plan.settings["max_seq_length"]),
-                                       batch_size=int(self.plan.settings["batch_size"]),
-                                       skip_broken=self.plan.skip_broken))
+                                       skip_broken=self.plan.skip_broken))  # the batch follows the data, on Train
 
     def _progress(self, event: dict) -> None:
         if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):
@@ -272,7 +271,7 @@ class DataPage(Page):
         for problem in report["problems"]:
             mark, color = SEVERITY[problem["severity"]]
             where = place(Path(problem["file"]).name, problem["line"], problem["unit"])
-            field = f"{problem['field']}: " if problem.get("field") else ""
+            field = f"{field_words(problem['field'])}: " if problem.get("field") else ""
             item = QListWidgetItem(f"{mark}  {where}  {field}{problem['message']}")
             item.setForeground(Qt.GlobalColor.black if problem["severity"] == "warning" else Qt.GlobalColor.red)
             item.setData(Qt.UserRole, problem)
@@ -349,8 +348,9 @@ class DataPage(Page):
             return None if combo.currentIndex() <= 0 else combo.currentText()
 
         mapping = {"prompt": chosen(self.prompt_column), "completion": chosen(self.answer_column),
-                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None,
-                   "sheet": (self.plan.mapping or {}).get("sheet")}
+                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None}
+        if (self.plan.mapping or {}).get("sheet"):
+            mapping["sheet"] = self.plan.mapping["sheet"]
         if self.settings:
             self.settings.remember_mapping(self.plan.sources, mapping)
         self.set_sources(self.plan.sources, mapping, self.plan.skip_broken)

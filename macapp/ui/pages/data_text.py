@@ -1,5 +1,5 @@
-"""How data reads on the Data step: a record's value in a table cell, a mapped column by its name, and the line of a
-file that a problem is on.
+"""How data reads on the Data step: a record's value in a table cell, a mapped column by its name, the part of an
+example a problem is about, and the line of a file that a problem is on.
 """
 
 import itertools
@@ -34,3 +34,15 @@ def read_line(path: str, number: int, limit: int = 4000) -> str:
         return f"(cannot read it: {error})"
     text = line.decode("utf-8", errors="replace").rstrip("\r\n")
     return text if len(text) <= limit else text[:limit] + f"\u2026 ({len(text):,} characters)"
+
+
+FIELD_WORDS = {"prompt": "the question", "completion": "the answer", "text": "the text", "messages": "the conversation"}
+
+
+def field_words(field: str) -> str:
+    """The part of an example a problem is about, as a person says it: "messages[1].content" is "message 2's text"."""
+    found = re.fullmatch(r"messages\[(\d+)\](?:\.(\w+))?", field)
+    if found:
+        part = {"content": "text", "role": "role (user or assistant)"}.get(found[2], found[2])
+        return f"message {int(found[1]) + 1}" + (f"'s {part}" if part else "")
+    return FIELD_WORDS.get(field, f"\u201c{field}\u201d")

@@ -36,7 +36,9 @@ class ExportPage(Page):
         cards = QWidget()
         column = QVBoxLayout(cards)
         column.setContentsMargins(0, 0, 8, 0)
-        for card in (self.fuse_card, self.gguf_card, self.ollama_card, self.serve_card, self.share_card):
+        self.cards = (self.fuse_card, self.gguf_card, self.ollama_card, self.serve_card, self.share_card)
+        self.shown_run = None
+        for card in self.cards:
             column.addWidget(card)
         column.addWidget(note("Or use the adapter as it is, without exporting, in a terminal:"))
         column.addWidget(self.usage)
@@ -54,8 +56,11 @@ class ExportPage(Page):
         for key, words in runs.adapter_words(self.plan.run_dir).items():
             self.adapter.addItem(words, key)
         self.adapter.setCurrentIndex(max(self.adapter.findData(current), 0))
-        self.ollama_card.enter(self.plan.run_dir.name)
-        self.share_card.enter(self.plan.run_dir.name)
+        if self.plan.run_dir != self.shown_run:  # another run: what belonged to the last one goes
+            self.shown_run = self.plan.run_dir
+            for card in self.cards:
+                card.show_run(self.plan.run_dir.name)
+        self.share_card.sign_in.refresh()
         model, adapter = self.model_and_adapter()
         shown = demo.model_folder() if model == "demo" else model
         self.usage.setPlainText(f"mlx_lm generate --model {shown} \\\n  --adapter-path {adapter} \\\n"

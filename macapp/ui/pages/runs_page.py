@@ -1,14 +1,16 @@
 """Past runs: every run with its model, data, status, best validation loss and date; pick runs to
-overlay their loss curves, or open one in the Train step to see its charts (or follow it, if it runs).
+overlay their loss curves, open one in the Train step to see its charts (or follow it, if it runs), or move runs to the
+Trash.
 """
 
+import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QPushButton, QSplitter, QTableWidget,
+from PySide6.QtCore import QFile, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QMessageBox, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem)
 
-from ...engine import runs
+from ...engine import runs, words
 from ..widgets.series_plot import PALETTE, SeriesPlot
 from .page import Page, note
 
@@ -22,6 +24,7 @@ class RunsPage(Page):
     purpose = ("Every fine-tune you have run. Select two or more to compare their loss curves "
                "(solid: training, dashed: validation).")
     opened = Signal(Path)
+    removed = Signal(list)  # the folders of the runs moved to the Trash
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -39,10 +42,13 @@ class RunsPage(Page):
         self.open_button.clicked.connect(self._open)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.enter)
+        self.remove_button = QPushButton("Move to Trash\u2026")
+        self.remove_button.clicked.connect(self.remove)
         self.status = note()
         row = QHBoxLayout()
         row.addWidget(self.status, 1)
         row.addWidget(self.refresh_button)
+        row.addWidget(self.remove_button)
         row.addWidget(self.open_button)
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.table)
@@ -62,16 +68,14 @@ class RunsPage(Page):
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 item.setData(Qt.UserRole, r)
-                if run["status"] == "damaged":
-                    item.setToolTip(f"{run['state'].outcome()} Its folder: {run['path']}")
+                item.setToolTip(_outcome(run) + (f" Its folder: {run['path']}" if run["status"] == "damaged" else ""))
                 self.table.setItem(r, c, item)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
         self._selection_changed()
 
     def _count_words(self) -> str:
-        count = len(self.rows)
-        return f"{count} run{'s' if count != 1 else ''}." if count else "No runs yet: the Train step makes one."
+        return f"{words.count(len(self.rows), 'run')}." if self.rows else "No runs yet: the Train step makes one."
 
     def selected(self) -> list[dict]:
         indexes = sorted({item.data(Qt.UserRole) for item in self.table.selectedItems()})
@@ -81,8 +85,11 @@ class RunsPage(Page):
         chosen = self.selected()
         damaged = [run for run in chosen if run["status"] == "damaged"]
         self.open_button.setEnabled(len(chosen) == 1 and not damaged)
-        self.status.setText(" ".join(f"{run['id']}: {run['state'].outcome()} Remove its folder, or mend it: "
-                                     f"{run['path']}" for run in damaged) or self._count_words())
+        self.remove_button.setEnabled(bool(chosen) and not any(run["pid"] for run in chosen))
+        self.status.setText(" ".join(f"{run['id']}: {run['state'].outcome()} Move it to the Trash, or mend its "
+                                     f"folder: {run['path']}" for run in damaged)
+                            or (f"{chosen[0]['id']}: {_outcome(chosen[0])}" if len(chosen) == 1 else "")
+                            or self._count_words())
         self.plot.remove_all()
         for index, run in enumerate(run for run in chosen if run not in damaged):
             color = PALETTE[index % len(PALETTE)]
@@ -94,7 +101,48 @@ class RunsPage(Page):
                 self.plot.add(f"{run['id']}/val", step, loss)
         self.plot.refresh()
 
+    def remove(self) -> None:
+        """Move the selected runs to the Trash (or, where there is none, delete them) after asking; a run that
+        trains is never among them."""
+        chosen = [run for run in self.selected() if not run["pid"]]
+        if not chosen:
+            return
+        box = QMessageBox(QMessageBox.Question, "Move to Trash?",
+                          f"Move {words.count(len(chosen), 'run')} to the Trash?", parent=self)
+        box.setInformativeText("Its adapters, checkpoints, charts and exports go with it. You can take it back out "
+                               "of the Trash." if len(chosen) == 1 else "Their adapters, checkpoints, charts and "
+                               "exports go with them. You can take them back out of the Trash.")
+        trash = box.addButton("Move to Trash", QMessageBox.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.Cancel))
+        box.exec()
+        if box.clickedButton() is not trash:
+            return
+        gone = [run["path"] for run in chosen if _to_trash(Path(run["path"]), self)]
+        self.enter()
+        if gone:
+            self.status.setText(f"Moved {words.count(len(gone), 'run')} to the Trash.")
+            self.removed.emit(gone)
+
     def _open(self) -> None:
         chosen = self.selected()
         if len(chosen) == 1 and chosen[0]["status"] != "damaged":
             self.opened.emit(Path(chosen[0]["path"]))
+
+
+def _outcome(run: dict) -> str:
+    """Where a run is, with the reason and the fix of a run that failed."""
+    error = run["state"].error or {}
+    return run["state"].outcome() + (f" {error['fix']}" if run["status"] == "failed" and error.get("fix") else "")
+
+
+def _to_trash(folder: Path, parent) -> bool:
+    """Move a run's folder to the Trash; where there is none, ask before deleting it for good."""
+    if QFile(str(folder)).moveToTrash():
+        return True
+    answer = QMessageBox.question(parent, "Delete for good?", f"{folder.name} cannot be moved to the Trash here. "
+                                  "Delete it for good? This cannot be undone.",
+                                  QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+    if answer != QMessageBox.Yes:
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()

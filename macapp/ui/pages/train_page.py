@@ -16,6 +16,7 @@ from ...engine import runs
 from ...engine.errors import ConfigError, InputError
 from ...engine.run_state import RunState, clock
 from ...jobs import TrainJob
+from .. import glossary
 from ..bridge import Job
 from ..feedback import UNEXPECTED, problem_words
 from ..plan import METHODS, PRESET_WORDS, PRESETS
@@ -298,8 +299,9 @@ class TrainPage(Page):
             elapsed = time.time() - (run.started_at or time.time())
             left = run.seconds_left()
             left_words = f" \u00b7 about {clock(left)} left" if left is not None else ""
-            self._say(f"Loss {run.loss:.3f} \u00b7 {run.tokens_per_second or 0:,.0f} tokens/s \u00b7 {clock(elapsed)} "
-                      f"elapsed{left_words}{run.together_words()}")
+            speed = f"{run.tokens_per_second or 0:,.0f} {glossary.words('speed')}"
+            self._say(f"Loss {run.loss:.3f} \u00b7 {speed} \u00b7 {clock(elapsed)} elapsed{left_words}"
+                      f"{run.together_words()}")
 
     def show_run(self, run_dir: Path) -> None:
         """Show a past run's charts and outcome; follow it when it is still training."""

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
 from ... import jobs
 from ...engine import bundle, gguf, models, ollama
 from ...engine import events as ev
+from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import failure_words
 from ..pages.page import note
@@ -27,10 +28,12 @@ def choice_box(choices) -> QComboBox:
 
 
 class ExportCard(QGroupBox):
-    """A titled box with one action: its button starts `job()`; `finished(result)` shows the outcome."""
+    """A titled box with one action: its button starts `job()`, Cancel stops it (a stopped export leaves nothing
+    behind); `finished(result)` shows the outcome."""
 
     action = ""
     busy_words = ""
+    stop_words = "Cancel"
 
     def __init__(self, title: str, words: str, page):
         super().__init__(title)
@@ -40,12 +43,16 @@ class ExportCard(QGroupBox):
         self.job.ended.connect(self._ended)
         self.button = QPushButton(self.action)
         self.button.clicked.connect(self.start)
+        self.stop_button = QPushButton(self.stop_words)
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.hide()
         self.progress = QProgressBar(maximumHeight=6, textVisible=False)
         self.progress.setRange(0, 0)
         self.progress.hide()
         self.status = note()
         self.options = QHBoxLayout()
         self.options.addWidget(self.button)
+        self.options.addWidget(self.stop_button)
         layout = QVBoxLayout(self)
         layout.addWidget(note(words))
         layout.addLayout(self.options)
@@ -60,11 +67,21 @@ class ExportCard(QGroupBox):
         if self.page.plan.run_dir is None or self.job.running:
             return
         self.button.setEnabled(False)
+        self.stop_button.show()
         self.progress.show()
         self.say(self.busy_words)
         model, adapter = self.page.model_and_adapter()
         self.job.start(self.job_spec({"run": str(jobs.scratch_folder(self.__class__.__name__.lower())),
                                       "model": model, "adapter": str(adapter)}), self.secrets())
+
+    def stop(self) -> None:
+        self.job.stop()
+        self.stop_button.setEnabled(False)
+
+    def show_run(self, run_name: str) -> None:
+        """Another run is shown: what was said of the last one's export goes."""
+        self.say("")
+        self.status.setToolTip("")
 
     def secrets(self) -> dict | None:
         """What the job needs that must never be written into its job file (a token): given to the worker only."""
@@ -80,8 +97,12 @@ class ExportCard(QGroupBox):
 
     def _ended(self, event: dict) -> None:
         self.button.setEnabled(True)
+        self.stop_button.hide()
+        self.stop_button.setEnabled(True)
         self.progress.hide()
-        if event["type"] == ev.DONE:
+        if event["type"] == ev.DONE and event["result"].get("stopped"):
+            self.say("Cancelled: nothing was written.")
+        elif event["type"] == ev.DONE:
             self.finished(event["result"])
         else:
             self.say(failure_words("Could not finish", event, self, "exporting"), BAD)
@@ -138,7 +159,7 @@ class GgufCard(ExportCard):
             return
         if missing and self.button.text() == self.action:
             self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor installs once (llama.cpp is "
-                     "built on this Mac: about ten minutes).")
+                     f"built on {THIS_COMPUTER}: about ten minutes).")
             self.button.setText("Install the GGUF tools")
             return
         super().start()
@@ -156,8 +177,10 @@ class GgufCard(ExportCard):
             self.say("The GGUF tools are installed. Make the GGUF now.", GOOD)
             return
         measured = result.get("fidelity")
-        lines = [f"Saved {result['path']}", f"Checked: {measured['words']}" if measured else "Not checked."]
-        self.say("\n".join(lines + ollama_lines(result, "my-model")), GOOD)
+        lines = [f"Saved {result['path']}", f"Checked: {measured['summary']}." if measured else "Not checked."]
+        name = ollama.default_name(Path(self.page.plan.run_dir).name)
+        self.say("\n".join(lines + ollama_lines(result, name)), GOOD)
+        self.status.setToolTip(measured["words"] if measured else "")  # the figures, for the curious
         self.page.open_button.show()
 
 
@@ -188,9 +211,9 @@ class OllamaCard(ExportCard):
         self.options.addWidget(self.name, 1)
         self.options.addWidget(self.size)
 
-    def enter(self, run_name: str) -> None:
-        if not self.name.text():
-            self.name.setText(ollama.default_name(run_name))
+    def show_run(self, run_name: str) -> None:
+        super().show_run(run_name)
+        self.name.setText(ollama.default_name(run_name))
 
     def start(self) -> None:
         if not ollama.NAME.match(self.name.text().strip()):
@@ -215,25 +238,23 @@ class OllamaCard(ExportCard):
         lines = [f"Saved the model for Ollama in {Path(result['path']).parent if through_gguf else result['path']}"]
         if through_gguf:
             lines.append(f"Ollama cannot read this kind of model from its folder, so Tailor made a GGUF for it, "
-                         f"checked: {result['fidelity']['words']}")
+                         f"checked: {result['fidelity']['summary']}.")
         self.say("\n".join(lines + ollama_lines(result, self.name.text().strip())), GOOD)
+        self.status.setToolTip(result["fidelity"]["words"] if through_gguf else "")
         self.page.open_button.show()
 
 
 class ServeCard(ExportCard):
     action = "Start the server"
     busy_words = "Loading the model into the server\u2026"
+    stop_words = "Stop the server"
 
     def __init__(self, page):
-        super().__init__("Local API", "An OpenAI-compatible server on this Mac only (127.0.0.1): apps and scripts "
-                         "that speak OpenAI's API can use your model.", page)
-        self.stop_button = QPushButton("Stop the server")
-        self.stop_button.clicked.connect(self.job.stop)
-        self.stop_button.hide()
+        super().__init__("Local API", f"An OpenAI-compatible server on {THIS_COMPUTER} only (127.0.0.1): apps and "
+                         "scripts that speak OpenAI's API can use your model.", page)
         self.copy_button = QPushButton("Copy the Python example")
         self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.python))
         self.copy_button.hide()
-        self.options.addWidget(self.stop_button)
         self.options.addWidget(self.copy_button)
         self.options.addStretch(1)
         self.examples = QPlainTextEdit(readOnly=True, maximumHeight=120)
@@ -248,7 +269,6 @@ class ServeCard(ExportCard):
         if event.get("type") == ev.READY:
             self.progress.hide()
             self.button.hide()
-            self.stop_button.show()
             self.copy_button.show()
             self.python = event["python"]
             self.examples.setPlainText(f"{event['curl']}\n\n{event['python']}")
@@ -258,7 +278,7 @@ class ServeCard(ExportCard):
             super()._event(event)
 
     def _ended(self, event: dict) -> None:
-        for widget in (self.stop_button, self.copy_button, self.examples):
+        for widget in (self.copy_button, self.examples):
             widget.hide()
         self.button.show()
         super()._ended(event)

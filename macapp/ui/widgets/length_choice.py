@@ -6,6 +6,8 @@ It shows a length and emits `chosen(unit, amount)` when the person changes it; t
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
 
+from ...engine.words import THIS_COMPUTER
+
 # unit: (label, decimals, lowest, highest, step, amount when it cannot be said from the steps yet, what it means)
 UNITS = {
     "steps": ("Steps", 0, 1, 1_000_000, 10, 200, "How many batches of examples to train on."),
@@ -14,7 +16,7 @@ UNITS = {
                "Tailor works out the steps from how many examples you have."),
     "minutes": ("Minutes", 0, 1, 100_000, 5, 20,
                 "About how long to train. Tailor works out the steps from how fast your last run of this model "
-                "went on this Mac."),
+                f"went on {THIS_COMPUTER}."),
 }
 
 

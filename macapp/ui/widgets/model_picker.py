@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, Q
 from ... import jobs
 from ...engine import catalog, disk, downloads, model_places, models
 from ...engine import events as ev
+from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import problem_words
 from ..pages.page import note
@@ -23,8 +24,8 @@ from .hub_sign_in import SignInButton
 KINDS = ["A model for your Mac", "The demo model (built in, tiny)", "A model folder on this computer",
          "A model from Hugging Face"]
 CATALOG, DEMO, FOLDER, HUB = range(4)
-FIT_WORDS = {"ok": "Training fits this Mac", "tight": "Training fits this Mac, but only just",
-             "too_big": "Training does not fit this Mac"}
+FIT_WORDS = {"ok": f"Training fits {THIS_COMPUTER}", "tight": f"Training fits {THIS_COMPUTER}, but only just",
+             "too_big": f"Training does not fit {THIS_COMPUTER}"}
 FIT_COLORS = {"ok": "#2e7d32", "tight": "#b26a00", "too_big": "#c62828", None: "#777"}
 
 
@@ -205,6 +206,8 @@ class ModelPicker(QWidget):
             fit = row.get("why") or FIT_WORDS[status]
             if status == "too_big" and row.get("suggestion"):
                 fit += " as set; it fits with " + _setting_words(row["suggestion"])
+            elif self.plan.gpu is False and catalog.slow_without_gpu(entry):
+                fit, status = catalog.SLOW_WITHOUT_GPU, "tight"
             lines.append(f'<span style="color:{FIT_COLORS[status]}; font-weight:600">\u25cf {fit}</span>')
         self.card.setText("<br>".join(lines))
         self.card.setOpenExternalLinks(True)
@@ -226,11 +229,11 @@ class ModelPicker(QWidget):
         if downloading:
             return
         if here:
-            self._say(f"On this Mac ({model_places.place_of(here)}).", "#2e7d32")
+            self._say(f"On {THIS_COMPUTER} ({model_places.place_of(here)}).", "#2e7d32")
         elif held:
             self._say(f"Paused after {disk.size_words(held)}. Resume goes on from there.")
         elif remote:
-            self._say("Not on this Mac yet: press Download, or Start training, which downloads it first.")
+            self._say(f"Not on {THIS_COMPUTER} yet: press Download, or Start training, which downloads it first.")
         else:
             self._say("")
 
@@ -294,7 +297,7 @@ class ModelPicker(QWidget):
         if event["type"] != ev.DONE:
             self._say(problem_words(event, self, "downloading"), "#c62828")
             return
-        self._say("Downloaded: on this Mac now.", "#2e7d32")
+        self._say(f"Downloaded: on {THIS_COMPUTER} now.", "#2e7d32")
         if self.fetching == self.name():
             self.changed.emit(self.name())
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QV
 
 from ...engine import endpoints, model_places
 from ...engine.errors import InputError
+from ...engine.words import THIS_COMPUTER
 from ..pages.page import note
 
 TYPED = "typed"
@@ -46,7 +47,7 @@ class ModelSource(QWidget):
     def look(self) -> None:
         """Look for servers again; the list fills in when they have answered."""
         self.again.setEnabled(False)
-        self.status.setText("Looking for Ollama, LM Studio and other model servers on this Mac\u2026")
+        self.status.setText(f"Looking for Ollama, LM Studio and other model servers on {THIS_COMPUTER}\u2026")
         threading.Thread(target=lambda: self.found.emit(endpoints.find()), daemon=True).start()
 
     def _add(self, words: str, option: dict) -> None:
@@ -74,8 +75,8 @@ class ModelSource(QWidget):
         self._chosen()
         self.again.setEnabled(True)
         self.status.setText("Found " + "; ".join(s.words() for s in servers) + "." if servers else
-                            "No model server is running on this Mac. Open Ollama or LM Studio (and start its local "
-                            "server) and press Look again, or choose an MLX model, which Tailor loads itself.")
+                            f"No model server is running on {THIS_COMPUTER}. Open Ollama or LM Studio (and start its "
+                            "local server) and press Look again, or choose an MLX model, which Tailor loads itself.")
 
     def _option(self) -> dict | None:
         index = self.choices.currentData()

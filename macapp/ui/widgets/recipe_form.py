@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
-from ...engine import documents
+from ...engine import documents, workbooks
 from ...engine.recipe import MOST_EXAMPLES, MOST_PER_PASSAGE, WAYS, Recipe
 from ..pages.page import note
 
@@ -105,7 +105,8 @@ class RecipeForm(QWidget):
 
     def _choose_instructions(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose your instructions", str(Path.home()),
-                                              "Text, JSON or a spreadsheet (*.txt *.json *.csv *.tsv);;All files (*)")
+                                              f"Text, JSON or a spreadsheet (*.txt *.json *.csv *.tsv "
+                                              f"{' '.join('*' + s for s in workbooks.SUFFIXES)});;All files (*)")
         if path:
             self.set_instructions(path)
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QLabel, Q
                                QWidget)
 
 from ...engine.sampling import Sampling
+from .. import glossary
 
 
 class SamplingForm(QWidget):
@@ -26,14 +27,19 @@ class SamplingForm(QWidget):
         self.max_tokens = QSpinBox(minimum=1, maximum=limits["max_tokens"][1], value=200, singleStep=50)
         self.seed = QSpinBox(minimum=0, maximum=limits["seed"][1])
         self.system = QLineEdit(placeholderText="Optional: an instruction every answer follows (system prompt)")
-        self.explanation = QLabel()
+        self.explanation = QLabel(wordWrap=True)
         self.explanation.setStyleSheet("color: #555;")
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
+        self.top_p.setToolTip(glossary.tip("top_p"))
+        self.max_tokens.setToolTip(glossary.tip("max_tokens"))
         for column, (label, widget) in enumerate((("Your model:", self.adapter), ("Temperature:", self.temperature),
-                                                  ("Top-p:", self.top_p), ("Max tokens:", self.max_tokens),
+                                                  (f"{glossary.words('top_p')}:", self.top_p),
+                                                  (f"{glossary.words('max_tokens')}:", self.max_tokens),
                                                   ("Seed:", self.seed))):
-            grid.addWidget(QLabel(label), 0, 2 * column)
+            title = QLabel(label)
+            title.setToolTip(widget.toolTip())
+            grid.addWidget(title, 0, 2 * column)
             grid.addWidget(widget, 0, 2 * column + 1)
         grid.addWidget(QLabel("System:"), 1, 0)
         grid.addWidget(self.system, 1, 1, 1, 9)

@@ -7,15 +7,17 @@ It edits a settings dict in place and emits `changed` after each edit.
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QSpinBox, QWidget
 
+from .. import glossary
+
 # key: (label, kind, minimum, maximum, tooltip); keys with a dot live in lora_parameters
 FIELDS = {
     "batch_size": ("Batch size", int, 1, 512, "Examples per step. Larger uses more memory."),
     "learning_rate": ("Learning rate", float, 1e-7, 1.0, "How big each update is. Too high and the loss jumps."),
-    "lora.rank": ("LoRA rank", int, 1, 512, "Size of the adapter. Larger learns more and uses more memory."),
-    "lora.scale": ("LoRA scale", float, 0.1, 1000.0, "How strongly the adapter changes the model."),
-    "lora.dropout": ("LoRA dropout", float, 0.0, 0.9, "Randomly drops adapter inputs; helps on small data."),
+    "lora.rank": (glossary.words("rank"), int, 1, 512, glossary.tip("rank")),
+    "lora.scale": (glossary.words("scale"), float, 0.1, 1000.0, glossary.tip("scale")),
+    "lora.dropout": (glossary.words("dropout"), float, 0.0, 0.9, glossary.tip("dropout")),
     "num_layers": ("Layers to train", int, -1, 1000, "How many of the last layers get an adapter; 'all' trains all."),
-    "max_seq_length": ("Longest example (tokens)", int, 16, 131_072, "Longer examples are cut to this length."),
+    "max_seq_length": (glossary.words("max_seq_length"), int, 16, 131_072, glossary.tip("max_seq_length")),
     "steps_per_eval": ("Validate every (steps)", int, 1, 100_000, "How often the validation loss is measured."),
     "early_stop_patience": ("Stop early after", int, 0, 1000,
                             "Stop after this many validations without a better loss; 'off' never stops early."),

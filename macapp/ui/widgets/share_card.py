@@ -36,21 +36,24 @@ class ShareCard(ExportCard):
         form = QHBoxLayout()
         form.addWidget(QLabel("Name on Hugging Face:"))
         form.addWidget(self.name, 1)
-        form.addWidget(self.what)
-        form.addWidget(self.visibility)
+        what = QHBoxLayout()  # on a row of their own: the window stays narrow enough for a small screen
+        what.addWidget(self.what, 1)
+        what.addWidget(self.visibility, 1)
         layout = self.layout()
         layout.insertLayout(1, form)
-        layout.insertWidget(2, self.name_problem)
+        layout.insertLayout(2, what)
+        layout.insertWidget(3, self.name_problem)
         self.options.addWidget(self.sign_in)
         self.options.addStretch(1)
         layout.addWidget(self.link)
 
-    def enter(self, run_name: str) -> None:
-        """Name it `<your name>/<the run's name>` when Tailor knows your name from an earlier upload."""
-        self.sign_in.refresh()
+    def show_run(self, run_name: str) -> None:
+        """Name it `<your name>/<the run's name>` when Tailor knows your name from an earlier upload; what was said
+        of the last run's upload (its link, an error) goes."""
+        super().show_run(run_name)
+        self.link.hide()
         user = self.page.settings.hub_user if self.page.settings else ""
-        if user and not self.name.text():
-            self.name.setText(f"{user}/{ollama.default_name(run_name)}")
+        self.name.setText(f"{user}/{ollama.default_name(run_name)}" if user else "")
 
     def _check_name(self, text: str) -> None:
         problem = hub.name_problem(text.strip()) if text.strip() else ""

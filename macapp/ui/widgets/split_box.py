@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QSlider
 
 from ...engine import words
-from ...engine.datasets import DEFAULT_RATIOS, NO_SPLIT, can_split, report_split
+from ...engine.datasets import DEFAULT_RATIOS, MIN_TO_SPLIT, NO_SPLIT, can_split, report_split
 from ...engine.errors import InputError
 from ..pages.page import note
 
@@ -98,8 +98,9 @@ class SplitBox(QGroupBox):
         distinct = report["count"] - repeated if report else 0
         too_few = bool(report) and not own and report["count"] > 0 and self._too_few(report)
         self.no_split.setVisible(too_few or tuple(self.plan.ratios) == NO_SPLIT)
-        self.no_split.setText(f"Train on all {words.count(distinct, 'example')}, with none kept apart: nothing checks "
-                              "whether it learned or only memorised, and the Test step has no held-out questions")
+        self.no_split.setText(f"Train on all {words.count(distinct, 'example')}, with none kept apart")
+        self.no_split.setToolTip("Nothing then checks whether the model learned or only memorised, and the Test "
+                                 "step has no questions it never saw.")
         for slider in (self.valid_slider, self.test_slider):
             slider.setVisible(not own)
             self.layout().labelForField(slider).setVisible(not own)
@@ -112,12 +113,17 @@ class SplitBox(QGroupBox):
         try:
             train, valid, test = report_split(report, self.plan.ratios, self.plan.repeats)
         except InputError as error:
-            self.note.setText(error.problems[0].message[0].upper() + error.problems[0].message[1:] + ". "
-                              + error.problems[0].fix.split(" (Data step")[0] + ", or tick the box above.")
+            self.note.setText(f"Only {words.count(distinct, 'different example')}: too few to keep some apart for "
+                              f"checking. Add examples ({MIN_TO_SPLIT} or more), or tick the box above to train on "
+                              "all of them." if too_few else error.problems[0].message[0].upper()
+                              + error.problems[0].message[1:] + ". " + error.problems[0].fix)
             self.note.setStyleSheet("color: #c62828;")
             return
-        said = (f"Your data is split already. " if own else "") + (
+        said = ("Your data is split already. " if own else "") + (
             f"Training {train:,} \u00b7 checked while training {valid:,} \u00b7 kept for the Test step {test:,}.")
+        if tuple(self.plan.ratios) == NO_SPLIT:
+            said += (" Nothing checks whether it learned or only memorised, and the Test step has no questions it "
+                     "never saw.")
         if repeated:
             copies = repeated + report["repeat_groups"]
             said += (f" {words.count(repeated, 'example')} repeat another"
@@ -125,8 +131,8 @@ class SplitBox(QGroupBox):
                      + (f": all {copies:,} copies are trained on, none is checked." if self.plan.repeats == "train"
                         else ": each is kept once."))
         if report.get("overlap"):
-            said += (f" {words.count(report['overlap'], 'example')} of your checking parts are also in training: left out of "
-                     "them (see Problems).")
+            said += (f" {words.count(report['overlap'], 'example')} of your checking parts are also in training: "
+                     "left out of them (see Problems).")
         self.note.setText(said)
 
     def _too_few(self, report: dict) -> bool:

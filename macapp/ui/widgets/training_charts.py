@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from ...engine.run_state import RunState
+from .. import glossary
 from .series_plot import PALETTE, SeriesPlot
 
 GB = 1e9
@@ -35,19 +36,22 @@ class LossPlot(SeriesPlot):
 
 class SpeedPlot(SeriesPlot):
     def __init__(self, parent=None):
-        super().__init__("Speed", "step", "tokens per second", parent)
-        self.add_series("speed", "tokens/s", PALETTE[2])
+        super().__init__("Speed", "step", glossary.words("speed"), parent)
+        self.add_series("speed", glossary.words("speed"), PALETTE[2])
+        self.setToolTip(glossary.tip("speed"))
 
 
 class MemoryPlot(SeriesPlot):
-    """MLX's active and peak memory and the process RSS; the machine's limit as a line once in view."""
+    """The memory training holds now and at most (MLX's active and peak) and the whole process's; the machine's limit
+    as a line once in view."""
 
     def __init__(self, parent=None):
         super().__init__("Memory", "step", "GB", parent)
         self.getAxis("left").enableAutoSIPrefix(False)
-        self.add_series("active", "MLX active", PALETTE[4])
-        self.add_series("peak", "MLX peak", PALETTE[3])
-        self.add_series("rss", "process", PALETTE[5], dashed=True)
+        self.add_series("active", glossary.words("memory_used"), PALETTE[4])
+        self.add_series("peak", glossary.words("memory_most"), PALETTE[3])
+        self.add_series("rss", glossary.words("memory_all"), PALETTE[5], dashed=True)
+        self.setToolTip("\n".join(glossary.tip(key) for key in ("memory_used", "memory_most", "memory_all")))
         self.limit_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#d62728", width=1, style=pg.QtCore.Qt.DotLine),
                                           label="limit", labelOpts={"position": 0.05, "color": "#d62728"})
         self.addItem(self.limit_line, ignoreBounds=True)
@@ -82,7 +86,7 @@ class TrainingCharts(QWidget):
         forget_macs(self.speed)
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
-            plot.enableAutoRange(x=True)
+            plot.enableAutoRange()  # both axes: none of the last run's ranges stays
 
     def _span(self, total: int) -> None:
         # The whole run's steps from the start: the step axis is drawn once, not again with every point.

@@ -9,6 +9,7 @@ import json
 import sys
 
 from .. import exitcodes
+from ..engine import words
 from ..engine.datasets import DEFAULT_RATIOS
 
 SEVERITY_LABEL = {"error": "error", "fixable": "will fix", "warning": "warning"}
@@ -28,8 +29,8 @@ def _print_report(report) -> None:
         print(f"columns read from their names: prompt = {report.guessed['prompt']!r}, completion = "
               f"{report.guessed['completion']!r} (--prompt and --completion choose others)")
     if report.broken:
-        print(f"{report.broken} records could not be read" + (", left out" if report.skipped else
-                                                                 " (--skip-broken leaves them out)"))
+        print(f"{words.count(report.broken, 'record')} could not be read" + (
+            ", left out" if report.skipped else " (--skip-broken leaves them out)"))
     if report.sheets:
         others = [name for name in report.sheets["names"] if name != report.sheets["chosen"]]
         print(f"sheet read: {report.sheets['chosen']!r}" + (f" (others: {', '.join(map(repr, others))}; --sheet "

@@ -123,6 +123,7 @@ class _Scan:
         self.seen: dict[int, int] = {}
         self.exact: set[int] = set()  # digests of the examples as written, to tell exact repeats from near ones
         self.repeated: set[int] = set()  # keys of examples seen again
+        self.unknown_said = False  # the columns could not be told apart, as said for the first row
         self.split_names, self.units = [], []
 
     def source(self, source: Path) -> None:
@@ -171,6 +172,10 @@ class _Scan:
         if self.guessing:
             self.guess(row.record)
         example, kind, problems = to_example(row.record, self.mapping, where)
+        unknown = example is None and kind is None and isinstance(row.record, dict)
+        if unknown and self.unknown_said:
+            return  # "cannot tell which column holds what" is the same for every row: said once, for the first
+        self.unknown_said = self.unknown_said or unknown
         for problem in problems:
             report.add(problem)
         if example is None:
@@ -281,7 +286,12 @@ def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_len
         report.add(Problem("error", "the model has no chat template, which chat and prompt/completion data need",
                            report.files[0], fix="Choose a chat model, or map the data to text "
                                                 "(--style mistral-text)."))
-    if batch_size and 0 < report.splits.get("train", report.count) < batch_size:
+    if report.count and "all" in report.splits and not can_split(report.to_dict()):
+        report.add(Problem("warning", f"only {words.count(report.count - report.duplicates, 'different example')}: "
+                                      "too few to keep some apart for checking", report.files[0],
+                           fix=f"Add examples ({MIN_TO_SPLIT} or more), or train on all of them with none kept apart "
+                               "(on the Data step; from a terminal, --split 1,0,0)."))
+    elif batch_size and 0 < report.splits.get("train", report.count) < batch_size:
         report.add(Problem("error", f"only {words.count(report.count, 'example')} for a batch size of {batch_size}",
                            report.files[0], fix="Add examples or lower the batch size."))
     return report
@@ -402,7 +412,7 @@ def preview(sources, mapping: Mapping | None = None, limit: int = 20) -> dict:
     for source in [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]:
         groups = split_sources(source) or {None: source_files(source)}
         for path in (p for paths in groups.values() for p in paths):
-            for row in read(path):
+            for row in read(path, mapping.sheet if mapping else None):
                 if len(rows) == limit:
                     return {"columns": columns, "rows": rows}
                 if row.problem or not isinstance(row.record, dict):

@@ -229,8 +229,8 @@ def _ollama() -> Check:
     path = shutil.which("ollama")
     if path:
         return Check("Ollama", "ok", f"found at {path}")
-    return Check("Ollama", "warning", "not installed (optional)",
-                 "Install Ollama from https://ollama.com/download to run your model there.")
+    return Check("Ollama", "warning", "not installed (optional: an app that runs models, to use yours in after "
+                 "training)", "Install Ollama from https://ollama.com/download to run your model there.")
 
 
 def _converter() -> Check:

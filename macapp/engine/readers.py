@@ -281,8 +281,15 @@ def _read_csv(path: Path, head: bytes, delimiter: str | None):
     with open(path, encoding=encoding, errors="strict", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
+            last = 0
             for cells in reader:
                 yield from _taken_rows(path, table.take(reader.line_num, cells), "line")
+                if reader.line_num - last > 1 and table.header and _runs_on(cells, len(table.header), delimiter):
+                    yield _problem(path, last + 1, f"this row runs on over {reader.line_num - last} lines, which "
+                                                   "look like rows of their own",
+                                   "A quote is probably missing on this row: every opening quote needs a closing one. "
+                                   "If its line breaks are meant, nothing to do.", "warning")
+                last = reader.line_num
         except UnicodeDecodeError:
             yield _problem(path, reader.line_num + 1, f"the text is not valid {encoding} here", UTF8_FIX)
             return
@@ -291,6 +298,12 @@ def _read_csv(path: Path, head: bytes, delimiter: str | None):
                            "Check the quotes on this row: every opening quote needs a closing one.")
             return
     yield from _table_end(path, table, "line")
+
+
+def _runs_on(cells: list[str], width: int, delimiter: str) -> bool:
+    """Whether a row's text that spans lines holds, on a later line, as many delimiters as a row of `width` columns
+    would: the sign of an opening quote without its closing one, which swallows the rows after it."""
+    return any(line.count(delimiter) >= max(width - 1, 1) for cell in cells for line in cell.split("\n")[1:])
 
 
 def _taken_rows(path: Path, taken: list[tuple], unit: str):

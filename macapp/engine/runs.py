@@ -18,6 +18,7 @@ import yaml
 
 from .errors import InputError
 from .files import data_home
+from .run_spec import RunSpec
 from .run_state import RunState
 
 
@@ -158,8 +159,9 @@ def summary(folder: Path) -> dict:
     try:
         manifest = json.loads((folder / "data" / "manifest.json").read_text(encoding="utf-8"))
         sources = [Path(s).name for s in manifest["sources"]]
-    except (OSError, ValueError, KeyError, TypeError):  # no manifest yet, or a damaged one: the list goes on
-        sources = []
+    except (OSError, ValueError, KeyError, TypeError):  # no manifest yet (or a damaged one): the files asked for
+        spec = RunSpec.load(folder)
+        sources = [Path(s).name for s in spec.sources] if spec else []
     return {"id": folder.name, "path": str(folder), "model": config.get("model"), "data": config.get("data"),
             "sources": sources, "pid": found.pid if found.live else None, "state": found,
             "status": "running" if found.live else found.phase, "best_val_loss": found.best_val_loss,

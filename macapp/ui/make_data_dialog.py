@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QComboBox, QDialog, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -47,7 +48,8 @@ class MakeDataDialog(QDialog):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Make data with a local model")
-        self.resize(1000, 760)
+        room = QGuiApplication.primaryScreen().availableGeometry()  # a small screen keeps the dialog on it
+        self.resize(min(1000, room.width() - 40), min(760, room.height() - 60))
         self.folder: Path | None = None
         self.made_before = 0  # examples there were when this session of the job began
         self.job = Job(self)

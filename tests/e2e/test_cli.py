@@ -158,7 +158,7 @@ def test_bad_config_and_model_exit_2(tmp_path):
 
 def test_check_reports_mlx(tmp_path):
     result = tailor("check")
-    assert result.returncode == 0 and "[ok  ] MLX" in result.stdout
+    assert result.returncode == 0 and "[ok  ] Training engine: works, on the processor (MLX " in result.stdout
 
 
 def test_ctrl_c_stops_training_and_exits_130(demo_model, tmp_path):

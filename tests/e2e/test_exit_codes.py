@@ -51,9 +51,9 @@ def test_a_model_folder_that_cannot_train_is_refused_before_a_run_is_made(capsys
 def test_a_batch_larger_than_the_data_leaves_no_run(capsys, tmp_path, demo_model):
     before = set(runs.runs_root().iterdir())
     data = tmp_path / "few.jsonl"
-    data.write_text('{"prompt": "q", "completion": "a"}\n' * 5)
-    assert main(["train", "--model", "demo", "--data", str(data), "--batch-size", "8", "--iters", "2"]) == 2
-    assert "training examples for a batch size of 8" in capsys.readouterr().err
+    data.write_text("".join(f'{{"prompt": "q{i}", "completion": "a{i}"}}\n' for i in range(12)))
+    assert main(["train", "--model", "demo", "--data", str(data), "--batch-size", "16", "--iters", "2"]) == 2
+    assert "only 10 training examples for a batch size of 16" in capsys.readouterr().err
     assert set(runs.runs_root().iterdir()) == before
 
 

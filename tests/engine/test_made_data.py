@@ -290,3 +290,12 @@ def test_a_server_lost_while_writing_questions_keeps_them_and_says_so(tmp_path, 
     assert str(failed.value) == "Cannot reach the model server at http://127.0.0.1:9 (connection refused)."
     assert failed.value.fix == "The 2 questions written so far are kept: start the model server again, then go on " \
                                "from there."
+
+
+def test_what_a_job_has_made_is_counted_in_words(tmp_path):
+    assert made_data.made_words(tmp_path) == "nothing made yet" and not made_data.has_made(tmp_path)
+    made_data.append(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 0, "questions": ["a?", "b?"]})
+    made_data.append(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 1, "questions": ["c?"]})
+    assert made_data.made_words(tmp_path) == "3 questions written, no examples yet" and made_data.has_made(tmp_path)
+    made_data.append(tmp_path / made_data.EXAMPLES, {"index": 0, "finish": ["stop"], "messages": chat("a?", "A.")})
+    assert made_data.made_words(tmp_path) == "1 example"

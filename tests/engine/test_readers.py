@@ -12,6 +12,7 @@ from macapp.engine import datasets, loading
 from macapp.engine.errors import DataError
 from macapp.engine.formats import Mapping
 from tests.bad_inputs import BAD_INPUTS, CHAT, MISSING_COLUMN
+from tests.helpers import write_jsonl
 
 ROWS = [{"sql_prompt": f"count rows {i}", "sql": f"SELECT COUNT(*) FROM t{i};", "notes": "x"} for i in range(12)]
 SQL = Mapping(prompt="sql_prompt", completion="sql")
@@ -138,10 +139,10 @@ def test_missing_chat_template_and_small_data(demo_model, tmp_path):
     _, tokenizer = loading.load(demo_model)
     tokenizer.chat_template = None
     path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps(CHAT) + "\n")
-    report = datasets.inspect([path], tokenizer=tokenizer, batch_size=4)
+    write_jsonl(path, [{"messages": [{"role": "user", "content": f"Hi {i}"}, CHAT["messages"][1]]} for i in range(12)])
+    report = datasets.inspect([path], tokenizer=tokenizer, batch_size=16)
     texts = [p.message for p in report.errors]
-    assert any("no chat template" in t for t in texts) and any("batch size of 4" in t for t in texts)
+    assert any("no chat template" in t for t in texts) and "only 12 examples for a batch size of 16" in texts
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -114,3 +114,14 @@ def test_the_byte_order_mark_is_never_part_of_a_column_name(tmp_path):
     path.write_bytes(codecs.BOM_UTF8 + b"prompt;completion\n" + b"".join(b"q%d;a%d\n" % (i, i) for i in range(12)))
     report = datasets.inspect(path)
     assert report.format == "completions" and report.count == 12 and not report.problems
+
+
+def test_a_quote_left_open_that_swallows_rows_is_said(tmp_path):
+    """An opening quote without its closing one takes the rows after it into one cell; a cell that truly holds line
+    breaks (the last answer) is not flagged."""
+    path = tmp_path / "quotes.csv"
+    path.write_text("Question,Answer\n" + "".join(f"{q},{a}\n" for q, a in EMAILS[:12])
+                    + '"Where is my parcel? - Ann,It left today.\nCan I pay later?,Yes.\n'
+                    + 'What about refunds?,"Refunds take, at most,\nfive days."\n')
+    said = [(p.line, p.severity) for p in datasets.inspect(path).problems if "runs on over" in p.message]
+    assert said == [(14, "warning")]

@@ -39,8 +39,8 @@ def test_a_broken_line_is_listed_with_its_place_and_shown(qtbot, window, data_pa
     assert not data_page.ready() and not window.next.isEnabled()
     assert data_page.tabs.currentIndex() == 1 and data_page.tabs.tabText(1).startswith("Problems (")
     texts = [data_page.problems.item(i).text() for i in range(data_page.problems.count())]
-    row = next(i for i, text in enumerate(texts) if f"{name}{place}" in text)
-    assert message in texts[row]
+    row = next(i for i, text in enumerate(texts) if f"{name}, line {place[1:]}: " in text)  # "d.jsonl:2", in words
+    assert message[0].upper() + message[1:] in texts[row]
     data_page.problems.setCurrentRow(row)
     shown = data_page.line_view.toPlainText()
     assert '{"messages": [}' in shown and "Line 2" in shown and "How to fix it" in shown
@@ -51,7 +51,7 @@ def test_warnings_do_not_block_and_fixable_files_can_go_on(qtbot, window, data_p
     path = write_jsonl(tmp_path / "d.jsonl", [CHAT] * 3 + [LINE.decode().replace("Hi", f"Hi {i}") for i in range(20)])
     inspect(qtbot, data_page, [path])
     assert data_page.ready() and window.next.isEnabled()
-    assert "repeats" in data_page.problems.item(0).text()
+    assert data_page.problems.item(0).text().endswith("d.jsonl, line 2: Repeats d.jsonl, line 1")
 
 
 def test_columns_named_as_people_name_them_are_read_and_shown_for_confirmation(qtbot, window, data_page, tmp_path):
@@ -61,7 +61,7 @@ def test_columns_named_as_people_name_them_are_read_and_shown_for_confirmation(q
                     encoding="utf-8")
     inspect(qtbot, data_page, [path])
     assert data_page.ready() and window.next.isEnabled()
-    assert data_page.status.text().startswith("42 examples of prompts with answers")
+    assert data_page.status.text().startswith("42 examples of questions with answers")
     assert data_page.mapping_box.isVisible() and not data_page.mapping_box.isHidden()
     assert "reads \u201cComment\u201d as the question and \u201cResponse\u201d as the answer" in \
         data_page.mapping_note.text()
@@ -101,7 +101,7 @@ def test_broken_lines_can_be_left_out_saying_how_many(qtbot, window, data_page, 
     inspect(qtbot, data_page, [path])
     assert not data_page.ready()
     problem = next(data_page.problems.item(i).text() for i in range(data_page.problems.count()))
-    assert "chats.jsonl:5" in problem and "a comma is missing before `\"completion\"`" in problem
+    assert "chats.jsonl, line 5: A comma is missing before `\"completion\"`" in problem
     box = data_page.skip_broken
     assert box.isVisible() and box.text() == "Leave out the 1 broken line and train on the 12 good examples"
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
@@ -129,7 +129,7 @@ def test_a_workbook_is_read_its_sheets_offered_and_another_chosen(qtbot, window,
     inspect(qtbot, data_page, [book])
     assert data_page.sheet_row.isVisibleTo(data_page) and data_page.sheet.currentText() == "Emails"
     assert [data_page.sheet.itemText(i) for i in range(data_page.sheet.count())] == ["Emails", "Drafts"]
-    assert data_page.status.text().startswith("30 examples of prompts with answers") and data_page.ready()
+    assert data_page.status.text().startswith("30 examples of questions with answers") and data_page.ready()
     assert window.plan.mapping == {"prompt": "Customer email", "completion": "Our reply", "sheet": "Emails"}
     data_page.sheet.setCurrentIndex(1)
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
@@ -176,7 +176,7 @@ def test_too_few_examples_are_said_before_training_and_can_all_be_trained_on(qtb
 def test_a_missing_file_is_said_plainly(qtbot, data_page, tmp_path):
     inspect(qtbot, data_page, [tmp_path / "nowhere.jsonl"])
     assert not data_page.ready()
-    assert "file not found" in data_page.problems.item(0).text()
+    assert data_page.problems.item(0).text().endswith("nowhere.jsonl: File not found")
 
 
 def test_choosing_other_data_while_reading_ends_the_first_reading(qtbot, data_page, tmp_path):

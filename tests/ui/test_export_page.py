@@ -36,7 +36,7 @@ def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
     folder = page.plan.run_dir / "exports" / "gguf-q8_0"
     assert sorted(p.name for p in folder.iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
     assert "Checked: it answers like your model: llama.cpp picks the same next word" in card.status.text()
-    assert "(at least 9" in card.status.toolTip()  # the figures and their bars, one hover away
+    assert "allowed)" in card.status.toolTip()  # the figures and their bars, one hover away
     assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
 
 

@@ -14,14 +14,14 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from ... import jobs
 from ...engine import demo, made_data, words
+from ...engine.datasets import DEFAULT_RATIOS, NO_SPLIT
 from ...engine import events as ev
-from ...engine.errors import place
 from ...engine.formats import Mapping, guess_mapping
 from ...engine.readers import SUFFIXES
 from ..bridge import Job
 from ..feedback import failure_words
 from ..make_data_dialog import MakeDataDialog
-from .data_text import CELL_CHARS, cell_text, column_words, field_words, read_line
+from .data_text import CELL_CHARS, cell_text, column_words, problem_text, read_line, where_words
 from ..widgets.histogram_plot import HistogramPlot
 from ..widgets.split_box import SplitBox
 from .page import Page, note
@@ -100,8 +100,8 @@ class DataPage(Page):
         self.system_prompt.setPlaceholderText("optional: an instruction given before every example")
         form.addRow("Question or prompt:", self.prompt_column)
         form.addRow("Answer:", self.answer_column)
-        form.addRow("Or plain text:", self.text_column)
-        form.addRow("System prompt:", self.system_prompt)
+        form.addRow("Or one column of text:", self.text_column)
+        form.addRow("Instruction before every example:", self.system_prompt)
         apply = QPushButton("Use these columns")
         apply.clicked.connect(self._apply_mapping)
         form.addRow("", apply)
@@ -109,10 +109,10 @@ class DataPage(Page):
         return self.mapping_box
 
     def _problems_tab(self) -> QWidget:
-        self.problems = QListWidget()
+        self.problems = QListWidget(wordWrap=True)
         self.problems.currentItemChanged.connect(self._show_problem)
         self.line_view = QPlainTextEdit(readOnly=True)
-        self.line_view.setPlaceholderText("Click a problem to see the line it is on.")
+        self.line_view.setPlaceholderText("Click a problem to see where it is and how to fix it.")
         splitter = QSplitter(Qt.Vertical)
         splitter.addWidget(self.problems)
         splitter.addWidget(self.line_view)
@@ -177,6 +177,9 @@ class DataPage(Page):
             self.set_sources(paths, self._remembered(paths))
 
     def set_sources(self, sources: list[str], mapping: dict | None, skip_broken: bool = False) -> None:
+        if sources != self.plan.sources and tuple(self.plan.ratios) == NO_SPLIT:  # chosen for other, fewer examples
+            self.plan.ratios = DEFAULT_RATIOS
+            self.split_box.show_plan()
         self.plan.sources, self.plan.mapping, self.plan.skip_broken = sources, mapping, skip_broken
         self.data_changed.emit()
         self._show_path()
@@ -224,23 +227,26 @@ class DataPage(Page):
             return
         self.plan.inspection = event["result"]
         report, preview = event["result"]["report"], event["result"]["preview"]
+        self.split_box.show_report(report)
         self._show_summary(report)
-        self._show_preview(preview)
+        self._show_preview(preview, report)
         self._show_problems(report)
         self._show_lengths(report)
         self._offer_mapping(report, preview)
         self._offer_skipping(report)
         self._offer_sheets(report)
-        self.split_box.show_report(report)
+        self.split_box.show_report(report)  # again: the columns and sheet now chosen are the plan's
         self.ready_changed.emit()
 
     def _show_summary(self, report: dict) -> None:
         errors = sum(p["severity"] == "error" for p in report["problems"])
-        kinds = {"chat": "chat conversations", "completions": "prompts with answers", "text": "plain text"}
+        kinds = {"chat": "conversations", "completions": "questions with answers", "text": "plain text"}
         found = f"{words.count(report['count'], 'example')} of {kinds.get(report['format'], 'unknown format')}"
         if errors:
-            text = f"{found}. {errors} problem{'s' * (errors != 1)} must be fixed first: see Problems."
+            text = f"{found}. {words.count(errors, 'problem')} must be fixed first: see Problems."
             color = "#c62828"
+        elif report["count"] and self.split_box.sizes() is None:
+            text, color = f"{found}: too few to keep some apart for checking. See below.", "#c62828"
         else:
             others = len(report["problems"]) + report["unlisted"]
             text = found + (f". {words.count(others, 'thing')} worth a look under Problems; training can go ahead."
@@ -249,8 +255,10 @@ class DataPage(Page):
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {color}; font-weight: 600;")
 
-    def _show_preview(self, preview: dict) -> None:
-        columns = preview["columns"]
+    def _show_preview(self, preview: dict, report: dict) -> None:
+        chosen = self.plan.mapping or report.get("guessed") or {}
+        first = [c for c in (chosen.get("prompt"), chosen.get("completion")) if c in preview["columns"]]
+        columns = first + [c for c in preview["columns"] if c not in first]  # the question and answer first
         self.table.clear()
         self.table.setColumnCount(len(columns) + 1)
         self.table.setHorizontalHeaderLabels(["where", *columns])
@@ -264,15 +272,14 @@ class DataPage(Page):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         for c in range(self.table.columnCount()):
-            self.table.setColumnWidth(c, min(self.table.columnWidth(c), 420))
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c), 300))
 
     def _show_problems(self, report: dict) -> None:
         self.problems.clear()
         for problem in report["problems"]:
             mark, color = SEVERITY[problem["severity"]]
-            where = place(Path(problem["file"]).name, problem["line"], problem["unit"])
-            field = f"{field_words(problem['field'])}: " if problem.get("field") else ""
-            item = QListWidgetItem(f"{mark}  {where}  {field}{problem['message']}")
+            where = where_words(problem["file"], problem["line"], problem["unit"])
+            item = QListWidgetItem(f"{mark}  {where}: {problem_text(problem)}")
             item.setForeground(Qt.GlobalColor.black if problem["severity"] == "warning" else Qt.GlobalColor.red)
             item.setData(Qt.UserRole, problem)
             self.problems.addItem(item)
@@ -289,9 +296,10 @@ class DataPage(Page):
         if not problem:
             self.line_view.clear()
             return
-        text = f"{place(problem['file'], problem['line'], problem['unit'])}\n{problem['message']}\n"
+        text = f"{where_words(problem['file'], problem['line'], problem['unit'])}\n{problem_text(problem)}\n"
         if problem["fix"]:
-            text += f"How to fix it: {problem['fix']}\n"
+            text += (problem["fix"] if problem["fix"].startswith("Nothing to do") else
+                     f"How to fix it: {problem['fix']}") + "\n"
         if problem["line"] and problem["unit"] == "line":
             text += f"\nLine {problem['line']}:\n{read_line(problem['file'], problem['line'])}"
         self.line_view.setPlainText(text)
@@ -341,7 +349,7 @@ class DataPage(Page):
         self.skip_broken.setText(f"Leave out the {broken} broken line{'s' * (broken != 1)} and train on the "
                                  f"{good:,} good example{'s' * (good != 1)}" if not self.plan.skip_broken else
                                  f"{broken} broken line{'s are' if broken != 1 else ' is'} left out "
-                                 "(untick to see them as problems again)")
+                                 f"(untick to see {'them' if broken != 1 else 'it'} as a problem again)")
 
     def _apply_mapping(self) -> None:
         def chosen(combo):

@@ -5,6 +5,9 @@ example a problem is about, and the line of a file that a problem is on.
 import itertools
 import json
 import re
+from pathlib import Path
+
+from ...engine.errors import SHEET, place
 
 CELL_CHARS = 160
 
@@ -46,3 +49,20 @@ def field_words(field: str) -> str:
         part = {"content": "text", "role": "role (user or assistant)"}.get(found[2], found[2])
         return f"message {int(found[1]) + 1}" + (f"'s {part}" if part else "")
     return FIELD_WORDS.get(field, f"\u201c{field}\u201d")
+
+
+def where_words(file: str, line: int | None, unit: str) -> str:
+    """Where a problem is, as a person reads it: "chats.jsonl, line 5", "book.xlsx, sheet “Emails”, row 14"."""
+    name = Path(file).name
+    if line is None or unit.startswith(SHEET):
+        return place(name, line, unit)
+    return f"{name}, {unit} {line}"
+
+
+def problem_text(problem: dict) -> str:
+    """A problem's message as the Problems list shows it: a sentence, the places it names as where_words says them."""
+    message = problem["message"].replace(str(Path(problem["file"]).parent) + "/", "")
+    message = re.sub(r"(\S+\.\w+):(\d+)", r"\1, line \2", message)
+    field = f"{field_words(problem['field'])}: " if problem.get("field") else ""
+    text = field + message
+    return text[:1].upper() + text[1:]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QFrame, QLabel, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 
 class Page(QWidget):
@@ -28,8 +28,12 @@ class Page(QWidget):
         purpose.setStyleSheet("color: #555; font-size: 13px; margin-bottom: 8px;")
         outer.addWidget(heading)
         outer.addWidget(purpose)
-        self.body = QVBoxLayout()
-        outer.addLayout(self.body, 1)
+        content = QWidget()
+        self.body = QVBoxLayout(content)
+        self.body.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)  # a small screen scrolls the step
+        scroll.setWidget(content)
+        outer.addWidget(scroll, 1)
 
     def ready(self) -> bool:
         return True

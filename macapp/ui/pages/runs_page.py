@@ -3,6 +3,7 @@ overlay their loss curves, open one in the Train step to see its charts (or foll
 Trash.
 """
 
+import re
 import shutil
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class RunsPage(Page):
         self.table.setRowCount(len(self.rows))
         for r, run in enumerate(self.rows):
             best = run["best_val_loss"]
-            values = [run["id"], Path(run["model"] or "").name or run["model"] or "", ", ".join(run["sources"]),
+            values = [re.sub(r"^\d{8}-\d{6}-", "", run["id"]), Path(run["model"] or "").name or run["model"] or "",
+                      ", ".join(run["sources"]),
                       STATUS_WORDS.get(run["status"], run["status"]), f"{best:.3f}" if best is not None else "",
                       run["created"]]
             for c, value in enumerate(values):

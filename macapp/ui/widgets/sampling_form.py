@@ -33,17 +33,19 @@ class SamplingForm(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         self.top_p.setToolTip(glossary.tip("top_p"))
         self.max_tokens.setToolTip(glossary.tip("max_tokens"))
-        for column, (label, widget) in enumerate((("Your model:", self.adapter), ("Temperature:", self.temperature),
+        grid.addWidget(QLabel("Your model:"), 0, 0)
+        grid.addWidget(self.adapter, 0, 1, 1, 7)  # a row of its own: the adapter's name is long
+        for column, (label, widget) in enumerate((("Temperature:", self.temperature),
                                                   (f"{glossary.words('top_p')}:", self.top_p),
                                                   (f"{glossary.words('max_tokens')}:", self.max_tokens),
                                                   ("Seed:", self.seed))):
             title = QLabel(label)
             title.setToolTip(widget.toolTip())
-            grid.addWidget(title, 0, 2 * column)
-            grid.addWidget(widget, 0, 2 * column + 1)
-        grid.addWidget(QLabel("System:"), 1, 0)
-        grid.addWidget(self.system, 1, 1, 1, 9)
-        grid.addWidget(self.explanation, 2, 0, 1, 10)
+            grid.addWidget(title, 1, 2 * column)
+            grid.addWidget(widget, 1, 2 * column + 1)
+        grid.addWidget(QLabel("System:"), 2, 0)
+        grid.addWidget(self.system, 2, 1, 1, 7)
+        grid.addWidget(self.explanation, 3, 0, 1, 8)
         for spin in (self.temperature, self.top_p, self.max_tokens, self.seed):
             spin.valueChanged.connect(self._changed)
         self.adapter.currentIndexChanged.connect(self._changed)

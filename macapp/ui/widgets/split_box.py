@@ -5,7 +5,7 @@ It reads and sets the plan's ratios and repeats, and says in words what the spli
 """
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QSlider
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider
 
 from ...engine import words
 from ...engine.datasets import DEFAULT_RATIOS, MIN_TO_SPLIT, NO_SPLIT, can_split, report_split
@@ -29,8 +29,16 @@ class SplitBox(QGroupBox):
                                      "see whether it is still learning or only memorising.")
         self.test_slider.setToolTip("Test: examples kept for the Test step, to compare the tuned model with the "
                                     "original on questions neither trained on.")
-        form.addRow("Checked while training:", self.valid_slider)
-        form.addRow("Kept for the Test step:", self.test_slider)
+        self.rows = []  # each share's slider, the share in words, and its row's label
+        for title, slider in (("Checked while training:", self.valid_slider),
+                              ("Kept for the Test step:", self.test_slider)):
+            share = QLabel(minimumWidth=40)
+            slider.valueChanged.connect(lambda value, share=share: share.setText(f"{value}%"))
+            row = QHBoxLayout()
+            row.addWidget(slider, 1)
+            row.addWidget(share)
+            form.addRow(title, row)
+            self.rows.append((slider, share, form.labelForField(row)))
         self.repeats = QCheckBox("Keep repeated examples, in training only")
         self.repeats.setToolTip("Repeats are never both trained on and checked. Left out, each counts once; kept, "
                                 "every copy is trained on, so it weighs more, and none is used for checking.")
@@ -47,11 +55,12 @@ class SplitBox(QGroupBox):
         """The plan's split on the controls, as when a past run is opened."""
         held_out = tuple(self.plan.ratios) != NO_SPLIT
         ratios = self.plan.ratios if held_out else DEFAULT_RATIOS
-        for slider, value in ((self.valid_slider, ratios[1]), (self.test_slider, ratios[2])):
+        for (slider, share, _), value in zip(self.rows, ratios[1:]):
             slider.blockSignals(True)
             slider.setValue(round(value * 100))
             slider.setEnabled(held_out)
             slider.blockSignals(False)
+            share.setText(f"{slider.value()}%")
         for box, on in ((self.repeats, self.plan.repeats == "train"), (self.no_split, not held_out)):
             box.blockSignals(True)
             box.setChecked(on)
@@ -101,9 +110,9 @@ class SplitBox(QGroupBox):
         self.no_split.setText(f"Train on all {words.count(distinct, 'example')}, with none kept apart")
         self.no_split.setToolTip("Nothing then checks whether the model learned or only memorised, and the Test "
                                  "step has no questions it never saw.")
-        for slider in (self.valid_slider, self.test_slider):
-            slider.setVisible(not own)
-            self.layout().labelForField(slider).setVisible(not own)
+        for row in self.rows:
+            for widget in row:
+                widget.setVisible(not own)
         self.note.setStyleSheet("color: #555;")
         if not report or not report["count"]:
             ratios = self.plan.ratios
@@ -124,6 +133,8 @@ class SplitBox(QGroupBox):
         if tuple(self.plan.ratios) == NO_SPLIT:
             said += (" Nothing checks whether it learned or only memorised, and the Test step has no questions it "
                      "never saw.")
+        elif not valid:
+            said += " With none checked while training, there is no validation curve and no best adapter."
         if repeated:
             copies = repeated + report["repeat_groups"]
             said += (f" {words.count(repeated, 'example')} repeat another"

@@ -60,8 +60,8 @@ class MemoryPlot(SeriesPlot):
     def set_limit(self, limit_bytes: int | None) -> None:
         if limit_bytes:
             self.limit_line.setValue(limit_bytes / GB)
-            self.limit_line.label.setFormat(f"this machine can give {limit_bytes / GB:.1f} GB")
-            self.setTitle(f"Memory (limit {limit_bytes / GB:.0f} GB)", size="11pt")
+            self.limit_line.label.setFormat(f"limit {limit_bytes / GB:.1f} GB")
+            self.setTitle("Memory", size="11pt")
             self.limit_line.show()
 
 

@@ -420,7 +420,7 @@ def preview(sources, mapping: Mapping | None = None, limit: int = 20) -> dict:
                 columns += [str(key) for key in row.record if str(key) not in columns]
                 example = to_example(row.record, mapping, {"file": row.file, "line": row.line})[0]
                 rows.append({"place": place(row.file, row.line, row.unit), "record": row.record,
-                             "example": example})
+                             "example": example, "file": row.file, "line": row.line, "unit": row.unit})
     return {"columns": columns, "rows": rows}
 
 

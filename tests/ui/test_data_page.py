@@ -82,7 +82,7 @@ def test_unknown_columns_are_mapped_in_the_page_and_remembered(qtbot, window, da
     data_page.answer_column.setCurrentText("body")
     data_page.system_prompt.setText("Answer briefly.")
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
-        qtbot.mouseClick(data_page.mapping_box.findChild(type(window.next), ""), Qt.LeftButton)
+        qtbot.mouseClick(data_page.mapping_box.findChild(type(window.next), "use_columns"), Qt.LeftButton)
     chosen = {"prompt": "title", "completion": "body", "text": None, "system": "Answer briefly."}
     assert window.plan.mapping == chosen
     assert data_page.ready() and window.plan.inspection["report"]["count"] == 30

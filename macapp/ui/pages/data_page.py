@@ -91,10 +91,20 @@ class DataPage(Page):
     # building blocks
 
     def _mapping_box(self) -> QGroupBox:
+        """What each column holds, in a sentence; the choice of columns opens where Tailor cannot tell, or when asked."""
         self.mapping_box = QGroupBox("Which columns hold what")
-        form = QFormLayout(self.mapping_box)
+        box = QVBoxLayout(self.mapping_box)
         self.mapping_note = note()
-        form.addRow(self.mapping_note)
+        self.change_columns = QPushButton("Choose other columns\u2026")
+        self.change_columns.clicked.connect(lambda: (self.mapping_form.show(), self.change_columns.hide()))
+        line = QHBoxLayout()
+        line.addWidget(self.mapping_note, 1)
+        line.addWidget(self.change_columns)
+        box.addLayout(line)
+        self.mapping_form = QWidget()
+        box.addWidget(self.mapping_form)
+        form = QFormLayout(self.mapping_form)
+        form.setContentsMargins(0, 0, 0, 0)
         self.prompt_column, self.answer_column, self.text_column = QComboBox(), QComboBox(), QComboBox()
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("optional: an instruction given before every example")
@@ -102,7 +112,7 @@ class DataPage(Page):
         form.addRow("Answer:", self.answer_column)
         form.addRow("Or one column of text:", self.text_column)
         form.addRow("Instruction before every example:", self.system_prompt)
-        apply = QPushButton("Use these columns")
+        apply = QPushButton("Use these columns", objectName="use_columns")
         apply.clicked.connect(self._apply_mapping)
         form.addRow("", apply)
         self.mapping_box.hide()
@@ -122,6 +132,7 @@ class DataPage(Page):
         tab = QWidget()
         layout = QVBoxLayout(tab)
         self.histogram = HistogramPlot()
+        self.histogram.setMinimumHeight(120)  # the page fits a small screen: the split below stays in view
         self.length_note = note()
         layout.addWidget(self.histogram, 1)
         layout.addWidget(self.length_note)
@@ -264,7 +275,9 @@ class DataPage(Page):
         self.table.setHorizontalHeaderLabels(["where", *columns])
         self.table.setRowCount(len(preview["rows"]))
         for r, row in enumerate(preview["rows"]):
-            self.table.setItem(r, 0, QTableWidgetItem(Path(row["place"]).name))
+            where = where_words(row["file"], row["line"], row["unit"])
+            self.table.setItem(r, 0, QTableWidgetItem(where if len(report["files"]) > 1 else  # else the file is named
+                                                      where.split(", ")[-1]))  # above: its line or row
             for c, column in enumerate(columns, start=1):
                 value = row["record"].get(column)
                 item = QTableWidgetItem("" if value is None else cell_text(value))
@@ -328,14 +341,15 @@ class DataPage(Page):
             combo.clear()
             combo.addItems(choices)
             combo.setCurrentText(current if current in choices else "(none)")
+        self.mapping_form.setVisible(unknown)
+        self.change_columns.setVisible(not unknown)
         if unknown:
             self.mapping_note.setText("Tailor cannot tell from the column names which one holds the question and "
                                       "which the answer. Choose them, then press Use these columns.")
         elif guessed["prompt"] and (mapping.get("prompt"), mapping.get("completion")) == (guessed["prompt"],
                                                                                             guessed["completion"]):
             self.mapping_note.setText(f"Tailor reads {column_words(guessed['prompt'])} as the question and "
-                                      f"\u201c{guessed['completion']}\u201d as the answer. If that is wrong, "
-                                      "choose other columns and press Use these columns.")
+                                      f"\u201c{guessed['completion']}\u201d as the answer.")
         else:
             self.mapping_note.setText("These are the columns you chose; Tailor remembers them for this file.")
 

@@ -28,7 +28,7 @@ class Page(QWidget):
         purpose.setStyleSheet("color: #555; font-size: 13px; margin-bottom: 8px;")
         outer.addWidget(heading)
         outer.addWidget(purpose)
-        content = QWidget()
+        content = _Content()
         self.body = QVBoxLayout(content)
         self.body.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)  # a small screen scrolls the step
@@ -46,6 +46,14 @@ class Page(QWidget):
 
     def enter(self) -> None:
         pass
+
+
+class _Content(QWidget):
+    """A step's body in its scroll area, which scrolls only once the body cannot shrink further: a scroll area asks
+    a body with wrapped text for its height at a width, and a plain widget answers with the height it would like."""
+
+    def heightForWidth(self, width: int) -> int:
+        return self.layout().minimumHeightForWidth(width)
 
 
 def note(text: str = "", color: str = "#555") -> QLabel:

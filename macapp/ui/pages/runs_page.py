@@ -39,6 +39,7 @@ class RunsPage(Page):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self._open())
         self.plot = SeriesPlot("Loss of the selected runs", "step", "loss")
+        self.plot.setMinimumHeight(160)  # the table and the chart share a small screen without scrolling
         self.open_button = QPushButton("Open in the Train step")
         self.open_button.clicked.connect(self._open)
         self.refresh_button = QPushButton("Refresh")

@@ -86,7 +86,8 @@ class TrainingCharts(QWidget):
         forget_macs(self.speed)
         for plot in (self.loss, self.speed, self.memory):
             plot.clear_points()
-            plot.enableAutoRange()  # both axes: none of the last run's ranges stays
+            plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # none of the last run's ranges stays
+            plot.enableAutoRange()
 
     def _span(self, total: int) -> None:
         # The whole run's steps from the start: the step axis is drawn once, not again with every point.

@@ -19,7 +19,8 @@ MINIMUM_MACOS = "14.0"  # MLX's Metal wheels are built for macOS 14 and later
 # (MLX finds its Metal kernels there), PySide6 its Qt libraries, the others their data files.
 PACKAGES = ["macapp", "mlx", "mlx_lm", "PySide6", "shiboken6", "pyqtgraph", "numpy", "transformers", "tokenizers",
             "safetensors", "sentencepiece", "huggingface_hub", "jinja2", "yaml", "psutil", "platformdirs",
-            "pyarrow", "certifi", "keyring", "pypdf", "docx", "bs4"]
+            "pyarrow", "certifi", "keyring", "pypdf", "docx", "bs4", "python_calamine", "numbers_parser",
+            "charset_normalizer"]
 QT_PLUGINS = ["platforms", "styles", "imageformats", "iconengines"]  # the Cocoa platform, macOS style, PNG/SVG
 EXCLUDES = ["tkinter", "torch", "llama_cpp", "convert_hf_to_gguf", "pytest"]  # the GGUF tools are not bundled
 

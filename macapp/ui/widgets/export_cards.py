@@ -136,13 +136,14 @@ class FuseCard(ExportCard):
 
 
 class GgufCard(ExportCard):
-    action = "Make a GGUF"
+    action = "Make the file"
     busy_words = "Merging, converting with llama.cpp's converter, then checking it with llama.cpp\u2026"
 
     def __init__(self, page):
-        super().__init__("GGUF for llama.cpp and LM Studio", "One file that llama.cpp, LM Studio and Ollama load. "
-                         "Tailor measures it with llama.cpp on your own examples: it must pick the same next "
-                         "words as your model.", page)
+        super().__init__("One file for llama.cpp and LM Studio (GGUF)", "One file that llama.cpp, LM Studio and "
+                         "Ollama load. Tailor measures it with llama.cpp on your own examples: it must pick the same "
+                         "next words as your model.", page)
+        self.setToolTip("GGUF is the file format of llama.cpp, which LM Studio and Ollama use too.")
         self.outtype = choice_box((("Exact: your model's own precision (largest)", ""),
                                    ("8-bit, q8_0: half the size, nearly exact", "q8_0"),
                                    ("6-bit, Q6_K: very close", "Q6_K"), ("5-bit, Q5_K_M: close", "Q5_K_M"),
@@ -153,14 +154,14 @@ class GgufCard(ExportCard):
     def start(self) -> None:
         missing = gguf.missing_tools()
         if missing and bundle.inside_app():  # pip cannot install into the (signed, read-only) app
-            self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor.app does not include. Make it from "
+            self.say(f"Making the file needs {' and '.join(missing)}, which Tailor.app does not include. Make it from "
                      f"Tailor's source folder: tailor export --run {Path(self.page.plan.run_dir).name} --gguf f16",
                      BAD)
             return
         if missing and self.button.text() == self.action:
-            self.say(f"Making a GGUF needs {' and '.join(missing)}, which Tailor installs once (llama.cpp is "
+            self.say(f"Making the file needs {' and '.join(missing)}, which Tailor installs once (llama.cpp is "
                      f"built on {THIS_COMPUTER}: about ten minutes).")
-            self.button.setText("Install the GGUF tools")
+            self.button.setText("Install the tools")
             return
         super().start()
 
@@ -174,7 +175,7 @@ class GgufCard(ExportCard):
     def finished(self, result: dict) -> None:
         if "installed" in result:
             self.button.setText(self.action)
-            self.say("The GGUF tools are installed. Make the GGUF now.", GOOD)
+            self.say("The tools are installed. Make the file now.", GOOD)
             return
         measured = result.get("fidelity")
         lines = [f"Saved {result['path']}", f"Checked: {measured['summary']}." if measured else "Not checked."]
@@ -222,8 +223,8 @@ class OllamaCard(ExportCard):
             return
         config = models.config_of(self.page.model_and_adapter()[0])
         if not ollama.imports(config) and gguf.missing_tools():
-            self.say("Ollama cannot read this kind of model from its folder, so Tailor makes a GGUF for it first. "
-                     "Install the GGUF tools in the GGUF box above, then come back here.", BAD)
+            self.say("Ollama cannot read this kind of model from its folder, so Tailor makes one file (GGUF) for it "
+                     "first. Install the tools in the \u201cOne file\u201d box above, then come back here.", BAD)
             return
         super().start()
 
@@ -237,8 +238,8 @@ class OllamaCard(ExportCard):
         through_gguf = result["route"] == "gguf"
         lines = [f"Saved the model for Ollama in {Path(result['path']).parent if through_gguf else result['path']}"]
         if through_gguf:
-            lines.append(f"Ollama cannot read this kind of model from its folder, so Tailor made a GGUF for it, "
-                         f"checked: {result['fidelity']['summary']}.")
+            lines.append("Ollama cannot read this kind of model from its folder, so Tailor made one file (GGUF) for "
+                         f"it, checked: {result['fidelity']['summary']}.")
         self.say("\n".join(lines + ollama_lines(result, self.name.text().strip())), GOOD)
         self.status.setToolTip(result["fidelity"]["words"] if through_gguf else "")
         self.page.open_button.show()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from ..engine.words import THIS_COMPUTER
 from .bridge import Job, running_training
@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._add_menus()
         self.resize(1180, 780)
+        # Tab reaches every control, buttons too (a Mac's default reaches only text fields and lists unless Full
+        # Keyboard Access is on), and the one it reaches shows the system's focus ring.
+        QApplication.styleHints().setTabFocusBehavior(Qt.TabFocusAllControls)
         if not self.settings.geometry.isEmpty():
             self.restoreGeometry(self.settings.geometry)
         self.go(0)

@@ -2,6 +2,7 @@
 Real workers on the demo model."""
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from macapp.engine import events as ev
 from tests.ui.test_runs_page import answer_boxes
@@ -41,6 +42,9 @@ def test_an_export_shows_cancel_while_it_runs_and_says_when_it_was_cancelled(qtb
 
 
 def test_return_presses_continue_where_the_focused_control_has_no_use_for_it(qtbot, window):
+    """And Tab reaches the buttons too, as it does on a Mac only with Full Keyboard Access on."""
+    assert QApplication.styleHints().tabFocusBehavior() == Qt.TabFocusAllControls
+    assert window.next.focusPolicy() & Qt.TabFocus
     qtbot.waitUntil(window.next.isEnabled, timeout=LONG)  # the check has passed
     window.page(0).setFocus()
     qtbot.keyClick(window, Qt.Key_Return)

@@ -43,16 +43,19 @@ def with_cached_formula(path: Path, cell: str, formula: str, shown: str) -> Path
     return path
 
 
+def _filled_cells(rows):
+    """(row, column, value) of each cell that holds something, 0-based."""
+    return ((r, c, value) for r, row in enumerate(rows) for c, value in enumerate(row) if value is not None)
+
+
 def xls(path: Path, rows) -> Path:
     """An Excel 97-2003 workbook of one sheet."""
     import xlwt
 
     book = xlwt.Workbook()
     sheet = book.add_sheet("Replies")
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            if value is not None:
-                sheet.write(r, c, value)
+    for r, c, value in _filled_cells(rows):
+        sheet.write(r, c, value)
     book.save(str(path))
     return path
 
@@ -88,11 +91,8 @@ def numbers(path: Path, sheets: dict) -> Path:
             document.add_sheet(name)
         sheet = document.sheets[index]
         sheet.name = name
-        table = sheet.tables[0]
-        for r, row in enumerate(rows):
-            for c, value in enumerate(row):
-                if value is not None:
-                    table.write(r, c, value)
+        for r, c, value in _filled_cells(rows):
+            sheet.tables[0].write(r, c, value)
     document.save(str(path))
     return path
 

@@ -55,8 +55,8 @@ def warnings(train_count: int, valid_count: int, batch_size: int, iters: int) ->
         said.append("No examples are kept apart to check training, so there is no validation curve, best adapter or "
                     "early stop. Give \u201cChecked while training\u201d a share in the Data step.")
     elif valid_count < 5:
-        said.append(f"Only {words.count(valid_count, 'example')} {'is' if valid_count == 1 else 'are'} kept apart to check "
-                    "training: its curve will jump about.")
+        said.append(f"Only {words.count(valid_count, 'example')} {'is' if valid_count == 1 else 'are'} kept apart "
+                    "to check training: its curve will jump about.")
     times = passes(train_count, batch_size, iters)
     if train_count and times > TOO_MANY_PASSES:
         said.append(f"These settings go over your examples about {times:.0f} times; beyond about "

@@ -19,6 +19,7 @@ SNIFF_BYTES = 64 * 1024
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", *workbooks.SUFFIXES, ".parquet", ".arrow")
 KINDS = "JSONL, JSON, CSV, TSV, Excel, Numbers, OpenDocument or Parquet"  # the files read, as a person names them
 DELIMITERS = ",;\t|"
+WESTERN_MARKS = "\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u20ac\u00a3"  # quotes, dashes, euro, pound
 ENCODING_NAMES = {"cp1252": "Windows-1252 (Western European)", "mac-roman": "Mac Roman (Western European)",
                   "cp1251": "Windows-1251 (Cyrillic)", "cp932": "Shift JIS (Japanese)",
                   "shift_jis": "Shift JIS (Japanese)", "gb18030": "GB18030 (Chinese)", "big5": "Big5 (Chinese)"}
@@ -256,8 +257,8 @@ def _western_score(head: bytes, encoding: str) -> float:
     symbols or undefined bytes a sign of the wrong encoding (Excel on a Mac saves Mac Roman, on Windows
     Windows-1252)."""
     text = head.decode(encoding, errors="replace")
-    return sum(2 if ch.isalpha() and ch.islower() else 1 if ch in "\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u20ac\u00a3" else
-               0.5 if ch.isalpha() else -2 for ch in text if ord(ch) > 127)
+    return sum(2 if ch.isalpha() and ch.islower() else 1 if ch in WESTERN_MARKS else 0.5 if ch.isalpha() else -2
+               for ch in text if ord(ch) > 127)
 
 
 def _delimiter(sample: str) -> str:

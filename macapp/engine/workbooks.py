@@ -9,6 +9,8 @@ import datetime
 import re
 from pathlib import Path
 
+from .tables import filled
+
 SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 SUB_HEADER_CHARS = 40  # a cell under a merged header cell longer than this is data, not a column's name
 
@@ -37,38 +39,44 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def _calamine(path: Path):
-    """(name, rows, merges) of each sheet of an Excel or OpenDocument workbook, read when asked for."""
+def _calamine(path: Path) -> list:
+    """(name, load) of each sheet of an Excel or OpenDocument workbook; load() gives its (rows, merges), so naming
+    the sheets reads none of their cells."""
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
         book = CalamineWorkbook.from_path(str(path))
     except (CalamineError, ValueError, OSError) as error:
         raise WorkbookError(_words(error)) from None
-    for name in book.sheet_names:
+
+    def load(name: str):
         try:
             sheet = book.get_sheet_by_name(name)
             rows = sheet.to_python(skip_empty_area=False)
             merges = sheet.merged_cell_ranges or []
         except (CalamineError, ValueError) as error:
             raise WorkbookError(f"its sheet \u201c{name}\u201d cannot be read ({_words(error)})") from None
-        yield name, [[cell_text(cell) for cell in row] for row in rows], merges
+        return [[cell_text(cell) for cell in row] for row in rows], merges
+
+    return [(name, lambda name=name: load(name)) for name in book.sheet_names]
 
 
-def _numbers(path: Path):
-    """(name, rows, merges) of each table of a Numbers document: "Sheet 1", or "Sheet 1: Table 2" where a sheet
-    holds several tables."""
+def _numbers(path: Path) -> list:
+    """(name, load) of each table of a Numbers document, named "Sheet 1", or "Sheet 1: Table 2" where a sheet holds
+    several tables; load() gives its (rows, merges)."""
     from numbers_parser import Document
 
     try:
         document = Document(str(path))
     except Exception as error:  # numbers-parser raises its own kinds and plain ones for a damaged file
         raise WorkbookError(_words(error)) from None
-    for sheet in document.sheets:
-        for table in sheet.tables:
-            name = sheet.name if len(sheet.tables) == 1 else f"{sheet.name}: {table.name}"
-            rows = [[cell_text(cell) for cell in row] for row in table.rows(values_only=True)]
-            yield name, rows, [_cell_range(text) for text in table.merge_ranges]
+
+    def load(table):
+        rows = [[cell_text(cell) for cell in row] for row in table.rows(values_only=True)]
+        return rows, [_cell_range(text) for text in table.merge_ranges]
+
+    return [(sheet.name if len(sheet.tables) == 1 else f"{sheet.name}: {table.name}",
+             lambda table=table: load(table)) for sheet in document.sheets for table in sheet.tables]
 
 
 def _cell_range(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -91,33 +99,34 @@ def _words(error: Exception) -> str:
     return f"it is damaged or not really a workbook ({text[:200]})"
 
 
-def _sheets(path: Path):
+def _sheets(path: Path) -> list:
     return _numbers(path) if path.suffix.lower() == ".numbers" else _calamine(path)
 
 
 def has_data(rows: list[list[str]]) -> bool:
     """Two rows with text: a header and at least one example."""
-    return sum(any(cell.strip() for cell in row) for row in rows) >= 2
+    return sum(filled(row) > 0 for row in rows) >= 2
 
 
 def sheet_names(path) -> list[str]:
     """The names of the workbook's sheets, in order; raises WorkbookError."""
-    return [name for name, _, _ in _sheets(Path(path))]
+    return [name for name, _ in _sheets(Path(path))]
 
 
 def read_sheet(path, name: str | None = None) -> tuple[str, list[tuple[int, list[str]]]]:
     """(the sheet's name, its rows as (row number as the sheet shows it, cells)), merged cells filled in and a two-row
     header joined into one; without a name, the first sheet with data. Raises WorkbookError."""
-    path = Path(path)
-    found = []
-    for sheet, rows, merges in _sheets(path):
-        found.append(sheet)
-        if sheet == name or name is None and has_data(rows):
+    sheets = _sheets(Path(path))
+    for sheet, load in sheets:
+        if name is not None and sheet != name:
+            continue
+        rows, merges = load()
+        if name is not None or has_data(rows):
             return sheet, _laid_out(rows, merges)
     if name is not None:
         raise WorkbookError(f"it has no sheet named \u201c{name}\u201d; its sheets are "
-                            + ", ".join(f"\u201c{s}\u201d" for s in found))
-    raise WorkbookError("none of its sheets has data (a row of column names and a row under it)" if found
+                            + ", ".join(f"\u201c{s}\u201d" for s, _ in sheets))
+    raise WorkbookError("none of its sheets has data (a row of column names and a row under it)" if sheets
                         else "it has no sheets")
 
 
@@ -135,7 +144,7 @@ def _fill(rows: list[list[str]], merges) -> list[list[str]]:
 
 
 def _header_row(rows: list[list[str]]) -> int | None:
-    return next((i for i, row in enumerate(rows) if sum(bool(cell.strip()) for cell in row) >= 2), None)
+    return next((i for i, row in enumerate(rows) if filled(row) >= 2), None)
 
 
 def _laid_out(rows: list[list[str]], merges) -> list[tuple[int, list[str]]]:
@@ -152,8 +161,9 @@ def _laid_out(rows: list[list[str]], merges) -> list[tuple[int, list[str]]]:
     if not across or top + 1 >= len(rows):
         return numbered
     under = rows[top + 1]
-    if not all(c < len(under) and under[c].strip() and len(under[c]) <= SUB_HEADER_CHARS
-               and not re.fullmatch(r"[\d.,:\- ]+", under[c]) for left, right in across for c in range(left, right + 1)):
+    named = [c < len(under) and under[c].strip() and len(under[c]) <= SUB_HEADER_CHARS
+             and not re.fullmatch(r"[\d.,:\- ]+", under[c]) for left, right in across for c in range(left, right + 1)]
+    if not all(named):
         return numbered
     joined = [" ".join(part for part in (above.strip(), below.strip()) if part)
               for above, below in zip(rows[top], under + [""] * (len(rows[top]) - len(under)))]

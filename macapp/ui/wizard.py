@@ -135,7 +135,8 @@ class MainWindow(QMainWindow):
         self.hint.setText("" if ready or last else self._waiting_for())
 
     def _waiting_for(self) -> str:
-        return {0: "Waiting for the check to finish.", 1: "Choose data Tailor can use (see what it says above) to go on.",
+        return {0: "Waiting for the check to finish.",
+                1: "Choose data Tailor can use (see what it says above) to go on.",
                 2: "Train a model to go on."}.get(self.current, "")
 
     def open_run(self, run_dir: Path) -> None:

@@ -91,7 +91,8 @@ class DataPage(Page):
     # building blocks
 
     def _mapping_box(self) -> QGroupBox:
-        """What each column holds, in a sentence; the choice of columns opens where Tailor cannot tell, or when asked."""
+        """What each column holds, in a sentence; the choice of columns opens where Tailor cannot tell, or when
+        asked."""
         self.mapping_box = QGroupBox("Which columns hold what")
         box = QVBoxLayout(self.mapping_box)
         self.mapping_note = note()

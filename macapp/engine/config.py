@@ -1,7 +1,7 @@
 """The training configuration, in mlx-lm's own lora YAML keys, loaded and checked.
 
-An mlx-lm lora YAML loads as a Tailor config; every unknown key and wrong value is named with the
-file and line, and the fix, before anything is made from it.
+An mlx-lm lora YAML loads as a Tailor config, read within bounds (no aliases, a few KB of short values); every
+unknown key and wrong value is named with the file and line, and the fix, before anything is made from it.
 """
 
 import dataclasses
@@ -22,6 +22,12 @@ IGNORED_KEYS = {"train", "test", "test_batches", "report_to", "project_name", "c
                 "wandb", "hf_dataset"}
 FINE_TUNE_TYPES = ("lora", "dora", "full")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
+# A config holds a few dozen short settings (mlx-lm's example, comments and all, is 3 KB). PyYAML reads about 60 KB
+# of values a second here, so these bounds keep any file's reading well under a second and a few MB.
+MOST_BYTES = 64 * 1024
+MOST_VALUES = 2000
+LONGEST_TEXT = 1024
+DEEPEST = 16
 
 
 @dataclass
@@ -57,31 +63,33 @@ class TrainConfig:
     def validate(self) -> None:
         """Every value checked; a ConfigError names the setting (its `key`) and the fix."""
         if self.fine_tune_type not in FINE_TUNE_TYPES:
-            raise ConfigError(f"fine_tune_type {self.fine_tune_type!r} is unknown. Use one of: "
+            raise ConfigError(f"fine_tune_type {rules.quoted(self.fine_tune_type)} is unknown. Use one of: "
                               f"{', '.join(FINE_TUNE_TYPES)}.", "fine_tune_type")
         if self.optimizer.lower() not in OPTIMIZERS:
-            raise ConfigError(f"optimizer {self.optimizer!r} is unknown. Use one of: {', '.join(OPTIMIZERS)}.",
-                              "optimizer")
+            raise ConfigError(f"optimizer {rules.quoted(self.optimizer)} is unknown. Use one of: "
+                              f"{', '.join(OPTIMIZERS)}.", "optimizer")
         for name in ("batch_size", "iters", "steps_per_report", "steps_per_eval", "save_every",
                      "max_seq_length", "grad_accumulation_steps"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1 (it is {getattr(self, name)}).", name)
+                raise ConfigError(f"{name} must be at least 1 (it is {rules.quoted(getattr(self, name))}).", name)
         for name, meaning in (("val_batches", "all of the validation data"), ("num_layers", "all layers")):
             if getattr(self, name) < 1 and getattr(self, name) != -1:
-                raise ConfigError(f"{name} must be -1 ({meaning}) or at least 1 (it is {getattr(self, name)}).", name)
+                raise ConfigError(f"{name} must be -1 ({meaning}) or at least 1 "
+                                  f"(it is {rules.quoted(getattr(self, name))}).", name)
         for name in ("seed", "early_stop_patience", "clear_cache_threshold"):
             if not 0 <= getattr(self, name) < 2**63:
-                raise ConfigError(f"{name} must be 0 or more, and below {2**63:,} (it is {getattr(self, name)}).",
-                                  name)
+                raise ConfigError(f"{name} must be 0 or more, and below {2**63:,} "
+                                  f"(it is {rules.quoted(getattr(self, name))}).", name)
         if not rules.number(self.learning_rate) or (self.learning_rate <= 0 and not self.lr_schedule):
-            raise ConfigError(f"learning_rate must be a number above 0 (it is {self.learning_rate}).", "learning_rate")
+            raise ConfigError(f"learning_rate must be a number above 0 (it is {rules.quoted(self.learning_rate)}).",
+                              "learning_rate")
         rules.check_lora(self.lora_parameters)
         if self.lr_schedule is not None:
             rules.check_schedule(self.lr_schedule)
         rules.check_optimizer_options(self.optimizer_config)
         if self.resume_adapter_file and not Path(self.resume_adapter_file).is_file():
-            raise ConfigError(f"resume_adapter_file: {self.resume_adapter_file} not found. Give the path of an "
-                              "adapters.safetensors file, or leave it out.", "resume_adapter_file")
+            raise ConfigError(f"resume_adapter_file: {rules.quoted(self.resume_adapter_file)} not found. Give the "
+                              "path of an adapters.safetensors file, or leave it out.", "resume_adapter_file")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,17 +98,55 @@ class TrainConfig:
         write_yaml_atomic(path, self.to_dict())
 
 
-def _loader():
-    # PyYAML reads 1e-5 as a string; mlx-lm's loader adds the same float resolver.
-    class Loader(yaml.SafeLoader):
-        pass
+class _Refused(Exception):
+    """A config file Tailor will not read further: what is wrong and the line it is on."""
 
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:[0-9][0-9_]*)\.?[0-9_]*(?:[eE][-+]?[0-9]+)$|^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*$"),
-        list("-+0123456789."),
-    )
-    return Loader
+    def __init__(self, line: int, words: str):
+        super().__init__(words)
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader within bounds: no aliases (an anchor repeated nine levels deep is a billion values),
+    few and short values, shallow nesting; a value its tag cannot make is named with its line."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.values, self.depth = 0, 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(line, f"uses an alias (*{event.anchor[:40]}); write the value out instead")
+        self.values += 1
+        if self.values > MOST_VALUES:
+            raise _Refused(line, f"holds more than {MOST_VALUES:,} values; a config holds a few dozen settings")
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > LONGEST_TEXT:
+            raise _Refused(line, f"a value of {len(event.value):,} characters, {rules.quoted(event.value)}; a "
+                                 f"setting is at most {LONGEST_TEXT:,} characters (the longest path a Mac allows)")
+        self.depth += 1
+        try:
+            if self.depth > DEEPEST:
+                raise _Refused(line, f"settings nest more than {DEEPEST} levels deep; a config nests three")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, AttributeError, OverflowError):  # e.g. 2001-13-45 read as a date
+            raise _Refused(node.start_mark.line + 1, f"{rules.quoted(node.value)} cannot be read as "
+                                                     f"{node.tag.rsplit(':', 1)[-1]}; quote it to keep it as text")
+
+
+# PyYAML reads 1e-5 as a string; mlx-lm's loader adds the same float resolver.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)\.?[0-9_]*(?:[eE][-+]?[0-9]+)$|^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*$"),
+    list("-+0123456789."),
+)
 
 
 KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false",
@@ -125,7 +171,7 @@ def _coerce(name: str, value, kind, optional: bool):
             return kind(value)
         except (TypeError, ValueError, OverflowError):
             pass
-    raise ConfigError(f"{name} should be {KIND_WORDS[kind]}, not {value!r}.", name)
+    raise ConfigError(f"{name} should be {KIND_WORDS[kind]}, not {rules.quoted(value)}.", name)
 
 
 def _field_kinds() -> dict:
@@ -157,9 +203,9 @@ def from_dict(values: dict, source: str = "config", lines: dict | None = None) -
             if key in IGNORED_KEYS:
                 continue
             if key not in fields:
-                close = difflib.get_close_matches(key, fields, n=1)
+                close = difflib.get_close_matches(key[:rules.QUOTED_CHARS], fields, n=1)  # a long key costs no more
                 hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown setting {raw_key!r}.{hint}", str(raw_key))
+                raise ConfigError(f"unknown setting {rules.quoted(raw_key)}.{hint}", str(raw_key))
             chosen[key] = _coerce(str(raw_key), value, *fields[key])
         given = chosen.get("lora_parameters") or {}
         if "alpha" in given and "scale" not in given:
@@ -185,32 +231,52 @@ def _key_lines(node, prefix: str = "") -> dict:
     return found
 
 
-def _read(path: Path) -> tuple[dict, dict]:
-    """The settings of a YAML file and the line of each (dotted) key, read once."""
+def _parse(path: Path):
+    """The value a YAML file holds and its node, read within the bounds of `_Loader` and of MOST_BYTES."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found.")
     try:
-        loader = _loader()(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            data = handle.read(MOST_BYTES + 1)  # never more, even from a file that grows as it is read
+        if len(data) > MOST_BYTES:
+            raise ConfigError(f"{path}: is {path.stat().st_size:,} bytes, too large for a config file (a few "
+                              f"settings, at most {MOST_BYTES // 1024} KB). Choose the config file itself.")
+        loader = _Loader(data.decode("utf-8"))
         try:
             node = loader.get_single_node()
-            values = loader.construct_document(node) if node is not None else None
+            return (loader.construct_document(node) if node is not None else None), node
         finally:
             loader.dispose()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror or error}). Check that Tailor may read it.") \
+            from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (UTF-8). Give a YAML file of 'key: value' lines.") from None
+    except _Refused as refused:
+        raise ConfigError(f"{path}:{refused.line}: {refused}.") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}{line}: not valid YAML ({error.problem}). Check the indentation and "
                           "colons.") from None
-    except (yaml.YAMLError, RecursionError) as error:
+    except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0] if str(error) else 'unreadable'}). "
                           "Give a YAML file of 'key: value' lines.") from None
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    """The settings of a YAML file and the line of each (dotted) key, read once."""
+    values, node = _parse(path)
     if values is None:
         return {}, {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected settings as 'key: value' lines.")
     return values, _key_lines(node)
+
+
+def read_value(path) -> object:
+    """Whatever a YAML file holds, unchecked, read within the same bounds as a config (for a run's listing)."""
+    return _parse(Path(path))[0]
 
 
 def read_yaml(path) -> dict:

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import yaml
 
 from .errors import InputError
 from .files import data_home
@@ -140,12 +139,14 @@ def state(folder: Path, kind: str = "train") -> RunState:
 
 
 def read_settings(folder: Path) -> dict:
-    """A run's config.yaml as plain settings, for listing it; a RunError says what is wrong with it."""
+    """A run's config.yaml as plain settings, for listing it, read within a config's bounds (no aliases, a few KB);
+    a RunError says what is wrong with it."""
+    from .config import read_value
+
     try:
-        settings = yaml.safe_load((Path(folder) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise RunError(f"its config.yaml cannot be read ({reason})") from None
+        settings = read_value(Path(folder) / "config.yaml")
+    except InputError as error:
+        raise RunError(f"its config.yaml cannot be read: {error}") from None
     if not isinstance(settings, dict):
         raise RunError("its config.yaml holds no settings")
     return settings

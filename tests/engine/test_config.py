@@ -93,7 +93,7 @@ def test_wrong_values_are_explained(values, message):
     ("optimizer_config:\n  adamw:\n    weight_decay: lots\n", 3, "adamw's weight_decay should be a number"),
     ("optimizer_config:\n  adam:\n    betas: 0.9\n", 3, "adam's betas should be two numbers"),
     ("optimizer_config:\n  rmsprop: {}\n", 2, "optimizer_config has no setting 'rmsprop'"),
-    ("iters: 5\nresume_adapter_file: nowhere.safetensors\n", 2, "resume_adapter_file: nowhere.safetensors not found"),
+    ("iters: 5\nresume_adapter_file: nowhere.safetensors\n", 2, "resume_adapter_file: 'nowhere.safetensors' not found"),
     ("learning_rate: .nan\n", 1, "learning_rate must be a number above 0"),
     ("model: [a, b]\n", 1, "model should be text"),
 ])

@@ -1,6 +1,7 @@
 """A person's documents (PDF, DOCX, Markdown, TXT, HTML, or folders of them) read into passages.
 
-Each passage names its file, page and nearest heading, so what is made from it can say where it came from.
+Each passage names its file, page and nearest heading, so what is made from it can say where it came from. Text,
+Markdown and web pages are read whole, up to MOST_TEXT_BYTES each; PDF and Word a page or paragraph at a time.
 """
 
 import logging
@@ -27,6 +28,9 @@ HTML_SECTIONS = ("h1", "h2", "h3")
 HEADING_MARK = "\x01"  # starts a paragraph that is a heading, in text pulled out of HTML
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)])\s+")
 MARKDOWN_HEADING = re.compile(r"#{1,6}\s+(.*?)\s*#*\s*$")
+# A text file read whole: 32 MB is about 20,000 passages, days of questions for a local model; more is an export or
+# a log, not writing to learn from, and a web page that size takes its parser gigabytes.
+MOST_TEXT_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,7 @@ def _html_blocks(path: Path):
     from bs4 import BeautifulSoup
 
     # Bytes, so that the page's own <meta charset> decides how it is read.
-    soup = BeautifulSoup(path.read_bytes(), "html.parser")
+    soup = BeautifulSoup(_whole(path), "html.parser")
     for tag in soup.find_all(HTML_DROPPED):
         tag.decompose()
     for tag in soup.find_all(HTML_BLOCKS + HTML_SECTIONS):
@@ -240,8 +244,17 @@ def _text_blocks(path: Path):
         yield 1, None, _tidy(paragraph)
 
 
+def _whole(path: Path) -> bytes:
+    size = path.stat().st_size
+    if size > MOST_TEXT_BYTES:
+        raise _Unreadable(f"is {size / 2**20:,.0f} MB, more than Tailor reads as one document "
+                          f"({MOST_TEXT_BYTES // 2**20} MB, about 20,000 passages)",
+                          "Choose the parts you want questions on, saved as smaller files.")
+    return path.read_bytes()
+
+
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+    data = _whole(path)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
     try:

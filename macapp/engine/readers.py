@@ -1,7 +1,7 @@
 """Read raw records from whatever a person has: JSONL, JSON arrays, CSV/TSV, workbooks, Parquet, Arrow folders.
 
-Files stream record by record, so a 1 GB JSONL is never held in memory; every unreadable place
-becomes a Problem with the file and line, never an exception.
+Files stream record by record, so a 1 GB JSONL is never held in memory (a JSON array, up to MOST_WHOLE_BYTES, and a
+workbook's sheet are read whole); every unreadable place becomes a Problem with the file and line, never an exception.
 """
 
 import codecs
@@ -16,6 +16,7 @@ from .tables import Table
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # one example larger than this is a mistake, not data
 SNIFF_BYTES = 64 * 1024
+MOST_WHOLE_BYTES = 256 * 1024 * 1024  # a JSON array is parsed whole, in memory several times its size
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", *workbooks.SUFFIXES, ".parquet", ".arrow")
 KINDS = "JSONL, JSON, CSV, TSV, Excel, Numbers, OpenDocument or Parquet"  # the files read, as a person names them
 DELIMITERS = ",;\t|"
@@ -198,7 +199,7 @@ def _whole_json(path: Path):
 
     An array is read as the examples; one object is explained.
     """
-    if path.stat().st_size > 256 * 1024 * 1024:
+    if path.stat().st_size > MOST_WHOLE_BYTES:
         return None
     try:
         value = json.loads(path.read_bytes().decode("utf-8-sig"))
@@ -220,6 +221,11 @@ def _items(path, items):
 
 
 def _read_json_array(path: Path):
+    if path.stat().st_size > MOST_WHOLE_BYTES:
+        yield _problem(path, None, f"a JSON array of {path.stat().st_size / 2**20:,.0f} MB is more than Tailor reads "
+                                   f"whole ({MOST_WHOLE_BYTES // 2**20} MB)",
+                       "Save it as JSONL, one example a line: that is read a line at a time, at any size.")
+        return
     try:
         items = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as error:

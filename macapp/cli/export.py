@@ -4,6 +4,8 @@ fuse and export run in a worker with progress; serve runs mlx-lm's OpenAI-compat
 127.0.0.1 until Ctrl-C.
 """
 
+import getpass
+import os
 import signal
 import sys
 from pathlib import Path
@@ -101,15 +103,19 @@ def cmd_serve(args) -> int:
     model_name, adapter = model_and_adapter(args)
     serve.check_host(args.host, args.allow_remote)
     serve.check_port(args.host, args.port)  # before the model is fetched: it may be a download
-    server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote)
+    key = serve.new_key() if args.api_key == "" else args.api_key or os.environ.get("TAILOR_API_KEY") or None
+    server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote,
+                          api_key=key, allow_origins=args.allow_origin, max_seconds=args.max_seconds)
     if args.host not in serve.LOOPBACK:
-        print(f"Warning: serving on {args.host}; other computers that reach it can use this model.", file=sys.stderr)
+        print(f"Warning: serving on {args.host}; other computers that reach it can use this model with its API key.",
+              file=sys.stderr)
     print("Starting the server (loading the model)\u2026", file=sys.stderr)
     try:
         url = server.start()
-        shown = serve.examples(url, server.name)
-        print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n\n"
-              f"Try it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
+        shown = serve.examples(url, server.name, server.api_key)
+        print(f"Serving an OpenAI-compatible API at {url}/v1 (model name: {server.name}). Ctrl-C stops it.\n"
+              + (f"API key (every request must send it): {server.api_key}\n" if server.api_key else "")
+              + f"\nTry it:\n  {shown['curl']}\n\nFrom Python:\n{shown['python']}\n", flush=True)
         server.wait()
     except KeyboardInterrupt:
         pass
@@ -119,13 +125,30 @@ def cmd_serve(args) -> int:
     return exitcodes.DONE
 
 
+def _upload_token(given) -> str | None:
+    """The token to upload with: typed unseen when --token is given alone, else HF_TOKEN or the one kept by `tailor
+    models login`. Never one written on the command line, where every user's `ps` shows it."""
+    from ..engine import hub_token
+    from ..engine.errors import InputError
+
+    if isinstance(given, str):
+        raise InputError("--token takes no value: a token written on the command line shows in the list of "
+                         "processes (ps), which anyone using this computer can read. Give --token alone to type it "
+                         "unseen, set HF_TOKEN, or keep it in the keychain with `tailor models login`.")
+    if not given:
+        return hub_token.get()
+    typed = sys.stdin.readline() if not sys.stdin.isatty() else getpass.getpass(
+        "Hugging Face token with write access (not shown as you type): ")
+    return typed.strip() or None
+
+
 def cmd_upload(args) -> int:
-    from ..engine import hub, hub_token
+    from ..engine import hub
 
     fuse_first = args.what == "fused" and not args.folder  # the run's standalone model, made first if need be
     model, adapter = _model_and_adapter(args) if args.what == "adapter" or fuse_first else (None, None)
     folder = Path(adapter if args.what == "adapter" else args.folder or _default_out(args, "fused"))
-    token = args.token or hub_token.get()
+    token = _upload_token(args.token)
     hub.check(folder, args.repo, token, fuse_first)  # before a worker starts: a missing token is known at once
     source = str(runs.find(args.run)) if args.run else None  # the model card is written from the run
     job = jobs.UploadJob(run=str(jobs.scratch_folder("upload")), folder=str(folder.resolve()), repo=args.repo,
@@ -140,6 +163,7 @@ def cmd_upload(args) -> int:
 
 
 def add_export_commands(sub) -> None:
+    from ..engine.api_checks import ANSWER_SECONDS
     from ..engine.gguf import OUTTYPES
     from ..engine.ollama import QUANTIZE
 
@@ -173,7 +197,16 @@ def add_export_commands(sub) -> None:
     add_model_flags(serve, base=False)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host other computers can reach (an API key is then always needed)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (e.g. http://localhost:3000; * matches anything, as in "
+                            "http://localhost:*) call the API; repeat for more. By default no web page can")
+    serve.add_argument("--api-key", nargs="?", const="", metavar="KEY",
+                       help="ask every request for this key (Authorization: Bearer KEY); alone, a new key is made "
+                            "and shown. TAILOR_API_KEY gives one unseen by other users' `ps`")
+    serve.add_argument("--max-seconds", type=float, default=ANSWER_SECONDS,
+                       help=f"cut an answer after this many seconds (default {ANSWER_SECONDS})")
     serve.set_defaults(func=cmd_serve)
 
     upload = sub.add_parser("upload", help="upload the fused model or the adapter to the Hugging Face hub, with a "
@@ -183,7 +216,9 @@ def add_export_commands(sub) -> None:
     upload.add_argument("--what", choices=("fused", "adapter"), default="fused")
     upload.add_argument("--folder", help="the fused model folder (default: the run's exports/fused, made first when "
                                          "it is not there yet)")
-    upload.add_argument("--token", help="a Hugging Face token with write access (default: HF_TOKEN, else the one "
-                                        "kept by `tailor models login`)")
+    upload.add_argument("--token", nargs="?", const=True,
+                        help="ask for a Hugging Face token with write access, typed unseen (never written on the "
+                             "command line, where `ps` shows it to everyone); without it: HF_TOKEN, else the one kept "
+                             "by `tailor models login`")
     upload.add_argument("--public", action="store_true", help="make a new repository public (default: private)")
     upload.set_defaults(func=cmd_upload)

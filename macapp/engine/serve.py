@@ -2,7 +2,9 @@
 
 The server (api_server.py) runs as a child process and serves only the tuned model, under the run's name;
 `Server` checks that its port is free, starts it, waits until /health answers with this start's own token (so
-another server on the port is never taken for it), gives ready-to-copy examples, and stops it.
+another server on the port is never taken for it), gives ready-to-copy examples, and stops it. Served beyond
+127.0.0.1 it always needs an API key (one is made when none is given); web pages may call it only from the origins
+allowed.
 """
 
 import errno
@@ -17,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from . import blas, bundle
+from .api_checks import ANSWER_SECONDS, MAX_REQUESTS
 from .export import ExportError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -66,13 +69,18 @@ def check_host(host: str, allow_remote: bool) -> None:
                           "127.0.0.1 (the default), or pass --allow-remote if that is what you want.")
 
 
-def examples(url: str, name: str) -> dict:
+def new_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def examples(url: str, name: str, api_key: str | None = None) -> dict:
     """A curl command and a Python snippet that talk to the server, ready to copy."""
     body = json.dumps({"model": name, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 100})
+    key_header = f" -H 'Authorization: Bearer {api_key}'" if api_key else ""
     return {
-        "curl": f"curl {url}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'",
+        "curl": f"curl {url}/v1/chat/completions -H 'Content-Type: application/json'{key_header} -d '{body}'",
         "python": ("from openai import OpenAI\n"
-                   f"client = OpenAI(base_url=\"{url}/v1\", api_key=\"not-needed\")\n"
+                   f"client = OpenAI(base_url=\"{url}/v1\", api_key=\"{api_key or 'not-needed'}\")\n"
                    f"reply = client.chat.completions.create(model=\"{name}\", "
                    "messages=[{\"role\": \"user\", \"content\": \"Hello!\"}])\n"
                    "print(reply.choices[0].message.content)"),
@@ -80,17 +88,28 @@ def examples(url: str, name: str) -> dict:
 
 
 class Server:
-    """The server for a model folder and an optional adapter, as a child process; `name` is the model's id."""
+    """The server for a model folder and an optional adapter, as a child process; `name` is the model's id.
+    `api_key` (made when serving beyond 127.0.0.1 without one) is then asked of every request; `allow_origins` are
+    the web pages that may call it; an answer is cut after `max_seconds`; beyond `max_requests` at once, 503."""
 
     def __init__(self, model_path: Path, adapter_path: Path | None = None, host: str = "127.0.0.1",
-                 port: int | None = None, allow_remote: bool = False, log: Path | None = None):
+                 port: int | None = None, allow_remote: bool = False, log: Path | None = None, *,
+                 api_key: str | None = None, allow_origins=(), max_seconds: float = ANSWER_SECONDS,
+                 max_requests: int = MAX_REQUESTS):
         check_host(host, allow_remote)
+        if max_seconds <= 0 or max_requests < 1:
+            raise ExportError("The time an answer may take must be above 0 seconds, and at least one request must be "
+                              "let in at a time.")
         self.host, self.port = host, port or free_port(host if host in LOOPBACK else "0.0.0.0")
         self.name = model_id(adapter_path)
         check_port(host, self.port)
         self.token = secrets.token_hex(16)  # /health answers with it: the server that answers is this one
+        self.api_key = api_key or (None if host in LOOPBACK else new_key())  # the network is never open without one
         self.command = [*bundle.python(), "-m", "macapp.engine.api_server", self.name, "--model", str(model_path),
-                        "--host", host, "--port", str(self.port)]
+                        "--host", host, "--port", str(self.port), "--max-seconds", str(max_seconds),
+                        "--max-requests", str(max_requests)]
+        for origin in allow_origins:
+            self.command += ["--allow-origin", origin]
         if adapter_path:
             self.command += ["--adapter-path", str(adapter_path)]
         self.log = log
@@ -107,7 +126,8 @@ class Server:
         try:
             self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL,
-                                            env=blas.environment({**os.environ, "TAILOR_SERVER_TOKEN": self.token}))
+                                            env=blas.environment({**os.environ, "TAILOR_SERVER_TOKEN": self.token,
+                                                                 "TAILOR_API_KEY": self.api_key or ""}))
         finally:
             if self.log:
                 output.close()

@@ -3,7 +3,8 @@ with file sizes and checksums, and file downloads with byte ranges, as huggingfa
 repository, preupload and commit, as huggingface_hub's upload calls them.
 
 It can hold a repository behind a licence (401 with the hub's GatedRepo code), change a file's bytes on the way,
-claim sizes no disk has, and send slowly, so a download can be stopped half-way. It knows the tokens in `accounts`
+claim sizes no disk has, send slowly, so a download can be stopped half-way, and fall silent (take a request and never
+answer it, or stop sending in the middle of a file) until it is closed. It knows the tokens in `accounts`
 (each with its user name and whether it may write) and answers others with 401, as the hub does.
 """
 
@@ -29,6 +30,9 @@ class Hub:
         self.pause_per_chunk = 0.0  # seconds between 64 KB chunks
         self.ignore_range = False  # answer a request for the rest of a file with all of it, as some servers do
         self.commit = COMMIT  # the repository's newest commit: a new one when the model is updated
+        self.silent_api = False  # take a request for the model's info or the account's and never answer it
+        self.silent_after: int | None = None  # bytes of a file sent before the hub falls silent, the connection open
+        self.fell_silent, self.closing = threading.Event(), threading.Event()
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
         self.header_log: list[str | None] = []  # the Authorization header of each request
         self.sent_bytes = 0
@@ -50,8 +54,14 @@ class Hub:
         return self
 
     def __exit__(self, *exc):
+        self.closing.set()  # a silent answer ends with the hub
         self.server.shutdown()
         self.server.server_close()
+
+    def fall_silent(self) -> None:
+        """Say nothing more on this connection, holding it open, until the hub is closed."""
+        self.fell_silent.set()
+        self.closing.wait()
 
     def sibling(self, repo_id: str, name: str) -> dict:
         data = self.repos[repo_id][name]
@@ -113,6 +123,8 @@ class Hub:
                 return hub.accounts.get(given)
 
             def _whoami(self):
+                if hub.silent_api:
+                    return hub.fall_silent()
                 account = self._account()
                 if account is None:
                     return self._error(401, "", "Invalid credentials in Authorization header")
@@ -150,6 +162,8 @@ class Hub:
                 hub.header_log.append(self.headers.get("Authorization"))
                 path = self.path.split("?")[0]
                 info = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/[^/]+)?", path)
+                if info and hub.silent_api:
+                    return hub.fall_silent()
                 if info:
                     return self._info(info.group(1))
                 resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/[^/]+/(.+)", path)
@@ -191,6 +205,8 @@ class Hub:
                 if not body:
                     return
                 for at in range(start, len(data), 65536):
+                    if hub.silent_after is not None and at >= hub.silent_after:
+                        return hub.fall_silent()
                     try:
                         self.wfile.write(data[at:at + 65536])
                     except (BrokenPipeError, ConnectionResetError):

@@ -89,8 +89,10 @@ def cmd_get(args) -> int:
         raise InputError(f"{args.name!r} is neither a model of `tailor models` nor a Hugging Face repository "
                          "(owner/name).")
     code, result = run_job(jobs.DownloadJob(run=str(jobs.scratch_folder("download")), model=name), "Downloading")
-    if result:
+    if code == exitcodes.DONE and result:
         print(f"{name} is in {result['path']}. Train it with `tailor train --model {name} --data ...`.")
+    elif code == exitcodes.STOPPED:
+        print(f"Stopped; `tailor models get {name}` goes on from where it stopped.", file=sys.stderr)
     return code
 
 

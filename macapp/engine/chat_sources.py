@@ -1,33 +1,67 @@
 """The model that writes made data: an OpenAI-compatible server on this Mac (Ollama, LM Studio, mlx_lm server) or an
 MLX model in the worker; each answers a chat with its text and how it ended, and stops within a second when asked.
+
+Nothing waits forever: a server silent for about a minute is said, and an answer that goes on past the tokens asked
+for, or past the time limit of an answer, is cut there.
 """
 
 import http.client
 import json
-import queue
 import socket
-import threading
 import time
 from urllib.parse import urlsplit
 
+from . import events as ev
+from . import waiting
 from .endpoints import base_url, nothing_answers
-from .errors import InputError, Stopped
+from .errors import InputError, RunFailed, Stopped
 from .recipe import Recipe
 
 RETRY_AFTER = 2.0  # one more try after a lost connection or a 5xx: a server busy loading a model drops the first
-TIMEOUT = 600
-POLL = 0.25  # seconds between looks at whether to stop, while the server is silent
+LINE_MOST = 1 << 20  # bytes of one line of an answer: a longer one is not an OpenAI server's
+WHOLE_MOST = 16 << 20  # bytes of an answer given in one piece
 INVALID = "that is not a valid address"
 START = "Start it (open Ollama or LM Studio and its local server, or run mlx_lm server)"
+OPENAI_LIKE = ("check that the address is that of an OpenAI-compatible server (Ollama, LM Studio, mlx_lm server) "
+               "serving the model you chose")
 
 
 class ServerLost(InputError):
     """The server cannot be reached (never was, stopped answering, or cannot answer now); `plain` says so without
     what to do, for messages that say that in their own words."""
 
+    todo = "start the model server again"
+
     def __init__(self, address: str, why: str):
         self.plain = f"Cannot reach the model server at {address} ({why})."
         super().__init__(f"{self.plain} {START}, then try again.")
+
+
+class ServerTrouble(RunFailed):
+    """A server that took the request but cannot be used: `plain` says what happened, `todo` what to do about it."""
+
+    todo = OPENAI_LIKE
+
+    def __init__(self, plain: str):
+        self.plain = plain
+        super().__init__(plain, fix=f"{self.todo[0].upper()}{self.todo[1:]}, then try again.")
+
+
+class ServerSilent(ServerTrouble):
+    """The server took a request and then said nothing for the silence limit: it hangs, or is stuck on a model."""
+
+    todo = "check that the model server is running and not stuck (restart it if it is)"
+
+    def __init__(self, address: str, seconds: float):
+        super().__init__(f"The model server at {address} took the request but then said nothing for "
+                         f"{waiting.seconds_words(seconds)}.")
+
+
+class WrongAnswer(ServerTrouble):
+    """The server answered, but not in the form of an OpenAI-compatible server's answer; `what` says what came."""
+
+    def __init__(self, address: str, what: str):
+        super().__init__(f"The model server at {address} answered in a form Tailor cannot read: {what}.")
 
 
 class Refused(InputError):
@@ -72,10 +106,89 @@ class _ServerError(Exception):
         self.status, self.reason = status, reason
 
 
+def _kind(value) -> str:
+    """What a JSON value is, in words."""
+    if value is None:
+        return "empty (null)"
+    return {dict: "a JSON object", list: "a list", str: "text", bool: "true or false"}.get(type(value), "a number")
+
+
+def _began(data: bytes) -> str:
+    text = " ".join(data.decode("utf-8", "replace").split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class _Unreadable(ValueError):
+    """What in an answer is not as an OpenAI-compatible server gives it, in words."""
+
+
+def _choice(answer) -> dict | None:
+    """The first choice of an answer or of a streamed chunk; None for a chunk that has none (only usage)."""
+    if not isinstance(answer, dict):
+        raise _Unreadable(f"it is {_kind(answer)}, not a JSON object")
+    choices = answer.get("choices")
+    if not isinstance(choices, list):
+        raise _Unreadable("it has no list of choices")
+    if choices and not isinstance(choices[0], dict):
+        raise _Unreadable(f"its choice is {_kind(choices[0])}, not a JSON object")
+    return choices[0] if choices else None
+
+
+def _text(choice: dict, key: str) -> tuple[str, str | None]:
+    """The text and finish reason of a choice: of its "message" (an answer in one piece) or "delta" (a chunk)."""
+    part = choice.get(key)
+    part = {} if part is None else part
+    if not isinstance(part, dict):
+        raise _Unreadable(f"its {key} is {_kind(part)}, not a JSON object")
+    text, finish = part.get("content"), choice.get("finish_reason")
+    text = "" if text is None else text  # None: mlx_lm server's empty answer
+    if not isinstance(text, str):
+        raise _Unreadable(f"the text of its answer is {_kind(text)}, not text")
+    if finish is not None and not isinstance(finish, str):
+        raise _Unreadable(f"its finish_reason is {_kind(finish)}, not text")
+    return text, finish
+
+
+def _read(data: bytes, key: str) -> tuple[str, str | None] | None:
+    """The text and finish reason in an answer (`key` "message") or a streamed chunk ("delta"); None for a chunk of
+    neither. _Unreadable says what came when it is not in that form."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise _Unreadable(f"it is not JSON (it began: {_began(data)})") from None
+    try:
+        choice = _choice(answer)
+        return None if choice is None else _text(choice, key)
+    except _Unreadable as error:
+        raise _Unreadable(f"{error} (it answered: {_began(data)})") from None
+
+
+def _body(items, deadline: float) -> bytes:
+    """The rest of an answer given in one piece; _Unreadable when it goes on past the size or time of an answer."""
+    data = bytearray()
+    for line in items:
+        data += line
+        if len(data) > WHOLE_MOST or time.monotonic() > deadline:
+            raise _Unreadable(f"its answer did not end (it went on past {WHOLE_MOST >> 20} MB or "
+                              f"{waiting.seconds_words(waiting.answer_limit())})")
+    return bytes(data)
+
+
+def _cut(pieces: list[str], report, why: str) -> tuple[str, str]:
+    """An answer cut short by Tailor, kept as far as it went and marked as cut (as one the token limit cut)."""
+    report({"type": ev.LOG, "level": "warning", "message": f"{why}: its answer was cut there."})
+    return "".join(pieces).strip(), "length"
+
+
+def _overdue(pieces: list[str], report, who: str) -> tuple[str, str]:
+    """An answer that went on past the time of an answer, cut there."""
+    return _cut(pieces, report, f"{who} was still answering after {waiting.seconds_words(waiting.answer_limit())}")
+
+
 class EndpointChat:
     """Chat completions from an OpenAI-compatible server, streamed so that a stop is seen between its chunks."""
 
-    def __init__(self, recipe: Recipe, should_stop=lambda: False):
+    def __init__(self, recipe: Recipe, should_stop=lambda: False, report=lambda event: None):
         base = base_url(recipe.endpoint)  # as typed: "localhost:11434" is Ollama's
         self.address = base.rsplit("/v1", 1)[0]
         try:
@@ -86,20 +199,22 @@ class EndpointChat:
         if not self.host or any(c.isspace() or not c.isprintable() for c in base):
             raise nothing_answers(self.address, INVALID)
         self.https = parts.scheme == "https"
-        self.recipe, self.should_stop = recipe, should_stop
+        self.recipe, self.should_stop, self.report = recipe, should_stop, report
 
     def __call__(self, messages: list[dict], max_tokens: int) -> tuple[str, str]:
         body = json.dumps({"model": self.recipe.api_model, "messages": messages, "max_tokens": max_tokens,
                            "temperature": self.recipe.temperature, "stream": True}).encode()
         for attempt in (1, 2):
             try:
-                return self._ask(body)
+                return self._ask(body, max_tokens)
             except _ServerError as error:
                 if error.status < 500:
                     raise Refused(error.reason or f"it answered {error.status}") from None
                 why = f"it answered {error.status}" + (f": {error.reason}" if error.reason else "")
             except http.client.InvalidURL:
                 raise nothing_answers(self.address, INVALID) from None
+            except waiting.Silent as silent:  # not asked again: a second minute of silence tells nothing more
+                raise ServerSilent(self.address, silent.seconds) from None
             except (OSError, http.client.HTTPException) as error:
                 why = _why(error)
             if attempt == 2:
@@ -111,85 +226,68 @@ class EndpointChat:
         while time.monotonic() < end:
             if self.should_stop():
                 raise Stopped()
-            time.sleep(min(POLL, max(end - time.monotonic(), 0)))
+            time.sleep(min(waiting.POLL, max(end - time.monotonic(), 0)))
 
-    def _ask(self, body: bytes) -> tuple[str, str]:
+    def _ask(self, body: bytes, max_tokens: int) -> tuple[str, str]:
         items = self._items(body)
+        deadline = time.monotonic() + waiting.answer_limit()
         try:
             status, streamed = next(items)
             if status >= 400:
-                raise _ServerError(status, _said(b"".join(items)))
+                raise _ServerError(status, _said(_body(items, deadline)))
             if not streamed:  # a server that answers in one piece, though asked to stream
-                return self._whole(json.loads(b"".join(items)))
-            pieces, finish, ended = [], "stop", False
-            for line in items:
-                data = line.strip()
-                if not data.startswith(b"data:"):
-                    continue  # blank lines between events, comments, event names
-                data = data[len(b"data:"):].strip()
-                if data == b"[DONE]":
-                    ended = True
-                    break
-                choice = self._choice(json.loads(data))
-                if choice is None:
-                    continue  # a chunk with only usage
-                pieces.append((choice.get("delta") or {}).get("content") or "")
-                finish = choice.get("finish_reason") or finish
-                ended = ended or bool(choice.get("finish_reason"))
-            if not ended:  # the server went away in the middle of the answer: nothing half-made is kept
-                raise ConnectionAbortedError("the answer stopped half-way")
-            return "".join(pieces).strip(), finish
-        except ValueError:
-            raise InputError(f"The server at {self.address} does not answer like an OpenAI-compatible server. Check "
-                             "the address: it should be Ollama, LM Studio, mlx_lm server or one like them.") from None
+                text, finish = _read(_body(items, deadline), "message") or ("", None)
+                return text.strip(), finish or "stop"
+            return self._streamed(items, max_tokens, deadline)
+        except _Unreadable as error:
+            raise WrongAnswer(self.address, str(error)) from None
         finally:
             items.close()
 
-    def _choice(self, answer: dict) -> dict | None:
-        choices = answer.get("choices") if isinstance(answer, dict) else None
-        if choices is None or not isinstance(choices, list):
-            raise ValueError("no choices")
-        return choices[0] if choices else None
-
-    def _whole(self, answer: dict) -> tuple[str, str]:
-        choice = self._choice(answer) or {}
-        text = (choice.get("message") or {}).get("content") or ""  # None: mlx_lm server's empty answer
-        return text.strip(), choice.get("finish_reason") or "stop"
+    def _streamed(self, items, max_tokens: int, deadline: float) -> tuple[str, str]:
+        """The text of a streamed answer, cut at `max_tokens` pieces (a server that goes on past them ignores the
+        limit it was given) or at the deadline."""
+        pieces, finish, ended = [], "stop", False
+        for line in items:
+            if time.monotonic() > deadline:
+                return _overdue(pieces, self.report, f"The model server at {self.address}")
+            data = line.strip()
+            if not data.startswith(b"data:"):
+                continue  # blank lines between events, comments, event names
+            data = data[len(b"data:"):].strip()
+            if data == b"[DONE]":
+                ended = True
+                break
+            read = _read(data, "delta")
+            if read is None:
+                continue  # a chunk with only usage
+            if read[0]:
+                pieces.append(read[0])
+            if len(pieces) > max_tokens:
+                return _cut(pieces[:max_tokens], self.report, f"The model server at {self.address} went on past "
+                                                              f"the {max_tokens} tokens asked for")
+            finish = read[1] or finish
+            ended = ended or bool(read[1])
+        if not ended:  # the server went away in the middle of the answer: nothing half-made is kept
+            raise ConnectionAbortedError("the answer stopped half-way")
+        return "".join(pieces).strip(), finish
 
     def _items(self, body: bytes):
-        """(status, whether it streams), then the response's lines as they arrive. A thread reads them, so that a
-        stop is seen within POLL seconds even while the server is silent (loading a model, reading a long prompt);
-        the connection is closed when the reading ends, which tells the server to stop writing."""
+        """(status, whether it streams), then the response's lines as they arrive, read on a thread (waiting.watched)
+        so that a stop is seen within a quarter second and a server that goes silent is said; the connection is closed
+        when the reading ends, which tells the server to stop writing."""
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        connection = kind(self.host, self.port, timeout=TIMEOUT)
-        arrived: queue.Queue = queue.Queue()
+        connection = kind(self.host, self.port, timeout=waiting.socket_timeout())
 
-        def read():
-            try:
-                connection.request("POST", self.path, body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                streams = "text/event-stream" in (response.getheader("Content-Type") or "")
-                arrived.put((response.status, streams))
-                for line in response:
-                    arrived.put(line)
-                arrived.put(None)
-            except Exception as error:  # handed to the asking thread, which says what it means
-                arrived.put(error)
+        def read(put) -> None:
+            connection.request("POST", self.path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            put((response.status, "text/event-stream" in (response.getheader("Content-Type") or "")))
+            while line := response.readline(LINE_MOST):
+                put(line)
 
-        threading.Thread(target=read, daemon=True).start()
         try:
-            while True:
-                try:
-                    item = arrived.get(timeout=POLL)
-                except queue.Empty:
-                    if self.should_stop():
-                        raise Stopped() from None
-                    continue
-                if item is None:
-                    return
-                if isinstance(item, Exception):
-                    raise item
-                yield item
+            yield from waiting.watched(read, self.should_stop)
         finally:
             if connection.sock is not None:
                 try:
@@ -206,7 +304,7 @@ class MlxChat:
         from .generation import TunedModel
 
         self.model = TunedModel(recipe.model, report=report)
-        self.temperature, self.should_stop = recipe.temperature, should_stop
+        self.temperature, self.should_stop, self.report = recipe.temperature, should_stop, report
         self.calls = 0  # each answer its own seed: the same request twice should not give the same list
 
     def __call__(self, messages: list[dict], max_tokens: int) -> tuple[str, str]:
@@ -215,9 +313,12 @@ class MlxChat:
         pieces, finish = [], "stop"
         self.calls += 1
         sampling = Sampling(temperature=self.temperature, max_tokens=max_tokens, seed=self.calls)
+        deadline = time.monotonic() + waiting.answer_limit()
         for piece in self.model.stream("base", messages, sampling):
             if self.should_stop():
                 raise Stopped()
+            if time.monotonic() > deadline:
+                return _overdue(pieces, self.report, "The model")
             pieces.append(piece.text)
             finish = piece.finish_reason or finish
         return "".join(pieces).strip(), finish
@@ -226,4 +327,4 @@ class MlxChat:
 def connect(recipe: Recipe, report=lambda event: None, should_stop=lambda: False):
     """The recipe's model, as a function of (messages, max_tokens) to (text, finish reason) that raises Stopped
     within about a second of `should_stop` saying so."""
-    return EndpointChat(recipe, should_stop) if recipe.endpoint else MlxChat(recipe, report, should_stop)
+    return EndpointChat(recipe, should_stop, report) if recipe.endpoint else MlxChat(recipe, report, should_stop)

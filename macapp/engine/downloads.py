@@ -1,7 +1,8 @@
 """Download a model from the Hugging Face hub so a person can follow it: bytes, speed and time left; the free disk
 checked first; a stopped download goes on where it stopped; every file checked against the hub's own checksum.
 
-A model found on this computer is used where it is; one that is not in MLX's form is converted once it is here.
+A model found on this computer is used where it is; one that is not in MLX's form is converted once it is here. Every
+request to the hub is waited for in short slices that look at the stop, and a hub silent for about a minute is said.
 """
 
 import fcntl
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import disk, hub_token, model_places
+from . import disk, hub_token, model_places, waiting
 from . import events as ev
 from .errors import ModelError, RunFailed, Stopped
 from .model_folder import WEIGHTS, check_folder, copy_tokenizer, read_config
@@ -27,7 +28,8 @@ WANTED = ("*.json", WEIGHTS, "tokenizer.model", "*.txt", "*.jinja")  # never cod
 REPORT_EVERY = 0.5  # seconds between progress events
 SPEED_WINDOW = 10.0  # seconds of transfer the speed is measured over
 ROOM_TO_SPARE = 500e6  # bytes left free besides the files: the system's and the conversion's own needs
-CHUNK = 512 * 1024  # bytes received between two looks at the progress (and at Pause)
+CHUNK = 64 * 1024  # bytes received between two looks at the progress: a server sending less in the silence limit
+# (about 1 KB/s) is taken for a silent one
 PART = ".part"  # a file being downloaded, kept when the download stops
 VERIFIED = ".tailor-verified.json"  # in the download folder: the files already checked, so a resume skips them
 HUB = "https://huggingface.co"
@@ -78,21 +80,32 @@ class Transfer:
                 "bytes_per_second": round(speed), "eta_seconds": round(left) if left is not None else None,
                 "message": f"Downloading {self.repo_id}: {words}"}
 
-    def bar(self):
-        """A progress-bar class for huggingface_hub that adds what it receives to this transfer and draws nothing."""
-        from tqdm.auto import tqdm
+    def restart(self, initial: int) -> None:
+        """A file's transfer begins with `initial` bytes of it on disk: 0 when the server sends it all again."""
+        self.done -= self.held - initial
+        self.held = initial
 
-        transfer = self
+    def receive(self, item) -> None:
+        """What a Bar put: a file's start, or a count of bytes."""
+        if isinstance(item, tuple):
+            self.restart(item[1])
+        else:
+            self.add(item)
+
+    @staticmethod
+    def bar(put):
+        """A progress-bar class for huggingface_hub that draws nothing and puts what it receives (a file's start
+        with the bytes it has on disk, then counts) for the waiting thread to give to `receive`."""
+        from tqdm.auto import tqdm
 
         class Bar(tqdm):
             def __init__(self, *args, **kwargs):
                 initial = kwargs.pop("initial", 0) or 0  # where it goes on from: 0 when the server sends it all again
                 super().__init__(*args, **{**kwargs, "disable": True})
-                transfer.done -= transfer.held - initial
-                transfer.held = initial
+                put(("from", initial))
 
             def update(self, n=1):
-                transfer.add(int(n or 0))
+                put(int(n or 0))
 
             def update_transfer(self, n=1):  # huggingface_hub's Xet downloads count the network apart: not twice
                 pass
@@ -103,11 +116,12 @@ class Transfer:
         return Bar
 
 
-def listing(repo_id: str, token: str | None) -> tuple[str, list[RemoteFile]]:
+def listing(repo_id: str, token: str | None, should_stop=lambda: False) -> tuple[str, list[RemoteFile]]:
     """The repository's commit and the files Tailor needs from it (top-level configs, weights and tokenizer)."""
     from huggingface_hub import HfApi
 
-    info = HfApi(token=token).model_info(repo_id, files_metadata=True)
+    info = waiting.call(lambda: HfApi(token=token).model_info(repo_id, files_metadata=True,
+                                                              timeout=waiting.socket_timeout()), should_stop)
     files = [RemoteFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None, None if s.lfs else s.blob_id)
              for s in info.siblings or []
              if "/" not in s.rfilename and any(fnmatch.fnmatch(s.rfilename, pattern) for pattern in WANTED)]
@@ -187,7 +201,8 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
     folder = partial_folder(repo_id)
     token = hub_token.get()
     try:
-        commit, files = listing(repo_id, token)
+        report({"type": ev.LOG, "message": f"Asking {_hub_words()} about {repo_id}"})
+        commit, files = listing(repo_id, token, should_stop)
         if not any(fnmatch.fnmatch(file.name, WEIGHTS) for file in files):
             raise ModelError(f"{repo_id} has no weights in the safetensors form Tailor reads. Choose a version of it "
                              "made for MLX (the mlx-community organisation has most models).")
@@ -201,6 +216,8 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
                 convert(folder, out, repo_id, report)
     except (ModelError, RunFailed, Stopped, disk.DiskFull):
         raise
+    except waiting.Silent as silent:
+        raise _silent(repo_id, silent.seconds) from None
     except Exception as error:
         raise _plain(error, repo_id, token) from None
     return out
@@ -250,9 +267,11 @@ def _download(repo_id, commit, files, folder, token, transfer, verified) -> None
     from huggingface_hub.utils import build_hf_headers
 
     constants.DOWNLOAD_CHUNK_SIZE = CHUNK  # its 10 MB would show progress, and stop, only every 10 s at 1 MB/s
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = waiting.socket_timeout()  # its thread gives up on a silent hub too
     for file in files:
         url = hf_hub_url(repo_id, file.name, revision=commit)
-        location = get_hf_file_metadata(url, token=token).location
+        location = waiting.call(lambda: get_hf_file_metadata(url, token=token, timeout=waiting.socket_timeout()),
+                                transfer.should_stop).location
         headers = build_hf_headers(token=token)
         if urlparse(location).netloc != urlparse(url).netloc:  # a signed address on a CDN: the token stays home
             headers.pop("authorization", None)
@@ -261,8 +280,12 @@ def _download(repo_id, commit, files, folder, token, transfer, verified) -> None
             part.unlink()
         transfer.held = _bytes_on_disk(folder, file)
         with open(part, "ab") as handle:
-            http_get(location, handle, resume_size=handle.tell(), headers=headers, expected_size=file.size,
-                     tqdm_class=transfer.bar())
+            def receive(put):
+                http_get(location, handle, resume_size=handle.tell(), headers=headers, expected_size=file.size,
+                         tqdm_class=Transfer.bar(put))
+
+            for item in waiting.watched(receive, transfer.should_stop):  # the file is written on that thread
+                transfer.receive(item)
         if not checksum_ok(part, file):
             part.unlink()
             raise RunFailed(f"{file.name} of {repo_id} arrived damaged: it is not the file the hub lists (its "
@@ -280,6 +303,22 @@ def _check_room(doing: str, folder: Path, needed: int) -> None:
         raise disk.DiskFull(f"{doing[0].upper()}{doing[1:]} needs {disk.size_words(needed + ROOM_TO_SPARE)} of "
                             f"free disk space, and the disk has {disk.size_words(free)} free. Make room (empty the "
                             "Trash, or remove old runs, exports or models), then download again.")
+
+
+def _hub_words() -> str:
+    """Hugging Face, with its address when HF_ENDPOINT points elsewhere (a mirror, a company's own hub)."""
+    from huggingface_hub import constants
+
+    return "Hugging Face" if constants.ENDPOINT.rstrip("/") == HUB else f"Hugging Face at {constants.ENDPOINT}"
+
+
+def _silent(repo_id: str, seconds: float) -> RunFailed:
+    """A hub that took a request and then said nothing, said with what of the download is kept."""
+    held = bytes_held(repo_id)
+    then = (f"The {disk.size_words(held)} received so far are kept: check the internet connection and download "
+            "again, and it goes on from there." if held else "Check the internet connection, then download again.")
+    return RunFailed(f"{_hub_words()} took the request but then said nothing for {waiting.seconds_words(seconds)}: "
+                     f"the download of {repo_id} stopped there.", then)
 
 
 def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:

@@ -4,6 +4,7 @@ each serves, found on their usual ports; plain HTTP with short timeouts, so the 
 
 import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .errors import InputError
 USUAL = (("Ollama", "http://127.0.0.1:11434/v1"), ("LM Studio", "http://127.0.0.1:1234/v1"),
          ("mlx_lm server", "http://127.0.0.1:8080/v1"), ("OpenAI-compatible server", "http://127.0.0.1:8000/v1"))
 MLX_SERVER_MODEL = "default_model"  # mlx_lm server answers with the model it was started with under this name
+LISTING_MOST = 4 << 20  # bytes of a list of models: a server that sends more is not sending a list
 
 
 @dataclass
@@ -27,9 +29,19 @@ class Endpoint:
         return f"{self.name} at {self.url.rsplit('/v1', 1)[0]}" + (f": {served}" if served else "")
 
 
+class _Endless(ValueError):
+    """An answer that goes on past what a list of models takes."""
+
+
 def _get_json(url: str, timeout: float):
+    """The JSON a server answers to a GET: `timeout` for each wait, and the whole answer within a few seconds more
+    and LISTING_MOST bytes, so that an answer that never ends is not waited for."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        body = response.read()
+        body, deadline = bytearray(), time.monotonic() + timeout + 2
+        while chunk := response.read1(1 << 16):
+            body += chunk
+            if len(body) > LISTING_MOST or time.monotonic() > deadline:
+                raise _Endless()
     return json.loads(body) if body.strip() else {}  # mlx_lm server lists an empty cache as an empty body
 
 
@@ -59,8 +71,12 @@ def models_of(url: str, timeout: float = 2.0) -> list[str]:
                          "address: it should be an OpenAI-compatible server such as Ollama or LM Studio.") from None
     except http.client.InvalidURL:  # an address with a space or a port that is not a number
         raise nothing_answers(url, "that is not a valid address") from None
-    except (urllib.error.URLError, OSError, ValueError, AttributeError) as error:
+    except (urllib.error.URLError, OSError) as error:
         raise nothing_answers(url, str(getattr(error, "reason", error))) from None
+    except (ValueError, AttributeError, TypeError) as error:  # not JSON, or not a list of models
+        why = "its answer did not end" if isinstance(error, _Endless) else "its list of models is not one"
+        raise InputError(f"The server at {url} does not answer like an OpenAI-compatible server ({why}). Check the "
+                         "address: it should be Ollama, LM Studio, mlx_lm server or one like them.") from None
     return names or [MLX_SERVER_MODEL]
 
 

@@ -1,14 +1,15 @@
 """Upload a fused model or an adapter to the Hugging Face hub in one commit, with its model card as README.md, using
 the token kept by hub_token (HF_TOKEN wins) or one given on the command line.
 
-Nothing is sent without a token and a repository name; every failure (no network, a bad token, a token that can only
-read, a name that belongs to someone else) comes back as a plain message.
+Nothing is sent without a token and a repository name; every failure (no network, a silent hub, a bad token, a token
+that can only read, a name that belongs to someone else) comes back as a plain message.
 """
 
 import re
 from pathlib import Path
 
 from . import events as ev
+from . import waiting
 from .errors import RunFailed
 from .export import ExportError
 from .hub_token import TOKENS_PAGE
@@ -48,11 +49,14 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
     ({name: bytes}, such as the model card as README.md) goes into that commit only, in place of the folder's file
     of the same name, so the folder on this Mac is left as it was. Returns the model page's address, the account's
     name and whether the repository is private, as the hub says after the commit (one that existed keeps its own)."""
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi, get_session
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     check(folder, repo, token)
     folder = Path(folder)
+    # huggingface_hub waits for ever by default: each wait on the hub (for an answer, or to take what is sent) now
+    # ends after about a minute of silence, however long the whole upload takes.
+    get_session().timeout = waiting.socket_timeout()
     api = HfApi(token=token)
     try:
         user = _account(api, repo)
@@ -71,6 +75,11 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
     except HfHubHTTPError as error:
         raise _refused(error, repo) from None
     except Exception as error:
+        if any(k.__name__ == "TimeoutException" for k in type(error).__mro__):
+            raise RunFailed(f"Hugging Face took the upload to {repo} but then said nothing for "
+                            f"{waiting.seconds_words(waiting.socket_timeout())}: the upload stopped there.",
+                            "The files on this Mac are as they were, and the upload is one commit, so Hugging Face "
+                            "has all of it or none of it: check the internet connection and upload again.") from None
         if isinstance(error, OSError) or any(k.__name__ == "TransportError" for k in type(error).__mro__):
             raise RunFailed("Could not reach Hugging Face to upload.",
                             "Check the internet connection and upload again.") from None

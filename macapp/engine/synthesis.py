@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import events as ev
 from . import made_data, question_lists, workbooks
-from .chat_sources import Refused, ServerLost, connect
+from .chat_sources import Refused, ServerLost, ServerTrouble, connect
 from .errors import DataError, InputError, Problem, RunFailed, Stopped
 from .files import write_json_atomic, write_text_atomic
 from .recipe import OTHER_MAKING, Recipe
@@ -91,12 +91,24 @@ def read_instructions(path) -> list[str]:
 
 
 def _keep_recipe(folder: Path, recipe: Recipe) -> None:
-    """Remember what the folder makes; going on with another recipe would mix two datasets."""
+    """Remember what the folder makes; going on with another recipe would mix two datasets. A job in the folder that
+    made nothing (refused, or its server never answered) is replaced: the corrected one starts afresh there."""
     path = folder / made_data.RECIPE
-    if path.exists():
-        if not recipe.same_making_as(made_data.read_recipe(folder)):
+    if path.exists() and not recipe.same_making_as(_kept_recipe(folder)):
+        if made_data.has_made(folder):
             raise InputError(OTHER_MAKING)
+        for name in (QUESTIONS, PASSAGES, PARTIAL, made_data.EXAMPLES, made_data.DATASET):  # what it began
+            (folder / name).unlink(missing_ok=True)
     write_json_atomic(path, recipe.to_dict())
+
+
+def _kept_recipe(folder: Path) -> dict:
+    """The recipe the folder was making; an empty one when it cannot be read (cut short by a full disk, say)."""
+    try:
+        kept = made_data.read_recipe(folder)
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
 
 
 class Making:
@@ -111,15 +123,15 @@ class Making:
         self.passage_list: list[dict] | None = None
 
     def ask(self, messages: list[dict], max_tokens: int) -> tuple[str, str]:
-        """The model's answer; a server lost once something is made fails the job saying that what was made is
-        kept (before that, it is bad input: the server was never there)."""
+        """The model's answer; a server lost, silent or answering in a form Tailor cannot read fails the job saying
+        what was made is kept (a server lost before anything was made is bad input: it was never there)."""
         try:
             return self.chat(messages, max_tokens)
-        except ServerLost as error:
+        except (ServerLost, ServerTrouble) as error:
             kept = self._kept_words()
             if not kept:
                 raise
-            raise RunFailed(error.plain, fix=f"{kept}: start the model server again, then go on from there.") from None
+            raise RunFailed(error.plain, fix=f"{kept}: {error.todo}, then go on from there.") from None
 
     def _kept_words(self) -> str:
         """"The 3 examples made so far are kept", or the questions the model wrote, before any example; '' when

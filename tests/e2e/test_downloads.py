@@ -1,16 +1,20 @@
 """Downloading a model as a person follows it, from a real HTTP hub on 127.0.0.1 (HF_ENDPOINT points at it) through
 real worker processes: bytes and speed, a stop and a kill resumed, a damaged file refused, no room refused, a gated
-model explained, a model in PyTorch's form converted; and models already on the computer found and used.
+model explained, a model in PyTorch's form converted, a silent hub said and a stop honoured while it is silent; and
+models already on the computer found and used.
 """
 
 import shutil
 import signal
+import time
 
 import mlx.core as mx
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine import downloads, hub_token, model_places, models
+from macapp.engine import disk, downloads, hub_token, model_places, models, waiting
+from macapp.engine.errors import Stopped
+from tests.e2e.silence import PATIENCE, stopped_while_silent
 from tests.helpers import tailor
 from tests.hub_server import Hub
 
@@ -264,3 +268,70 @@ def test_without_a_keychain_signing_in_says_so_and_names_hf_token(monkeypatch):
     assert "has no keychain Tailor can keep the token in" in words and "HF_TOKEN" in words
     assert "keyrings.alt" not in words and "backend" not in words  # keyring's own words stay out
     assert hub_token.get() is None
+
+
+def test_a_hub_that_never_answers_the_model_info_is_said_in_plain_words(hub, monkeypatch):
+    monkeypatch.setenv(waiting.SILENCE, "2")
+    hub.silent_api = True
+    began = time.monotonic()
+    code, seen = download(REPO)
+    assert code == exitcodes.FAILED and time.monotonic() - began < PATIENCE
+    said = error(seen)
+    assert said["message"] == (f"Hugging Face at {hub.url} took the request but then said nothing for 2 seconds: the "
+                               f"download of {REPO} stopped there.")
+    assert said["fix"] == "Check the internet connection, then download again."
+    got = tailor("models", "get", REPO, timeout=PATIENCE)  # the command the tester saw wait forever
+    assert got.returncode == exitcodes.FAILED and "said nothing for 2 seconds" in got.stderr
+    assert f"Asking Hugging Face at {hub.url} about {REPO}" in got.stderr and "Traceback" not in got.stderr
+
+
+def test_a_stop_is_honoured_while_the_hub_is_silent(hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv(waiting.SILENCE, "600")  # only the stop can end the wait
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # read when huggingface_hub was first imported
+    hub.silent_api = True
+    began = time.monotonic()
+    with pytest.raises(Stopped):
+        downloads.fetch(REPO, should_stop=hub.fell_silent.is_set)
+    assert time.monotonic() - began < PATIENCE
+    hub.fell_silent.clear()
+    stopped_while_silent(jobs.DownloadJob(run=str(jobs.scratch_folder("download")), model=REPO), hub.fell_silent)
+
+
+def test_a_hub_silent_in_the_middle_of_a_file_keeps_what_came_and_goes_on_from_there(hub, monkeypatch):
+    monkeypatch.setenv(waiting.SILENCE, "2")
+    hub.silent_after = 16 * downloads.CHUNK
+    code, seen = download(REPO)
+    assert code == exitcodes.FAILED
+    said, held = error(seen), downloads.bytes_held(REPO)
+    assert said["message"].endswith(f"said nothing for 2 seconds: the download of {REPO} stopped there.")
+    assert said["fix"] == (f"The {disk.size_words(held)} received so far are kept: check the internet connection and "
+                           "download again, and it goes on from there.")
+    part = downloads.partial_folder(REPO) / ("model.safetensors" + downloads.PART)
+    assert part.stat().st_size == hub.silent_after  # every byte that came, and nothing else
+    hub.silent_after = None
+    code, seen = download(REPO)
+    assert code == exitcodes.DONE, seen[-3:]
+    ranges = [r for method, path, r in hub.requests if method == "GET" and path.endswith("model.safetensors") and r]
+    assert ranges == [f"bytes={16 * downloads.CHUNK}-"]
+    models.check_folder(model_places.tailor_folder(REPO))
+
+
+def test_an_upload_to_a_hub_that_never_answers_ends_in_plain_words(hub, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from macapp.engine import hub as sharing
+
+    monkeypatch.setenv(waiting.SILENCE, "1")
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # read when huggingface_hub was first imported
+    hub.silent_api = True
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    began = time.monotonic()
+    with pytest.raises(downloads.RunFailed) as failed:
+        sharing.upload(tmp_path / "adapter", "someone/tuned", "hf_" + "e" * 34)
+    assert time.monotonic() - began < PATIENCE
+    assert str(failed.value) == ("Hugging Face took the upload to someone/tuned but then said nothing for 6 seconds: "
+                                 "the upload stopped there.")
+    assert "has all of it or none of it" in failed.value.fix

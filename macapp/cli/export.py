@@ -94,6 +94,7 @@ def _interrupt(signum, frame):
 
 def cmd_serve(args) -> int:
     from ..engine import models, serve
+    from ..engine.errors import InputError
 
     # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell);
     # SIGTERM unwinds the same way, so the server is stopped however this ends (stopping it inside the handler
@@ -103,7 +104,11 @@ def cmd_serve(args) -> int:
     model_name, adapter = model_and_adapter(args)
     serve.check_host(args.host, args.allow_remote)
     serve.check_port(args.host, args.port)  # before the model is fetched: it may be a download
-    key = serve.new_key() if args.api_key == "" else args.api_key or os.environ.get("TAILOR_API_KEY") or None
+    if isinstance(args.api_key, str):
+        raise InputError("--api-key takes no value: a key written on the command line shows in the list of processes "
+                         "(ps), which anyone using this computer can read. Give --api-key alone and a key is made and "
+                         "shown, or set TAILOR_API_KEY to the key you choose.")
+    key = os.environ.get("TAILOR_API_KEY") or (serve.new_key() if args.api_key else None)
     server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote,
                           api_key=key, allow_origins=args.allow_origin, max_seconds=args.max_seconds)
     if args.host not in serve.LOOPBACK:
@@ -202,9 +207,9 @@ def add_export_commands(sub) -> None:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from ORIGIN (e.g. http://localhost:3000; * matches anything, as in "
                             "http://localhost:*) call the API; repeat for more. By default no web page can")
-    serve.add_argument("--api-key", nargs="?", const="", metavar="KEY",
-                       help="ask every request for this key (Authorization: Bearer KEY); alone, a new key is made "
-                            "and shown. TAILOR_API_KEY gives one unseen by other users' `ps`")
+    serve.add_argument("--api-key", nargs="?", const=True,
+                       help="ask every request for an API key (Authorization: Bearer KEY): a new one, made and shown, "
+                            "or the one in TAILOR_API_KEY (which asks for it even without this flag)")
     serve.add_argument("--max-seconds", type=float, default=ANSWER_SECONDS,
                        help=f"cut an answer after this many seconds (default {ANSWER_SECONDS})")
     serve.set_defaults(func=cmd_serve)

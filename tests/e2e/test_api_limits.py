@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from macapp.engine import api_checks, serve
-from tests.helpers import REPO
+from tests.helpers import REPO, tailor
 
 CHAT = "/v1/chat/completions"
 HELLO = [{"role": "user", "content": "Hello"}]
@@ -273,3 +273,9 @@ def test_serve_makes_a_key_and_cuts_an_endless_answer_at_its_time_limit(long_mod
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
+
+
+def test_a_key_is_never_written_on_the_command_line(long_model):
+    result = tailor("serve", "--model", long_model, "--api-key", "s3cret", "--port", serve.free_port())
+    assert result.returncode == 2 and "--api-key takes no value" in result.stderr and "TAILOR_API_KEY" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -303,10 +303,10 @@ def test_upload_needs_a_token_and_a_name_and_says_when_offline(demo_run, monkeyp
     monkeypatch.delenv("HF_TOKEN", raising=False)
     no_token = tailor("upload", "--run", run_dir, "--repo", "someone/demo")
     assert no_token.returncode == 2 and "access token" in no_token.stderr
-    bad_name = tailor("upload", "--run", run_dir, "--repo", "no slash", "--token", "x")
+    bad_name = tailor("upload", "--run", run_dir, "--repo", "no slash", env={**os.environ, "HF_TOKEN": "x"})
     assert bad_name.returncode == 2 and "your-name/model-name" in bad_name.stderr
-    offline = tailor("upload", "--run", run_dir, "--repo", "someone/demo", "--token", "hf_x",
-                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    offline = tailor("upload", "--run", run_dir, "--repo", "someone/demo",
+                     env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_TOKEN": "hf_x"})
     assert offline.returncode == 2 and "offline" in offline.stderr + offline.stdout
     assert "Traceback" not in offline.stderr
     job = next((run_dir.parent.parent / "jobs").glob("*-upload-*/job-upload.json")).read_text()

@@ -90,9 +90,10 @@ def test_tailor_upload_uses_the_kept_token_makes_the_model_first_and_a_public_on
     (WRITE, "someone-else/tiny-kitchen", exitcodes.BAD_INPUT, "Name it sam/tiny-kitchen"),
     (None, "sam/tiny-kitchen", exitcodes.BAD_INPUT, "`tailor models login`"),
 ])
-def test_a_refused_upload_says_why_in_plain_words(hub, run_dir, capsys, token, repo, code, words):
-    given = ["--token", token] if token else []
-    assert main(["upload", "--run", str(run_dir), "--repo", repo, "--what", "adapter", *given]) == code
+def test_a_refused_upload_says_why_in_plain_words(hub, run_dir, capsys, monkeypatch, token, repo, code, words):
+    if token:
+        monkeypatch.setenv("HF_TOKEN", token)
+    assert main(["upload", "--run", str(run_dir), "--repo", repo, "--what", "adapter"]) == code
     said = capsys.readouterr()
     assert words in said.err and "Traceback" not in said.err and "{" not in said.err
     assert not hub.repos  # nothing was created

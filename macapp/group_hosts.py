@@ -8,6 +8,7 @@ reads (settings, data, the last checkpoint, and the model when it does not have 
 import contextlib
 import ipaddress
 import json
+import re
 import shlex
 import socket
 import subprocess
@@ -24,25 +25,58 @@ BACKENDS = ("ring", "jaccl", "jaccl-ring")  # mlx.launch's: over the network, or
 # No password prompt (the window has no terminal); IPv4, which MLX's ring takes; a dropped link noticed in a minute.
 SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "AddressFamily=inet",
        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
+# What ssh is given as a Mac: an account (optional, user@), then a name (its labels: letters, digits, "-" and "_" not
+# at either end, so that ssh never reads one as an option such as -oProxyCommand=...) or an address.
+ACCOUNT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+NAMES_LIKE = "such as mini.local, sam@mini.local or 192.168.1.20"
+NEWLINE = "\n"
+# mlx.launch writes a host file's settings into the command it runs over ssh, which every user of each Mac can see
+# (ps): no secret goes there.
+SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|KEY", re.IGNORECASE)
+
+
+def is_host(text: str) -> bool:
+    """Whether `text` is a Mac's name or address as ssh takes it (user@ allowed), and nothing else."""
+    account, at, host = text.rpartition("@")
+    if at and not ACCOUNT.fullmatch(account):
+        return False
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return True
+    return len(host) <= 253 and all(LABEL.fullmatch(label) for label in host.split("."))
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:60] + "\u2026")
 
 
 def read(text: str) -> dict:
     """The hosts `--hosts` names, in mlx.launch's host-file shape: a host file's path, or names separated by commas
     (kept as `given`, for the command that resumes the run)."""
     path = Path(text).expanduser()
-    if path.suffix == ".json" or path.is_file():
+    try:
+        a_file = path.suffix == ".json" or path.is_file()
+    except OSError:  # too long to be a file's name
+        a_file = False
+    if a_file:
         return _from_file(path)
     names = [name.strip() for name in text.split(",")]
     if not all(names):
         raise InputError(f"--hosts {text}: a name is empty. Give the Macs' names separated by commas, such as "
                          "--hosts studio.local,mini.local (or a host file).")
+    for name in names:
+        if not is_host(name):
+            raise InputError(f"--hosts: {_shown(name)} is not a Mac's name or address. Give names {NAMES_LIKE}, "
+                             "separated by commas (or the path of a host file).")
     return {"backend": "ring", "envs": [], "hosts": [{"ssh": name, "ips": [], "rdma": []} for name in names],
             "given": text}
 
 
 def _from_file(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
     except FileNotFoundError:
         raise InputError(f"{path}: no such host file. Give the Macs' names separated by commas, or the path of a "
                          "host file.") from None
@@ -58,15 +92,23 @@ def _from_file(path: Path) -> dict:
     envs = data.get("envs", [])
     if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
         raise InputError(f"{path}: envs: give settings as a list of \"NAME=value\" texts.")
-    hosts = [_host(path, i, host, len(data["hosts"]), backend) for i, host in enumerate(data["hosts"])]
+    if secret := next((e.split("=")[0] for e in envs if SECRET.search(e.split("=")[0])), None):
+        raise InputError(f"{path}: envs: {secret} would show in the other Macs' list of processes, where anyone "
+                         "using them can read it. Remove it: the other Macs get the model and the data from this one.")
+    hosts = [_host(path, text, i, host, len(data["hosts"]), backend) for i, host in enumerate(data["hosts"])]
     return {"backend": backend, "envs": envs, "hosts": hosts, "given": str(path)}
 
 
-def _host(path: Path, i: int, host, count: int, backend: str) -> dict:
+def _host(path: Path, text: str, i: int, host, count: int, backend: str) -> dict:
     where = f"{path}: hosts[{i}]"
     if not isinstance(host, dict) or not isinstance(host.get("ssh"), str) or not host["ssh"].strip():
         raise InputError(f"{where}: each Mac needs \"ssh\", the name this Mac reaches it by, such as "
                          '{"ssh": "mini.local"}.')
+    if not is_host(host["ssh"].strip()):
+        at = text.find(json.dumps(host["ssh"]))  # its line, where the file spells it as JSON writes it
+        line = f":{text.count(NEWLINE, 0, at) + 1}" if at >= 0 else ""
+        raise InputError(f"{path}{line}: hosts[{i}].ssh: {_shown(host['ssh'])} is not a Mac's name or address. Give "
+                         f"the name this Mac reaches it by, {NAMES_LIKE}.")
     ips = host.get("ips") or []
     ips = ips if isinstance(ips, list) else [ips]
     for ip in ips:
@@ -92,8 +134,9 @@ class Mac:
 
 
 def _agent(host: str, *arguments: str) -> list[str]:
-    """The command that runs macapp.host_agent on `host` over SSH (Tailor is where it is on this Mac)."""
-    return [*SSH, host, shlex.join([*bundle.python(), "-m", "macapp.host_agent", *arguments])]
+    """The command that runs macapp.host_agent on `host` over SSH (Tailor is where it is on this Mac); `--` ends
+    ssh's options, so the host is never read as one."""
+    return [*SSH, "--", host, shlex.join([*bundle.python(), "-m", "macapp.host_agent", *arguments])]
 
 
 def _ask(mac: Mac, wanted: dict) -> None:

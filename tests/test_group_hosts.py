@@ -1,7 +1,10 @@
-"""The Macs of `--hosts`: names or a host file in mlx.launch's format read with plain errors, and what keeps another
-Mac from training with this one. A second Mac cannot exist here: its answers are given as the facts it would send."""
+"""The Macs of `--hosts`: names or a host file in mlx.launch's format read with plain errors (anything but a Mac's name
+or address refused), what keeps another Mac from training with this one, and ssh never reading a name as an option.
+A second Mac cannot exist here: its answers are given as the facts it would send."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -111,3 +114,67 @@ def test_the_other_macs_get_the_gpu_watchdog_workaround_this_one_gets_when_one_r
             group_hosts.Mac("mini.local", plan["hosts"][0], {**HERE, "macos": "26.1"})]
     envs = group_hosts.hostfile(macs, plan, "TAILOR_GROUP_NAMES=this Mac,mini.local")["envs"]
     assert envs == ["TAILOR_GROUP_NAMES=this Mac,mini.local", "AGX_RELAX_CDM_CTXSTORE_TIMEOUT=1"]
+
+
+@pytest.mark.parametrize("name", ["mini.local", "sam@mini.local", "192.168.1.20", "sam@10.0.0.2", "fe80::1",
+                                  "Sams-MacBook-Pro.local", "mac_mini"])
+def test_names_and_addresses_of_macs_are_taken(name):
+    assert group_hosts.read(f"studio.local,{name}")["hosts"][1]["ssh"] == name
+
+
+@pytest.mark.parametrize("name", ["-oProxyCommand=touch pwned", "-p2222", "mini.local;touch pwned", "$(touch pwned)",
+                                  "mini local", "@mini.local", "sam@-oProxyCommand=x", "-sam@mini", "mini..local",
+                                  "mini-.local", "[fe80::1]", "m" * 300])
+def test_anything_else_is_refused_naming_it_before_ssh_sees_it(name):
+    with pytest.raises(InputError) as raised:
+        group_hosts.read(f"studio.local,{name}")
+    said = str(raised.value)
+    assert said.startswith(f"--hosts: {name[:60]!r}"[:-1]) and "is not a Mac's name or address" in said
+    assert "mini.local" in said.split("Give names")[1]  # what to write instead
+
+
+def test_a_host_file_entry_that_is_not_a_name_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "hosts.json"
+    path.write_text('{"hosts": [\n  {"ssh": "studio.local"},\n  {"ssh": "-oProxyCommand=touch pwned"}\n]}')
+    with pytest.raises(InputError) as raised:
+        group_hosts.read(str(path))
+    assert str(raised.value).startswith(f"{path}:3: hosts[1].ssh: '-oProxyCommand=touch pwned' is not a Mac's name")
+    path.write_text(json.dumps([{"ssh": "studio.local"}, {"ssh": "sam@mini.local", "ips": ["10.0.0.2"]}]))
+    assert group_hosts.read(str(path))["hosts"][1]["ssh"] == "sam@mini.local"
+
+
+def test_a_secret_in_a_host_files_settings_is_refused(tmp_path):
+    # mlx.launch writes the settings into its ssh command line, which every user of either Mac sees in `ps`.
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps({"envs": ["HF_TOKEN=hf_abc"], "hosts": [{"ssh": "mini.local"}]}))
+    with pytest.raises(InputError, match="envs: HF_TOKEN would show in the other Macs' list of processes") as raised:
+        group_hosts.read(str(path))
+    assert "hf_abc" not in str(raised.value)
+
+
+def test_every_ssh_command_ends_ssh_options_before_the_mac(tmp_path, monkeypatch):
+    """A stand-in ssh (another Mac cannot exist here) writes down the arguments of each command Tailor runs through
+    ssh: asking a Mac's facts and sending it the run's files."""
+    from tests.helpers import fake_commands
+
+    said = tmp_path / "said"
+    monkeypatch.setenv("PATH", fake_commands(tmp_path / "bin", ssh=f'printf "%s\\n" "$@" >> {said}; echo ---'
+                                                                    f' >> {said}; cat > /dev/null; exit 255\n'))
+    mac = group_hosts.Mac("mini.local", {"ssh": "mini.local", "ips": [], "rdma": []})
+    group_hosts.check({"backend": "ring", "hosts": [mac.entry]}, {**HERE, "machine": "here"}, {})
+    (tmp_path / "config.yaml").write_text("model: x\n")
+    with pytest.raises(InputError, match="Copying the run's files to mini.local failed"):
+        group_hosts.copy_to(mac, "run-1", [(tmp_path / "config.yaml", "runs/run-1/config.yaml")], lambda words: None)
+    commands = [c.strip().split("\n") for c in said.read_text().split("---") if c.strip()]
+    assert len(commands) == 2
+    for arguments in commands:
+        assert arguments[arguments.index("--") + 1] == "mini.local"
+        assert all(a.startswith("-") or a.split("=")[0].isalpha() for a in arguments[:arguments.index("--")])
+
+
+@pytest.mark.skipif(not shutil.which("ssh"), reason="needs OpenSSH's ssh")
+def test_with_the_end_of_options_openssh_never_reads_a_name_as_an_option(tmp_path):
+    # Names are checked before they get here; this shows the second guard alone holds: OpenSSH takes it as a host.
+    command = group_hosts._agent(f"-oProxyCommand=touch {tmp_path / 'pwned'}", "facts")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 255 and not (tmp_path / "pwned").exists(), done.stderr

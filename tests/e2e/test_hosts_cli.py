@@ -2,7 +2,7 @@
 
 A second Mac cannot exist here: the `other_macs` stand-in for ssh (tests/conftest.py) runs the command on this
 computer as "the other Mac". All the rest is real: the checks, the copies (a tar stream through the stand-in's stdin),
-mlx.launch, the ring, training.
+mlx.launch, the ring, training. A name ssh would read as one of its options never reaches it.
 """
 
 import json
@@ -16,8 +16,8 @@ import psutil
 import pytest
 import yaml
 
-from macapp.engine import models, runs
-from tests.helpers import REPO, losses, run_folder, tailor, train_until_checkpoint
+from macapp.engine import demo, models, runs
+from tests.helpers import REPO, fake_commands, losses, run_folder, tailor, train_until_checkpoint
 
 FLAGS = ["--model", "demo", "--iters", "12", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "6",
          "--val-batches", "1", "--save-every", "4", "--max-seq-length", "128", "--learning-rate", "1e-3"]
@@ -62,6 +62,24 @@ def test_macs_that_cannot_train_together_are_refused_before_anything_starts(demo
     odd = tailor("train", "--data", demo_data, "--name", "macs-odd", *FLAGS, "--batch-size", "3", "--hosts", "mini",
                  env=other_macs)
     assert odd.returncode == 2 and "batch size (3) must be a multiple of 2" in odd.stderr, odd.stderr[-2000:]
+
+
+@pytest.mark.parametrize("in_file", [False, True])
+def test_a_name_that_ssh_would_read_as_an_option_never_reaches_it(other_macs, tmp_path, in_file):
+    # The stand-in for ssh writes down every call: there is none. OpenSSH would run a ProxyCommand as a local command.
+    hosts = f"-oProxyCommand=touch {tmp_path / 'pwned'}"
+    if in_file:
+        (tmp_path / "hosts.json").write_text(json.dumps({"hosts": [{"ssh": "mini"}, {"ssh": hosts}]}, indent=1))
+    calls = tmp_path / "ssh-calls"
+    env = {**other_macs, "PATH": fake_commands(tmp_path / "logged", ssh=f'echo "$@" >> {calls}\nexit 255\n')}
+    result = tailor("train", "--data", demo.REPLIES, "--name", "macs-option", *FLAGS, "--hosts",
+                    tmp_path / "hosts.json" if in_file else hosts, env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    where = f"{tmp_path / 'hosts.json'}:7: hosts[1].ssh: " if in_file else "--hosts: "
+    assert f"{where}'-oProxyCommand=touch" in result.stderr and "is not a Mac's name or address" in result.stderr
+    assert "sam@mini.local" in result.stderr and "Traceback" not in result.stderr
+    assert not calls.exists() and not (tmp_path / "pwned").exists()
+    assert not [r for r in runs.list_runs() if r["id"].endswith("-macs-option")]
 
 
 def test_a_stop_ends_every_mac_saved_and_the_run_resumes_exactly_on_them(demo_data, other_macs, tmp_path):

@@ -1,8 +1,9 @@
-"""The jobs a worker runs, one typed spec per kind, and starting a worker for one and reading its events;
-shared by the CLI and the app.
+"""The jobs a worker runs, one typed spec per kind, and starting, following and stopping a worker; shared by the
+CLI and the app.
 
 The worker gets the system OpenBLAS preloaded on Linux and the GPU watchdog workaround on macOS 26 or later; its
-stderr goes to the job folder's worker.log.
+stderr goes to the job folder's worker.log. A stop is a file in the job folder that the worker watches, with SIGINT
+to wake it: a signal alone can be lost (C code that runs a command ignores SIGINT meanwhile).
 """
 
 import itertools
@@ -22,7 +23,7 @@ from . import exitcodes
 from .engine import blas, bundle, gpu_guard
 from .engine import events as ev
 from .engine.errors import InputError
-from .engine.files import data_home, write_json_atomic
+from .engine.files import data_home, write_json_atomic, write_text_atomic
 
 
 @dataclass(kw_only=True)
@@ -241,15 +242,41 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     env = {**worker_environment(), **(secrets or {})}
     together = isinstance(job, TrainJob) and (job.processes > 1 or job.hosts)
     command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group_launcher
-               [*bundle.python(), "-m", "macapp.group_launcher", str(job_file)])
+               [*bundle.module("macapp.group_launcher"), str(job_file)])
     log = open(run_dir / "worker.log", "ab")
+    # The worker starts with SIGINT held (a blocked signal stays pending across exec): a stop while it starts waits
+    # for the worker's own handler instead of ending it with a traceback.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         if detached:
             return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1)
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         log.close()
+
+
+STOP_FILE = "stop-request"  # in the job folder: the pid of the worker session asked to stop
+
+
+def ask_to_stop(folder, pid: int) -> None:
+    """Ask worker session `pid`, working in `folder`, to stop and save: the file it watches, then SIGINT to wake it
+    from a wait."""
+    write_text_atomic(Path(folder) / STOP_FILE, str(pid))
+    try:
+        os.kill(pid, signal.SIGINT)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_asked(folder, pid: int) -> bool:
+    """Whether session `pid` was asked to stop through its folder's stop file (an older session's request is not
+    this one's)."""
+    try:
+        return (Path(folder) / STOP_FILE).read_text(encoding="utf-8").strip() == str(pid)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def events(process: subprocess.Popen):

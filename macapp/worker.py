@@ -1,8 +1,9 @@
 """The worker process: runs one job (check, inspect, download, train, answer, evaluate, fuse, gguf, serve).
 
 `python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
-folder for runs); anything else printed goes to stderr. SIGINT asks a job to stop; it saves and reports.
-SIGTERM ends it at once, but through its clean-up: scratch folders, a server it started, keeping awake.
+folder for runs); anything else printed goes to stderr. A stop request (jobs.ask_to_stop: a file, and SIGINT to wake
+it) asks a job to stop; it says `stopping`, saves and reports. SIGTERM ends it at once, but through its clean-up:
+scratch folders, a server it started, keeping awake.
 """
 
 import json
@@ -63,7 +64,7 @@ def _inspect(job, run_dir, emit, should_stop):
     from .engine import datasets, loading, models
     from .engine.formats import Mapping
 
-    tokenizer = loading.load(models.resolve(job.model, emit))[1] if job.model else None
+    tokenizer = loading.load(models.resolve(job.model, emit, should_stop))[1] if job.model else None
     emit({"type": ev.LOG, "message": "Reading every example"})
     mapping = Mapping.from_dict(job.mapping)
     report = datasets.inspect(job.sources, mapping, tokenizer, job.max_seq_length, job.batch_size, job.skip_broken)
@@ -97,11 +98,11 @@ def _train(job, run_dir, emit, should_stop):
         return training.train_run(run_dir, emit, should_stop, job.resume)
 
 
-def _tuned_model(job, emit):
+def _tuned_model(job, emit, should_stop):
     """The run's model with the chosen adapter (job.checkpoint: "last" or "best")."""
     from .engine import generation
 
-    return generation.TunedModel(*runs.model_and_adapter(job.source, job.checkpoint), emit)
+    return generation.TunedModel(*runs.model_and_adapter(job.source, job.checkpoint), emit, should_stop)
 
 
 def _answer(job, run_dir, emit, should_stop):
@@ -109,7 +110,7 @@ def _answer(job, run_dir, emit, should_stop):
     from .engine.sampling import Sampling
 
     sampling = Sampling.from_dict(job.sampling)
-    tuned = _tuned_model(job, emit)
+    tuned = _tuned_model(job, emit, should_stop)
     answers = {side: "" for side in job.sides}
     emit({"type": ev.LOG, "message": "Answering"})
     for side, text, finish in tuned.side_by_side(job.messages, sampling, job.system, tuple(answers)):
@@ -149,7 +150,7 @@ def _gguf(job, run_dir, emit, should_stop):
     from .engine import export, gguf, models, ollama
 
     out = Path(job.out)
-    base = models.resolve(job.model, emit)
+    base = models.resolve(job.model, emit, should_stop)
     outtype = job.outtype or gguf.default_type(models.read_config(base))
     fused_size = export.fused_bytes(base, export.quantization_bits(base) is not None, 0)
     # Room for the fused copy and the GGUF, before minutes of fusing.
@@ -174,7 +175,7 @@ def _ollama(job, run_dir, emit, should_stop):
     from .engine import export, gguf, loading, models, ollama
 
     name, quantize = ollama.check_name(job.name), job.quantize
-    base = models.resolve(job.model, emit)
+    base = models.resolve(job.model, emit, should_stop)
     config = models.read_config(base)
     if not ollama.imports(config):
         architecture = ", ".join(config.get("architectures") or ["unknown"])
@@ -217,7 +218,7 @@ def _install_export(job, run_dir, emit, should_stop):
 def _serve(job, run_dir, emit, should_stop):
     from .engine import models, serve
 
-    server = serve.Server(models.resolve(job.model, emit), job.adapter, job.host, job.port, job.allow_remote,
+    server = serve.Server(models.resolve(job.model, emit, should_stop), job.adapter, job.host, job.port, job.allow_remote,
                           run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start()
@@ -238,15 +239,39 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the job's `finally` blocks, unlike the default action
 
 
+class StopRequest:
+    """The job's `should_stop()`: true once a SIGINT came or the job folder's stop file names this session. The file
+    is read at most a few times a second, and the first time it is seen the worker says `stopping`."""
+
+    LOOK_EVERY = 0.25  # seconds
+
+    def __init__(self, folder: Path):
+        # A list that the SIGINT handler appends to: a second SIGINT can arrive while the handler of the first runs,
+        # and a handler that takes a lock (threading.Event.set) would then wait for itself forever.
+        self.folder, self.signals, self.asked, self.next_look = folder, [], False, 0.0
+        self.emit = lambda event: None
+
+    def on_signal(self, *_) -> None:
+        self.signals.append(signal.SIGINT)
+
+    def __call__(self) -> bool:
+        if not self.asked and (self.signals or time.monotonic() >= self.next_look):
+            self.next_look = time.monotonic() + self.LOOK_EVERY
+            self.asked = bool(self.signals) or jobs.stop_asked(self.folder, jobs.session_pid())
+            if self.asked:
+                self.emit({"type": ev.STOPPING})
+        return self.asked
+
+
 def run(job: Job, events_stream) -> int:
     run_dir = Path(job.run)
     first = job.kind != "train" or group.speaks()  # of the processes mlx.launch started to train together
     emit = Events(events_stream, run_dir, job.kind) if first else group.silent
-    # A stop is a list that a SIGINT appends to: a second SIGINT can arrive while the handler of the first runs, and
-    # a handler that takes a lock (threading.Event.set) would then wait for itself forever.
-    stops = []
-    signal.signal(signal.SIGINT, lambda *_: stops.append(signal.SIGINT))
+    should_stop = StopRequest(run_dir)
+    signal.signal(signal.SIGINT, should_stop.on_signal)
     signal.signal(signal.SIGTERM, _terminate)
+    # jobs.start holds SIGINT while the worker starts: one that came meanwhile reaches the handler now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         with ExitStack() as claims:
             if job.kind == "train" and first:  # one worker (or group) per run; a finished run is not trained again
@@ -255,7 +280,7 @@ def run(job: Job, events_stream) -> int:
                     runs.check_resumable(run_dir)
             if job.kind == "synth":
                 claims.enter_context(runs.hold(run_dir, "is being filled with examples", noun=""))
-            code = _run(job, run_dir, emit, lambda: bool(stops))
+            code = _run(job, run_dir, emit, should_stop)
             # mlx.launch ends the whole group when one of its processes ends other than with 0: the others' stop,
             # the same as the first one's, must not cut the first one short while it saves.
             return exitcodes.DONE if code == exitcodes.STOPPED and not first else code
@@ -267,7 +292,10 @@ def run(job: Job, events_stream) -> int:
 def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
     """One session of the job: `started`, then its result as `done`, or what went wrong as `error`."""
     emit({"type": ev.STARTED, "pid": jobs.session_pid()})
+    should_stop.emit = emit  # `stopping` comes after `started`, as the session's own
     try:
+        if should_stop():  # asked while the worker started: nothing was begun, so nothing needs saving
+            raise Stopped
         result = JOBS[job.kind](job, run_dir, emit, should_stop)
     except Exception as error:
         # A tool a stop interrupted (Ctrl-C reaches llama.cpp's converter too) fails as if given bad input: that is
@@ -323,7 +351,12 @@ def main(argv=None) -> int:
     events_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return run(job, events_stream)
+    try:
+        return run(job, events_stream)
+    finally:
+        # Ignored from here: Python's exit would put back the default action, and a late Ctrl-C would then end a job
+        # that has already said how it ended as if killed.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

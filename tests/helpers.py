@@ -6,6 +6,7 @@ Kept apart from conftest so test modules can import them.
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -128,3 +129,27 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+SLOW_COMPILER = """#!/bin/sh
+# Stands in for g++: MLX's CPU backend runs `g++ --version` through system(), which ignores SIGINT in the caller while
+# it runs. This one says when it starts, and takes its time, ignoring SIGINT as a real one that was quick enough would
+# never see it.
+if [ "$1" = "--version" ]; then
+    trap '' INT
+    echo started >> "$MARKER"
+    sleep 3
+fi
+exec {real} "$@"
+"""
+
+
+def slow_compiler_env(tmp_path: Path) -> tuple[dict, Path]:
+    """An environment whose `g++` is the slow one above; and the file it writes when it starts."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v g++"], capture_output=True, text=True).stdout.strip()
+    (folder / "g++").write_text(SLOW_COMPILER.format(real=real))
+    (folder / "g++").chmod(0o755)
+    marker = tmp_path / "compiler-started"
+    return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}", "MARKER": str(marker)}, marker

@@ -31,13 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if args.command != "app":  # the window does no MLX work itself: its workers get OpenBLAS
-        blas.reexec_with_openblas()
-    if extra and not getattr(args, "takes_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+        if args.command != "app":  # the window does no MLX work itself: its workers get OpenBLAS
+            blas.reexec_with_openblas()
+        if extra and not getattr(args, "takes_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)
     except InputError as error:
         print(f"Error: {error}", file=sys.stderr)

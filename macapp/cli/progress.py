@@ -24,7 +24,8 @@ class ProgressView:
         self.last_done = 0
         self.error = None
 
-    def _line(self, text: str) -> None:
+    def line(self, text: str) -> None:
+        """One line of text, below the progress bar if one is shown."""
         if self.bar_shown:
             self.stream.write("\n")
             self.bar_shown = False
@@ -44,7 +45,7 @@ class ProgressView:
             self.stream.flush()
             self.bar_shown = True
         elif done == total or int(10 * done / max(total, 1)) != int(10 * self.last_done / max(total, 1)):
-            self._line(text)  # in a log, one line per tenth of the way
+            self.line(text)  # in a log, one line per tenth of the way
         self.last_done = done
 
     def handle(self, event: dict) -> None:
@@ -64,21 +65,23 @@ class ProgressView:
                       event.get("eta_seconds", pace), counts=not in_bytes)
         elif kind == ev.PLAN:
             GB = 1e9
-            self._line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "
+            self.line(f"  Predicted peak memory {event['predicted_bytes'] / GB:.2f} GB of "
                        f"{event['limit_bytes'] / GB:.0f} GB this machine can give ({event['status']})")
             if event.get("suggestion"):
-                self._line(f"  Settings that fit: {event['suggestion']}")
+                self.line(f"  Settings that fit: {event['suggestion']}")
         elif kind == ev.LOG:
-            self._line(f"  {event['message']}")
+            self.line(f"  {event['message']}")
         elif kind == ev.ERROR:
             self.error = event
-            self._line(f"Error: {event['message']}")
+            self.line(f"Error: {event['message']}")
             if event.get("fix"):
-                self._line(f"  Try: {event['fix']}")
+                self.line(f"  Try: {event['fix']}")
+        elif kind == ev.STOPPING:
+            self.line(f"{self.title}: stopping; saving what was done\u2026")
         elif kind == ev.DONE and event.get("stopped"):
-            self._line(f"{self.title}: stopped; what was done so far is saved.")
+            self.line(f"{self.title}: stopped; what was done so far is saved.")
         elif kind == ev.DONE and run.phase == "finished":
-            self._line(f"{self.title}: {run.outcome()}")
+            self.line(f"{self.title}: {run.outcome()}")
 
     def finish(self) -> None:
         if self.bar_shown:

@@ -1,4 +1,5 @@
-"""Run a job in a worker process from a terminal: its progress shown as it goes, Ctrl-C asking it to stop and save.
+"""Run a job in a worker process from a terminal: its progress shown as it goes, Ctrl-C asking it to stop and save
+(a third Ctrl-C ends it at once).
 
 Returns the exit code the README promises (0 done, 1 failed, 2 bad input, 130 stopped) and the job's result.
 """
@@ -12,21 +13,34 @@ from ..engine import events as ev
 from .progress import ProgressView
 
 
+FORCE_AFTER = 3  # Ctrl-Cs: the third ends the worker without its save at the stop
+
+
 def run_job(job: jobs.Job, title: str, secrets: dict | None = None) -> tuple[int, dict | None]:
     """Run a job in a worker, showing its progress; returns (exit code, result). `secrets` go to jobs.start."""
-    view, result = ProgressView(title), None
+    view, result, presses = ProgressView(title), None, 0
     process = jobs.start(job, secrets=secrets)
-    try:
-        for event in jobs.events(process):
-            view.handle(event)
-            if event.get("type") == ev.DONE:
-                result = event.get("result")
-    except KeyboardInterrupt:  # ask the worker to stop (a terminal's Ctrl-C reaches it too), let it save
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        process.send_signal(signal.SIGINT)
-        for event in jobs.events(process):
-            view.handle(event)
+    events = jobs.events(process)
+    while True:
+        try:
+            for event in events:
+                view.handle(event)
+                if event.get("type") == ev.DONE:
+                    result = event.get("result")
+            break
+        except KeyboardInterrupt:  # asked through a file the worker watches: a signal alone can be lost
+            presses += 1
+            if presses == 1:
+                jobs.ask_to_stop(job.run, process.pid)
+            elif presses < FORCE_AFTER:
+                view.line("Stopping: the worker saves what was done first. Press Ctrl-C again to end it at once.")
+            else:
+                process.terminate()
+                view.line("Ending at once; the last checkpoint is kept.")
+            events = jobs.events(process)
     view.finish()
+    if presses >= FORCE_AFTER or (presses and process.returncode == -signal.SIGINT):  # ended before it could say so
+        return exitcodes.STOPPED, None
     explanation = jobs.unexpected_end(process.returncode, Path(job.run), view.error is not None)
     if explanation:
         print(f"{title}: {explanation}", file=sys.stderr)

@@ -25,12 +25,18 @@ def resources() -> Path:
 
 
 def python() -> list[str]:
-    """The start of a command that runs Python, as `python` would: `python() + ["-m", "mlx_lm", ...]`."""
+    """The start of a command that runs a Python script, as `python` would: `python() + [script, ...]`."""
     return [os.environ["EXECUTABLEPATH"], PYTHON_FLAG] if inside_app() else [sys.executable]
+
+
+def module(name: str) -> list[str]:
+    """The start of a command that runs Python module `name` (`python -m name`), never from the current folder: a
+    `macapp` folder there (another checkout) must not be imported in place of this Tailor."""
+    return [*python(), "-m", name] if inside_app() else [sys.executable, "-P", "-m", name]
 
 
 def worker(*arguments) -> list[str]:
     """The command of a worker process for one job: its job file (or `--group RUN`, see macapp.worker)."""
     if inside_app():
         return [os.environ["EXECUTABLEPATH"], WORKER_FLAG, *map(str, arguments)]
-    return [sys.executable, "-m", "macapp.worker", *map(str, arguments)]
+    return [*module("macapp.worker"), *map(str, arguments)]

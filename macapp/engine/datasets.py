@@ -387,11 +387,13 @@ def prepare(sources, out_dir, ratios=DEFAULT_RATIOS, seed: int = 0, repeats: str
         raise DataError(report.errors)
     parts = _parts(kept, repeats, ratios, seed)
     out_dir = Path(out_dir)
+    sources = [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]
     manifest = {"format": report.format, "seed": seed, "ratios": list(ratios), "repeats": repeats,
                 "left_out": report.count - sum(len(p) for p in parts.values()),
                 "columns": report.guessed, "sheet": (report.sheets or {}).get("chosen"), "skipped": report.skipped,
-                "sources": [str(Path(s).resolve()) for s in ([sources] if isinstance(sources, (str, Path))
-                                                             else sources)],
+                "sources": [str(s.resolve()) for s in sources],
+                # what was read, wherever it lies now (a moved app, a renamed file)
+                "source_sha256": [file_digest(s)["sha256"] if s.is_file() else None for s in sources],
                 "fixed": [str(p) for p in report.problems if p.severity == "fixable"], "files": {}}
     for name in SPLITS:
         path, examples = out_dir / f"{name}.jsonl", parts.get(name, [])

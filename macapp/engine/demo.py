@@ -11,7 +11,8 @@ from pathlib import Path
 
 from . import events as ev
 from .config import TrainConfig
-from .files import RESOURCES, data_home, write_json_atomic
+from .errors import Stopped
+from .files import RESOURCES, data_home, file_digest, write_json_atomic
 
 DEMO_DIR = RESOURCES / "demo"
 CORPUS = DEMO_DIR / "polite_corpus.jsonl"
@@ -61,12 +62,15 @@ def train_settings(data) -> dict:
 
 
 def is_demo_data(run_dir) -> bool:
-    """Whether a run trained on the demo's own replies (whose held-out comments it can be scored on)."""
+    """Whether a run trained on the demo's own replies (whose held-out comments it can be scored on), known by their
+    contents: the app may have moved since (macOS runs a downloaded app from a random place until it is moved)."""
     try:
         manifest = json.loads((Path(run_dir) / "data" / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return manifest.get("sources") == [str(REPLIES.resolve())]
+    if "source_sha256" not in manifest:  # prepared before the contents were kept
+        return manifest.get("sources") == [str(REPLIES.resolve())]
+    return manifest["source_sha256"] == [file_digest(REPLIES)["sha256"]]
 
 
 def eval_settings() -> dict:
@@ -75,8 +79,9 @@ def eval_settings() -> dict:
             "sampling": {"max_tokens": 48}}
 
 
-def ensure_model(report=lambda event: None) -> Path:
-    """The demo model folder, built on first use and whenever its recipe changes."""
+def ensure_model(report=lambda event: None, should_stop=lambda: False) -> Path:
+    """The demo model folder, built on first use and whenever its recipe changes; a stop meanwhile raises Stopped
+    and keeps nothing half built."""
     folder = model_folder()
     if (folder / "config.json").exists():
         return folder
@@ -84,7 +89,10 @@ def ensure_model(report=lambda event: None) -> Path:
     scratch = folder.with_name(folder.name + ".building")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    _build(scratch, report)
+    _build(scratch, report, should_stop)
+    if should_stop():
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise Stopped("The demo model was not built: stopped.")
     for old in folder.parent.glob("demo-*"):
         if old != scratch:
             shutil.rmtree(old, ignore_errors=True)
@@ -131,7 +139,7 @@ def model_folder() -> Path:
     return data_home() / "models" / f"demo-{recipe_hash()}"
 
 
-def _build(folder: Path, report) -> None:
+def _build(folder: Path, report, should_stop) -> None:
     import mlx.core as mx  # here, so the app can read the demo's settings without loading MLX
     from mlx.utils import tree_flatten
     from mlx_lm.models import llama
@@ -158,6 +166,6 @@ def _build(folder: Path, report) -> None:
                            steps_per_report=50, save_every=pretrain["iters"], max_seq_length=256,
                            seed=RECIPE["seed"])
     scratch = folder / "pretraining"
-    train_loop.run_loop(model, tokenizer, settings, corpus, [], scratch, progress)
+    train_loop.run_loop(model, tokenizer, settings, corpus, [], scratch, progress, should_stop)
     shutil.rmtree(scratch)
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))

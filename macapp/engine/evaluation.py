@@ -154,7 +154,7 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
     items = read_prompt_set(path, limit)
     sampling = sampling or Sampling()
     report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
-    tuned = TunedModel(model, adapter, report)
+    tuned = TunedModel(model, adapter, report, should_stop)
     result = score(tuned, items, sampling, check, system, report, should_stop)
     if result is None:
         return None

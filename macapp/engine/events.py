@@ -14,6 +14,7 @@ BEST = "best"  # iteration, val_loss, path: the best adapter so far was saved
 CHECKPOINT = "checkpoint"  # iteration, path: enough saved to resume from this step
 TOKEN = "token"  # side, text, finish: a piece of a streamed answer
 READY = "ready"  # url, name, and example requests: the local server answers
+STOPPING = "stopping"  # the worker heard the stop: it ends the step, saves and says `done` (stopped)
 DONE = "done"  # result (the job's own dict), stopped
 ERROR = "error"  # category (input, training, memory, disk, failure, killed, refused), message; fix, problems, details
 REFUSED = "refused"  # the category of an error from a worker that would not begin (its pid given): not a session
@@ -26,7 +27,7 @@ WHOLE = {
     STARTED: {"pid": int}, TRAIN: {"iteration": int, "total": int, "train_loss": float},
     VAL: {"iteration": int, "val_loss": float}, BEST: {"iteration": int, "val_loss": float},
     MEMORY: {"iteration": int, "active_gb": float, "peak_gb": float, "rss_gb": float},
-    PLAN: {}, LOG: {}, PROGRESS: {}, CHECKPOINT: {}, DONE: {}, ERROR: {},
+    PLAN: {}, LOG: {}, PROGRESS: {}, CHECKPOINT: {}, STOPPING: {}, DONE: {}, ERROR: {},
 }
 OPTIONAL = {"time": float, "message": str, "level": str, "tokens_per_second": float, "result": dict,
             "predicted_bytes": float, "limit_bytes": float, "kind": str, "category": str, "processes": list}

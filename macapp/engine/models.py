@@ -18,12 +18,13 @@ from .model_folder import check_folder, config_dtype, copy_tokenizer, read_confi
 SAMPLE_BYTES = 4 << 20
 
 
-def resolve(name: str, report=lambda event: None) -> Path:
-    """The folder of the model called `name` ('demo' builds the demo on first use)."""
+def resolve(name: str, report=lambda event: None, should_stop=lambda: False) -> Path:
+    """The folder of the model called `name` ('demo' builds the demo on first use); a stop while it is built or
+    downloaded raises Stopped."""
     if name == "demo":
         from . import demo
 
-        return demo.ensure_model(report)
+        return demo.ensure_model(report, should_stop)
     path = Path(name).expanduser()
     if path.exists() or not is_repo_id(name):
         if not path.exists():
@@ -32,7 +33,7 @@ def resolve(name: str, report=lambda event: None) -> Path:
         return path
     from . import downloads
 
-    return downloads.fetch(name, report)
+    return downloads.fetch(name, report, should_stop)
 
 
 def refuse_catalog_name(name: str) -> None:

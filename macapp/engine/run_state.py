@@ -39,6 +39,7 @@ class RunState:
     phase: str = "created"
     kind: str = "train"  # the job kind whose events make the state
     pid: int | None = None
+    stopping: bool = False  # the worker heard a stop and is saving
     message: str = ""  # what the worker is doing before the first step: "Loading Llama-3.2-1B"
     step: int | None = None
     total: int | None = None
@@ -98,6 +99,8 @@ class RunState:
                 self.best = (event["iteration"], event["val_loss"])
         elif kind == ev.BEST:
             self.best = (event["iteration"], event["val_loss"])
+        elif kind == ev.STOPPING:
+            self.stopping = True
         elif kind == ev.MEMORY:
             self.peak_bytes = event["peak_gb"] * 1e9
             self._add(self.memory_points, (event["iteration"], event["active_gb"], event["peak_gb"], event["rss_gb"]))
@@ -114,7 +117,7 @@ class RunState:
         return self
 
     def _start(self, event: dict) -> None:
-        self.phase, self.pid, self.sessions = "preparing", event.get("pid"), self.sessions + 1
+        self.phase, self.pid, self.sessions, self.stopping = "preparing", event.get("pid"), self.sessions + 1, False
         self.started_at, self.first = event.get("time"), None  # an earlier session's speed does not count
         self.result = self.error = None
         self.message = "Preparing the run"

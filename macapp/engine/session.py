@@ -160,6 +160,9 @@ class Session(TrainingCallback):
         if not loop:  # validation: one ordered pass
             for batch in dataset:
                 self._tick()
+                if agreed(self.should_stop())[0]:  # a stop does not wait for a long validation
+                    self.stopped = True
+                    return
                 yield batch
             return
         config = self.config
@@ -216,6 +219,8 @@ class Session(TrainingCallback):
                         num_batches=self.config.val_batches, max_seq_length=self.config.max_seq_length,
                         loss=self.loss, iterate_batches=self.iterate)
         self.model.train()
+        if self.stopped:  # cut short by a stop: the loss of part of the set is not the validation loss
+            return
         self.on_val_loss_report({"iteration": done - self.offset, "val_loss": loss,
                                  "val_time": time.perf_counter() - started})
 

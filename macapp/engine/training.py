@@ -39,7 +39,7 @@ def prepare_model(model, config: TrainConfig) -> None:
         model.load_weights(config.resume_adapter_file, strict=False)
 
 
-def prepare(run_dir: Path, report=lambda event: None) -> TrainConfig:
+def prepare(run_dir: Path, report=lambda event: None, should_stop=lambda: False) -> TrainConfig:
     """A run's settings, with what it trains on made first (once): its data checked and split from its spec.json,
     and its model quantized for QLoRA."""
     settings = configs.load(run_dir / "config.yaml")
@@ -49,7 +49,8 @@ def prepare(run_dir: Path, report=lambda event: None) -> TrainConfig:
         datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, spec.repeats,
                          Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
-            settings.model = str(models.quantized(models.resolve(settings.model, report), spec.quantize_bits, report))
+            settings.model = str(models.quantized(models.resolve(settings.model, report, should_stop), spec.quantize_bits,
+                                              report))
             settings.save(run_dir / "config.yaml")
     return settings
 
@@ -58,7 +59,7 @@ def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: Fals
     """A run from its folder, the one way every run is made: prepared (on the first start), then trained; `resume`
     goes on from its last checkpoint."""
     run_dir = Path(run_dir)
-    settings = prepare(run_dir, report) if speaks() else None
+    settings = prepare(run_dir, report, should_stop) if speaks() else None
     wait_for_first()  # in a group, the others read the data and settings once the first one has made them
     settings = settings or configs.load(run_dir / "config.yaml")
     return train(settings, run_dir / settings.adapter_path, report, should_stop, checkpoint_dir=run_dir / "checkpoints",
@@ -79,7 +80,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
         raise DataError([Problem("error", "no train.jsonl with examples in this folder", str(config.data),
                                  fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
-    model_path = models.resolve(config.model, report)
+    model_path = models.resolve(config.model, report, should_stop)
     identity = {"model": models.fingerprint(model_path), "model_name": config.model,
                 "data": datasets.fingerprint(config.data)}
     if resume and checkpoint_dir is not None:  # before minutes of loading, and before anything of the run is written

@@ -16,7 +16,8 @@ from ..engine import runs
 from ..engine.run_state import RunState
 
 POLL_MS = 100
-STOP_GRACE_MS = 30_000  # a step of a real model can take many seconds; the worker saves before it exits
+STOP_GRACE_MS = 30_000  # for the worker to say it heard the stop
+SAVE_GRACE_MS = 180_000  # once it did: a step of a big model and its save can take minutes on a small Mac
 TERMINATE_GRACE_MS = 5_000
 
 
@@ -90,7 +91,7 @@ class Job(QObject):
         if not self.running or self.stop_stage:
             return
         self.stop_stage = 1
-        self._signal(signal.SIGINT)
+        jobs.ask_to_stop(self.folder, self.pid)
         self.stop_timer.start(STOP_GRACE_MS)
 
     def _escalate(self) -> None:
@@ -103,10 +104,7 @@ class Job(QObject):
 
     def _signal(self, which) -> None:
         try:
-            if which == signal.SIGINT:
-                os.kill(self.pid, which)
-            else:
-                os.killpg(self.pid, which)  # the worker leads its own session: this reaches its children too
+            os.killpg(self.pid, which)  # the worker leads its own session: this reaches its children too
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -142,6 +140,8 @@ class Job(QObject):
             self.state.apply(event)
             # its session, or its refusal or failure to begin one (a group's launcher, before the group starts)
             self.ours = self.ours or (event.get("pid") == self.pid and event.get("type") in (ev.STARTED, *ev.ENDS))
+            if event.get("type") == ev.STOPPING and self.ours and self.stop_stage == 1:
+                self.stop_timer.start(SAVE_GRACE_MS)
             self.event.emit(event)
             if event.get("type") in ev.ENDS and self.ours:
                 self._end(event)

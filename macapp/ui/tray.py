@@ -131,7 +131,7 @@ class Tray(QObject):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.status.stopping = bool(self.job and self.job.stop_stage)
+        self.status.stopping = bool(self.job and self.job.stop_stage) or self.status.run.stopping
         shown = (self.status.state, int(self.status.progress * ICON_STEPS))
         if shown != self.drawn:
             self.icon.setIcon(icons.tray_icon(self.status.state, self.status.progress))

@@ -179,12 +179,15 @@ def test_a_failure_during_a_stop_is_said_as_it_is(tmp_path, monkeypatch):
     from macapp import worker
     from macapp.engine import disk
 
+    asked = []
+
     def fills_the_disk(job, run_dir, emit, should_stop):
+        asked.append(True)  # the stop comes while the job works
         raise disk.full("the checkpoint of step 3", run_dir, 1_000_000, "resume the run")
 
     monkeypatch.setitem(worker.JOBS, "check", fills_the_disk)
     stream = io.StringIO()
     code = worker._run(jobs.CheckJob(run=str(tmp_path)), tmp_path, worker.Events(stream, tmp_path, "check"),
-                       should_stop=lambda: True)
+                       should_stop=lambda: bool(asked))
     last = json.loads(stream.getvalue().splitlines()[-1])
     assert code == 1 and last["category"] == "disk" and "The disk is full" in last["message"]

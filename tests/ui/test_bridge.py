@@ -5,9 +5,10 @@ stop when asked is ended after the grace period.
 import signal
 
 from macapp import jobs
+from macapp.engine import config, runs
 from macapp.ui import bridge
 from tests.bad_inputs import LINE
-from tests.helpers import write_jsonl
+from tests.helpers import slow_compiler_env, write_jsonl
 
 
 def test_a_short_job_reports_its_events_and_ends_once(qtbot, app_home):
@@ -104,3 +105,27 @@ def test_pausing_a_data_making_job_whose_server_is_silent_stops_it_cleanly(qtbot
         release.set()
         server.shutdown()
         server.server_close()
+
+
+def test_the_windows_stop_while_mlx_checks_its_compiler_saves_the_run(qtbot, app_home, demo_data, tmp_path,
+                                                                     monkeypatch):
+    """The window's Stop lands while the worker ignores SIGINT: the worker hears it from the stop file, says it is
+    stopping, and saves; it is never ended by the grace period's SIGTERM."""
+    env, marker = slow_compiler_env(tmp_path)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("MARKER", env["MARKER"])
+    run_dir = runs.create("window-stop")
+    config.from_dict({"model": "demo", "data": str(demo_data), "iters": 100000, "batch_size": 2,
+                      "steps_per_eval": 100000, "learning_rate": 1e-3, "max_seq_length": 128}
+                     ).save(run_dir / "config.yaml")
+    job, events = bridge.Job(), []
+    job.event.connect(events.append)
+    job.start(jobs.TrainJob(run=str(run_dir)))
+    qtbot.waitUntil(marker.exists, timeout=300_000)
+    with qtbot.waitSignal(job.ended, timeout=300_000) as ended:
+        job.stop()
+    assert ended.args[0]["type"] == "done" and ended.args[0]["stopped"], ended.args[0]
+    assert any(e["type"] == "stopping" for e in events)
+    assert job.process.wait(timeout=30) == 130
+    assert runs.summary(run_dir)["status"] == "stopped"
+    assert (run_dir / "adapters" / "adapters.safetensors").exists()

@@ -2,27 +2,70 @@
 computer (ring over 127.0.0.1), or one on each Mac of `hosts`. Run: python -m macapp.group_launcher JOB.json.
 
 mlx.launch ends with 0 whatever its processes did, and says what they did only in its warnings: they are read here,
-so this process ends as the first process did, or says which one failed and how. A stop reaches this computer's
-processes; the first one agrees it with the others.
+so this process ends as the first process did, or says which one failed, stopped answering or was killed, and how to
+resume. A stop reaches this computer's processes; the first one agrees it with the others. Started by a command in a
+terminal, the group stops with that command however it ends.
 """
 
+import contextlib
 import importlib.metadata
 import json
 import os
 import re
+import select
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psutil
 
 from . import exitcodes, jobs
-from .engine import bundle, runs
+from .engine import bundle, group, runs
 from .engine import events as ev
 
 TERMINATED = 128 + signal.SIGTERM
 SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke, or that Mac's process was killed
-ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+))")
+ENDED = re.compile(r"Node with rank (\d+) (?:was (killed)|exited with code (-?\d+)|(completed))")
+# A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends with
+# SIGTERM's 143, dies of it, or "was killed"; one that heard nothing from the others ends SILENT: none is a cause.
+CONSEQUENCES = ("killed", exitcodes.DONE, TERMINATED, -signal.SIGTERM, group.SILENT)
+SAID = (exitcodes.DONE, exitcodes.FAILED, exitcodes.BAD_INPUT, exitcodes.STOPPED)  # the first process says these
+GRACE = 10.0  # seconds a process of a group that ends has to end on mlx.launch's SIGTERM; after, it is not answering
+
+
+class Group:
+    """The processes mlx.launch started, as the launcher follows them: each one's own process (the worker here, or the
+    ssh that reaches it on another Mac), how each ended by rank ("killed", or its exit code), and those that no longer
+    answered when the group ended."""
+
+    def __init__(self):
+        self.processes, self.ended, self.frozen = {}, {}, set()
+        self.ending, self.over = threading.Event(), threading.Event()
+
+    def end(self, rank: int, how) -> None:
+        self.ended[rank] = how
+        if how != exitcodes.DONE:  # mlx.launch now ends the others, and waits for each
+            self.ending.set()
+
+    def end_all(self) -> None:
+        """End at once whatever still runs under the launcher (SIGKILL ends even a stopped process)."""
+        for process in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+    def end_the_silent(self) -> None:
+        """mlx.launch waits for each process it ends, and one that does not answer (a Mac that froze, a stopped
+        process) would keep it waiting forever: GRACE seconds after the group began to end, those that have not
+        ended are named and ended, with anything else still running (mlx.launch's ssh to a Mac that no longer
+        answers), until mlx.launch returns."""
+        self.ending.wait()
+        if self.over.wait(GRACE):
+            return
+        self.frozen = {rank for rank in self.processes if rank not in self.ended}
+        while not self.over.wait(1.0):
+            self.end_all()
 
 
 def _through_ssh(process: psutil.Process) -> bool:
@@ -55,34 +98,102 @@ def _pass_on(signum, frame) -> None:
             pass
 
 
-def _launch(arguments: list[str], command: list[str]) -> dict:
-    """Run mlx.launch; how each process ended, by rank ("killed", or its exit code)."""
+def _relay(source: int, out, parent: int, followed: Group) -> None:
+    """Carry the group's events on to `out`, the command that started the launcher (`parent`, in a terminal), until
+    the launcher ends. Once that command has gone (killed, or its terminal closed), nobody follows or stops the group
+    any more: it is stopped, saving what it can, and ended if it has not stopped within the group's timeout; what it
+    writes then goes nowhere."""
+    gone = None
+    while True:
+        data = os.read(source, 1 << 16) if select.select([source], [], [], 1.0)[0] else None
+        if data == b"":  # the launcher is ending
+            return
+        if gone is None:
+            try:
+                out.write(data or b"")
+                out.flush()
+                lost = os.getppid() != parent
+            except OSError:  # the pipe to it is closed
+                lost = True
+            if lost:  # a stop, as from Ctrl-C: of the launcher while the Macs are made ready, else of the group
+                gone = time.monotonic()
+                os.kill(os.getpid(), signal.SIGINT)
+        elif time.monotonic() - gone < group.timeout():
+            _pass_on(signal.SIGINT, None)  # again: a process that was starting then has its handler now
+        else:
+            followed.end_all()
+
+
+def _launch(arguments: list[str], command: list[str], followed: Group) -> None:
+    """Run mlx.launch, noting each process it starts and how each ended."""
     (entry,) = importlib.metadata.entry_points(group="console_scripts", name="mlx.launch")
     launch = entry.load()
     module = sys.modules[launch.__module__]
-    ended = {}
-    warn = module.log_warning
+    warn, log, started = module.log_warning, module.log, module.RemoteProcess
 
-    def noted(*args, **kwargs):
+    class Followed(started):
+        def __init__(self, rank, *args, **kwargs):
+            # Each process starts with SIGINT held, as a worker does: a stop while it starts waits for its handler.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            super().__init__(rank, *args, **kwargs)
+            followed.processes[rank] = self.process
+
+    def noted(said, *args, **kwargs):
         if found := ENDED.search(" ".join(map(str, args))):
-            ended[int(found[1])] = "killed" if found[2] else int(found[3])
-        warn(*args, **kwargs)
+            followed.end(int(found[1]), "killed" if found[2] else int(found[3] or exitcodes.DONE))
+        said(*args, **kwargs)
 
-    module.log_warning = noted
+    module.log_warning = lambda *args, **kwargs: noted(warn, *args, **kwargs)
+    module.log = lambda verbose, *args, **kwargs: noted(lambda *a, **k: log(verbose, *a, **k), *args, **kwargs)
+    module.RemoteProcess = Followed
     sys.argv = ["mlx.launch", *arguments, "--", *command]
-    launch()
-    return ended
+    threading.Thread(target=followed.end_the_silent, daemon=True, name="ends the silent").start()
+    try:
+        launch()
+    finally:
+        followed.over.set()
+
+
+@contextlib.contextmanager
+def _following_parent(followed: Group):
+    """Started from a terminal (not by the window, whose launcher leads a session of its own and outlives it), the
+    group's events go through a pipe of the launcher's own, carried on by _relay, which notices that command's end;
+    the last of them reach it before the launcher ends."""
+    if os.getsid(0) == os.getpid():
+        yield
+        return
+    source, sink = os.pipe()
+    out = open(os.dup(1), "wb")
+    relay = threading.Thread(target=_relay, args=(source, out, os.getppid(), followed), daemon=True, name="relay")
+    relay.start()
+    os.dup2(sink, 1)
+    os.close(sink)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        with open(os.devnull, "wb") as nowhere:
+            os.dup2(nowhere.fileno(), 1)  # the pipe's last writer closes: the relay carries what is left, and ends
+        relay.join(GRACE)
 
 
 def main(argv=None) -> int:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held while it started (jobs.start)
     (job_file,) = argv or sys.argv[1:]
     job = jobs.from_dict(json.loads(Path(job_file).read_text(encoding="utf-8")))
+    followed = Group()
+    with _following_parent(followed):
+        if os.getpgrp() != os.getpid():  # (started by the window, it leads a session of its own already)
+            os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
+        return _train(job, job_file, followed)
+
+
+def _train(job: jobs.TrainJob, job_file: str, followed: Group) -> int:
+    """Make the group ready (on other Macs: checked and given their files), run it, and say how it ended."""
     run_dir = Path(job.run)
     from .worker import Events, failure
 
     emit = Events(sys.stdout, run_dir, job.kind)
-    if os.getpgrp() != os.getpid():  # (started by the window, it leads a session of its own already)
-        os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
     if job.hosts:
         from .group_ready import ready
 
@@ -111,22 +222,31 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, _pass_on)
     signal.signal(signal.SIGTERM, _pass_on)
     os.environ[jobs.LEADER] = str(os.getpid())  # the first process says it is this one, which a stop goes to
-    ended = _launch(arguments, command)
-    # A process the launcher ended because another one ended other than with 0 (the first one's 130 included) ends
-    # with SIGTERM's 143, dies of it, or "was killed": none of that is a cause.
-    consequences = ("killed", exitcodes.DONE, TERMINATED, -signal.SIGTERM)
-    causes = {rank: how for rank, how in ended.items() if rank and how not in consequences}
-    if not causes:  # the first process said what happened itself
-        how = ended.get(0, exitcodes.DONE)
-        return exitcodes.FAILED if how == "killed" else how if how >= 0 else 128 - how
-    rank, how = min(causes.items())
-    ended_how = (f"was killed by signal {-how}" if how < 0 else "ended or lost its connection to this Mac (it may "
-                 "have run out of memory, gone to sleep or left the network)" if job.hosts and how == SSH_LOST
-                 else f"ended with exit code {how}")
-    emit({"type": ev.ERROR, "category": "training", "pid": os.getpid(),
-          "message": f"{who[rank]} {ended_how}, so the others stopped too.",
-          "fix": f"Resume the run: it goes on from its last checkpoint ({resume})."})
-    return exitcodes.FAILED
+    _launch(arguments, command, followed)
+    code, said = _outcome(followed, who, bool(job.hosts))
+    if said:
+        emit({"type": ev.ERROR, "category": "training", "pid": os.getpid(), "message": said,
+              "fix": f"Resume the run: it goes on from its last checkpoint ({resume})."})
+    return code
+
+
+def _outcome(followed: Group, who: list[str], hosts: bool) -> tuple[int, str | None]:
+    """How the group ended (the launcher's exit code), and what to tell when the first process has not said it."""
+    first = followed.ended.get(0, exitcodes.DONE)
+    causes = {rank: how for rank, how in followed.ended.items()
+              if how not in CONSEQUENCES and not (rank == 0 and how in SAID)}
+    if followed.frozen:
+        rank = min(followed.frozen)
+        ended_how = ("stopped answering (its Mac may have frozen, gone to sleep or left the network)" if hosts else
+                     "stopped answering (it was paused, or stuck)")
+    elif causes:
+        rank, how = min(causes.items())
+        ended_how = (f"was killed by signal {-how}" if how < 0 else "ended or lost its connection to this Mac (it may "
+                     "have run out of memory, gone to sleep or left the network)" if hosts and how == SSH_LOST
+                     else f"ended with exit code {how}")
+    else:  # the first process said what happened itself
+        return (exitcodes.FAILED if first in ("killed", group.SILENT) else first if first >= 0 else 128 - first), None
+    return exitcodes.FAILED, f"{who[rank]} {ended_how}, so the others stopped too."
 
 
 if __name__ == "__main__":

@@ -10,6 +10,18 @@ import time
 
 import mlx.core as mx
 
+# How a process ends when its watchdog found the others silent (as timeout(1) ends): its group's launcher then looks
+# for the one that stopped answering, rather than count this one as the cause.
+SILENT = 124
+
+
+TIMEOUT = "TAILOR_GROUP_TIMEOUT"  # seconds, when set: the silence that ends a group, exactly (tests shorten it)
+
+
+def timeout() -> float:
+    """Seconds a group may go without hearing from one of its processes (at least)."""
+    return float(os.environ.get(TIMEOUT, 120))
+
 
 def speaks() -> bool:
     """Whether this process reports and writes a run's files: alone, or the first of a group trained together."""
@@ -54,12 +66,13 @@ class Watchdog:
     gives its collective calls no timeout, and a Mac that freezes or leaves the network never answers them.
 
     `tick()` at every step and around every validation; after the first two, a gap longer than `least` seconds and
-    than `times` the longest gap so far counts as silence: `on_silence(seconds)` is called, then the process ends.
+    than `times` the longest gap so far (none when TAILOR_GROUP_TIMEOUT sets the silence) counts as silence:
+    `on_silence(seconds)` is called, then the process ends with SILENT.
     """
 
     def __init__(self, on_silence, least: float | None = None, times: float = 20.0):
-        self.on_silence, self.times = on_silence, times
-        self.least = least if least is not None else float(os.environ.get("TAILOR_GROUP_TIMEOUT", 120))
+        self.on_silence, self.times = on_silence, 0.0 if TIMEOUT in os.environ else times
+        self.least = least if least is not None else timeout()
         self.last, self.longest, self.ticks = time.monotonic(), 0.0, 0
         self.stopped = threading.Event()
         threading.Thread(target=self._watch, daemon=True, name="group watchdog").start()
@@ -79,4 +92,4 @@ class Watchdog:
             waited = time.monotonic() - self.last
             if self.ticks >= 2 and waited > max(self.least, self.times * self.longest):
                 self.on_silence(waited)
-                os._exit(1)  # failed, as every command's exit codes say
+                os._exit(SILENT)

@@ -1,13 +1,15 @@
 """`tailor train --processes N`: one run trained by N processes on this machine through mlx.launch (ring backend over
-127.0.0.1), as several Macs would; one of them killed stops the group plainly, and the run resumes exactly."""
+127.0.0.1), as several Macs would; one of them killed or frozen stops the group plainly, naming it, and the run resumes
+exactly; a killed command takes its group with it."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from macapp.engine import runs
@@ -81,21 +83,60 @@ def test_one_process_killed_stops_the_group_plainly_and_the_run_resumes_exactly(
     assert json.loads((folder / "adapters" / "adapter_config.json").read_text())["batch_size"] == 4
 
 
+def assert_ended_and_free(group: subprocess.Popen, folder: Path) -> None:
+    """The group's processes are gone and the run's lock is free: it can be resumed at once."""
+    assert rank_process(0, folder) is None and rank_process(1, folder) is None
+    assert not [p for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+    with runs.hold(folder):  # refused (RunRefused) while any process of the group still held it
+        pass
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
-def test_a_process_that_stops_answering_ends_the_group_in_bounded_time(demo_data):
-    # SIGSTOP stands in for a Mac that froze or left the network: MLX's ring would wait for it forever.
-    group, folder = start_group(demo_data, "frozen", {"TAILOR_GROUP_TIMEOUT": "5"})
-    second = rank_process(1, folder)
-    os.kill(second, signal.SIGSTOP)
-    deadline, said = time.monotonic() + 90, None
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_process_that_stops_answering_is_named_and_the_group_ends(demo_data, rank):
+    # SIGSTOP stands in for a Mac that froze or left the network: MLX's ring, and mlx.launch, would wait for it forever.
+    group, folder = start_group(demo_data, f"frozen-{rank}", {"TAILOR_GROUP_TIMEOUT": "5"})
+    frozen = rank_process(rank, folder)
+    assert frozen is not None, "the process had already ended"
+    os.kill(frozen, signal.SIGSTOP)
     try:
-        while time.monotonic() < deadline and said is None:
-            said = next((e for e in runs.read_events(folder) if e["type"] == "error"), None)
-            time.sleep(0.5)
+        _, stderr = group.communicate(timeout=120)  # the group's 5 s, then 10 s for the others to end
     finally:
-        os.kill(second, signal.SIGKILL)  # a stopped process cannot end on the launcher's SIGTERM
-    assert said is not None, "no word from the group within 90 s"
-    assert "stopped answering each other" in said["message"] and "resume the run" in said["fix"]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGKILL)  # only when the test failed: the launcher ends it itself
+    assert group.returncode == 1, stderr[-2000:]
+    assert f"Process {rank + 1} of the 2 training together stopped answering" in stderr, stderr[-2000:]
+    assert f"tailor train --resume {folder.name} --processes 2" in stderr and "Traceback" not in stderr
+    said = [e for e in runs.read_events(folder) if e["type"] == "error"][-1]
+    assert said["message"].startswith(f"Process {rank + 1} of the 2 training together stopped answering")
+    assert_ended_and_free(group, folder)
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
+def test_the_first_process_killed_is_named_with_the_resume_command(demo_data):
+    group, folder = start_group(demo_data, "first-killed")
+    os.kill(rank_process(0, folder), signal.SIGKILL)
+    _, stderr = group.communicate(timeout=120)
+    assert group.returncode == 1, stderr[-2000:]
+    assert "Process 1 of the 2 training together was killed by signal 9, so the others stopped too." in stderr
+    assert f"tailor train --resume {folder.name} --processes 2" in stderr and "Traceback" not in stderr
+    assert "ended unexpectedly" not in stderr
+    assert_ended_and_free(group, folder)
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
+def test_a_killed_command_takes_its_group_with_it_saved(demo_data, how):
+    # SIGKILL: nothing of the command runs any more; SIGHUP: its terminal closed (the group leads a process group of
+    # its own, which the terminal's hang-up does not reach).
+    group, folder = start_group(demo_data, f"orphaned-{how.name.lower()}")
+    launcher = psutil.Process(group.pid).children()  # the group's launcher, which started its processes
+    workers = [psutil.Process(rank_process(rank, folder)) for rank in (0, 1)]
+    group.send_signal(how)
     group.communicate(timeout=60)
-    assert group.returncode == 1
-    assert rank_process(0, folder) is None
+    _, alive = psutil.wait_procs([*launcher, *workers], timeout=120)
+    assert not alive, "the group went on training without the command that started it"
+    done = runs.read_events(folder)[-1]
+    assert done["type"] == "done" and done["stopped"], done  # stopped as by Ctrl-C: saved, resumable
+    assert (folder / "adapters" / "adapters.safetensors").exists()
+    assert_ended_and_free(group, folder)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import blas
+from macapp.engine import blas, group
 from tests.helpers import REPO
 
 GROUP_RUN = REPO / "tests" / "engine" / "group_run.py"
@@ -61,3 +61,21 @@ def test_the_first_process_alone_reports_and_writes(alone_and_together):
                      if p.is_file())
     alone = sorted(p.relative_to(folder / "alone").as_posix() for p in (folder / "alone").rglob("*") if p.is_file())
     assert written == sorted([*alone, "rank1.json"])  # the same files as one process, and no second copy of any
+
+
+WATCHED = """
+import sys, time
+from macapp.engine.group import Watchdog
+watchdog = Watchdog(lambda seconds: print(f"silent for {seconds:.0f} s", flush=True))
+for _ in range(3):
+    watchdog.tick()
+time.sleep(600)  # as a process waits in a collective call for a Mac that froze
+"""
+
+
+def test_a_set_group_timeout_is_the_silence_that_ends_a_process_and_it_ends_as_silent():
+    # Without TAILOR_GROUP_TIMEOUT, a silence must also be 20 times the longest step; set, it is the silence exactly.
+    done = subprocess.run([sys.executable, "-c", WATCHED], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**blas.environment(), "PYTHONPATH": str(REPO), "TAILOR_GROUP_TIMEOUT": "2"})
+    assert done.returncode == group.SILENT, done.stderr[-2000:]
+    assert done.stdout.startswith("silent for ")

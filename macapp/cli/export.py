@@ -35,7 +35,7 @@ def cmd_fuse(args) -> int:
     job = jobs.FuseJob(run=str(jobs.scratch_folder("fuse")), model=model_name, adapter=adapter, out=str(out.resolve()),
                        dequantize=False if args.keep_quantized else None, bits=args.quantize, overwrite=args.overwrite)
     code, result = run_job(job, "Fusing")
-    if result:
+    if code == exitcodes.DONE and result:
         print(result["path"])
     return code
 
@@ -61,7 +61,7 @@ def cmd_export(args) -> int:
     job = (jobs.OllamaJob(**shared, name=args.ollama, quantize=args.ollama_quantize) if to_ollama
            else jobs.GgufJob(**shared, outtype=outtype, ollama_name=args.ollama))
     code, result = run_job(job, "Exporting")
-    if result:
+    if code == exitcodes.DONE and result:
         _print_made(result)
     return code
 
@@ -160,7 +160,7 @@ def cmd_upload(args) -> int:
                          private=not args.public, source=source,
                          **({"model": model, "adapter": adapter} if fuse_first else {}))
     code, result = run_job(job, "Uploading", secrets={"HF_TOKEN": token})  # the job file on disk never holds it
-    if result:
+    if code == exitcodes.DONE and result:
         print(result["url"])
         if result["private"] != job.private:
             print(f"Uploaded: {hub.seen_by(result, job.private)}.", file=sys.stderr)

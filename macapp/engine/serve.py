@@ -105,7 +105,7 @@ class Server:
         check_port(host, self.port)
         self.token = secrets.token_hex(16)  # /health answers with it: the server that answers is this one
         self.api_key = api_key or (None if host in LOOPBACK else new_key())  # the network is never open without one
-        self.command = [*bundle.python(), "-m", "macapp.engine.api_server", self.name, "--model", str(model_path),
+        self.command = [*bundle.module("macapp.engine.api_server"), self.name, "--model", str(model_path),
                         "--host", host, "--port", str(self.port), "--max-seconds", str(max_seconds),
                         "--max-requests", str(max_requests)]
         for origin in allow_origins:

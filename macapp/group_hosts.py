@@ -136,7 +136,7 @@ class Mac:
 def _agent(host: str, *arguments: str) -> list[str]:
     """The command that runs macapp.host_agent on `host` over SSH (Tailor is where it is on this Mac); `--` ends
     ssh's options, so the host is never read as one."""
-    return [*SSH, "--", host, shlex.join([*bundle.python(), "-m", "macapp.host_agent", *arguments])]
+    return [*SSH, "--", host, shlex.join([*bundle.module("macapp.host_agent"), *arguments])]
 
 
 def _ask(mac: Mac, wanted: dict) -> None:

@@ -34,8 +34,11 @@ class Events:
     def __call__(self, event: dict) -> None:
         event = {**event, "kind": self.kind, "time": round(time.time(), 3)}
         with self.lock:
-            self.stream.write(json.dumps(event, default=str) + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(json.dumps(event, default=str) + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):  # the command reading it is gone: the run's file keeps every event
+                self.stream = open(os.devnull, "w", encoding="utf-8")
             try:
                 runs.append_event(self.run_dir, event)
             except OSError as error:  # a full disk: the stream still carries the event, and the job says why
@@ -240,8 +243,9 @@ def _terminate(signum, frame):
 
 
 class StopRequest:
-    """The job's `should_stop()`: true once a SIGINT came or the job folder's stop file names this session. The file
-    is read at most a few times a second, and the first time it is seen the worker says `stopping`."""
+    """The job's `should_stop()`: true once a SIGINT came, the job folder's stop file names this session, or the
+    command that started this worker is gone (killed in its terminal). Those are looked at a few times a second at
+    most, and the first time one is seen the worker says `stopping`."""
 
     LOOK_EVERY = 0.25  # seconds
 
@@ -250,6 +254,9 @@ class StopRequest:
         # and a handler that takes a lock (threading.Event.set) would then wait for itself forever.
         self.folder, self.signals, self.asked, self.next_look = folder, [], False, 0.0
         self.emit = lambda event: None
+        # The window's workers lead a session of their own, to outlive it; a group's, their launcher watches.
+        attached = os.getsid(0) != os.getpid() and jobs.LEADER not in os.environ
+        self.parent = os.getppid() if attached else None
 
     def on_signal(self, *_) -> None:
         self.signals.append(signal.SIGINT)
@@ -257,7 +264,8 @@ class StopRequest:
     def __call__(self) -> bool:
         if not self.asked and (self.signals or time.monotonic() >= self.next_look):
             self.next_look = time.monotonic() + self.LOOK_EVERY
-            self.asked = bool(self.signals) or jobs.stop_asked(self.folder, jobs.session_pid())
+            self.asked = (bool(self.signals) or jobs.stop_asked(self.folder, jobs.session_pid())
+                          or (self.parent is not None and os.getppid() != self.parent))
             if self.asked:
                 self.emit({"type": ev.STOPPING})
         return self.asked

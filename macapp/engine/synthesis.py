@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import events as ev
-from . import made_data, question_lists, workbooks
+from . import made_data, question_lists, words, workbooks
 from .chat_sources import Refused, ServerLost, ServerTrouble, connect
 from .errors import DataError, InputError, Problem, RunFailed, Stopped
 from .files import write_json_atomic, write_text_atomic
@@ -210,6 +210,11 @@ class Making:
         steps = made_data.read_lines(self.folder / PARTIAL)
         distinct = question_lists.Distinct(q for step in steps for q in step["questions"])
         wanted = self.recipe.per_passage
+        if not steps:  # before the first request: how much asking these documents mean
+            answers = len(passages) * wanted * (2 if self.recipe.follow_up else 1)
+            self.report({"type": ev.LOG, "message": f"{words.count(len(passages), 'passage')} in the documents: "
+                                                    f"{words.count(len(passages) + answers, 'request')} to the model "
+                                                    f"(questions on each passage, then up to {answers:,} answers)"})
         for step in range(len(steps), len(passages)):
             if self.should_stop():
                 return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from macapp import jobs
 from macapp.engine import demo, runs
-from tests.helpers import slow_compiler_env, write_jsonl
+from tests.helpers import slow_compiler_env, train_until_checkpoint, write_jsonl
 
 
 def test_ctrl_c_while_mlx_checks_its_compiler_stops_the_run(demo_model, tmp_path):
@@ -79,3 +79,20 @@ def test_a_stop_during_the_demo_models_first_build_is_heard(tmp_path, monkeypatc
     assert events[-1]["type"] == "done" and events[-1]["stopped"]
     built = list((tmp_path / "fresh" / "models").glob("demo-*"))
     assert all(not (path / "config.json").exists() for path in built), built
+
+
+def test_a_training_command_killed_in_its_terminal_takes_its_worker_with_it(demo_model, tmp_path):
+    """`tailor train` killed outright (SIGKILL, as a closed terminal window may do): its worker sees its command gone,
+    stops at the step, saves and ends; no worker goes on training unseen, holding the run."""
+    import psutil
+
+    source = write_jsonl(tmp_path / "mine.jsonl", demo.read_jsonl(demo.REPLIES)[:30])
+    command, run_dir = train_until_checkpoint("orphaned", "--model", "demo", "--data", source, "--iters", 100000,
+                                              "--batch-size", 2, "--save-every", 5)
+    worker = psutil.Process(next(e["pid"] for e in runs.read_events(run_dir) if e["type"] == "started"))
+    command.kill()
+    command.wait(timeout=30)
+    worker.wait(timeout=120)
+    assert runs.summary(run_dir)["status"] == "stopped"
+    assert any(e["type"] == "stopping" for e in runs.read_events(run_dir))
+    assert (run_dir / "adapters" / "adapters.safetensors").exists()

@@ -272,6 +272,9 @@ def test_documents_examples_name_their_file_and_page(proxy, tmp_path):
     assert where[:2] == ["guide.pdf, page 1", "guide.pdf, page 2"] and "Descale" in passages[1]["text"]
     assert any(w.startswith("notes.docx, page 2") for w in where) and any(w.startswith("help.html") for w in where)
     assert len(lines(folder / "questions.partial.jsonl")) == len(passages)  # one request per passage
+    told = [e["message"] for e in events if "to the model" in e.get("message", "")]  # before the first request
+    assert told == [f"{len(passages)} passages in the documents: {2 * len(passages)} requests to the model "
+                    f"(questions on each passage, then up to {len(passages)} answers)"]
     questions = lines(folder / "questions.jsonl")
     rows = assert_each_index_once(folder, len(questions))
     for row in rows:

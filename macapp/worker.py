@@ -221,8 +221,8 @@ def _install_export(job, run_dir, emit, should_stop):
 def _serve(job, run_dir, emit, should_stop):
     from .engine import models, serve
 
-    server = serve.Server(models.resolve(job.model, emit, should_stop), job.adapter, job.host, job.port, job.allow_remote,
-                          run_dir / "server.log")
+    model = models.resolve(job.model, emit, should_stop)
+    server = serve.Server(model, job.adapter, job.host, job.port, job.allow_remote, run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start()
         emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name)})

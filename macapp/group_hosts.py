@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from . import host_agent
 from .engine import bundle, gpu_guard
 from .engine.errors import InputError
+from .engine.words import start_of
 
 BACKENDS = ("ring", "jaccl", "jaccl-ring")  # mlx.launch's: over the network, or RDMA over Thunderbolt
 # No password prompt (the window has no terminal); IPv4, which MLX's ring takes; a dropped link noticed in a minute.
@@ -48,7 +49,7 @@ def is_host(text: str) -> bool:
 
 
 def _shown(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:60] + "\u2026")
+    return repr(start_of(text))
 
 
 def read(text: str) -> dict:

@@ -185,7 +185,14 @@ def main(argv=None) -> int:
     with _following_parent(followed):
         if os.getpgrp() != os.getpid():  # (started by the window, it leads a session of its own already)
             os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
-        return _train(job, job_file, followed)
+        try:
+            return _train(job, job_file, followed)
+        except KeyboardInterrupt:  # a stop before the group began (it passes stops on from then): nothing trained
+            from .worker import Events
+
+            Events(sys.stdout, Path(job.run), job.kind)({"type": ev.DONE, "result": {"stopped": True},
+                                                          "stopped": True, "pid": os.getpid()})
+            return exitcodes.STOPPED
 
 
 def _train(job: jobs.TrainJob, job_file: str, followed: Group) -> int:

@@ -214,6 +214,7 @@ def scratch_folder(kind: str) -> Path:
 
 
 LEADER = "TAILOR_GROUP_LEADER"  # set by macapp.group_launcher for the processes it starts
+COMMAND = "TAILOR_COMMAND"  # the pid of the command that started an attached worker, which stops when it is gone
 
 
 def session_pid() -> int:
@@ -239,7 +240,7 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     run_dir = Path(job.run)
     job_file = run_dir / f"job-{job.kind}.json"
     write_json_atomic(job_file, job.to_dict())
-    env = {**worker_environment(), **(secrets or {})}
+    env = {**worker_environment(), **(secrets or {}), **({} if detached else {COMMAND: str(os.getpid())})}
     together = isinstance(job, TrainJob) and (job.processes > 1 or job.hosts)
     command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group_launcher
                [*bundle.module("macapp.group_launcher"), str(job_file)])
@@ -249,12 +250,22 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         if detached:
-            return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1)
-    finally:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL,
+                                       env=env, start_new_session=True)
+        else:  # in a process group of its own: a terminal's Ctrl-C and hang-up reach the command alone, which asks
+            # the worker to stop; they would kill the compiler or converter the worker runs, and the worker itself.
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1,
+                                       process_group=0)
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    finally:
         log.close()
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    except KeyboardInterrupt:  # the command's own Ctrl-C, held while the worker started: asked of the worker
+        ask_to_stop(run_dir, process.pid)
+    return process
 
 
 STOP_FILE = "stop-request"  # in the job folder: the pid of the worker session asked to stop

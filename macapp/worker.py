@@ -224,7 +224,7 @@ def _serve(job, run_dir, emit, should_stop):
     model = models.resolve(job.model, emit, should_stop)
     server = serve.Server(model, job.adapter, job.host, job.port, job.allow_remote, run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
-        url = server.start()
+        url = server.start(should_stop=should_stop)
         emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name)})
         while not should_stop() and server.process.poll() is None:
             time.sleep(0.2)
@@ -254,9 +254,9 @@ class StopRequest:
         # and a handler that takes a lock (threading.Event.set) would then wait for itself forever.
         self.folder, self.signals, self.asked, self.next_look = folder, [], False, 0.0
         self.emit = lambda event: None
-        # The window's workers lead a session of their own, to outlive it; a group's, their launcher watches.
-        attached = os.getsid(0) != os.getpid() and jobs.LEADER not in os.environ
-        self.parent = os.getppid() if attached else None
+        # The window's workers outlive it (started without a command); a group's, their launcher watches.
+        command = os.environ.get(jobs.COMMAND) if jobs.LEADER not in os.environ else None
+        self.command = int(command) if command and command.isdigit() else None
 
     def on_signal(self, *_) -> None:
         self.signals.append(signal.SIGINT)
@@ -265,7 +265,7 @@ class StopRequest:
         if not self.asked and (self.signals or time.monotonic() >= self.next_look):
             self.next_look = time.monotonic() + self.LOOK_EVERY
             self.asked = (bool(self.signals) or jobs.stop_asked(self.folder, jobs.session_pid())
-                          or (self.parent is not None and os.getppid() != self.parent))
+                          or (self.command is not None and os.getppid() != self.command))
             if self.asked:
                 self.emit({"type": ev.STOPPING})
         return self.asked
@@ -302,7 +302,9 @@ def _run(job: Job, run_dir: Path, emit, should_stop) -> int:
     emit({"type": ev.STARTED, "pid": jobs.session_pid()})
     should_stop.emit = emit  # `stopping` comes after `started`, as the session's own
     try:
-        if should_stop():  # asked while the worker started: nothing was begun, so nothing needs saving
+        # Asked while the worker started: nothing was begun, so nothing needs saving. (In a group, the processes stop
+        # together, at a step they agree on.)
+        if jobs.LEADER not in os.environ and should_stop():
             raise Stopped
         result = JOBS[job.kind](job, run_dir, emit, should_stop)
     except Exception as error:

@@ -96,10 +96,8 @@ def cmd_serve(args) -> int:
     from ..engine import models, serve
     from ..engine.errors import InputError
 
-    # Ctrl-C must reach us even when this process was started with SIGINT ignored (as from a background shell);
-    # SIGTERM unwinds the same way, so the server is stopped however this ends (stopping it inside the handler
+    # SIGTERM unwinds as Ctrl-C does, so the server is stopped however this ends (stopping it inside the handler
     # would wait on the very wait it interrupts).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     model_name, adapter = model_and_adapter(args)
     serve.check_host(args.host, args.allow_remote)

@@ -4,6 +4,8 @@
 Returns the exit code the README promises (0 done, 1 failed, 2 bad input, 130 stopped) and the job's result.
 """
 
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -34,8 +36,9 @@ def run_job(job: jobs.Job, title: str, secrets: dict | None = None) -> tuple[int
                 jobs.ask_to_stop(job.run, process.pid)
             elif presses < FORCE_AFTER:
                 view.line("Stopping: the worker saves what was done first. Press Ctrl-C again to end it at once.")
-            else:
-                process.terminate()
+            else:  # the worker leads a process group of its own (jobs.start): its children end with it
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM if presses == FORCE_AFTER else signal.SIGKILL)
                 view.line("Ending at once; the last checkpoint is kept.")
             events = jobs.events(process)
     view.finish()

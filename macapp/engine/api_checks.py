@@ -13,6 +13,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from .words import json_kind
+
 ANSWER_SECONDS = 600  # an answer still going after this long is cut, as if it had reached its token limit
 MAX_REQUESTS = 64  # answered or waiting at once; beyond this a request gets 503 and when to try again
 RETRY_SECONDS = 5
@@ -67,12 +69,6 @@ def _bad(message: str, param: str | None = None, code: str = "invalid_value") ->
     return RequestError(400, message, code, param)
 
 
-def _kind(value) -> str:
-    """A JSON value's type, in the words of JSON."""
-    names = {bool: "true or false", str: "text", list: "a list", dict: "an object", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 def _non_finite(body: dict) -> tuple[str, float] | None:
     """The first field (as a path like logit_bias.42) holding NaN or an infinity, without recursion: bodies nest."""
     todo = list(body.items())
@@ -102,7 +98,7 @@ def parse(raw: bytes) -> dict:
     except RecursionError:
         raise _bad("The request body nests too deeply to read. Send a flatter JSON object.", code="bad_json") from None
     if not isinstance(body, dict):
-        raise _bad(f"The request body must be a JSON object ({{...}}), not {_kind(body)}.", code="bad_json")
+        raise _bad(f"The request body must be a JSON object ({{...}}), not {json_kind(body)}.", code="bad_json")
     if found := _non_finite(body):
         raise _bad(f"{found[0]} is {found[1]}, which is not a number the model can use. Send a finite number.",
                    found[0].split(".")[0].split("[")[0])
@@ -115,12 +111,12 @@ def _check_numbers(body: dict) -> None:
             del body[name]  # null means "the default", as clients that send every field mean it
     for name in _FLOATS:
         if name in body and (isinstance(body[name], bool) or not isinstance(body[name], (int, float))):
-            raise _bad(f"{name} must be a number, not {_kind(body[name])}.", name)
+            raise _bad(f"{name} must be a number, not {json_kind(body[name])}.", name)
         if name in body:
             body[name] = float(body[name])  # mlx-lm takes only a float for some of these
     for name in _INTS:
         if name in body and (isinstance(body[name], bool) or not isinstance(body[name], int)):
-            raise _bad(f"{name} must be a whole number, not {_kind(body[name])}.", name)
+            raise _bad(f"{name} must be a whole number, not {json_kind(body[name])}.", name)
     if not 0 <= body.get("seed", 0) < 2 ** 64:
         raise _bad("seed must be a whole number from 0 to 18446744073709551615.", "seed")
 
@@ -128,11 +124,11 @@ def _check_numbers(body: dict) -> None:
 def _check_objects(body: dict, limits: Limits) -> None:
     for name in _OBJECTS:
         if name in body and not isinstance(body[name], dict):
-            raise _bad(f"{name} must be an object ({{...}}), not {_kind(body[name])}.", name)
+            raise _bad(f"{name} must be an object ({{...}}), not {json_kind(body[name])}.", name)
     if not isinstance(body.get("model", ""), str):
-        raise _bad(f"model must be the model's name as text, not {_kind(body['model'])}.", "model")
+        raise _bad(f"model must be the model's name as text, not {json_kind(body['model'])}.", "model")
     if not isinstance(body.get("tools", []), list):
-        raise _bad(f"tools must be a list, not {_kind(body['tools'])}.", "tools")
+        raise _bad(f"tools must be a list, not {json_kind(body['tools'])}.", "tools")
     stop = body.get("stop", [])
     if not isinstance(stop, str) and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
         raise _bad("stop must be text or a list of texts.", "stop")
@@ -177,13 +173,13 @@ def _check_calls(calls, where: str) -> None:
 
 def _check_messages(messages) -> None:
     if not isinstance(messages, list) or not messages:
-        shown = "an empty list" if isinstance(messages, list) else _kind(messages)
+        shown = "an empty list" if isinstance(messages, list) else json_kind(messages)
         raise _bad(f"messages must be a list of messages such as [{{\"role\": \"user\", \"content\": \"Hello\"}}], "
                    f"not {shown}.", "messages")
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise _bad(f"{where} must be an object with a role and content, not {_kind(message)}.", "messages")
+            raise _bad(f"{where} must be an object with a role and content, not {json_kind(message)}.", "messages")
         if not isinstance(message.get("role"), str):
             raise _bad(f"{where} needs a \"role\" (user, assistant or system) as text.", "messages")
         content = message.get("content")
@@ -191,7 +187,7 @@ def _check_messages(messages) -> None:
             for number, part in enumerate(content):
                 _check_part(part, f"{where}.content[{number}]")
         elif content is not None and not isinstance(content, str):
-            raise _bad(f"{where}.content must be text or a list of parts, not {_kind(content)}.", "messages")
+            raise _bad(f"{where}.content must be text or a list of parts, not {json_kind(content)}.", "messages")
         if message.get("tool_calls") is not None:
             _check_calls(message["tool_calls"], where)
 
@@ -207,7 +203,7 @@ def check(body: dict, path: str, limits: Limits) -> dict:
         _check_messages(body["messages"])
     elif not isinstance(body.get("prompt"), str):
         raise _bad("The request needs a \"prompt\" as text." if "prompt" not in body else
-                   f"prompt must be text, not {_kind(body['prompt'])}.", "prompt")
+                   f"prompt must be text, not {json_kind(body['prompt'])}.", "prompt")
     for name in ("max_completion_tokens", "max_tokens"):
         if body.get(name, 0) > limits.context:  # more than the model can attend to is an endless answer
             body[name] = limits.context

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from . import events as ev
 from . import waiting
+from .words import json_kind, start_of
 from .endpoints import base_url, nothing_answers
 from .errors import InputError, RunFailed, Stopped
 from .recipe import Recipe
@@ -106,16 +107,8 @@ class _ServerError(Exception):
         self.status, self.reason = status, reason
 
 
-def _kind(value) -> str:
-    """What a JSON value is, in words."""
-    if value is None:
-        return "empty (null)"
-    return {dict: "a JSON object", list: "a list", str: "text", bool: "true or false"}.get(type(value), "a number")
-
-
 def _began(data: bytes) -> str:
-    text = " ".join(data.decode("utf-8", "replace").split())
-    return text if len(text) <= 120 else text[:117] + "..."
+    return start_of(" ".join(data.decode("utf-8", "replace").split()), 120)
 
 
 class _Unreadable(ValueError):
@@ -125,12 +118,12 @@ class _Unreadable(ValueError):
 def _choice(answer) -> dict | None:
     """The first choice of an answer or of a streamed chunk; None for a chunk that has none (only usage)."""
     if not isinstance(answer, dict):
-        raise _Unreadable(f"it is {_kind(answer)}, not a JSON object")
+        raise _Unreadable(f"it is {json_kind(answer)}, not a JSON object")
     choices = answer.get("choices")
     if not isinstance(choices, list):
         raise _Unreadable("it has no list of choices")
     if choices and not isinstance(choices[0], dict):
-        raise _Unreadable(f"its choice is {_kind(choices[0])}, not a JSON object")
+        raise _Unreadable(f"its choice is {json_kind(choices[0])}, not a JSON object")
     return choices[0] if choices else None
 
 
@@ -139,13 +132,13 @@ def _text(choice: dict, key: str) -> tuple[str, str | None]:
     part = choice.get(key)
     part = {} if part is None else part
     if not isinstance(part, dict):
-        raise _Unreadable(f"its {key} is {_kind(part)}, not a JSON object")
+        raise _Unreadable(f"its {key} is {json_kind(part)}, not a JSON object")
     text, finish = part.get("content"), choice.get("finish_reason")
     text = "" if text is None else text  # None: mlx_lm server's empty answer
     if not isinstance(text, str):
-        raise _Unreadable(f"the text of its answer is {_kind(text)}, not text")
+        raise _Unreadable(f"the text of its answer is {json_kind(text)}, not text")
     if finish is not None and not isinstance(finish, str):
-        raise _Unreadable(f"its finish_reason is {_kind(finish)}, not text")
+        raise _Unreadable(f"its finish_reason is {json_kind(finish)}, not text")
     return text, finish
 
 

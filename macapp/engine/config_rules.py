@@ -8,8 +8,8 @@ import math
 import reprlib
 
 from .errors import ConfigError
+from .words import QUOTED_CHARS, start_of
 
-QUOTED_CHARS = 60  # a message shows a value's start, this long: a 10 MB value must not become a 10 MB message
 
 # Each optimizer's options (as mlx-lm passes `optimizer_config[name]` to it) and what they hold.
 OPTIMIZER_OPTIONS = {
@@ -46,7 +46,7 @@ _START = _Start()
 def quoted(value) -> str:
     """A value as a message shows it: 'like this', cut after QUOTED_CHARS characters with "…"."""
     text = _START.repr(value)
-    return text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS] + "\u2026"
+    return start_of(text)
 
 
 def number(value) -> bool:

@@ -69,7 +69,7 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
         operations = [CommitOperationAdd(p.name, str(p)) for p in files]
         operations += [CommitOperationAdd(name, data) for name, data in extra.items()]
         api.create_commit(repo, operations, commit_message="Upload from Tailor")
-        private = bool(api.repo_info(repo).private)
+        private = bool(api.repo_info(repo, timeout=waiting.socket_timeout()).private)  # its default: no timeout
     except OfflineModeIsEnabled:
         raise ExportError("Uploading is not possible offline (HF_HUB_OFFLINE is set).") from None
     except HfHubHTTPError as error:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from . import blas, bundle
 from .api_checks import ANSWER_SECONDS, MAX_REQUESTS
+from .api_checks import LOOPBACK_NAMES as LOOPBACK
+from .errors import Stopped
 from .export import ExportError
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CANNOT_BIND = 3  # the server's exit code when its port cannot be had
 
 
@@ -120,8 +121,9 @@ class Server:
         shown = "127.0.0.1" if self.host == "localhost" else self.host
         return f"http://{f'[{shown}]' if ':' in shown else shown}:{self.port}"
 
-    def start(self, timeout: float = 300) -> str:
-        """Start the server and wait until it answers /health with its token; returns its URL."""
+    def start(self, timeout: float = 300, should_stop=lambda: False) -> str:
+        """Start the server and wait until it answers /health with its token; returns its URL. A stop meanwhile
+        raises Stopped (the caller stops the server)."""
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT,
@@ -142,6 +144,8 @@ class Server:
                                   + (f" Its log: {self.log}" if self.log else ""))
             if self._answers():
                 return self.url
+            if should_stop():
+                raise Stopped("Stopped before the server answered.")
             time.sleep(0.2)
         self.stop()
         raise ExportError(f"The server did not answer within {timeout:.0f} s.")

@@ -95,12 +95,12 @@ def assert_ended_and_free(group: subprocess.Popen, folder: Path) -> None:
 @pytest.mark.parametrize("rank", [0, 1])
 def test_a_process_that_stops_answering_is_named_and_the_group_ends(demo_data, rank):
     # SIGSTOP stands in for a Mac that froze or left the network: MLX's ring, and mlx.launch, would wait for it forever.
-    group, folder = start_group(demo_data, f"frozen-{rank}", {"TAILOR_GROUP_TIMEOUT": "5"})
+    group, folder = start_group(demo_data, f"frozen-{rank}", {"TAILOR_GROUP_TIMEOUT": "10"})
     frozen = rank_process(rank, folder)
     assert frozen is not None, "the process had already ended"
     os.kill(frozen, signal.SIGSTOP)
     try:
-        _, stderr = group.communicate(timeout=120)  # the group's 5 s, then 10 s for the others to end
+        _, stderr = group.communicate(timeout=120)  # the group's 10 s, then 10 s for the others to end
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(frozen, signal.SIGKILL)  # only when the test failed: the launcher ends it itself

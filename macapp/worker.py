@@ -225,7 +225,7 @@ def _serve(job, run_dir, emit, should_stop):
     server = serve.Server(model, job.adapter, job.host, job.port, job.allow_remote, run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start(should_stop=should_stop)
-        emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name)})
+        emit({"type": ev.READY, "url": url, "name": server.name, **serve.examples(url, server.name, server.api_key)})
         while not should_stop() and server.process.poll() is None:
             time.sleep(0.2)
     finally:

@@ -70,6 +70,20 @@ class Rules:
         self.slots = threading.BoundedSemaphore(self.capacity)
 
 
+class BoundedGenerator(mlx_server.ResponseGenerator):
+    """mlx-lm's response generator, refusing a prompt longer than the model's context (`context`, set at start):
+    reading it would take minutes and gigabytes while no token comes back to tell that its client has gone."""
+
+    context = api_checks.UNKNOWN_CONTEXT
+
+    def _tokenize(self, tokenizer, request, args):
+        tokenized = super()._tokenize(tokenizer, request, args)
+        if len(tokenized[0]) > self.context:  # said to the client as a 400, by _Watched.generate
+            raise ValueError(f"it is {len(tokenized[0]):,} tokens long, and this model reads at most "
+                             f"{self.context:,}. Send a shorter conversation.")
+        return tokenized
+
+
 class _ClientGone(Exception):
     """The client closed its connection: nobody reads the answer, so its generation is stopped."""
 
@@ -300,8 +314,10 @@ def main(argv=None) -> None:
     rules = Rules(tuple(mine.allow_origin), os.environ.get("TAILOR_API_KEY", ""), mine.max_seconds,
                   mine.max_requests, api_checks.Limits.of(mine.model))
     OneModelProvider.name = argv[0]
-    # mlx-lm's main() parses its own flags, then finds these two by their module names.
+    # mlx-lm's main() parses its own flags, then finds these three by their module names.
     mlx_server.ModelProvider = OneModelProvider
+    BoundedGenerator.context = rules.limits.context
+    mlx_server.ResponseGenerator = BoundedGenerator
     mlx_server._run_http_server = functools.partial(_serve, handler_class=handler(argv[0], rules),
                                                     server_class=_HTTPServer)
     sys.argv = ["mlx_lm.server", "--model", mine.model, *theirs]

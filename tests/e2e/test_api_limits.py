@@ -78,6 +78,15 @@ def test_max_tokens_is_capped_at_the_models_context(api):
     assert 0 < answer["usage"]["completion_tokens"] <= 512
 
 
+def test_a_conversation_longer_than_the_models_context_is_refused(api):
+    long = [{"role": "user", "content": "word " * 2000}]  # the demo model reads 512 tokens at most
+    status, _, answer = ask(api.port, body={"messages": long, "max_tokens": 4})
+    assert status == 400, answer
+    assert "tokens long, and this model reads at most 512. Send a shorter conversation." in answer["error"]["message"]
+    status, _, answer = ask(api.port, body={"messages": HELLO, "max_tokens": 4})  # the server goes on serving
+    assert status == 200, answer
+
+
 BAD_FIELDS = [
     (b'{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', "temperature is nan"),
     (b'{"messages": [{"role": "user", "content": "hi"}], "top_p": -Infinity}', "top_p is -inf"),

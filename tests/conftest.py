@@ -19,12 +19,25 @@ import pytest
 from tests.helpers import tailor
 
 
-@pytest.fixture(scope="session", autouse=True)
-def tailor_home(tmp_path_factory):
+@pytest.hookimpl(trylast=True)  # after pytest's own, which makes its temporary folders ready
+def pytest_configure(config):
     """Every test, and every process it starts, keeps its runs and models in a temporary home."""
-    home = tmp_path_factory.mktemp("tailor-home")
-    os.environ["TAILOR_HOME"] = str(home)
-    return home
+    os.environ["TAILOR_HOME"] = str(config._tmp_path_factory.mktemp("tailor-home"))
+
+
+def pytest_collection_finish(session):
+    """The demo model is built before the first test that needs it, outside every test's time limit: its minute of
+    pre-training can take many on a busy machine, and a session fixture that ran out of time fails every test after."""
+    if any("demo_model" in getattr(item, "fixturenames", ()) for item in session.items):
+        from macapp.engine import demo
+
+        demo.ensure_model()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tailor_home():
+    """The temporary home of the session's runs and models."""
+    return Path(os.environ["TAILOR_HOME"])
 
 
 @pytest.fixture(scope="session")

@@ -134,8 +134,12 @@ def _launch(arguments: list[str], command: list[str], followed: Group) -> None:
     class Followed(started):
         def __init__(self, rank, *args, **kwargs):
             # Each process starts with SIGINT held, as a worker does: a stop while it starts waits for its handler.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            super().__init__(rank, *args, **kwargs)
+            # Held only while it starts: the launcher's own thread must hear the stops it passes on.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                super().__init__(rank, *args, **kwargs)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
             followed.processes[rank] = self.process
 
     def noted(said, *args, **kwargs):

@@ -6,7 +6,9 @@ and a stand-in ssh for other Macs.
 MLX's CPU backend is ~50x slower without it.
 """
 
+import contextlib
 import functools
+import io
 import os
 import socket
 import subprocess
@@ -31,7 +33,8 @@ def pytest_collection_finish(session):
     if any("demo_model" in getattr(item, "fixturenames", ()) for item in session.items):
         from macapp.engine import demo
 
-        demo.ensure_model()
+        with contextlib.redirect_stdout(io.StringIO()):  # mlx-lm's table of the pre-training steps
+            demo.ensure_model()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,7 +39,8 @@ def test_eval_prints_the_summary_and_writes_both_reports(run_copy):
 
 def test_eval_of_a_run_without_a_test_split_asks_for_prompts(run_copy):
     manifest = run_copy / "data" / "manifest.json"  # not the demo's data: no comments of its own to score on
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"],
+                                    "source_sha256": ["0" * 64]}))
     before = (run_copy / "report.json").read_bytes()
     result = tailor("eval", "--run", run_copy)
     assert result.returncode == 2 and "has no test split" in result.stderr and "Traceback" not in result.stderr

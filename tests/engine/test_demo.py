@@ -43,3 +43,20 @@ def test_recipe_change_changes_the_model_folder(monkeypatch):
     before = demo.recipe_hash()
     monkeypatch.setitem(demo.RECIPE, "hidden_size", 64)
     assert demo.recipe_hash() != before
+
+
+def test_a_run_on_the_demo_replies_is_known_wherever_the_app_has_moved(tmp_path):
+    """macOS runs a downloaded app from a random place until it is moved: the path the data was read from changes,
+    its contents do not."""
+    from macapp.engine import datasets
+
+    run_dir = tmp_path / "run"
+    datasets.prepare([demo.REPLIES], run_dir / "data", (0.9, 0.1, 0.0))
+    assert demo.is_demo_data(run_dir)
+    manifest = run_dir / "data" / "manifest.json"
+    moved = {**json.loads(manifest.read_text()), "sources": ["/private/var/folders/xy/AppTranslocation/Tailor.app/"
+                                                             "Contents/Resources/resources/demo/replies.jsonl"]}
+    manifest.write_text(json.dumps(moved))
+    assert demo.is_demo_data(run_dir)
+    manifest.write_text(json.dumps({**moved, "source_sha256": ["0" * 64]}))  # other data, in a file of that name
+    assert not demo.is_demo_data(run_dir)

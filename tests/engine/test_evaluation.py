@@ -110,7 +110,8 @@ def test_a_run_without_a_test_split_asks_for_prompts_unless_it_is_the_demos(demo
     assert evaluation.run_prompt_set(run_dir) == (demo.HELD_OUT, "the demo's held-out comments")
     other = shutil.copytree(run_dir, tmp_path / "other")
     manifest = other / "data" / "manifest.json"
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"],
+                                    "source_sha256": ["0" * 64]}))  # other data, known by its contents
     with pytest.raises(InputError, match="has no test split"):
         evaluation.evaluate_run(other)
     with pytest.raises(InputError, match="no 'middle' adapter"):

@@ -107,7 +107,8 @@ def test_scoring_a_prompt_set_fills_the_tables_and_writes_the_report(qtbot, page
 def test_a_run_without_a_test_split_asks_for_a_file(qtbot, page):
     page.plan.sources = ["elsewhere.jsonl"]  # not the demo's task: no held-out comments offered
     manifest = page.plan.run_dir / "data" / "manifest.json"
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"]}))
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "sources": ["/elsewhere/chats.jsonl"],
+                                    "source_sha256": ["0" * 64]}))  # other data, known by its contents
     page.enter()
     scores = page.scores
     assert "no test split" in scores.source.text() and scores.use_test.isHidden()

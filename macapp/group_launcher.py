@@ -191,7 +191,8 @@ def main(argv=None) -> int:
             os.setpgid(0, 0)  # a terminal's Ctrl-C reaches the CLI, which passes it on here
         try:
             return _train(job, job_file, followed)
-        except KeyboardInterrupt:  # a stop before the group began (it passes stops on from then): nothing trained
+        except KeyboardInterrupt:  # a stop before the group began (the Macs checked or given their files; it passes
+            # stops on from then): nothing was trained
             from .worker import Events
 
             Events(sys.stdout, Path(job.run), job.kind)({"type": ev.DONE, "result": {"stopped": True},
@@ -212,10 +213,7 @@ def _train(job: jobs.TrainJob, job_file: str, followed: Group) -> int:
             with runs.hold(run_dir):  # no other start of the run while it is made ready (its worker holds it next)
                 if job.resume:
                     runs.check_resumable(run_dir)
-                arguments, names = ready(job, emit)
-        except KeyboardInterrupt:  # stopped while the Macs were checked or given their files: nothing was trained
-            emit({"type": ev.DONE, "result": {"stopped": True}, "stopped": True, "pid": os.getpid()})
-            return exitcodes.STOPPED
+                arguments, names = ready(job, emit)  # a stop meanwhile ends the launcher in main(): nothing trained
         except Exception as error:  # said as a worker says it, before any process starts
             event, code = failure(error, run_dir)
             emit({"type": ev.ERROR, **event, "pid": os.getpid()})

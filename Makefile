@@ -21,8 +21,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 run: system-packages $(STAMP)
 	$(PY) -m macapp app
 
+# One OpenBLAS thread a process: the tests run several MLX processes at once, and OpenBLAS's threads spin
+# while they wait, so on a busy machine they crawled (the demo model's build: 15 minutes instead of 2).
 test: system-packages $(EXPORT_STAMP) $(TOKENIZERS_STAMP)
-	$(PY) -m macapp.engine.blas -m pytest
+	OPENBLAS_NUM_THREADS=1 $(PY) -m macapp.engine.blas -m pytest
 
 # Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux, with
 # trayer as the menu bar that shows Tailor's menu-bar item).

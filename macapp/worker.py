@@ -209,13 +209,13 @@ def _upload(job, run_dir, emit, should_stop):
     if fuse:
         export.fuse(job.model, job.adapter, folder, None, 0, False, emit, should_stop)
     extra = model_card.files(job.source, folder, job.repo) if job.source else {}
-    return hub.upload(folder, job.repo, token, job.private, extra, emit)
+    return hub.upload(folder, job.repo, token, job.private, extra, emit, should_stop)
 
 
 def _install_export(job, run_dir, emit, should_stop):
     from .engine import gguf
 
-    return gguf.install(emit)
+    return gguf.install(emit, should_stop)
 
 
 def _serve(job, run_dir, emit, should_stop):

@@ -73,6 +73,15 @@ def is_demo_data(run_dir) -> bool:
     return manifest["source_sha256"] == [file_digest(REPLIES)["sha256"]]
 
 
+def is_demo_file(sources: list[str]) -> bool:
+    """Whether `sources` is the demo's replies alone, known by contents as is_demo_data knows them."""
+    try:
+        same = len(sources) == 1 and Path(sources[0]).stat().st_size == REPLIES.stat().st_size
+        return same and file_digest(Path(sources[0])) == file_digest(REPLIES)
+    except OSError:
+        return False
+
+
 def eval_settings() -> dict:
     """How the demo is scored: the held-out comments, each answer checked for the signature."""
     return {"prompts": str(HELD_OUT), "check": {"kind": "ends_with", "value": SIGNATURE},

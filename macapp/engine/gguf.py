@@ -6,13 +6,15 @@ user already has; the quantizer is llama.cpp's, through `llama-cpp-python`. A fa
 """
 
 import importlib.util
+import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
-from . import bundle, loading, models
+from . import bundle, loading, models, waiting
 from . import events as ev
 from .errors import Stopped
 from .export import ExportError, fused_bytes, staged, stop_if_asked
@@ -69,21 +71,56 @@ def install_command() -> list[str]:
     return [*bundle.module("pip"), "install", "--no-cache-dir", *export_requirements()]
 
 
-def install(report=lambda event: None) -> dict:
-    """Install the GGUF tools into this Python (llama.cpp is compiled: this takes minutes)."""
+def install(report=lambda event: None, should_stop=lambda: False) -> dict:
+    """Install the GGUF tools into this Python (llama.cpp is compiled: this takes minutes). A stop ends the build,
+    before which nothing is installed; once pip puts what it built in place, it finishes that first."""
     command = install_command()
     report({"type": ev.LOG, "message": "Installing the GGUF tools (llama.cpp is built from source: about ten "
                                       "minutes)"})
     env = {**os.environ, "CMAKE_ARGS": build_settings()}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    tail = []
-    for line in process.stdout:
-        tail = (tail + [line.strip()])[-5:]
-        if line.startswith(("Collecting", "Building", "Installing", "Successfully")):
-            report({"type": ev.LOG, "message": line.strip()})
+    # pip leads a process group of its own, so that a stop reaches the build it runs (CMake, the compilers) too.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               process_group=0)
+    tail, installing, told = [], False, False
+
+    def stop_building() -> bool:
+        nonlocal told
+        if not should_stop():
+            return False
+        if installing and not told:
+            told = True
+            report({"type": ev.LOG, "message": "Stopping once the GGUF tools are in place: they are being "
+                                              "installed now, and stopping halfway would leave them broken."})
+        return not installing
+
+    try:
+        for line in waiting.watched(lambda put: [put(line) for line in process.stdout], stop_building, math.inf):
+            tail = (tail + [line.strip()])[-5:]
+            installing = installing or line.startswith("Installing collected packages")
+            if line.startswith(("Collecting", "Building", "Installing", "Successfully")):
+                report({"type": ev.LOG, "message": line.strip()})
+    except BaseException as error:  # a stop, or the worker made to end: the build ends with it
+        _end_group(process)
+        if isinstance(error, Stopped):
+            raise Stopped("Stopped while the GGUF tools were built; nothing was installed.") from None
+        raise
     if process.wait() != 0:
         raise ExportError(f"Installing the GGUF tools failed: {' '.join(tail)}")
     return {"installed": export_requirements()}
+
+
+def _end_group(process: subprocess.Popen) -> None:
+    """End a process and those it started, as Ctrl-C would (pip then removes its build folders), and for good if they
+    have not ended in ten seconds."""
+    for which, wait in ((signal.SIGINT, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, which)
+            process.wait(timeout=wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def converter(script: str | None = None) -> list[str]:

@@ -5,6 +5,7 @@ Nothing is sent without a token and a repository name; every failure (no network
 that can only read, a name that belongs to someone else) comes back as a plain message.
 """
 
+import math
 import re
 from pathlib import Path
 
@@ -44,11 +45,12 @@ def check(folder: Path, repo: str, token: str | None, fused_first: bool = False)
 
 
 def upload(folder, repo: str, token: str | None, private: bool = True, extra: dict | None = None,
-           report=lambda event: None) -> dict:
+           report=lambda event: None, should_stop=lambda: False) -> dict:
     """Upload the folder's files to `repo` (created, private by default, if it does not exist) in one commit; `extra`
     ({name: bytes}, such as the model card as README.md) goes into that commit only, in place of the folder's file
     of the same name, so the folder on this Mac is left as it was. Returns the model page's address, the account's
-    name and whether the repository is private, as the hub says after the commit (one that existed keeps its own)."""
+    name and whether the repository is private, as the hub says after the commit (one that existed keeps its own).
+    A stop ends the wait on the hub at once: the commit then lands whole or not at all."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_session
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
@@ -59,25 +61,29 @@ def upload(folder, repo: str, token: str | None, private: bool = True, extra: di
     get_session().timeout = waiting.socket_timeout()
     api = HfApi(token=token)
     try:
-        user = _account(api, repo)
+        user = _account(waiting.call(api.whoami, should_stop), repo)
         report({"type": ev.LOG, "message": f"Uploading {folder.name} to {repo}"})
-        api.create_repo(repo, private=private, exist_ok=True)
+        waiting.call(lambda: api.create_repo(repo, private=private, exist_ok=True), should_stop)
         extra = extra or {}
         # The folder's own files only: an adapter folder also holds the best adapter, in a folder of its own.
         files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                        and p.name not in extra)
         operations = [CommitOperationAdd(p.name, str(p)) for p in files]
         operations += [CommitOperationAdd(name, data) for name, data in extra.items()]
-        api.create_commit(repo, operations, commit_message="Upload from Tailor")
-        private = bool(api.repo_info(repo, timeout=waiting.socket_timeout()).private)  # its default: no timeout
+        # Sending gigabytes takes as long as it takes: the socket's timeout is what notices a silent hub then.
+        waiting.call(lambda: api.create_commit(repo, operations, commit_message="Upload from Tailor"), should_stop,
+                     math.inf)
+        info = waiting.call(lambda: api.repo_info(repo, timeout=waiting.socket_timeout()), should_stop)
+        private = bool(info.private)  # its default: no timeout
     except OfflineModeIsEnabled:
         raise ExportError("Uploading is not possible offline (HF_HUB_OFFLINE is set).") from None
     except HfHubHTTPError as error:
         raise _refused(error, repo) from None
     except Exception as error:
-        if any(k.__name__ == "TimeoutException" for k in type(error).__mro__):
+        if isinstance(error, waiting.Silent) or any(k.__name__ == "TimeoutException" for k in type(error).__mro__):
+            seconds = error.seconds if isinstance(error, waiting.Silent) else waiting.socket_timeout()
             raise RunFailed(f"Hugging Face took the upload to {repo} but then said nothing for "
-                            f"{waiting.seconds_words(waiting.socket_timeout())}: the upload stopped there.",
+                            f"{waiting.seconds_words(seconds)}: the upload stopped there.",
                             "The files on this Mac are as they were, and the upload is one commit, so Hugging Face "
                             "has all of it or none of it: check the internet connection and upload again.") from None
         if isinstance(error, OSError) or any(k.__name__ == "TransportError" for k in type(error).__mro__):
@@ -98,9 +104,9 @@ def seen_by(result: dict, asked_private: bool) -> str:
             "model's Settings on Hugging Face and make it public")
 
 
-def _account(api, repo: str) -> str:
-    """The token's account name, after refusing a token that can only read or a name in someone else's space."""
-    account = api.whoami()
+def _account(account: dict, repo: str) -> str:
+    """The token's account name (`account` as the hub describes it), after refusing a token that can only read or a
+    name in someone else's space."""
     if (account.get("auth", {}).get("accessToken") or {}).get("role") == "read":
         raise ExportError(READ_ONLY)
     owner, names = repo.split("/")[0], [account["name"], *(org["name"] for org in account.get("orgs", []))]

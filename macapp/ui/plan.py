@@ -45,7 +45,7 @@ class Plan:
     @property
     def is_demo_task(self) -> bool:
         """The demo model on the demo's own data: its held-out comments and signature check apply."""
-        return self.is_demo and self.sources == [str(demo.REPLIES)]
+        return self.is_demo and demo.is_demo_file(self.sources)
 
     def apply_preset(self, name: str) -> None:
         self.preset = name
@@ -170,6 +170,8 @@ class Plan:
             self.length, self.customized = Length("steps", self.settings["iters"]), True
             return
         self.model, self.sources, self.mapping, self.ratios = spec.model, spec.sources, spec.mapping, spec.ratios
+        if demo.is_demo_data(run_dir):  # the demo's replies where the app is now: it may have moved since
+            self.sources = [str(demo.REPLIES)]
         self.method, self.settings, self.skip_broken = spec.method, dict(spec.settings), spec.skip_broken
         self.repeats = spec.repeats
         self.preset = spec.preset if spec.preset in PRESETS else self.preset

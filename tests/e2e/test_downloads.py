@@ -318,6 +318,12 @@ def test_a_hub_silent_in_the_middle_of_a_file_keeps_what_came_and_goes_on_from_t
     models.check_folder(model_places.tailor_folder(REPO))
 
 
+def adapter_folder(tmp_path):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    return tmp_path / "adapter"
+
+
 def test_an_upload_to_a_hub_that_never_answers_ends_in_plain_words(hub, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
@@ -326,12 +332,28 @@ def test_an_upload_to_a_hub_that_never_answers_ends_in_plain_words(hub, monkeypa
     monkeypatch.setenv(waiting.SILENCE, "1")
     monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # read when huggingface_hub was first imported
     hub.silent_api = True
-    (tmp_path / "adapter").mkdir()
-    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
     began = time.monotonic()
     with pytest.raises(downloads.RunFailed) as failed:
-        sharing.upload(tmp_path / "adapter", "someone/tuned", "hf_" + "e" * 34)
+        sharing.upload(adapter_folder(tmp_path), "someone/tuned", "hf_" + "e" * 34)
     assert time.monotonic() - began < PATIENCE
-    assert str(failed.value) == ("Hugging Face took the upload to someone/tuned but then said nothing for 6 seconds: "
+    assert str(failed.value) == ("Hugging Face took the upload to someone/tuned but then said nothing for 1 second: "
                                  "the upload stopped there.")
     assert "has all of it or none of it" in failed.value.fix
+
+
+def test_a_stop_is_honoured_while_the_hub_is_silent_during_an_upload(hub, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from macapp.engine import hub as sharing
+
+    monkeypatch.setenv(waiting.SILENCE, "600")  # only the stop can end the wait
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "e" * 34)  # for the worker, which reads it first
+    hub.silent_api = True
+    began = time.monotonic()
+    with pytest.raises(Stopped):
+        sharing.upload(adapter_folder(tmp_path), "someone/tuned", "hf_" + "e" * 34, should_stop=hub.fell_silent.is_set)
+    assert time.monotonic() - began < PATIENCE
+    hub.fell_silent.clear()
+    job = jobs.UploadJob(run=str(jobs.scratch_folder("upload")), folder=str(tmp_path / "adapter"), repo="someone/tuned")
+    stopped_while_silent(job, hub.fell_silent)

@@ -1,5 +1,6 @@
 """A stop always stops: Ctrl-C while MLX's CPU backend runs its compiler check (the window's Stop too: see
-tests/ui/test_bridge.py) and while the worker starts; each ends with 130 and a stopped run, saved and resumable."""
+tests/ui/test_bridge.py) and while the worker starts; each ends with 130 and a stopped run, saved and resumable. A stop
+while the GGUF tools are built ends the build; while pip puts them in place, it waits for it and says so."""
 
 import os
 import signal
@@ -9,8 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from macapp import jobs
 from macapp.engine import demo, runs
+from macapp.engine.errors import Stopped
 from tests.helpers import slow_compiler_env, train_until_checkpoint, write_jsonl
 
 
@@ -96,3 +100,71 @@ def test_a_training_command_killed_in_its_terminal_takes_its_worker_with_it(demo
     assert runs.summary(run_dir)["status"] == "stopped"
     assert any(e["type"] == "stopping" for e in runs.read_events(run_dir))
     assert (run_dir / "adapters" / "adapters.safetensors").exists()
+
+
+FAKE_PIP = """
+import subprocess, sys, time
+from pathlib import Path
+here = Path(sys.argv[1])
+if sys.argv[2] == "build":
+    compiler = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    (here / "compiler").write_text(str(compiler.pid))
+    print("Building wheel for llama-cpp-python (pyproject.toml): started", flush=True)
+    compiler.wait()
+else:
+    print("Installing collected packages: llama-cpp-python", flush=True)
+    for _ in range(1200):
+        if (here / "go-on").exists():
+            break
+        time.sleep(0.1)
+    print("Successfully installed llama-cpp-python", flush=True)
+"""
+
+
+def ended(pid: int) -> bool:
+    """Whether process `pid` is gone (or gone but for its exit status, which only its parent can collect)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().count("zombie") > 0
+    except FileNotFoundError:
+        return True
+
+
+def fake_pip(tmp_path, monkeypatch, phase: str):
+    """The gguf module, with pip replaced by FAKE_PIP at `phase` ("build" or "install")."""
+    from macapp.engine import gguf
+
+    script = tmp_path / "pip.py"
+    script.write_text(FAKE_PIP)
+    monkeypatch.setattr(gguf, "install_command", lambda: [sys.executable, str(script), str(tmp_path), phase])
+    return gguf
+
+
+def listener(said: list, reactions: dict):
+    """A report that keeps each message in `said` and calls reactions[prefix]() for a message that starts with it."""
+    def report(event):
+        said.append(event["message"])
+        for prefix, react in reactions.items():
+            if event["message"].startswith(prefix):
+                react()
+    return report
+
+
+def test_a_stop_while_the_gguf_tools_are_built_ends_the_build_and_installs_nothing(tmp_path, monkeypatch):
+    """pip stands in for itself here (the real build takes ten minutes): a script that says it builds and runs a
+    'compiler' of its own, which the stop must end too."""
+    gguf, building, said = fake_pip(tmp_path, monkeypatch, "build"), threading.Event(), []
+    with pytest.raises(Stopped) as stop:
+        gguf.install(listener(said, {"Building": building.set}), building.is_set)
+    assert str(stop.value) == "Stopped while the GGUF tools were built; nothing was installed."
+    assert ended(int((tmp_path / "compiler").read_text()))
+    assert not any(line.startswith("Successfully") for line in said)
+
+
+def test_a_stop_while_pip_puts_the_gguf_tools_in_place_waits_for_it(tmp_path, monkeypatch):
+    """Stopping pip while it installs could leave the tools half installed: the stop is said and waits."""
+    gguf, installing, said = fake_pip(tmp_path, monkeypatch, "install"), threading.Event(), []
+    report = listener(said, {"Installing collected": installing.set,
+                             "Stopping once the GGUF tools are in place": (tmp_path / "go-on").touch})
+    assert gguf.install(report, installing.is_set) == {"installed": gguf.export_requirements()}
+    assert said[-1] == "Successfully installed llama-cpp-python"
+    assert any(line.startswith("Stopping once") for line in said)

@@ -85,6 +85,31 @@ def test_a_new_run_holds_the_config_and_a_job_that_prepares_the_data(app_home):
     assert plan.run_dir.name.endswith("-demo")
 
 
+def test_the_demo_task_is_known_by_its_replies_contents_wherever_the_app_is(app_home, tmp_path):
+    """macOS runs a downloaded app from a random place until it is moved: the demo's replies are known by contents,
+    and a run made on them before the move reopens on them where they are now."""
+    import json
+
+    from macapp.engine import datasets, run_spec
+
+    copy = tmp_path / "replies.jsonl"
+    copy.write_bytes(demo.REPLIES.read_bytes())
+    assert Plan(sources=[str(copy)]).is_demo_task
+    copy.write_bytes(demo.REPLIES.read_bytes().replace(b"Sam", b"Sal", 1))  # the same size, other data
+    assert not Plan(sources=[str(copy)]).is_demo_task
+    assert not Plan(sources=[str(tmp_path / "gone.jsonl")]).is_demo_task
+
+    plan = Plan()
+    plan.new_run()
+    datasets.prepare([demo.REPLIES], plan.run_dir / "data", plan.ratios)
+    spec = plan.run_dir / run_spec.FILE
+    before_the_move = "/private/var/folders/xy/AppTranslocation/Tailor.app/Contents/Resources/demo/replies.jsonl"
+    spec.write_text(json.dumps({**json.loads(spec.read_text()), "sources": [before_the_move]}))
+    reopened = Plan(sources=[str(copy)])
+    reopened.open_run(plan.run_dir)
+    assert reopened.sources == [str(demo.REPLIES)] and reopened.is_demo_task
+
+
 def test_charts_collect_points_and_draw_them_only_on_refresh(qtbot):
     from macapp.ui.widgets.training_charts import TrainingCharts
 

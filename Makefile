@@ -24,7 +24,7 @@ run: system-packages $(STAMP)
 # One OpenBLAS thread a process: the tests run several MLX processes at once, and OpenBLAS's threads spin
 # while they wait, so on a busy machine they crawled (the demo model's build: 15 minutes instead of 2).
 test: system-packages $(EXPORT_STAMP) $(TOKENIZERS_STAMP)
-	OPENBLAS_NUM_THREADS=1 $(PY) -m macapp.engine.blas -m pytest
+	OPENBLAS_NUM_THREADS=1 $(PY) -m macapp.engine.check.blas -m pytest
 
 # Draws each step of the window on the demo to resources/screenshots/*.png (under Xvfb on Linux, with
 # trayer as the menu bar that shows Tailor's menu-bar item).
@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 
 # The GGUF tools (llama.cpp's converter and llama.cpp, built from source: minutes): the tests need them;
 # the app installs them when someone first exports a GGUF.
-# llama.cpp is built first, with the settings Tailor itself uses (macapp/engine/gguf.py), and never from pip's
+# llama.cpp is built first, with the settings Tailor itself uses (macapp/engine/export/gguf.py), and never from pip's
 # cache of wheels, which would keep a build made with other settings.
 $(EXPORT_STAMP): $(STAMP)
 	CMAKE_ARGS="$$($(PY) -c 'from macapp.engine import gguf; print(gguf.build_settings())')" $(PY) -m pip install \

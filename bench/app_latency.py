@@ -1,7 +1,7 @@
 """The app while it trains: GUI stalls, training speed through the app against `tailor train`, launch time,
 and the cost of redrawing a chart of 100,000 points.
 
-Run: .venv/bin/python -m macapp.engine.blas bench/app_latency.py [--iters 600] [--rounds 4]
+Run: .venv/bin/python -m macapp.engine.check.blas bench/app_latency.py [--iters 600] [--rounds 4]
 The window is real (offscreen unless a display is set) and trains the demo in a real worker, with
 every chart live; in a first run a 10 ms timer measures how late the GUI thread runs it. Then
 `tailor train` runs the same config on the same data, alternating with the app, and tokens per
@@ -25,9 +25,10 @@ os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-bench-app-")
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from macapp.engine import demo, runs  # noqa: E402
 from macapp.engine.files import write_yaml_atomic  # noqa: E402
-from macapp.engine.run_state import RunState  # noqa: E402
+from macapp.engine.models import demo
+from macapp.engine.runs import runs  # noqa: E402
+from macapp.engine.runs.run_state import RunState  # noqa: E402
 
 PROBE_MS = 10
 

@@ -3,7 +3,8 @@ bf16 Llama 3, Qwen2.5, Mistral and Phi-3 models with their real tokenizers (test
 type written and measured by llama.cpp against MLX. Prints top-1 agreement where MLX is sure (and at how many of the
 positions it is), KL, file size and time per row.
 
-Run after `make test` (which fetches the tokenizers): .venv/bin/python -m macapp.engine.blas bench/export_fidelity.py
+Run after `make test` (which fetches the tokenizers):
+.venv/bin/python -m macapp.engine.check.blas bench/export_fidelity.py
 [--families demo,llama3,qwen2,mistral,phi3] [--types bf16,q8_0,Q6_K,Q5_K_M,Q4_K_M]
 """
 
@@ -15,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.families and tests.helpers
 
-from macapp.engine import datasets, demo, export, fidelity, gguf, models, training  # noqa: E402
-from macapp.engine.export import ExportError  # noqa: E402
+from macapp.engine.data import datasets
+from macapp.engine.export import export, fidelity, gguf
+from macapp.engine.export.export import ExportError  # noqa: E402
+from macapp.engine.models import demo, models
+from macapp.engine.train import training  # noqa: E402
 from tests import families  # noqa: E402
 from tests.helpers import train_settings  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Training together on this machine: `tailor train --processes 1` against `--processes 2` (MLX's ring backend over
 127.0.0.1), on the same data and settings, and the time a step spends averaging the gradients between the processes.
 
-Run: .venv/bin/python -m macapp.engine.blas bench/group_training.py [--iters 30]
+Run: .venv/bin/python -m macapp.engine.check.blas bench/group_training.py [--iters 30]
 On 2 cores two processes share the same cores, so their speed ratio is not the point; the averaging's cost is: it is
 what two Macs would pay per step on top of their own work (over 127.0.0.1 here; a network adds its own latency).
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-from macapp.engine import demo, loading
-from macapp.engine.config import TrainConfig
-from macapp.engine.training import prepare_model
+from macapp.engine.models import demo, loading
+from macapp.engine.train.config import TrainConfig
+from macapp.engine.train.training import prepare_model
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))

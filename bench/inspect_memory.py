@@ -1,6 +1,6 @@
 """Peak memory and time of inspecting a 1 GB JSONL: `tailor data inspect` against mlx-lm's own loader.
 
-Run: .venv/bin/python -m macapp.engine.blas bench/inspect_memory.py [--gb 1.0]. Prints both and their ratios.
+Run: .venv/bin/python -m macapp.engine.check.blas bench/inspect_memory.py [--gb 1.0]. Prints both and their ratios.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Memory prediction: predicted against measured MLX peak memory over training configurations and model shapes.
 
-Run: .venv/bin/python -m macapp.engine.blas bench/memory_prediction.py [SHAPE ...]
+Run: .venv/bin/python -m macapp.engine.check.blas bench/memory_prediction.py [SHAPE ...]
 Each configuration is a real `tailor train` run (a few steps); the measured peak is the largest `peak_gb` of its
 memory events. The shapes are the demo (float32) and real architectures at small hidden sizes, so that their
 128k-262k vocabularies weigh as they do in the real models: Llama 3 (tied and untied), Qwen2.5, Gemma 3, Phi-3,
@@ -19,7 +19,9 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm.utils import quantize_model
 
-from macapp.engine import config, demo, loading, memory, models, runs
+from macapp.engine.models import demo, loading, memory, models
+from macapp.engine.runs import runs
+from macapp.engine.train import config
 
 LLAMA3 = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2,
           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 128256,

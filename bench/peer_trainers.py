@@ -19,7 +19,7 @@ from mlx_lm.tuner.datasets import create_dataset
 from mlx_lm.tuner.trainer import default_loss
 from mlx_lm.utils import load
 
-from macapp.engine import blas
+from macapp.engine.check import blas
 
 BENCH = Path(__file__).resolve().parent
 RESULT = re.compile(r"^PEER_RESULT (.*)$", re.MULTILINE)
@@ -58,7 +58,8 @@ def run(name: str, model: Path, data: Path, adapter_path: Path, iters: int, seed
                "--adapter-path", str(adapter_path), "--iters", str(iters), "--batch-size", str(batch_size),
                "--learning-rate", str(learning_rate), "--seed", str(seed), "--max-seq-length", str(max_seq_length),
                "--num-layers", "-1", "--rank", "8", "--scale", "20", "--mask-prompt"]
-    # The same OpenBLAS preload as Tailor gets from macapp.engine.blas: MLX's own BLAS would make peers ~50x slower.
+    # The same OpenBLAS preload as Tailor gets from macapp.engine.check.blas: MLX's own BLAS would make peers ~50x
+    # slower.
     env = blas.environment({**os.environ, "PYTHONPATH": str(BENCH)})
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -1,7 +1,7 @@
 """Kill-and-resume: a worker killed with SIGKILL at a random step, then `tailor train --resume`, against
 an uninterrupted run with the same seed. Prints the final losses and their ratio.
 
-Run: .venv/bin/python -m macapp.engine.blas bench/resume.py [--iters 100] [--seed-kill N]
+Run: .venv/bin/python -m macapp.engine.check.blas bench/resume.py [--iters 100] [--seed-kill N]
 """
 
 import argparse
@@ -13,7 +13,10 @@ import tempfile
 from pathlib import Path
 
 from macapp import jobs
-from macapp.engine import config, datasets, demo, runs
+from macapp.engine.data import datasets
+from macapp.engine.models import demo
+from macapp.engine.runs import runs
+from macapp.engine.train import config
 
 SETTINGS = {"model": "demo", "batch_size": 8, "learning_rate": 1e-3, "steps_per_report": 1, "steps_per_eval": 50,
             "val_batches": -1, "max_seq_length": 256, "mask_prompt": True,

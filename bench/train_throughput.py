@@ -1,6 +1,6 @@
 """Training throughput: `tailor train` against `mlx_lm lora` and the other MLX trainers; memory on a large vocabulary.
 
-Run: make bench-peers; .venv/bin/python -m macapp.engine.blas bench/train_throughput.py [--iters 30] [--seeds 5]
+Run: make bench-peers; .venv/bin/python -m macapp.engine.check.blas bench/train_throughput.py [--iters 30] [--seeds 5]
 [--trainers mlx_lm,tailor,mlx-lm-lora,mlx-tune,unsloth-zoo] [--no-memory | --memory]
 Part 1, on the demo model and two datasets (answers of mixed lengths, of equal length), each trainer once per seed,
 interleaved: whole-run wall time, training tokens/s and MFU (median over seeds), validation loss on 64 held-out rows
@@ -21,12 +21,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlx.core as mx
-
 import flops
 import memory_prediction
+import mlx.core as mx
 import peer_trainers
-from macapp.engine import demo, loading, models, runs
+
+from macapp.engine.models import demo, loading, models
+from macapp.engine.runs import runs
 
 # mlx-lm's own `lora` command, unchanged, observed: a callback records its reports, train_model is timed, and MLX's
 # peak memory, the reports and the training seconds are printed as one line when it exits.

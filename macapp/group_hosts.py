@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import host_agent
-from .engine import bundle, gpu_guard
+from .engine import bundle
+from .engine.check import gpu_guard
 from .engine.errors import InputError
 from .engine.words import start_of
 

@@ -22,8 +22,10 @@ from pathlib import Path
 import psutil
 
 from . import exitcodes, jobs
-from .engine import bundle, group, runs
-from .engine import events as ev
+from .engine import bundle
+from .engine.runs import events as ev
+from .engine.runs import runs
+from .engine.train import group
 
 TERMINATED = 128 + signal.SIGTERM
 SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke, or that Mac's process was killed

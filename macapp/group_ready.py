@@ -9,10 +9,12 @@ import tempfile
 from pathlib import Path
 
 from . import group_hosts, host_agent, jobs
-from .engine import checkpoints, datasets, loading, memory, models, training
-from .engine import events as ev
+from .engine.data import datasets
 from .engine.errors import InputError
 from .engine.files import write_json_atomic
+from .engine.models import loading, memory, models
+from .engine.runs import events as ev
+from .engine.train import checkpoints, training
 
 
 class GroupRefused(InputError):

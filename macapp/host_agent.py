@@ -21,7 +21,6 @@ import macapp
 
 from .engine import files
 
-
 GROUP = "group"  # in Tailor's folder, where a Mac keeps its copies of the runs it trains with others, and their models
 
 
@@ -39,7 +38,7 @@ def model_copy(fingerprint: str) -> Path:
 
 def _model_here(name: str, fingerprint: str) -> str | None:
     """Where this Mac holds the model `name` with that fingerprint: the same path, its own download, or a copy."""
-    from .engine import model_places, models
+    from .engine.models import model_places, models
 
     candidates = [Path(name).expanduser(), model_copy(fingerprint)]
     if models.is_repo_id(name):
@@ -64,7 +63,8 @@ def facts(wanted: dict) -> dict:
     import mlx.core as mx
     import psutil
 
-    from .engine import datasets, memory
+    from .engine.data import datasets
+    from .engine.models import memory
 
     ssh = os.environ.get("SSH_CONNECTION", "").split()  # client address, port, this Mac's address, port
     data = run_copy(wanted["run"]) / "data" if wanted.get("run") else None

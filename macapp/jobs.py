@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from . import exitcodes
-from .engine import blas, bundle, gpu_guard
-from .engine import events as ev
+from .engine import bundle
+from .engine.check import blas, gpu_guard
 from .engine.errors import InputError
 from .engine.files import data_home, write_json_atomic, write_text_atomic
+from .engine.runs import events as ev
 
 
 @dataclass(kw_only=True)

@@ -18,9 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import exitcodes, host_agent, jobs
-from .engine import disk, group, runs
-from .engine import events as ev
+from .engine import disk
 from .engine.errors import InputError, RunFailed, Stopped
+from .engine.runs import events as ev
+from .engine.runs import runs
+from .engine.train import group
 from .jobs import Job
 
 
@@ -49,7 +51,8 @@ class Events:
 def _check(job, run_dir, emit, should_stop):
     from dataclasses import asdict
 
-    from .engine import environment, memory
+    from .engine.check import environment
+    from .engine.models import memory
 
     return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit(),
             "gpu": memory.trains_on_gpu()}
@@ -64,8 +67,9 @@ def _hosts(job, run_dir, emit, should_stop):
 
 
 def _inspect(job, run_dir, emit, should_stop):
-    from .engine import datasets, loading, models
-    from .engine.formats import Mapping
+    from .engine.data import datasets
+    from .engine.data.formats import Mapping
+    from .engine.models import loading, models
 
     tokenizer = loading.load(models.resolve(job.model, emit, should_stop))[1] if job.model else None
     emit({"type": ev.LOG, "message": "Reading every example"})
@@ -76,14 +80,14 @@ def _inspect(job, run_dir, emit, should_stop):
 
 
 def _download(job, run_dir, emit, should_stop):
-    from .engine import downloads
+    from .engine.models import downloads
 
     return {"path": str(downloads.fetch(job.model, emit, should_stop))}
 
 
 def _synth(job, run_dir, emit, should_stop):
-    from .engine import datasets, synthesis
-    from .engine.recipe import Recipe
+    from .engine.data import datasets, synthesis
+    from .engine.data.recipe import Recipe
 
     result = synthesis.make(run_dir, Recipe.from_dict(job.recipe), emit, should_stop)
     if job.split and not result["stopped"]:  # too few made to keep some apart: all of them trained on, as said
@@ -94,7 +98,9 @@ def _synth(job, run_dir, emit, should_stop):
 
 
 def _train(job, run_dir, emit, should_stop):
-    from .engine import awake, memory, training
+    from .engine.check import awake
+    from .engine.models import memory
+    from .engine.train import training
 
     memory.cap_training()  # a run that outgrows what this Mac can give stops, resumable, instead of swapping
     with awake.kept_awake(emit):  # from preparing the data to the last save
@@ -103,14 +109,14 @@ def _train(job, run_dir, emit, should_stop):
 
 def _tuned_model(job, emit, should_stop):
     """The run's model with the chosen adapter (job.checkpoint: "last" or "best")."""
-    from .engine import generation
+    from .engine.evaluate import generation
 
     return generation.TunedModel(*runs.model_and_adapter(job.source, job.checkpoint), emit, should_stop)
 
 
 def _answer(job, run_dir, emit, should_stop):
     """Stream the answers of the sides asked for (base, tuned or both) to one chat, token by token."""
-    from .engine.sampling import Sampling
+    from .engine.evaluate.sampling import Sampling
 
     sampling = Sampling.from_dict(job.sampling)
     tuned = _tuned_model(job, emit, should_stop)
@@ -125,9 +131,9 @@ def _answer(job, run_dir, emit, should_stop):
 
 
 def _evaluate(job, run_dir, emit, should_stop):
-    from .engine import evaluation, report
-    from .engine.sampling import Sampling
-    from .engine.scores import Check
+    from .engine.evaluate import evaluation, report
+    from .engine.evaluate.sampling import Sampling
+    from .engine.evaluate.scores import Check
 
     check = Check(**job.check) if job.check else None
     result = evaluation.evaluate_run(Path(job.source), job.prompts, job.checkpoint, Sampling.from_dict(job.sampling),
@@ -139,7 +145,7 @@ def _evaluate(job, run_dir, emit, should_stop):
 
 
 def _fuse(job, run_dir, emit, should_stop):
-    from .engine import export
+    from .engine.export import export
 
     out = export.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit, should_stop)
     return {"path": str(out)}
@@ -150,7 +156,8 @@ def _gguf(job, run_dir, emit, should_stop):
     llama.cpp, and create the Ollama model when asked and Ollama is there."""
     import shutil
 
-    from .engine import export, gguf, models, ollama
+    from .engine.export import export, gguf, ollama
+    from .engine.models import models
 
     out = Path(job.out)
     base = models.resolve(job.model, emit, should_stop)
@@ -175,7 +182,8 @@ def _gguf(job, run_dir, emit, should_stop):
 def _ollama(job, run_dir, emit, should_stop):
     """Put the tuned model into Ollama: from the fused safetensors folder where Ollama converts that architecture
     itself (quantized by its own --quantize), otherwise through a GGUF of the same type, measured by llama.cpp."""
-    from .engine import export, gguf, loading, models, ollama
+    from .engine.export import export, gguf, ollama
+    from .engine.models import loading, models
 
     name, quantize = ollama.check_name(job.name), job.quantize
     base = models.resolve(job.model, emit, should_stop)
@@ -200,7 +208,8 @@ def _ollama(job, run_dir, emit, should_stop):
 def _upload(job, run_dir, emit, should_stop):
     """Fuse the standalone model first when asked and it is not there yet, then upload it or the adapter with the
     model card written from the run."""
-    from .engine import export, hub, hub_token, model_card
+    from .engine.export import export, hub, model_card
+    from .engine.models import hub_token
 
     token = hub_token.get()  # HF_TOKEN from the environment first, so it is never written into the job file
     folder = Path(job.folder)
@@ -213,13 +222,14 @@ def _upload(job, run_dir, emit, should_stop):
 
 
 def _install_export(job, run_dir, emit, should_stop):
-    from .engine import gguf
+    from .engine.export import gguf
 
     return gguf.install(emit, should_stop)
 
 
 def _serve(job, run_dir, emit, should_stop):
-    from .engine import models, serve
+    from .engine.export import serve
+    from .engine.models import models
 
     model = models.resolve(job.model, emit, should_stop)
     server = serve.Server(model, job.adapter, job.host, job.port, job.allow_remote, run_dir / "server.log")

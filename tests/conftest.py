@@ -31,7 +31,7 @@ def pytest_collection_finish(session):
     """The demo model is built before the first test that needs it, outside every test's time limit: its minute of
     pre-training can take many on a busy machine, and a session fixture that ran out of time fails every test after."""
     if any("demo_model" in getattr(item, "fixturenames", ()) for item in session.items):
-        from macapp.engine import demo
+        from macapp.engine.models import demo
 
         with contextlib.redirect_stdout(io.StringIO()):  # mlx-lm's table of the pre-training steps
             demo.ensure_model()
@@ -45,7 +45,7 @@ def tailor_home():
 
 @pytest.fixture(scope="session")
 def demo_model(tailor_home):
-    from macapp.engine import demo
+    from macapp.engine.models import demo
 
     return demo.ensure_model()
 
@@ -53,7 +53,8 @@ def demo_model(tailor_home):
 @pytest.fixture(scope="session")
 def demo_data(demo_model, tmp_path_factory):
     """The demo replies, prepared into train/valid/test."""
-    from macapp.engine import datasets, demo
+    from macapp.engine.data import datasets
+    from macapp.engine.models import demo
 
     folder = tmp_path_factory.mktemp("demo-data")
     datasets.prepare([demo.REPLIES], folder, (0.8, 0.1, 0.1), seed=0)
@@ -65,7 +66,7 @@ def demo_run(demo_model):
     """`tailor demo` run once for the session: its output and run folder."""
     result = tailor("demo", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     (run,) = [r for r in runs.list_runs() if r["id"].endswith("-demo")]
     return result, Path(run["path"])
@@ -87,7 +88,7 @@ def family_model(request):
 @pytest.fixture(scope="session")
 def mlx_server(demo_model):
     """`mlx_lm server` serving the demo model on 127.0.0.1 for the whole session, ready when it says so: its /v1 URL."""
-    from macapp.engine import blas
+    from macapp.engine.check import blas
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

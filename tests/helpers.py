@@ -25,14 +25,14 @@ def tailor(*args, timeout=600, **kwargs) -> subprocess.CompletedProcess:
 
 def run_folder(name: str) -> Path:
     """The folder of the run named `name` (`tailor train --name NAME`)."""
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     return Path(next(r["path"] for r in runs.list_runs() if r["id"].endswith(f"-{name}")))
 
 
 def losses(folder: Path) -> dict[int, float]:
     """Each step's training loss in a run's events."""
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     return {e["iteration"]: e["train_loss"] for e in runs.read_events(folder) if e["type"] == "train"}
 
@@ -41,7 +41,7 @@ def train_until_checkpoint(name: str, *args, env: dict | None = None) -> tuple[s
     """`tailor train --name NAME ARGS` started, once its first checkpoint is saved: the process and the run folder."""
     import time
 
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     training = subprocess.Popen([sys.executable, "-m", "macapp", "train", "--name", name, *map(str, args)], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -60,7 +60,7 @@ def write_jsonl(path: Path, rows) -> Path:
 
 def train_settings(data, **overrides):
     """Settings of a short LoRA run on the demo model (12 steps), as a TrainConfig."""
-    from macapp.engine import config
+    from macapp.engine.train import config
 
     values = {"model": "demo", "data": str(data), "iters": 12, "batch_size": 4, "learning_rate": 1e-3,
               "steps_per_report": 4, "steps_per_eval": 6, "val_batches": 2, "save_every": 5,
@@ -86,8 +86,8 @@ def past_run(name: str, recorded: str = "finished", model: str = "demo", method:
     """A run folder holding a recorded run's events (its speeds times `faster`) and the spec of what it trained."""
     import shutil
 
-    from macapp.engine import runs
-    from macapp.engine.run_spec import RunSpec
+    from macapp.engine.runs import runs
+    from macapp.engine.train.run_spec import RunSpec
 
     folder = runs.runs_root() / name
     folder.mkdir()

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from macapp import exitcodes, group_launcher
-from macapp.engine import group
+from macapp.engine.train import group
 
 WHO = ["Process 1 of the 2 training together", "Process 2 of the 2 training together"]
 

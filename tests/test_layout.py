@@ -55,7 +55,7 @@ def loaded_by(imports: str) -> set[str]:
 
 def test_the_engine_the_worker_and_the_cli_never_load_qt():
     loaded = loaded_by("import macapp.engine as e\n"
-                       "for m in pkgutil.iter_modules(e.__path__): importlib.import_module('macapp.engine.' + m.name)\n"
+                       "for m in pkgutil.walk_packages(e.__path__, 'macapp.engine.'): importlib.import_module(m.name)\n"
                        "import macapp.worker, macapp.cli, macapp.jobs")
     assert not loaded & {"PySide6", "PyQt5", "PyQt6", "pyqtgraph"}
 

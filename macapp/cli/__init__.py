@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import exitcodes
-from ..engine import blas
+from ..engine.check import blas
 from ..engine.errors import InputError
 from .app import add_app_command
 from .check import add_check_command

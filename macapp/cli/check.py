@@ -4,7 +4,7 @@ from .. import exitcodes
 
 
 def cmd_check(args) -> int:
-    from ..engine.environment import run_checks
+    from ..engine.check.environment import run_checks
 
     marks = {"ok": "ok  ", "warning": "warn", "problem": "FAIL"}
     checks = run_checks()

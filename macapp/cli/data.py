@@ -10,13 +10,13 @@ import sys
 
 from .. import exitcodes
 from ..engine import words
-from ..engine.datasets import DEFAULT_RATIOS
+from ..engine.data.datasets import DEFAULT_RATIOS
 
 SEVERITY_LABEL = {"error": "error", "fixable": "will fix", "warning": "warning"}
 
 
 def _mapping(args):
-    from ..engine.formats import Mapping
+    from ..engine.data.formats import Mapping
 
     return Mapping(messages=args.messages, prompt=args.prompt, completion=args.completion, text=args.text,
                    system=args.system, style=args.style, sheet=args.sheet)
@@ -57,7 +57,8 @@ def _print_report(report) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from ..engine import datasets, loading, models
+    from ..engine.data import datasets
+    from ..engine.models import loading, models
 
     tokenizer = loading.load(models.resolve(args.model))[1] if args.model else None
     report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size,
@@ -80,7 +81,7 @@ def ratios(text: str) -> tuple[float, float, float]:
 
 
 def cmd_prepare(args) -> int:
-    from ..engine import datasets
+    from ..engine.data import datasets
 
     manifest = datasets.prepare(args.files, args.out, args.split, args.seed,
                                 "train" if args.keep_repeats else "drop", _mapping(args), args.skip_broken)
@@ -95,8 +96,8 @@ def cmd_prepare(args) -> int:
 def _recipe(args):
     from pathlib import Path
 
+    from ..engine.data.recipe import Recipe
     from ..engine.errors import InputError
-    from ..engine.recipe import Recipe
 
     ways = [way for way, given in (("instructions", args.instructions), ("topic", args.topic),
                                    ("documents", args.documents)) if given]
@@ -114,7 +115,7 @@ def cmd_synth(args) -> int:
     from pathlib import Path
 
     from .. import jobs
-    from ..engine import made_data
+    from ..engine.data import made_data
     from .running import run_job
 
     recipe = _recipe(args)
@@ -171,7 +172,7 @@ def add_data_commands(sub) -> None:
     _add_mapping_flags(prepare)
     prepare.set_defaults(func=cmd_prepare)
 
-    from ..engine.recipe import Recipe
+    from ..engine.data.recipe import Recipe
 
     defaults = Recipe()
     synth = actions.add_parser("synth", help="make chat examples by asking a local model")

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from .. import exitcodes, jobs
-from ..engine import demo, runs
+from ..engine.models import demo
+from ..engine.runs import runs
 from .check import cmd_check
 from .evaluate import evaluate_job, print_summary
 from .running import run_job

@@ -14,21 +14,21 @@ from .running import run_job
 def model_and_adapter(args):
     """(model name, adapter folder or None) from --run (with --checkpoint) or --model and --adapter-path."""
     if args.run:
-        from ..engine import runs
+        from ..engine.runs import runs
 
         return runs.model_and_adapter(runs.find(args.run), args.checkpoint)
     return args.model or "demo", args.adapter_path
 
 
 def _sampling(args):
-    from ..engine.sampling import Sampling
+    from ..engine.evaluate.sampling import Sampling
 
     return Sampling.from_dict({"temperature": args.temp, "top_p": args.top_p, "max_tokens": args.max_tokens,
                                "seed": args.seed})
 
 
 def _load(args):
-    from ..engine.generation import TunedModel
+    from ..engine.evaluate.generation import TunedModel
 
     model_name, adapter = model_and_adapter(args)
     tuned = TunedModel(model_name, adapter)
@@ -49,7 +49,7 @@ def _stream_reply(tuned, side, messages, sampling, system) -> str:
 
 
 def cmd_generate(args) -> int:
-    from ..engine.generation import user
+    from ..engine.evaluate.generation import user
 
     tuned, side = _load(args)
     _stream_reply(tuned, side, user(args.prompt), _sampling(args), args.system)
@@ -83,7 +83,7 @@ def cmd_chat(args) -> int:
 
 
 def print_summary(summary: dict, check: dict | None) -> None:
-    from ..engine.scores import change_text, figure, summary_rows
+    from ..engine.evaluate.scores import change_text, figure, summary_rows
 
     print(f"{'':44} {'original':>10} {'fine-tuned':>11} {'change':>12}")
     for key, label, _ in summary_rows(summary, check):
@@ -98,7 +98,7 @@ def evaluate_job(run_dir, values: dict) -> jobs.EvaluateJob:
 
 
 def cmd_eval(args) -> int:
-    from ..engine import runs
+    from ..engine.runs import runs
 
     run_dir = runs.find(args.run)
     check = ({"kind": "ends_with", "value": args.ends_with} if args.ends_with else

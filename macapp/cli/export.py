@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import exitcodes, jobs
-from ..engine import runs
+from ..engine.runs import runs
 from .evaluate import add_model_flags, model_and_adapter
 from .running import run_job
 
@@ -41,8 +41,9 @@ def cmd_fuse(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..engine import gguf, models
     from ..engine.errors import InputError
+    from ..engine.export import gguf
+    from ..engine.models import models
 
     model_name, adapter = _model_and_adapter(args)
     if args.ollama_quantize and not args.ollama:
@@ -68,7 +69,7 @@ def cmd_export(args) -> int:
 
 def _print_made(result: dict) -> None:
     """What an export made: the GGUF and its figures, or the folder Ollama reads; the Modelfile; the Ollama model."""
-    from ..engine import ollama
+    from ..engine.export import ollama
 
     if result.get("route") == "safetensors":
         print(f"Model folder for Ollama: {result['path']}\n(Ollama converts it itself; llama.cpp does not measure it.)")
@@ -93,8 +94,9 @@ def _interrupt(signum, frame):
 
 
 def cmd_serve(args) -> int:
-    from ..engine import models, serve
     from ..engine.errors import InputError
+    from ..engine.export import serve
+    from ..engine.models import models
 
     # SIGTERM unwinds as Ctrl-C does, so the server is stopped however this ends (stopping it inside the handler
     # would wait on the very wait it interrupts).
@@ -131,8 +133,8 @@ def cmd_serve(args) -> int:
 def _upload_token(given) -> str | None:
     """The token to upload with: typed unseen when --token is given alone, else HF_TOKEN or the one kept by `tailor
     models login`. Never one written on the command line, where every user's `ps` shows it."""
-    from ..engine import hub_token
     from ..engine.errors import InputError
+    from ..engine.models import hub_token
 
     if isinstance(given, str):
         raise InputError("--token takes no value: a token written on the command line shows in the list of "
@@ -146,7 +148,7 @@ def _upload_token(given) -> str | None:
 
 
 def cmd_upload(args) -> int:
-    from ..engine import hub
+    from ..engine.export import hub
 
     fuse_first = args.what == "fused" and not args.folder  # the run's standalone model, made first if need be
     model, adapter = _model_and_adapter(args) if args.what == "adapter" or fuse_first else (None, None)
@@ -166,9 +168,9 @@ def cmd_upload(args) -> int:
 
 
 def add_export_commands(sub) -> None:
-    from ..engine.api_checks import ANSWER_SECONDS
-    from ..engine.gguf import OUTTYPES
-    from ..engine.ollama import QUANTIZE
+    from ..engine.export.api_checks import ANSWER_SECONDS
+    from ..engine.export.gguf import OUTTYPES
+    from ..engine.export.ollama import QUANTIZE
 
     fuse = sub.add_parser("fuse", help="merge an adapter into its model: a standard model folder")
     add_model_flags(fuse, base=False)

@@ -13,14 +13,14 @@ TYPICAL_LENGTH = 512  # tokens per example when no data is given: a question and
 
 
 def _settings(method: str):
-    from ..engine import config, presets
+    from ..engine.train import config, presets
 
     values = {**presets.GENERIC, **presets.PRESETS["balanced"][2], "fine_tune_type": presets.METHODS[method][1]}
     return config.from_dict(values, source="settings"), presets.METHODS[method][2]
 
 
 def _limit(memory_gb: float | None) -> int:
-    from ..engine import memory
+    from ..engine.models import memory
 
     return memory.mac_limit(int(memory_gb * 1024**3)) if memory_gb else memory.machine_limit()
 
@@ -41,7 +41,8 @@ def _how_to_fit(row: dict) -> str:
 
 
 def cmd_models(args) -> int:
-    from ..engine import catalog, disk, memory
+    from ..engine import disk
+    from ..engine.models import catalog, memory
 
     settings, bits = _settings(args.method)
     limit = _limit(args.memory)
@@ -65,7 +66,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_here(args) -> int:
-    from ..engine import model_places
+    from ..engine.models import model_places
 
     found = model_places.found()
     for model in found:
@@ -77,7 +78,7 @@ def cmd_here(args) -> int:
 
 def cmd_get(args) -> int:
     from .. import jobs
-    from ..engine import catalog, models
+    from ..engine.models import catalog, models
     from .running import run_job
 
     name = args.name
@@ -97,7 +98,7 @@ def cmd_get(args) -> int:
 
 
 def cmd_login(args) -> int:
-    from ..engine import hub_token
+    from ..engine.models import hub_token
 
     token = sys.stdin.readline() if not sys.stdin.isatty() else getpass.getpass(
         f"Hugging Face access token (make one at {hub_token.TOKENS_PAGE}): ")
@@ -107,7 +108,7 @@ def cmd_login(args) -> int:
 
 
 def cmd_logout(args) -> int:
-    from ..engine import hub_token
+    from ..engine.models import hub_token
 
     hub_token.forget()
     print("Signed out: the token was removed from the keychain.")
@@ -115,7 +116,7 @@ def cmd_logout(args) -> int:
 
 
 def add_models_command(sub) -> None:
-    from ..engine.presets import METHODS
+    from ..engine.train.presets import METHODS
 
     models = sub.add_parser("models", help="models to train: what fits this Mac, download, sign in")
     models.add_argument("--method", choices=list(METHODS), default="lora", help="how you will train (default lora)")

@@ -6,8 +6,8 @@ On a terminal the bar redraws in place; in a log file each report is one line.
 import sys
 import time
 
-from ..engine import events as ev
-from ..engine.run_state import RunState, clock
+from ..engine.runs import events as ev
+from ..engine.runs.run_state import RunState, clock
 
 BAR_WIDTH = 24
 

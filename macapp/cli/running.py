@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 from .. import exitcodes, jobs
-from ..engine import events as ev
+from ..engine.runs import events as ev
 from .progress import ProgressView
-
 
 FORCE_AFTER = 3  # Ctrl-Cs: the third ends the worker without its save at the stop
 

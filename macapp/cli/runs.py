@@ -4,7 +4,7 @@ from .. import exitcodes
 
 
 def cmd_runs(args) -> int:
-    from ..engine import runs
+    from ..engine.runs import runs
 
     rows = runs.list_runs()
     if not rows:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import exitcodes
-from ..engine.datasets import DEFAULT_RATIOS
+from ..engine.data.datasets import DEFAULT_RATIOS
 from ..engine.errors import InputError
 from ..jobs import TrainJob
 from .running import run_job
@@ -31,7 +31,7 @@ IGNORED_FLAGS = ("--test-batches", "--report-to", "--project-name")
 def _train_settings(args, extra: list[str]) -> tuple[dict, set]:
     """Settings from --config, then mlx-lm style flags on top (flags win, as in mlx_lm lora); and the keys the
     flags gave."""
-    from ..engine import config
+    from ..engine.train import config
 
     parser = argparse.ArgumentParser(prog="tailor train", add_help=False)
     for flag, kind in LORA_FLAGS.items():
@@ -56,7 +56,7 @@ def _train_settings(args, extra: list[str]) -> tuple[dict, set]:
 def _asked_length(args, iters_given: bool):
     """The length asked with --epochs or --minutes (a Length), or None for the steps of --iters or the config; two
     ways at once are refused, naming both."""
-    from ..engine.training_length import Length
+    from ..engine.train.training_length import Length
 
     asked = {flag: (unit, amount) for flag, unit, amount in (("--epochs", "passes", args.epochs),
                                                              ("--minutes", "minutes", args.minutes))
@@ -75,8 +75,9 @@ def _asked_length(args, iters_given: bool):
 
 def _steps_for(length, settings, source: Path, ratios, method: str, repeats: str) -> int:
     """The steps `length` comes to on this data and this Mac; prints them and why."""
-    from ..engine import data_size, datasets, training_length
+    from ..engine.data import data_size, datasets
     from ..engine.errors import DataError
+    from ..engine.train import training_length
 
     report = datasets.inspect(source)
     if report.errors:  # said now, as the worker would say it, before any run folder is made
@@ -101,8 +102,10 @@ def prepare_run(name: str, values: dict, quantize_bits: int = 0, ratios=DEFAULT_
     copy of the model: QLoRA. A `length` in passes or minutes sets the steps, and the spec keeps it as asked;
     `repeats` says what becomes of repeated examples (datasets.REPEATS).
     """
-    from ..engine import config, models, runs
-    from ..engine.run_spec import RunSpec
+    from ..engine.models import models
+    from ..engine.runs import runs
+    from ..engine.train import config
+    from ..engine.train.run_spec import RunSpec
 
     settings = config.from_dict(values, source="settings")
     if not settings.data:
@@ -154,7 +157,7 @@ def train_in_worker(run_dir: Path, resume: bool = False, processes: int = 1,
 
 
 def cmd_train(args, extra) -> int:
-    from ..engine import config
+    from ..engine.train import config
 
     hosts = None
     if args.hosts:
@@ -165,7 +168,7 @@ def cmd_train(args, extra) -> int:
         hosts = read(args.hosts)  # checked before a run folder is made; the Macs themselves, once it is prepared
 
     if args.resume:
-        from ..engine import runs
+        from ..engine.runs import runs
 
         if extra or args.config or args.epochs is not None or args.minutes is not None:
             raise InputError("--resume continues a run with its own settings; give no other settings with it.")

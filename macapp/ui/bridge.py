@@ -11,9 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .. import jobs
-from ..engine import events as ev
-from ..engine import runs
-from ..engine.run_state import RunState
+from ..engine.runs import events as ev
+from ..engine.runs import runs
+from ..engine.runs.run_state import RunState
 
 POLL_MS = 100
 STOP_GRACE_MS = 30_000  # for the worker to say it heard the stop

@@ -13,11 +13,12 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGroupBox, QHBoxLayout, QLabe
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from .. import jobs
-from ..engine import events as ev
-from ..engine import made_data, runs
+from ..engine.data import made_data
+from ..engine.data.recipe import Recipe
 from ..engine.errors import InputError
-from ..engine.recipe import Recipe
-from ..engine.run_state import clock
+from ..engine.runs import events as ev
+from ..engine.runs import runs
+from ..engine.runs.run_state import clock
 from .bridge import Job
 from .feedback import problem_words
 from .pages.page import note

@@ -8,12 +8,17 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..engine import config, data_size, datasets, demo, memory, models, runs, training_length, words
+from ..engine import words
+from ..engine.data import data_size, datasets
 from ..engine.errors import ConfigError
-from ..engine.presets import GENERIC, METHODS, PRESET_PASSES, PRESET_WORDS, PRESETS  # noqa: F401 (pages use them)
-from ..engine.run_spec import RunSpec
-from ..engine.training_length import Length
+from ..engine.models import demo, memory, models
+from ..engine.runs import runs
+from ..engine.train import config, training_length
+from ..engine.train.presets import GENERIC, METHODS, PRESET_PASSES, PRESET_WORDS, PRESETS  # noqa: F401 (pages use them)
+from ..engine.train.run_spec import RunSpec
+from ..engine.train.training_length import Length
 from ..jobs import TrainJob
+
 
 @dataclass
 class Plan:

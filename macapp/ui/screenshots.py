@@ -97,7 +97,7 @@ def own_data(window, folder: Path, settle, shot) -> None:
 
 def making_data(window, folder: Path, settle, shot) -> None:
     """The window that makes data, each way in, and its preview after the demo model answered some comments."""
-    from ..engine import demo
+    from ..engine.models import demo
 
     window.go(1)
     dialog = window.page(1).make_data()
@@ -138,7 +138,7 @@ def main(out: Path) -> int:
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-    from ..engine import demo
+    from ..engine.models import demo
     from .app import stay_in_menu_bar
     from .wizard import MainWindow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ..engine.run_state import RunState, clock
+from ..engine.runs.run_state import RunState, clock
 from . import icons
 from .pages.page import open_path
 

@@ -16,7 +16,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from macapp.engine import api_checks, serve
+from macapp.engine.export import api_checks, serve
 from tests.helpers import REPO, tailor
 
 CHAT = "/v1/chat/completions"

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import config, demo, runs, training_length
-from macapp.engine.run_spec import RunSpec
+from macapp.engine.models import demo
+from macapp.engine.runs import runs
+from macapp.engine.train import config, training_length
+from macapp.engine.train.run_spec import RunSpec
 from tests.bad_inputs import BAD_INPUTS
 from tests.helpers import past_run, tailor, write_jsonl
+
 
 def test_demo_prints_before_and_after_figures(demo_run):
     result, run_dir = demo_run

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from macapp.engine import blas, demo, made_data
+from macapp.engine.check import blas
+from macapp.engine.data import made_data
+from macapp.engine.models import demo
 from tests.bad_inputs import BAD_INPUTS, CHAT, FIXED_BY_TAILOR, MISSING_COLUMN
 from tests.helpers import tailor, write_jsonl
 
@@ -105,9 +107,9 @@ def test_synth_with_an_mlx_model_loaded_directly(demo_model, tmp_path):
 
 
 def test_an_mlx_model_asked_to_stop_stops_at_its_first_token(demo_model):
-    from macapp.engine.chat_sources import connect
+    from macapp.engine.data.chat_sources import connect
+    from macapp.engine.data.recipe import Recipe
     from macapp.engine.errors import Stopped
-    from macapp.engine.recipe import Recipe
 
     chat = connect(Recipe(model=str(demo_model)), should_stop=lambda: True)
     with pytest.raises(Stopped):

@@ -12,8 +12,9 @@ import mlx.core as mx
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine import disk, downloads, hub_token, model_places, models, waiting
+from macapp.engine import disk, waiting
 from macapp.engine.errors import Stopped
+from macapp.engine.models import downloads, hub_token, model_places, models
 from tests.e2e.silence import PATIENCE, stopped_while_silent
 from tests.helpers import tailor
 from tests.hub_server import Hub
@@ -327,7 +328,7 @@ def adapter_folder(tmp_path):
 def test_an_upload_to_a_hub_that_never_answers_ends_in_plain_words(hub, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
-    from macapp.engine import hub as sharing
+    from macapp.engine.export import hub as sharing
 
     monkeypatch.setenv(waiting.SILENCE, "1")
     monkeypatch.setattr(constants, "ENDPOINT", hub.url)  # read when huggingface_hub was first imported
@@ -344,7 +345,7 @@ def test_an_upload_to_a_hub_that_never_answers_ends_in_plain_words(hub, monkeypa
 def test_a_stop_is_honoured_while_the_hub_is_silent_during_an_upload(hub, monkeypatch, tmp_path):
     from huggingface_hub import constants
 
-    from macapp.engine import hub as sharing
+    from macapp.engine.export import hub as sharing
 
     monkeypatch.setenv(waiting.SILENCE, "600")  # only the stop can end the wait
     monkeypatch.setattr(constants, "ENDPOINT", hub.url)

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from macapp.engine import demo
+from macapp.engine.models import demo
 from tests.helpers import tailor
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

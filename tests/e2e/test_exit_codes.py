@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from macapp.cli import main
-from macapp.engine import config, runs
+from macapp.engine.runs import runs
+from macapp.engine.train import config
 
 MISSING = "no-such-run"
 

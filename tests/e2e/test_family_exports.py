@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import export, gguf, loading, models, ollama, training
+from macapp.engine.export import export, gguf, ollama
+from macapp.engine.models import loading, models
+from macapp.engine.train import training
 from tests import families
 from tests.helpers import fake_commands, tailor, train_settings
 
@@ -66,7 +68,8 @@ def test_lora_fuse_and_a_measured_gguf(name, family_model, demo_data, tmp_path):
 
 def measured_texts(data) -> list:
     """What the tokenizer check reads: the fixed texts and the run's validation examples."""
-    from macapp.engine import datasets, fidelity
+    from macapp.engine.data import datasets
+    from macapp.engine.export import fidelity
 
     return fidelity.TEXTS + datasets.load_split(data, "valid")[:64]
 

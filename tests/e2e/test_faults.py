@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from macapp.engine import checkpoints, demo, runs, training
+from macapp.engine.models import demo
+from macapp.engine.runs import runs
+from macapp.engine.train import checkpoints, training
 from tests.helpers import REPO, tailor, train_settings
 
 
@@ -196,7 +198,7 @@ def test_the_server_that_answers_must_be_this_one(demo_model):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from macapp.engine import serve
+    from macapp.engine.export import serve
 
     class Other(BaseHTTPRequestHandler):
         def do_GET(self):

@@ -79,7 +79,7 @@ def scenario(disk: str, demo_model: str, data: str) -> None:
 
 
 def test_a_full_disk_is_said_plainly_and_leaves_the_run_resumable(demo_model, tmp_path):
-    from macapp.engine import demo
+    from macapp.engine.models import demo
 
     disk = tmp_path / "disk"
     disk.mkdir()

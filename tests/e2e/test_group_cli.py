@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from macapp.engine import runs
+from macapp.engine.runs import runs
 from tests.helpers import losses, run_folder, tailor, train_until_checkpoint
 
 FLAGS = ["--model", "demo", "--iters", "40", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "20",

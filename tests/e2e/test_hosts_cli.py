@@ -16,7 +16,8 @@ import psutil
 import pytest
 import yaml
 
-from macapp.engine import demo, models, runs
+from macapp.engine.models import demo, models
+from macapp.engine.runs import runs
 from tests.helpers import REPO, fake_commands, losses, run_folder, tailor, train_until_checkpoint
 
 FLAGS = ["--model", "demo", "--iters", "12", "--batch-size", "4", "--steps-per-report", "1", "--steps-per-eval", "6",

@@ -12,10 +12,11 @@ import time
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine import made_data, synthesis, waiting
-from macapp.engine.chat_sources import EndpointChat, ServerLost, WrongAnswer
+from macapp.engine import waiting
+from macapp.engine.data import made_data, synthesis
+from macapp.engine.data.chat_sources import EndpointChat, ServerLost, WrongAnswer
+from macapp.engine.data.recipe import OTHER_MAKING, Recipe
 from macapp.engine.errors import InputError, Stopped
-from macapp.engine.recipe import OTHER_MAKING, Recipe
 from tests.e2e.silence import PATIENCE, stopped_while_silent
 from tests.e2e.test_synth import instructions, run
 from tests.helpers import QuietHandler, local_server, tailor

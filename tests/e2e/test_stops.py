@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from macapp import jobs
-from macapp.engine import demo, runs
 from macapp.engine.errors import Stopped
+from macapp.engine.models import demo
+from macapp.engine.runs import runs
 from tests.helpers import slow_compiler_env, train_until_checkpoint, write_jsonl
 
 
@@ -131,7 +132,7 @@ def ended(pid: int) -> bool:
 
 def fake_pip(tmp_path, monkeypatch, phase: str):
     """The gguf module, with pip replaced by FAKE_PIP at `phase` ("build" or "install")."""
-    from macapp.engine import gguf
+    from macapp.engine.export import gguf
 
     script = tmp_path / "pip.py"
     script.write_text(FAKE_PIP)

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine import demo, made_data, question_lists, synthesis
-from macapp.engine.recipe import Recipe
+from macapp.engine.data import made_data, question_lists, synthesis
+from macapp.engine.data.recipe import Recipe
+from macapp.engine.models import demo
 from tests.engine.test_documents import write_docx, write_pdf
 from tests.helpers import tailor
 

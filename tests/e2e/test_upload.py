@@ -15,7 +15,7 @@ import yaml
 
 from macapp import exitcodes, jobs
 from macapp.cli import main
-from macapp.engine import hub_token
+from macapp.engine.models import hub_token
 from tests.hub_server import Hub
 
 WRITE, READ = "hf_" + "w" * 34, "hf_" + "r" * 34

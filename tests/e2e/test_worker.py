@@ -14,7 +14,9 @@ import psutil
 import pytest
 
 from macapp import jobs
-from macapp.engine import bundle, checkpoints, config, runs
+from macapp.engine import bundle
+from macapp.engine.runs import runs
+from macapp.engine.train import checkpoints, config
 from tests.helpers import fake_commands, tailor
 
 CAFFEINATE = 'echo "$$ $*" >> "$TAILOR_HOME/caffeinate.calls"\nwhile kill -0 "$3" 2>/dev/null; do sleep 0.1; done\n'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from macapp.engine import training
+from macapp.engine.train import training
 from tests.helpers import train_settings
 
 

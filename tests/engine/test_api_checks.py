@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from macapp.engine import api_checks
-from macapp.engine.api_checks import Limits, RequestError
+from macapp.engine.export import api_checks
+from macapp.engine.export.api_checks import Limits, RequestError
 
 
 @pytest.mark.parametrize("header, served, allowed", [

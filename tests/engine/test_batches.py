@@ -5,8 +5,8 @@ import pytest
 from mlx_lm.tuner.datasets import CacheDataset
 from mlx_lm.tuner.trainer import iterate_batches as mlx_iterate_batches
 
-from macapp.engine import packing
-from macapp.engine.batches import LengthBatches, width_for
+from macapp.engine.train import packing
+from macapp.engine.train.batches import LengthBatches, width_for
 
 
 def examples(lengths, offset=1):

@@ -3,8 +3,9 @@ memory prediction for 8, 16 and 32 GB Macs (the limit each would give, as gpu_gu
 
 import pytest
 
-from macapp.engine import catalog, config, memory, presets
-from macapp.engine.gpu_guard import GIB
+from macapp.engine.check.gpu_guard import GIB
+from macapp.engine.models import catalog, memory
+from macapp.engine.train import config, presets
 
 LENGTH = 512
 
@@ -74,7 +75,7 @@ def test_qlora_judges_a_4_bit_copy_and_a_full_fine_tune_only_full_precision():
 
 
 def test_a_catalog_name_given_as_a_model_names_its_repositories(tmp_path, monkeypatch):
-    from macapp.engine import models
+    from macapp.engine.models import models
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(models.ModelError, match="give one of its repositories instead, "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from macapp.engine import config
+from macapp.engine.train import config
 
 MLX_LM_YAML = """\
 model: "mlx-community/Mistral-7B-v0.1"
@@ -109,8 +109,8 @@ def test_optimizer_options_follow_mlx():
     """The options each optimizer is offered are the ones MLX's optimizer takes, no more."""
     import inspect
 
-    from macapp.engine.config_rules import OPTIMIZER_OPTIONS
-    from macapp.engine.train_loop import OPTIMIZER_CLASSES
+    from macapp.engine.train.config_rules import OPTIMIZER_OPTIONS
+    from macapp.engine.train.train_loop import OPTIMIZER_CLASSES
 
     for name, options in OPTIMIZER_OPTIONS.items():
         taken = set(inspect.signature(OPTIMIZER_CLASSES[name].__init__).parameters) - {"self", "learning_rate"}

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macapp.engine import config, runs
+from macapp.engine.runs import runs
+from macapp.engine.train import config
 from tests.helpers import tailor
 
 SECONDS = 3  # each reading here takes milliseconds; an alias bomb took minutes and 3.5 GB before

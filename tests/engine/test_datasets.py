@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from macapp.engine import datasets, loading
+from macapp.engine.data import datasets
+from macapp.engine.models import loading
 from tests.helpers import write_jsonl
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}

@@ -2,8 +2,9 @@
 
 import json
 
-from macapp.engine import demo, generation, loading, models
-from macapp.engine.generation import Sampling, TunedModel, user
+from macapp.engine.evaluate import generation
+from macapp.engine.evaluate.generation import Sampling, TunedModel, user
+from macapp.engine.models import demo, loading, models
 
 
 def test_demo_model_folder_is_complete(demo_model):
@@ -48,7 +49,7 @@ def test_recipe_change_changes_the_model_folder(monkeypatch):
 def test_a_run_on_the_demo_replies_is_known_wherever_the_app_has_moved(tmp_path):
     """macOS runs a downloaded app from a random place until it is moved: the path the data was read from changes,
     its contents do not."""
-    from macapp.engine import datasets
+    from macapp.engine.data import datasets
 
     run_dir = tmp_path / "run"
     datasets.prepare([demo.REPLIES], run_dir / "data", (0.9, 0.1, 0.0))

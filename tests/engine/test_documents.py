@@ -2,7 +2,7 @@
 
 import pytest
 
-from macapp.engine.documents import Passage, left_out_words, passages, read_passages
+from macapp.engine.data.documents import Passage, left_out_words, passages, read_passages
 from macapp.engine.errors import DataError
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from macapp.engine import blas, environment
+from macapp.engine.check import blas, environment
 from tests.helpers import fake_commands
 
 METAL = {"works": True, "version": "0.32.4", "device": "the GPU", "metal": True,

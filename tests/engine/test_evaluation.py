@@ -5,16 +5,17 @@ import math
 import shutil
 import types
 
-import pytest
 import mlx.core as mx
+import pytest
 from mlx_lm.tuner.trainer import default_loss
 
-from macapp.engine import demo, evaluation, train_loop
 from macapp.engine.errors import DataError, InputError
-from macapp.engine import scores
-from macapp.engine.evaluation import Item
-from macapp.engine.scores import Check
-from macapp.engine.generation import Sampling, TunedModel
+from macapp.engine.evaluate import evaluation, scores
+from macapp.engine.evaluate.evaluation import Item
+from macapp.engine.evaluate.generation import Sampling, TunedModel
+from macapp.engine.evaluate.scores import Check
+from macapp.engine.models import demo
+from macapp.engine.train import train_loop
 from tests.helpers import write_jsonl
 
 

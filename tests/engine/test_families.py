@@ -77,7 +77,7 @@ def test_mistral_tokenizer_writes_messages_as_mistral_common(family_model):
     assert model.vocab_size() == 32768
     assert [model.id_to_piece(i) for i in (3, 4, 10, 781)] == ["[INST]", "[/INST]", "[control_8]", "<0x0A>"]
     assert model.encode("Hello") == [23325]  # Mistral 7B v0.1's 22557, after v0.3's 768 control tokens
-    from macapp.engine import loading
+    from macapp.engine.models import loading
 
     tokenizer = loading.load_tokenizer(folder)
     # mistral_common's v3 chat: <s>[INST]▁Hello[/INST]▁Hi▁there!</s>, each message encoded on its own
@@ -87,7 +87,7 @@ def test_mistral_tokenizer_writes_messages_as_mistral_common(family_model):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_mlx_lm_tokenizer_gives_the_original_ids(name, family_model):
-    from macapp.engine import loading
+    from macapp.engine.models import loading
 
     folder = family_model(name)
     tokenizer = loading.load_tokenizer(folder)
@@ -98,7 +98,7 @@ def test_mlx_lm_tokenizer_gives_the_original_ids(name, family_model):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_chat_template_renders_system_user_assistant(name, family_model):
-    from macapp.engine import loading
+    from macapp.engine.models import loading
 
     folder = family_model(name)
     tokenizer = loading.load_tokenizer(folder)
@@ -118,7 +118,7 @@ def test_chat_template_renders_system_user_assistant(name, family_model):
 def test_folder_loads_and_runs_in_mlx_lm(name, family_model):
     import mlx.core as mx
 
-    from macapp.engine import loading, models
+    from macapp.engine.models import loading, models
 
     folder = family_model(name)
     models.check_folder(folder)

@@ -3,7 +3,7 @@ next word (near-ties flip with any rounding), the KL divergence always; the mess
 
 from dataclasses import asdict
 
-from macapp.engine import fidelity
+from macapp.engine.export import fidelity
 
 
 def measured(outtype: str, top1: float, sure: int, kl: float) -> fidelity.Fidelity:

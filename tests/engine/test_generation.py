@@ -4,9 +4,12 @@ import mlx.core as mx
 import pytest
 from mlx_lm import load as mlx_lm_load
 
-from macapp.engine import demo, generation, runs, training
 from macapp.engine.errors import InputError
-from macapp.engine.generation import Sampling, TunedModel, user
+from macapp.engine.evaluate import generation
+from macapp.engine.evaluate.generation import Sampling, TunedModel, user
+from macapp.engine.models import demo
+from macapp.engine.runs import runs
+from macapp.engine.train import training
 from tests.helpers import train_settings
 
 PROMPT = user(demo.held_out_comments()[0])

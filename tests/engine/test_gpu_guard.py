@@ -8,9 +8,11 @@ run are tested for real on the demo model.
 import pytest
 
 from macapp import jobs
-from macapp.engine import gpu_guard, memory, training
+from macapp.engine.check import gpu_guard
+from macapp.engine.check.gpu_guard import GIB
 from macapp.engine.errors import RunFailed
-from macapp.engine.gpu_guard import GIB
+from macapp.engine.models import memory
+from macapp.engine.train import training
 from tests.helpers import train_settings as settings
 
 # The GPU working sets macOS 14 and 15 report (max_recommended_working_set_size) on 8, 16 and 32 GB Macs: 2/3 of the

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine import blas, group
+from macapp.engine.check import blas
+from macapp.engine.train import group
 from tests.helpers import REPO
 
 GROUP_RUN = REPO / "tests" / "engine" / "group_run.py"
@@ -65,7 +66,7 @@ def test_the_first_process_alone_reports_and_writes(alone_and_together):
 
 WATCHED = """
 import sys, time
-from macapp.engine.group import Watchdog
+from macapp.engine.train.group import Watchdog
 watchdog = Watchdog(lambda seconds: print(f"silent for {seconds:.0f} s", flush=True))
 for _ in range(3):
     watchdog.tick()

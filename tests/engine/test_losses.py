@@ -10,8 +10,9 @@ from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.tuner.trainer import default_loss
 from mlx_lm.tuner.utils import linear_to_lora_layers
 
-from macapp.engine import loading, losses, packing
-from macapp.engine.batches import LengthBatches
+from macapp.engine.models import loading
+from macapp.engine.train import losses, packing
+from macapp.engine.train.batches import LengthBatches
 
 # Llama 3's vocabulary on a tiny body, in float32: the logits are nearly all the memory, and gradients compare tightly
 LLAMA3_VOCAB = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,

@@ -8,11 +8,11 @@ import socket
 
 import pytest
 
-from macapp.engine import endpoints, made_data, question_lists, synthesis
-from macapp.engine.chat_sources import EndpointChat, ServerLost
+from macapp.engine.data import endpoints, made_data, question_lists, synthesis
+from macapp.engine.data.chat_sources import EndpointChat, ServerLost
+from macapp.engine.data.made_data import Example
+from macapp.engine.data.recipe import OTHER_MAKING, Recipe
 from macapp.engine.errors import DataError, InputError, RunFailed
-from macapp.engine.made_data import Example
-from macapp.engine.recipe import OTHER_MAKING, Recipe
 from tests import workbooks
 from tests.helpers import QuietHandler, local_server
 

@@ -1,6 +1,7 @@
 """Memory prediction against MLX's measured peak on a real run, and the advice when a run will not fit."""
 
-from macapp.engine import config, memory, models, training
+from macapp.engine.models import memory, models
+from macapp.engine.train import config, training
 
 
 def test_prediction_matches_a_measured_run(demo_model, demo_data, tmp_path):

@@ -6,9 +6,10 @@ import shutil
 
 import yaml
 
-from macapp.engine import model_card, runs
-from macapp.engine.run_spec import RunSpec
-from macapp.engine.run_state import RunState
+from macapp.engine.export import model_card
+from macapp.engine.runs import runs
+from macapp.engine.runs.run_state import RunState
+from macapp.engine.train.run_spec import RunSpec
 
 
 def front_matter(card: str) -> dict:

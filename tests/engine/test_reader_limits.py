@@ -3,7 +3,7 @@ and a text document or web page; the file is never read."""
 
 import time
 
-from macapp.engine import documents, readers
+from macapp.engine.data import documents, readers
 
 SECONDS = 5  # a stat and a refusal; reading the files here whole would take minutes and gigabytes
 

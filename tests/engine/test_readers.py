@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from macapp.engine import datasets, loading
+from macapp.engine.data import datasets
+from macapp.engine.data.formats import Mapping
 from macapp.engine.errors import DataError
-from macapp.engine.formats import Mapping
+from macapp.engine.models import loading
 from tests.bad_inputs import BAD_INPUTS, CHAT, MISSING_COLUMN
 from tests.helpers import write_jsonl
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine.run_state import RunState, clock
+from macapp.engine.runs.run_state import RunState, clock
 
 RECORDED = Path(__file__).parent.parent / "runs"
 
@@ -84,7 +84,7 @@ def test_events_of_other_jobs_in_the_run_folder_are_left_alone():
 
 def test_an_event_after_a_line_cut_by_a_kill_starts_a_line_of_its_own(tmp_path):
     """Else the next session's `started` is glued to the cut line and lost, and the run looks interrupted."""
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     (tmp_path / "events.jsonl").write_bytes(b'{"type": "started", "pid": 1}\n{"type": "train", "iterat')
     runs.append_event(tmp_path, {"type": "started", "pid": 2})

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from macapp.engine import datasets
+from macapp.engine.data import datasets
 from macapp.engine.errors import DataError
 from tests.workbooks import EMAILS
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from macapp.engine import datasets
-from macapp.engine.formats import Mapping
+from macapp.engine.data import datasets
+from macapp.engine.data.formats import Mapping
 from tests import workbooks
 from tests.workbooks import EMAILS
 

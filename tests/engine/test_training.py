@@ -5,7 +5,8 @@ import json
 import pytest
 from mlx_lm.tuner.utils import load_adapters
 
-from macapp.engine import config, loading, models, training
+from macapp.engine.models import loading, models
+from macapp.engine.train import config, training
 from tests.helpers import train_settings as settings
 
 
@@ -60,7 +61,7 @@ def test_too_many_layers_is_a_config_error(demo_data, tmp_path):
 
 
 def test_batch_larger_than_data_is_a_data_error(demo_data, tmp_path):
-    from macapp.engine.datasets import DataError
+    from macapp.engine.data.datasets import DataError
 
     with pytest.raises(DataError, match="lower the batch size"):
         training.train(settings(demo_data, batch_size=1000), tmp_path)
@@ -170,7 +171,7 @@ def test_accumulation_checkpointing_and_warmup_schedule(demo_data, tmp_path):
 
 
 def test_qlora_on_a_quantized_copy(demo_model, demo_data, tmp_path):
-    from macapp.engine import models
+    from macapp.engine.models import models
 
     quantized = models.quantized(demo_model, 4)
     assert models.read_config(quantized)["quantization"]["bits"] == 4

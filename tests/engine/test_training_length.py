@@ -6,11 +6,12 @@ import statistics
 
 import pytest
 
-from macapp.engine import data_size, runs
-from macapp.engine import training_length as length
+from macapp.engine.data import data_size
 from macapp.engine.errors import ConfigError
-from macapp.engine.run_spec import RunSpec
-from macapp.engine.training_length import Length
+from macapp.engine.runs import runs
+from macapp.engine.train import training_length as length
+from macapp.engine.train.run_spec import RunSpec
+from macapp.engine.train.training_length import Length
 from macapp.engine.words import THIS_COMPUTER
 from tests.helpers import RECORDED, past_run
 

@@ -17,7 +17,8 @@ SETTINGS = {"model": "demo", "iters": 30, "batch_size": 4, "steps_per_report": 1
 def train(data, name: str, resume: bool = False, signal_at: tuple | None = None, **overrides) -> Path:
     """One worker session on a run (new, or `name`'s when resuming); `signal_at` = (step, signal) to send."""
     from macapp import jobs
-    from macapp.engine import config, runs
+    from macapp.engine.runs import runs
+    from macapp.engine.train import config
 
     if resume:
         run_dir = next(runs.runs_root().glob(f"*-{name}"))
@@ -33,7 +34,8 @@ def train(data, name: str, resume: bool = False, signal_at: tuple | None = None,
 
 def main() -> int:
     os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-record-")
-    from macapp.engine import datasets, demo
+    from macapp.engine.data import datasets
+    from macapp.engine.models import demo
 
     demo.ensure_model()
     data = Path(os.environ["TAILOR_HOME"]) / "data"

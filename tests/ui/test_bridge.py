@@ -5,7 +5,8 @@ stop when asked is ended after the grace period.
 import signal
 
 from macapp import jobs
-from macapp.engine import config, runs
+from macapp.engine.runs import runs
+from macapp.engine.train import config
 from macapp.ui import bridge
 from tests.bad_inputs import LINE
 from tests.helpers import slow_compiler_env, write_jsonl
@@ -42,7 +43,7 @@ def test_a_worker_that_does_not_stop_when_asked_is_ended(qtbot, app_home, tmp_pa
 
 def test_a_worker_refused_a_run_ends_the_job_and_leaves_the_run_as_it_was(qtbot, app_home, tmp_path):
     """Another process trains the run: the window's worker says so and begins no session of it."""
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     runs.append_event(tmp_path, {"type": "started", "pid": 1, "kind": "train"})
     runs.append_event(tmp_path, {"type": "train", "iteration": 3, "total": 9, "train_loss": 1.5, "kind": "train"})
@@ -56,7 +57,7 @@ def test_a_worker_refused_a_run_ends_the_job_and_leaves_the_run_as_it_was(qtbot,
 def test_another_workers_refusal_does_not_end_the_run_a_job_follows(qtbot, app_home, tmp_path):
     import os
 
-    from macapp.engine import runs
+    from macapp.engine.runs import runs
 
     runs.append_event(tmp_path, {"type": "started", "pid": os.getpid(), "kind": "train"})
     job = bridge.Job()
@@ -73,7 +74,7 @@ def test_pausing_a_data_making_job_whose_server_is_silent_stops_it_cleanly(qtbot
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from macapp.engine.recipe import Recipe
+    from macapp.engine.data.recipe import Recipe
 
     monkeypatch.setattr(bridge, "STOP_GRACE_MS", 600_000)  # only the worker's own stop can end it in this test
     asked, release = threading.Event(), threading.Event()

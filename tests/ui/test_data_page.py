@@ -6,8 +6,8 @@ import signal
 import pytest
 from PySide6.QtCore import Qt
 
-from macapp.engine import runs
-from macapp.engine.datasets import NO_SPLIT
+from macapp.engine.data.datasets import NO_SPLIT
+from macapp.engine.runs import runs
 from macapp.ui.pages.data_page import DATA_FILTER
 from tests import workbooks
 from tests.bad_inputs import BAD_INPUTS, CHAT, LINE

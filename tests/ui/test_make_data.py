@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QDialog
-from macapp.engine import made_data
+
+from macapp.engine.data import made_data
 from macapp.ui.make_data_dialog import MakeDataDialog
 from tests.helpers import QuietHandler, local_server
 from tests.ui.conftest import stop_jobs

@@ -4,8 +4,8 @@ and cancels, from a real HTTP hub on 127.0.0.1 (HF_ENDPOINT) through real worker
 import pytest
 from PySide6.QtCore import Qt
 
-from macapp.engine import catalog, memory, model_places
-from macapp.engine.gpu_guard import GIB
+from macapp.engine.check.gpu_guard import GIB
+from macapp.engine.models import catalog, memory, model_places
 from macapp.engine.words import THIS_COMPUTER
 from macapp.ui.plan import Plan
 from macapp.ui.widgets.model_picker import CATALOG, HUB, ModelPicker

@@ -7,9 +7,10 @@ import sys
 from PySide6.QtCore import QByteArray, QSettings
 
 from macapp import jobs
-from macapp.engine import config, demo
-from macapp.engine.run_spec import RunSpec
-from macapp.engine.run_state import RunState
+from macapp.engine.models import demo
+from macapp.engine.runs.run_state import RunState
+from macapp.engine.train import config
+from macapp.engine.train.run_spec import RunSpec
 from macapp.ui.plan import Plan
 from macapp.ui.settings import Settings
 from macapp.ui.widgets.model_picker import FOLDER, HUB
@@ -90,7 +91,8 @@ def test_the_demo_task_is_known_by_its_replies_contents_wherever_the_app_is(app_
     and a run made on them before the move reopens on them where they are now."""
     import json
 
-    from macapp.engine import datasets, run_spec
+    from macapp.engine.data import datasets
+    from macapp.engine.train import run_spec
 
     copy = tmp_path / "replies.jsonl"
     copy.write_bytes(demo.REPLIES.read_bytes())

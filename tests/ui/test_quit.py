@@ -4,7 +4,7 @@ Real workers on the demo model."""
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from macapp.engine import events as ev
+from macapp.engine.runs import events as ev
 from tests.ui.test_runs_page import answer_boxes
 from tests.ui.test_wizard import LONG
 

@@ -4,8 +4,8 @@ Real workers on the demo model throughout."""
 
 from PySide6.QtCore import Qt
 
-from macapp.engine import runs
-from macapp.engine.run_spec import RunSpec
+from macapp.engine.runs import runs
+from macapp.engine.train.run_spec import RunSpec
 from macapp.ui.widgets.model_picker import HUB
 from tests import workbooks
 from tests.ui.test_wizard import LONG, continue_to, set_advanced, start_long_run

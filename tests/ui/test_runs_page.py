@@ -5,7 +5,7 @@ import shutil
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from macapp.engine import runs
+from macapp.engine.runs import runs
 from tests.runs import record
 
 

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from macapp.engine import hub_token
+from macapp.engine.models import hub_token
 from macapp.ui.pages.export_page import ExportPage
 from macapp.ui.plan import Plan
 from macapp.ui.settings import Settings

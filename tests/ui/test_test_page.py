@@ -5,7 +5,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from macapp.engine import demo
+from macapp.engine.models import demo
 from macapp.ui.pages import test_page
 from macapp.ui.plan import Plan
 from tests.helpers import write_jsonl

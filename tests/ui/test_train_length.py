@@ -3,10 +3,10 @@ data's size and this Mac's measured speed, and the line that says what they come
 
 import pytest
 
-from macapp.engine import config
 from macapp.engine.errors import ConfigError
-from macapp.engine.run_spec import RunSpec
-from macapp.engine.training_length import Length
+from macapp.engine.train import config
+from macapp.engine.train.run_spec import RunSpec
+from macapp.engine.train.training_length import Length
 from macapp.engine.words import THIS_COMPUTER
 from macapp.ui.plan import Plan
 from macapp.ui.widgets.length_choice import UNITS

@@ -10,7 +10,7 @@ from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from macapp.engine.run_state import RunState
+from macapp.engine.runs.run_state import RunState
 from macapp.ui import icons
 from macapp.ui.app import stay_in_menu_bar
 from macapp.ui.tray import RunStatus

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from macapp.engine import runs
+from macapp.engine.runs import runs
 
 LONG = 120_000  # ms; waits end as soon as their signal comes
 

@@ -11,7 +11,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from ... import jobs
-from ...engine import events as ev
+from ...engine.runs import events as ev
 from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import problem_words

@@ -13,17 +13,19 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from ... import jobs
-from ...engine import demo, made_data, words
-from ...engine.datasets import DEFAULT_RATIOS, NO_SPLIT
-from ...engine import events as ev
-from ...engine.formats import Mapping, guess_mapping
-from ...engine.readers import SUFFIXES
+from ...engine import words
+from ...engine.data import made_data
+from ...engine.data.datasets import DEFAULT_RATIOS, NO_SPLIT
+from ...engine.data.formats import Mapping, guess_mapping
+from ...engine.data.readers import SUFFIXES
+from ...engine.models import demo
+from ...engine.runs import events as ev
 from ..bridge import Job
 from ..feedback import failure_words
 from ..make_data_dialog import MakeDataDialog
-from .data_text import CELL_CHARS, cell_text, column_words, problem_text, read_line, where_words
 from ..widgets.histogram_plot import HistogramPlot
 from ..widgets.split_box import SplitBox
+from .data_text import CELL_CHARS, cell_text, column_words, problem_text, read_line, where_words
 from .page import Page, note
 
 DATA_FILTER = f"Data files ({' '.join('*' + s for s in SUFFIXES)});;All files (*)"

@@ -5,10 +5,11 @@ Every export runs in a worker, checks the free space first and writes to a tempo
 renamed at the end, so a failed export leaves nothing half-written.
 """
 
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout,
+                               QWidget)
 
-from ...engine import demo, runs
+from ...engine.models import demo
+from ...engine.runs import runs
 from ..widgets.export_cards import FuseCard, GgufCard, OllamaCard, ServeCard
 from ..widgets.share_card import ShareCard
 from .page import Page, note, open_path

@@ -11,7 +11,8 @@ from PySide6.QtCore import QFile, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QMessageBox, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem)
 
-from ...engine import runs, words
+from ...engine import words
+from ...engine.runs import runs
 from ..widgets.series_plot import PALETTE, SeriesPlot
 from .page import Page, note
 

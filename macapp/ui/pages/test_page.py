@@ -5,12 +5,13 @@ models share the sampling settings shown at the top (greedy by default, so answe
 """
 
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ... import jobs
-from ...engine import demo, runs
-from ...engine import events as ev
+from ...engine.models import demo
+from ...engine.runs import events as ev
+from ...engine.runs import runs
 from ..bridge import Job
 from ..feedback import failure_words
 from ..widgets.chat_panel import ChatPanel

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
-                               QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar, QPushButton,
+                               QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
-from ...engine import events as ev
-from ...engine import runs
 from ...engine.errors import ConfigError, InputError
-from ...engine.run_state import RunState, clock
+from ...engine.runs import events as ev
+from ...engine.runs import runs
+from ...engine.runs.run_state import RunState, clock
 from ...jobs import TrainJob
 from .. import glossary
 from ..bridge import Job

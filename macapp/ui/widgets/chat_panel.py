@@ -11,7 +11,7 @@ from PySide6.QtGui import QFont, QTextBlockFormat, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from ... import jobs
-from ...engine import events as ev
+from ...engine.runs import events as ev
 from ..bridge import Job
 from ..feedback import failure_words
 from ..pages.page import note

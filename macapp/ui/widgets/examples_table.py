@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QHeade
                                QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from ...engine import made_data
+from ...engine.data import made_data
 
 QUESTION, ANSWER, SOURCE, LOOK = range(4)
 ROW_HEIGHT = 44  # two lines: rows are not measured one by one, so a long list redraws at once

@@ -5,12 +5,14 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+                               QVBoxLayout)
 
 from ... import jobs
-from ...engine import bundle, gguf, models, ollama
-from ...engine import events as ev
+from ...engine import bundle
+from ...engine.export import gguf, ollama
+from ...engine.models import models
+from ...engine.runs import events as ev
 from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import failure_words

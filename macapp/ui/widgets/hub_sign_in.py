@@ -5,7 +5,7 @@ Keychain (hub_token), or forgets it. The model picker (gated models) and the Exp
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QToolButton
 
-from ...engine import hub_token
+from ...engine.models import hub_token
 
 
 class SignInButton(QToolButton):

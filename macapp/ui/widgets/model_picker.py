@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, Q
                                QWidget)
 
 from ... import jobs
-from ...engine import catalog, disk, downloads, model_places, models
-from ...engine import events as ev
+from ...engine import disk
+from ...engine.models import catalog, downloads, model_places, models
+from ...engine.runs import events as ev
 from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
 from ..feedback import problem_words
@@ -155,7 +156,7 @@ class ModelPicker(QWidget):
         if self.plan is None or not self.plan.memory_limit:
             return [{"entry": entry, "form": None, "status": None, "suggestion": None,
                      "download_bytes": entry.download_bytes(next(iter(entry.forms)))} for entry in catalog.entries()]
-        from ...engine.presets import METHODS
+        from ...engine.train.presets import METHODS
 
         return catalog.table(self.plan.train_config(), self.plan.seq_length(), self.plan.memory_limit,
                              METHODS[self.plan.method][2])
@@ -164,7 +165,7 @@ class ModelPicker(QWidget):
         """memory.plan of training this form with the plan's settings; {} while this Mac's limit is not known."""
         if self.plan is None or not self.plan.memory_limit:
             return {}
-        from ...engine.presets import METHODS
+        from ...engine.train.presets import METHODS
 
         if self.plan.method == "full" and catalog.BITS[form]:
             return {"status": "too_big", "why": "A full fine-tune needs the model in full precision, which the list "

@@ -9,8 +9,9 @@ import threading
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ...engine import endpoints, model_places
+from ...engine.data import endpoints
 from ...engine.errors import InputError
+from ...engine.models import model_places
 from ...engine.words import THIS_COMPUTER
 from ..pages.page import note
 

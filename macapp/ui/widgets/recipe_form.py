@@ -7,8 +7,8 @@ from pathlib import Path
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
-from ...engine import documents, workbooks
-from ...engine.recipe import MOST_EXAMPLES, MOST_PER_PASSAGE, WAYS, Recipe
+from ...engine.data import documents, workbooks
+from ...engine.data.recipe import MOST_EXAMPLES, MOST_PER_PASSAGE, WAYS, Recipe
 from ..pages.page import note
 
 WAY_WORDS = {

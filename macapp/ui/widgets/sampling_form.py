@@ -4,10 +4,9 @@ Greedy (temperature 0) is the default, so the same question gets the same answer
 """
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QLineEdit, QSpinBox,
-                               QWidget)
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QLineEdit, QSpinBox, QWidget
 
-from ...engine.sampling import Sampling
+from ...engine.evaluate.sampling import Sampling
 from .. import glossary
 
 

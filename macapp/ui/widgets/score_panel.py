@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ... import jobs
-from ...engine import events as ev
-from ...engine.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
+from ...engine.evaluate.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
+from ...engine.runs import events as ev
 from ..bridge import Job
 from ..feedback import failure_words
 from ..pages.page import note, open_path

@@ -5,7 +5,8 @@ adapter, private or public, signing in, then one upload in a worker that ends wi
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit
 
 from ... import jobs
-from ...engine import hub, hub_token, ollama
+from ...engine.export import hub, ollama
+from ...engine.models import hub_token
 from ..pages.page import note
 from .export_cards import BAD, GOOD, ExportCard, choice_box
 from .hub_sign_in import SignInButton

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSlider
 
 from ...engine import words
-from ...engine.datasets import DEFAULT_RATIOS, MIN_TO_SPLIT, NO_SPLIT, can_split, report_split
+from ...engine.data.datasets import DEFAULT_RATIOS, MIN_TO_SPLIT, NO_SPLIT, can_split, report_split
 from ...engine.errors import InputError
 from ..pages.page import note
 

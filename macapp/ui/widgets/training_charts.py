@@ -7,7 +7,7 @@ redraws only when refresh() is called, from its page's 10 Hz timer.
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from ...engine.run_state import RunState
+from ...engine.runs.run_state import RunState
 from .. import glossary
 from .series_plot import PALETTE, SeriesPlot
 

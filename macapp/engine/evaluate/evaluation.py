@@ -1,0 +1,164 @@
+"""Score the base and the tuned model on a prompt set: loss on the expected answers, answer checks, a summary.
+
+A prompt set is a run's test split or a file of prompts with optional expected answers; both sides
+answer every prompt from one loaded base (see generation.TunedModel), base first, then tuned.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from ..data import readers
+from ..errors import DataError, InputError, Problem, place
+from ..models import demo
+from ..runs import events as ev
+from .generation import SIDES, TunedModel
+from .sampling import Sampling
+from .scores import Check, answer_scores, difference, summarize
+
+EXPECTED_KEYS = ("expected", "completion", "answer", "response", "reference", "output")
+PROMPT_SET_HELP = ('Give one prompt per line in a .txt file, or JSONL/CSV/Parquet records with a "prompt" and '
+                   'optionally an "expected" answer, or chats ({"messages": [...]}) whose last assistant '
+                   "message is the expected answer.")
+
+
+@dataclass
+class Item:
+    """One prompt of a set: the chat up to the answer, the expected answer if any, and where it came from."""
+
+    messages: list[dict]
+    expected: str | None
+    place: str
+
+    @property
+    def prompt(self) -> str:
+        return self.messages[-1]["content"]
+
+
+def _item(record, where: str) -> tuple[Item | None, str | None]:
+    """(item, None) from a record, or (None, what is wrong with it)."""
+    if not isinstance(record, dict):
+        return None, "is not a JSON object"
+    if isinstance(record.get("messages"), list) and record["messages"]:
+        messages = record["messages"]
+        if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+            return None, "has a message without a text content"
+        if messages[-1].get("role") == "assistant":
+            messages, expected = messages[:-1], messages[-1]["content"]
+        else:
+            expected = None
+        if not messages or messages[-1].get("role") != "user":
+            return None, "has no user message before the answer"
+        return Item([dict(m) for m in messages], expected, where), None
+    prompt = record.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        columns = ", ".join(map(str, record)) or "none"
+        return None, f"has no prompt (its fields: {columns})"
+    expected = next((record[k] for k in EXPECTED_KEYS if isinstance(record.get(k), str)), None)
+    return Item([{"role": "user", "content": prompt}], expected, where), None
+
+
+def read_prompt_set(path, limit: int | None = None) -> list[Item]:
+    """The prompts of a file or folder; every bad record is reported with its place, none is skipped."""
+    path = Path(path)
+    items, problems = [], []
+    if path.suffix.lower() == ".txt" and path.is_file():
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        items = [Item([{"role": "user", "content": text.strip()}], None, place(str(path), number))
+                 for number, text in enumerate(lines, start=1) if text.strip()]
+    else:
+        for file in readers.source_files(path):
+            for row in readers.read(file):
+                if row.problem is not None:
+                    if row.problem.severity == "error":
+                        problems.append(row.problem)
+                    continue
+                item, wrong = _item(row.record, place(row.file, row.line, row.unit))
+                if wrong:
+                    problems.append(Problem("error", wrong, row.file, row.line, fix=PROMPT_SET_HELP, unit=row.unit))
+                else:
+                    items.append(item)
+    if problems:
+        raise DataError(problems)
+    if not items:
+        raise DataError([Problem("error", "no prompts found", str(path), fix=PROMPT_SET_HELP)])
+    return items[:limit] if limit else items
+
+
+def reference_loss(tuned: TunedModel, item: Item, system: str | None) -> tuple[float, int]:
+    """(summed loss, token count) of the expected answer after the prompt, masked as training masks it."""
+    from ..train.train_loop import tokenize
+
+    messages = ([{"role": "system", "content": system}] if system else []) + item.messages
+    record = {"messages": messages + [{"role": "assistant", "content": item.expected}]}
+    ((tokens, offset),) = tokenize([record], tuned.tokenizer, mask_prompt=True)
+    inputs, targets = mx.array(tokens[:-1])[None], mx.array(tokens[1:])
+    losses = nn.losses.cross_entropy(tuned.model(inputs)[0].astype(mx.float32), targets)
+    mask = mx.arange(1, len(tokens)) >= offset
+    total, count = (losses * mask).sum(), mask.sum()
+    mx.eval(total, count)
+    return total.item(), count.item()
+
+
+def score(tuned: TunedModel, items: list[Item], sampling: Sampling, check: Check | None = None,
+          system: str | None = None, report=lambda event: None, should_stop=lambda: False) -> dict | None:
+    """Both sides' answers and scores for every item, and the summary; None when stopped."""
+    scored = {side: [] for side in SIDES}
+    total = len(items) * len(SIDES)
+    for side in SIDES:
+        tuned.use(side)
+        for item in items:
+            if should_stop():
+                return None
+            answer = tuned.answer(side, item.messages, sampling, system)
+            row = answer_scores(answer, item.expected, check, tuned.tokenizer)
+            if item.expected is not None:
+                row["loss_sum"], row["loss_tokens"] = reference_loss(tuned, item, system)
+                row["loss"] = row["loss_sum"] / max(row["loss_tokens"], 1)
+            scored[side].append(row)
+            done = sum(map(len, scored.values()))
+            report({"type": ev.PROGRESS, "stage": side, "done": done, "total": total,
+                    "message": f"{'Original' if side == 'base' else 'Fine-tuned'} model: prompt "
+                               f"{len(scored[side])} of {len(items)}"})
+    summary = {side: summarize(scored[side]) for side in SIDES}
+    summary["difference"] = difference(summary["base"], summary["tuned"])
+    rows = [{"place": item.place, "prompt": item.prompt, "expected": item.expected,
+             "base": scored["base"][i], "tuned": scored["tuned"][i]} for i, item in enumerate(items)]
+    return {"summary": summary, "items": rows, "sampling": sampling.to_dict(), "system": system,
+            "check": check.to_dict() if check else None}
+
+
+def run_prompt_set(run_dir, prompts=None) -> tuple[Path, str]:
+    """(file, description) of the prompts to score a run on: the given file, else the run's test split (the
+    demo keeps comments of its own for that)."""
+    if prompts:
+        return Path(prompts), Path(prompts).name
+    test = Path(run_dir) / "data" / "test.jsonl"
+    if not test.exists() and demo.is_demo_data(run_dir):
+        return demo.HELD_OUT, "the demo's held-out comments"
+    if not test.exists():
+        raise InputError(f"Run {Path(run_dir).name} has no test split: its data was split into training and "
+                         "validation only. Give a file of prompts to score it on (tailor eval --prompts FILE).")
+    return test, "the run's test split"
+
+
+def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Sampling | None = None,
+                 check: Check | None = None, system: str | None = None, limit: int | None = None,
+                 report=lambda event: None, should_stop=lambda: False) -> dict | None:
+    """Score a run's base and tuned model on a prompt set; the result a report is written from, or None."""
+    from ..runs import runs
+
+    model, adapter = runs.model_and_adapter(run_dir, checkpoint)
+    path, description = run_prompt_set(run_dir, prompts)
+    items = read_prompt_set(path, limit)
+    sampling = sampling or Sampling()
+    report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
+    tuned = TunedModel(model, adapter, report, should_stop)
+    result = score(tuned, items, sampling, check, system, report, should_stop)
+    if result is None:
+        return None
+    return {**result, "model": model, "adapter": str(adapter),
+            "adapter_label": f"{checkpoint} adapter", "prompt_set": description,
+            "sampling_text": sampling.describe()}

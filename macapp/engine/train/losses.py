@@ -1,0 +1,127 @@
+"""The training loss: cross-entropy over the vocabulary a chunk of tokens at a time, on padded or packed rows.
+
+A batch's full logits (rows x length x vocabulary, 128k-262k wide on the models people train) never exist at once:
+each chunk's are made, reduced and dropped, and made again in turn for its gradient.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+from ..models import memory
+from .packing import RowMask
+
+
+@dataclass
+class Split:
+    """A model cut before its output layer: `body(inputs, cache)` gives the last hidden states, `head` the logits."""
+
+    body: Callable
+    head: Callable
+    vocabulary: int
+
+    def chunk_tokens(self) -> int:
+        return memory.chunk_tokens(self.vocabulary)
+
+
+def weighted_sum(logits, targets, weights):
+    """The cross-entropy of each token, in float32, weighted and summed."""
+    return (nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights).sum()
+
+
+def split(model) -> Split | None:
+    """The model's body and its output layer, checked to give the model's own logits; None for a model cut
+    otherwise, or whose output layer is trained (the chunked gradient is the hidden states' only)."""
+    language = model.get("language_model", model)  # Gemma 3's text model sits inside its multimodal one
+    inner = language.get("model")
+    if not isinstance(inner, nn.Module) or "embed_tokens" not in inner:
+        return None
+    head_module = language["lm_head"] if "lm_head" in language else inner["embed_tokens"]
+    if tree_flatten(head_module.trainable_parameters()):
+        return None
+    linear = head_module if "lm_head" in language else None
+    cap = getattr(language, "final_logit_softcapping", None)
+
+    def head(hidden):
+        logits = linear(hidden) if linear is not None else head_module.as_linear(hidden)
+        return mx.tanh(logits / cap) * cap if cap else logits
+
+    probe = mx.array([[1, 2, 3, 4, 5, 6, 7, 8]])
+    whole, parts = model(probe), head(inner(probe))
+    if whole.shape != parts.shape or not mx.allclose(whole, parts, atol=1e-4, rtol=1e-3).item():
+        return None
+    return Split(inner, head, whole.shape[-1])
+
+
+def chunked_cross_entropy(model_split: Split, hidden, targets, weights):
+    """The weighted sum of the tokens' cross-entropy, computed `chunk_tokens` tokens at a time, forward and back.
+
+    MLX runs independent work side by side, which would make every chunk's logits at once; each chunk therefore
+    waits for the one before (mx.depends), and the gradient remakes each chunk's logits in turn (the output layer is
+    never trained, so the hidden states are all that needs a gradient).
+    """
+    width = hidden.shape[-1]
+    size = model_split.chunk_tokens()
+
+    def chunk_loss(h, t, w):
+        return weighted_sum(model_split.head(h), t, w)
+
+    if hidden.size <= size * width:  # the whole batch's logits are no bigger than a chunk's
+        return chunk_loss(hidden, targets, weights)
+
+    def chunks(*arrays):
+        cuts = list(range(size, arrays[0].shape[0], size))
+        return zip(*(mx.split(a, cuts) for a in arrays))
+
+    @mx.custom_function
+    def loss_sum(hidden, targets, weights):
+        total = mx.array(0.0)
+        for h, t, w in chunks(hidden, targets, weights):
+            total = total + chunk_loss(mx.depends(h, total), t, w)
+        return total
+
+    @loss_sum.vjp
+    def loss_sum_vjp(primals, cotangent, _):
+        hidden, targets, weights = primals
+        gradients = [mx.zeros((0, width), hidden.dtype)]
+        for h, t, w in chunks(hidden, targets, weights):
+            _, (gradient,) = mx.vjp(lambda h: chunk_loss(h, t, w), [mx.depends(h, gradients[-1])], [cotangent])
+            gradients.append(gradient)
+        return mx.concatenate(gradients), mx.zeros_like(targets), mx.zeros_like(weights)
+
+    return loss_sum(hidden.reshape(-1, width), targets.reshape(-1), weights.reshape(-1))
+
+
+def plain_cross_entropy(model, inputs, targets, weights, cache=None):
+    """The same sum through the model's own forward pass: its full logits at once (the reference, and the fallback)."""
+    return weighted_sum(model(inputs, cache=cache), targets, weights)
+
+
+def make_loss(model, group=None):
+    """The loss mlx-lm's trainer and evaluation call as `loss(model, *batch)` on LengthBatches' batches: the mean
+    cross-entropy of the trained tokens, and their count. Chunked where the model's output layer was found.
+
+    With a `group` of processes that train together (mx.distributed), the mean is over the whole group's tokens,
+    scaled so that mlx-lm's average of the processes' gradients is the gradient of that mean: the same step as one
+    process taking the whole batch. Evaluation, which weighs each process's loss by its own count, takes no group.
+    """
+    model_split = split(model)
+    layers = len(model.layers)
+    ranks = group.size() if group is not None else 1
+
+    def loss(model, inputs, targets, weights, segments=None):
+        cache = None if segments is None else [RowMask(segments)] * layers
+        if model_split is None:
+            total = plain_cross_entropy(model, inputs, targets, weights, cache)
+        else:
+            total = chunked_cross_entropy(model_split, model_split.body(inputs, cache=cache), targets, weights)
+        count = weights.sum().astype(mx.int32)
+        if ranks == 1:
+            return total / mx.maximum(count, 1), count
+        everyone = mx.stop_gradient(mx.distributed.all_sum(count, group=group))
+        return total * ranks / mx.maximum(everyone, 1), count
+
+    return loss

@@ -45,7 +45,7 @@ class CheckJob(Job):
 
 @dataclass(kw_only=True)
 class HostsJob(Job):
-    """Ask the Macs of `hosts` (group_hosts.read's shape) whether they can train with this one."""
+    """Ask the Macs of `hosts` (group.hosts.read's shape) whether they can train with this one."""
 
     kind: ClassVar[str] = "hosts"
     hosts: dict
@@ -87,7 +87,7 @@ class TrainJob(Job):
     kind: ClassVar[str] = "train"
     resume: bool = False
     processes: int = 1  # on this machine, training together (mx.distributed, ring over 127.0.0.1)
-    hosts: dict | None = None  # or on these Macs: group_hosts.read's host file (mlx.launch's shape)
+    hosts: dict | None = None  # or on these Macs: group.hosts.read's host file (mlx.launch's shape)
 
 
 @dataclass(kw_only=True)
@@ -214,7 +214,7 @@ def scratch_folder(kind: str) -> Path:
     return folder
 
 
-LEADER = "TAILOR_GROUP_LEADER"  # set by macapp.group_launcher for the processes it starts
+LEADER = "TAILOR_GROUP_LEADER"  # set by macapp.group.launcher for the processes it starts
 COMMAND = "TAILOR_COMMAND"  # the pid of the command that started an attached worker, which stops when it is gone
 
 
@@ -243,8 +243,8 @@ def start(job: Job, detached: bool = False, secrets: dict | None = None) -> subp
     write_json_atomic(job_file, job.to_dict())
     env = {**worker_environment(), **(secrets or {}), **({} if detached else {COMMAND: str(os.getpid())})}
     together = isinstance(job, TrainJob) and (job.processes > 1 or job.hosts)
-    command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group_launcher
-               [*bundle.module("macapp.group_launcher"), str(job_file)])
+    command = (bundle.worker(job_file) if not together else  # else through mlx.launch, by macapp.group.launcher
+               [*bundle.module("macapp.group.launcher"), str(job_file)])
     log = open(run_dir / "worker.log", "ab")
     # The worker starts with SIGINT held (a blocked signal stays pending across exec): a stop while it starts waits
     # for the worker's own handler instead of ending it with a traceback.

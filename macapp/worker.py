@@ -17,12 +17,13 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from . import exitcodes, host_agent, jobs
+from . import exitcodes, jobs
 from .engine import disk
 from .engine.errors import InputError, RunFailed, Stopped
 from .engine.runs import events as ev
 from .engine.runs import runs
 from .engine.train import group
+from .group import agent
 from .jobs import Job
 
 
@@ -59,9 +60,9 @@ def _check(job, run_dir, emit, should_stop):
 
 
 def _hosts(job, run_dir, emit, should_stop):
-    from . import group_hosts
+    from .group import hosts
 
-    macs = group_hosts.check(job.hosts, host_agent.facts({}), {})
+    macs = hosts.check(job.hosts, agent.facts({}), {})
     return {"macs": [{"name": mac.name, "problems": mac.problems,
                       "memory_gb": mac.facts["memory_total"] / 1e9 if mac.facts else None} for mac in macs]}
 
@@ -355,7 +356,7 @@ def failure(error: Exception, run_dir: Path) -> tuple[dict, int]:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "--group":  # a run trained on several Macs: this Mac's copy of its job
-        argv = [str(host_agent.run_copy(argv[1]) / "job-train.json")]
+        argv = [str(agent.run_copy(argv[1]) / "job-train.json")]
     if len(argv) != 1:
         print("usage: python -m macapp.worker JOB.json | --group RUN", file=sys.stderr)
         return exitcodes.BAD_INPUT

@@ -6,14 +6,15 @@ import signal
 
 import pytest
 
-from macapp import exitcodes, group_launcher
+from macapp import exitcodes
 from macapp.engine.train import group
+from macapp.group import launcher
 
 WHO = ["Process 1 of the 2 training together", "Process 2 of the 2 training together"]
 
 
-def ended(how: dict, frozen=()) -> group_launcher.Group:
-    followed = group_launcher.Group()
+def ended(how: dict, frozen=()) -> launcher.Group:
+    followed = launcher.Group()
     followed.ended, followed.frozen = how, set(frozen)
     return followed
 
@@ -27,12 +28,12 @@ def ended(how: dict, frozen=()) -> group_launcher.Group:
     ({1: 3, 0: "killed"}, (), "Process 2 of the 2 training together ended with exit code 3"),
 ])
 def test_the_process_that_ended_the_group_is_named(how, frozen, words):
-    code, said = group_launcher._outcome(ended(how, frozen), WHO, hosts=False)
+    code, said = launcher._outcome(ended(how, frozen), WHO, hosts=False)
     assert code == exitcodes.FAILED and said.startswith(words)
 
 
 def test_a_mac_that_stopped_answering_is_said_as_such():
-    code, said = group_launcher._outcome(ended({0: group.SILENT}, {1}), ["The process on this Mac",
+    code, said = launcher._outcome(ended({0: group.SILENT}, {1}), ["The process on this Mac",
                                                                           "The process on mini"], hosts=True)
     assert said == ("The process on mini stopped answering (its Mac may have frozen, gone to sleep or left the "
                     "network), so the others stopped too.")
@@ -46,4 +47,4 @@ def test_a_mac_that_stopped_answering_is_said_as_such():
     ({0: group.SILENT, 1: group.SILENT}, exitcodes.FAILED),  # each heard nothing: the first one said so
 ])
 def test_what_the_first_process_said_itself_is_not_said_again(how, code):
-    assert group_launcher._outcome(ended(how), WHO, hosts=False) == (code, None)
+    assert launcher._outcome(ended(how), WHO, hosts=False) == (code, None)

@@ -161,7 +161,7 @@ def cmd_train(args, extra) -> int:
 
     hosts = None
     if args.hosts:
-        from ..group_hosts import read
+        from ..group.hosts import read
 
         if args.processes != 1:
             raise InputError("--hosts trains one process on each Mac; give --processes or --hosts, not both.")

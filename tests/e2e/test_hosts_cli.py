@@ -136,7 +136,7 @@ def test_the_other_mac_lost_stops_the_group_plainly(demo_data, other_macs):
 
 
 def test_a_downloaded_models_links_reach_the_other_mac_as_files(other_macs, tmp_path, monkeypatch):
-    from macapp import group_hosts
+    from macapp.group import hosts
 
     blob = tmp_path / "cache" / "blobs" / "0a1b"
     blob.parent.mkdir(parents=True)
@@ -147,9 +147,9 @@ def test_a_downloaded_models_links_reach_the_other_mac_as_files(other_macs, tmp_
     (tmp_path / "config.yaml").write_text("model: x\n")
     for key in ("PATH", "FAKE_MACS"):
         monkeypatch.setenv(key, other_macs[key])
-    mac = group_hosts.Mac("mini", {"ssh": "mini", "ips": [], "rdma": []})
+    mac = hosts.Mac("mini", {"ssh": "mini", "ips": [], "rdma": []})
     said = []
-    group_hosts.copy_to(mac, "run-1", [(snapshot, "models/f00d"), (tmp_path / "config.yaml", "runs/run-1/config.yaml")],
+    hosts.copy_to(mac, "run-1", [(snapshot, "models/f00d"), (tmp_path / "config.yaml", "runs/run-1/config.yaml")],
                         said.append)
     arrived = tmp_path / "macs" / "mini" / "group" / "models" / "f00d" / "model.safetensors"
     assert not arrived.is_symlink() and arrived.read_bytes() == b"weights"

@@ -8,8 +8,9 @@ from html import escape
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLineEdit, QPushButton, QToolButton, QVBoxLayout
 
-from ... import group_hosts, jobs
+from ... import jobs
 from ...engine.errors import InputError
+from ...group.hosts import read
 from ..bridge import Job
 from ..feedback import problem_words
 from ..pages.page import note
@@ -27,7 +28,7 @@ SETUP = ("<ol style='margin-left:-20px'>"
 
 
 class MacsBox(QGroupBox):
-    """Off unless ticked; `hosts()` gives the Macs named (group_hosts.read's shape), or None."""
+    """Off unless ticked; `hosts()` gives the Macs named (group.hosts.read's shape), or None."""
 
     def __init__(self, parent=None):
         super().__init__("Train on several Macs", parent, checkable=True, checked=False)
@@ -70,7 +71,7 @@ class MacsBox(QGroupBox):
         text = self.names.text().strip()
         if not self.isChecked() or not text:
             return None
-        return group_hosts.read(text)
+        return read(text)
 
     def check(self) -> None:
         try:

@@ -8,13 +8,14 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from . import group_hosts, host_agent, jobs
-from .engine.data import datasets
-from .engine.errors import InputError
-from .engine.files import write_json_atomic
-from .engine.models import loading, memory, models
-from .engine.runs import events as ev
-from .engine.train import checkpoints, training
+from .. import jobs
+from ..engine.data import datasets
+from ..engine.errors import InputError
+from ..engine.files import write_json_atomic
+from ..engine.models import loading, memory, models
+from ..engine.runs import events as ev
+from ..engine.train import checkpoints, training
+from . import agent, hosts
 
 
 class GroupRefused(InputError):
@@ -31,7 +32,7 @@ def _longest(model_path: Path, data: Path, limit: int) -> int:
     return min(max(datasets.token_length(example, tokenizer) for example in datasets.load_split(data, "train")), limit)
 
 
-def _refuse(macs: list[group_hosts.Mac]) -> None:
+def _refuse(macs: list[hosts.Mac]) -> None:
     found = [(mac.name, problem) for mac in macs for problem in mac.problems]
     if not found:
         return
@@ -49,8 +50,8 @@ def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:
     model_path = models.resolve(settings.model, report)
     wanted = {"run": run_dir.name, "model": settings.model, "model_fingerprint": models.fingerprint(model_path)}
     report({"type": ev.LOG, "message": "Checking the Macs that train together"})
-    here = host_agent.facts({})  # this Mac's versions and memory: it holds the model and the data itself
-    macs = group_hosts.check(job.hosts, here, wanted)
+    here = agent.facts({})  # this Mac's versions and memory: it holds the model and the data itself
+    macs = hosts.check(job.hosts, here, wanted)
     _refuse(macs)
     if len(macs) < 2:
         raise InputError("Name at least one other Mac to train with (this Mac is always one of them).")
@@ -62,16 +63,16 @@ def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:
     model_config = models.read_config(model_path)
     for i, mac in enumerate(macs):
         plan = memory.plan(model_config, share, longest, mac.facts["memory_limit"])
-        if problem := group_hosts.memory_problem(mac, plan, len(macs), first=i == 0):
+        if problem := hosts.memory_problem(mac, plan, len(macs), first=i == 0):
             mac.problems.append(problem)
     _refuse(macs)
     for mac in macs[1:]:
         _give(mac, job, settings, model_path, wanted["model_fingerprint"], report)
-    write_json_atomic(host_agent.run_copy(run_dir.name) / "job-train.json",
+    write_json_atomic(agent.run_copy(run_dir.name) / "job-train.json",
                       jobs.TrainJob(run=str(run_dir), resume=job.resume).to_dict())
     names = [mac.name for mac in macs]
     hosts_file = run_dir / "hosts.json"
-    write_json_atomic(hosts_file, group_hosts.hostfile(macs, job.hosts, "TAILOR_GROUP_NAMES=" + ",".join(names)))
+    write_json_atomic(hosts_file, hosts.hostfile(macs, job.hosts, "TAILOR_GROUP_NAMES=" + ",".join(names)))
     return ["--hostfile", str(hosts_file)], names
 
 
@@ -79,7 +80,7 @@ def _give(mac, job, settings, model_path: Path, fingerprint: str, report) -> Non
     """Send `mac` its copy of the run: settings pointing at its own paths, the data and the last checkpoint, and
     the model when it does not have the same one (by fingerprint)."""
     run = Path(job.run).name
-    there, its_models = group_hosts.remote_paths(mac, run)
+    there, its_models = hosts.remote_paths(mac, run)
     items = []
     if mac.facts["data"] != datasets.fingerprint(settings.data):
         items.append((Path(settings.data), f"runs/{run}/data"))
@@ -98,4 +99,4 @@ def _give(mac, job, settings, model_path: Path, fingerprint: str, report) -> Non
         write_json_atomic(Path(folder) / "job-train.json", jobs.TrainJob(run=str(there), resume=job.resume).to_dict())
         items += [(Path(folder) / "config.yaml", f"runs/{run}/config.yaml"),
                   (Path(folder) / "job-train.json", f"runs/{run}/job-train.json")]
-        group_hosts.copy_to(mac, run, items, lambda words: report({"type": ev.LOG, "message": words}))
+        hosts.copy_to(mac, run, items, lambda words: report({"type": ev.LOG, "message": words}))

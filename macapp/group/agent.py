@@ -1,5 +1,5 @@
 """What Tailor runs on another Mac over SSH when a run trains on several: it tells what that Mac has (versions,
-memory, the model, the run's data) and receives the run's files. Run: python -m macapp.host_agent facts|receive.
+memory, the model, the run's data) and receives the run's files. Run: python -m macapp.group.agent facts|receive.
 
 `facts` reads what is wanted as JSON on stdin and prints what is here as JSON; `receive RUN` reads a tar stream of
 the run's files on stdin and puts each in place whole, so a cut connection never leaves half a file.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import macapp
 
-from .engine import files
+from ..engine import files
 
 GROUP = "group"  # in Tailor's folder, where a Mac keeps its copies of the runs it trains with others, and their models
 
@@ -38,7 +38,7 @@ def model_copy(fingerprint: str) -> Path:
 
 def _model_here(name: str, fingerprint: str) -> str | None:
     """Where this Mac holds the model `name` with that fingerprint: the same path, its own download, or a copy."""
-    from .engine.models import model_places, models
+    from ..engine.models import model_places, models
 
     candidates = [Path(name).expanduser(), model_copy(fingerprint)]
     if models.is_repo_id(name):
@@ -63,8 +63,8 @@ def facts(wanted: dict) -> dict:
     import mlx.core as mx
     import psutil
 
-    from .engine.data import datasets
-    from .engine.models import memory
+    from ..engine.data import datasets
+    from ..engine.models import memory
 
     ssh = os.environ.get("SSH_CONNECTION", "").split()  # client address, port, this Mac's address, port
     data = run_copy(wanted["run"]) / "data" if wanted.get("run") else None
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     elif verb == "receive":
         receive(rest[0], sys.stdin.buffer)
     else:
-        print("usage: python -m macapp.host_agent facts|receive RUN", file=sys.stderr)
+        print("usage: python -m macapp.group.agent facts|receive RUN", file=sys.stderr)
         return 2
     return 0
 

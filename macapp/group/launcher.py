@@ -1,5 +1,5 @@
 """Starts the processes of a job that trains together through MLX's own launcher (`mlx.launch`): N processes on this
-computer (ring over 127.0.0.1), or one on each Mac of `hosts`. Run: python -m macapp.group_launcher JOB.json.
+computer (ring over 127.0.0.1), or one on each Mac of `hosts`. Run: python -m macapp.group.launcher JOB.json.
 
 mlx.launch ends with 0 whatever its processes did, and says what they did only in its warnings: they are read here,
 so this process ends as the first process did, or says which one failed, stopped answering or was killed, and how to
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import psutil
 
-from . import exitcodes, jobs
-from .engine import bundle
-from .engine.runs import events as ev
-from .engine.runs import runs
-from .engine.train import group
+from .. import exitcodes, jobs
+from ..engine import bundle
+from ..engine.runs import events as ev
+from ..engine.runs import runs
+from ..engine.train import group
 
 TERMINATED = 128 + signal.SIGTERM
 SSH_LOST = 255  # ssh's own exit code: the connection to another Mac broke, or that Mac's process was killed
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
             return _train(job, job_file, followed)
         except KeyboardInterrupt:  # a stop before the group began (the Macs checked or given their files; it passes
             # stops on from then): nothing was trained
-            from .worker import Events
+            from ..worker import Events
 
             Events(sys.stdout, Path(job.run), job.kind)({"type": ev.DONE, "result": {"stopped": True},
                                                           "stopped": True, "pid": os.getpid()})
@@ -205,11 +205,11 @@ def main(argv=None) -> int:
 def _train(job: jobs.TrainJob, job_file: str, followed: Group) -> int:
     """Make the group ready (on other Macs: checked and given their files), run it, and say how it ended."""
     run_dir = Path(job.run)
-    from .worker import Events, failure
+    from ..worker import Events, failure
 
     emit = Events(sys.stdout, run_dir, job.kind)
     if job.hosts:
-        from .group_ready import ready
+        from .ready import ready
 
         try:
             with runs.hold(run_dir):  # no other start of the run while it is made ready (its worker holds it next)

@@ -17,11 +17,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import host_agent
-from .engine import bundle
-from .engine.check import gpu_guard
-from .engine.errors import InputError
-from .engine.words import start_of
+from ..engine import bundle
+from ..engine.check import gpu_guard
+from ..engine.errors import InputError
+from ..engine.words import start_of
+from . import agent
 
 BACKENDS = ("ring", "jaccl", "jaccl-ring")  # mlx.launch's: over the network, or RDMA over Thunderbolt
 # No password prompt (the window has no terminal); IPv4, which MLX's ring takes; a dropped link noticed in a minute.
@@ -136,9 +136,9 @@ class Mac:
 
 
 def _agent(host: str, *arguments: str) -> list[str]:
-    """The command that runs macapp.host_agent on `host` over SSH (Tailor is where it is on this Mac); `--` ends
+    """The command that runs macapp.group.agent on `host` over SSH (Tailor is where it is on this Mac); `--` ends
     ssh's options, so the host is never read as one."""
-    return [*SSH, "--", host, shlex.join([*bundle.module("macapp.host_agent"), *arguments])]
+    return [*SSH, "--", host, shlex.join([*bundle.module("macapp.group.agent"), *arguments])]
 
 
 def _ask(mac: Mac, wanted: dict) -> None:
@@ -287,5 +287,5 @@ def copy_to(mac: Mac, run: str, items: list[tuple[Path, str]], say) -> None:
 
 def remote_paths(mac: Mac, run: str) -> tuple[PurePosixPath, PurePosixPath]:
     """Where `mac` keeps its copy of the run, and its models' copies (under its own Tailor folder)."""
-    root = PurePosixPath(mac.facts["home"]) / host_agent.GROUP
+    root = PurePosixPath(mac.facts["home"]) / agent.GROUP
     return root / "runs" / run, root / "models"

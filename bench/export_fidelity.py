@@ -17,16 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.families and tests.helpers
 
 from macapp.engine.data import datasets
-from macapp.engine.export import export, fidelity, gguf
+from macapp.engine.export import fidelity, fusing, gguf, gguf_tools
 from macapp.engine.export.export import ExportError  # noqa: E402
-from macapp.engine.models import demo, models
+from macapp.engine.models import demo, demo_build, models
 from macapp.engine.train import training  # noqa: E402
 from tests import families  # noqa: E402
 from tests.helpers import train_settings  # noqa: E402
 
 
 def base_model(name: str, cache: Path) -> Path:
-    return demo.ensure_model() if name == "demo" else families.build(name, cache)
+    return demo_build.ensure_model() if name == "demo" else families.build(name, cache)
 
 
 def main() -> None:
@@ -45,9 +45,9 @@ def main() -> None:
         run = work / name
         training.train(train_settings(data, model=str(folder), iters=20, batch_size=4, max_seq_length=128),
                        run / "adapters")
-        fused = export.fuse(str(folder), run / "adapters", run / "fused")
+        fused = fusing.fuse(str(folder), run / "adapters", run / "fused")
         for outtype in args.types.split(","):
-            outtype = gguf.default_type(models.read_config(fused)) if outtype == "lossless" else outtype
+            outtype = gguf_tools.default_type(models.read_config(fused)) if outtype == "lossless" else outtype
             start = time.monotonic()
             try:
                 result = gguf.export(fused, run / f"gguf-{outtype}", outtype, data, name=folder.name)

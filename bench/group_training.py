@@ -17,7 +17,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-from macapp.engine.models import demo, loading
+from macapp.engine.models import demo_build, loading
 from macapp.engine.train.config import TrainConfig
 from macapp.engine.train.training import prepare_model
 
@@ -31,7 +31,7 @@ AVERAGINGS = 50
 def averaging_seconds() -> float:
     """One process of a group (run under mlx.launch): the seconds one step's gradients of the demo's LoRA adapter
     (all layers, rank 8) take to be averaged across the group, as mlx-lm's trainer does it, median of many."""
-    model, _ = loading.load(demo.ensure_model())
+    model, _ = loading.load(demo_build.ensure_model())
     prepare_model(model, TrainConfig(model="demo", data="-", num_layers=-1))
     gradients = model.trainable_parameters()
     times = []

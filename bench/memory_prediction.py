@@ -19,7 +19,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 from mlx_lm.utils import quantize_model
 
-from macapp.engine.models import demo, loading, memory, models
+from macapp.engine.models import demo_build, loading, memory, models
 from macapp.engine.runs import runs
 from macapp.engine.train import config
 
@@ -70,7 +70,7 @@ CONFIGS = [  # (model shape, batch, words per example, settings)
 
 def build(folder: Path, name: str) -> Path:
     """A model of the shape `name` with the demo's tokenizer and random weights, saved as the hub's are."""
-    source = demo.ensure_model()
+    source = demo_build.ensure_model()
     target = folder / name
     target.mkdir()
     for file in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "chat_template.jinja"):
@@ -96,7 +96,7 @@ def main(chosen: list[str]) -> None:
     worst = {}
     configs = [c for c in CONFIGS if not chosen or c[0] in chosen]
     with tempfile.TemporaryDirectory() as folder:
-        paths = {"demo": demo.ensure_model(), **{name: build(Path(folder), name) for name in SHAPES
+        paths = {"demo": demo_build.ensure_model(), **{name: build(Path(folder), name) for name in SHAPES
                                                  if any(c[0] == name for c in configs)}}
         # each shape's own: transformers picks the tokenizer class from the model type, and Qwen's splits differently
         tokenizers = {name: loading.load_tokenizer(path) for name, path in paths.items()}

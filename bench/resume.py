@@ -14,7 +14,7 @@ from pathlib import Path
 
 from macapp import jobs
 from macapp.engine.data import datasets
-from macapp.engine.models import demo
+from macapp.engine.models import demo, demo_build
 from macapp.engine.runs import runs
 from macapp.engine.train import config
 
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=10)
     parser.add_argument("--seed-kill", type=int, default=None, help="seed for the kill step (random if absent)")
     args = parser.parse_args()
-    demo.ensure_model()
+    demo_build.ensure_model()
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "data"
         datasets.prepare([demo.REPLIES], data, (0.9, 0.1, 0.0))

@@ -26,7 +26,7 @@ import memory_prediction
 import mlx.core as mx
 import peer_trainers
 
-from macapp.engine.models import demo, loading, models
+from macapp.engine.models import demo, demo_build, loading, models
 from macapp.engine.runs import runs
 
 # mlx-lm's own `lora` command, unchanged, observed: a callback records its reports, train_model is timed, and MLX's
@@ -147,7 +147,7 @@ def speed_part(trainers: list[str], iters: int, seeds: int, folder: Path, stamp:
     print("wall: process start to exit, median over seeds; vs Tailor: that over Tailor's (Tailor is N× faster); "
           "tok/s: answer tokens trained / training seconds, median; val loss: 64 held-out rows, one evaluator, "
           "mean ± std over seeds.")
-    model = demo.ensure_model()
+    model = demo_build.ensure_model()
     config = models.read_config(model)
     tokenizer = loading.load_tokenizer(model)
     print(f"{'data':7}{'trainer':13}{'wall s':>8}{'vs Tailor':>11}{'train s':>9}{'tok/s':>8}{'MFU':>7}"

@@ -52,11 +52,10 @@ class Events:
 def _check(job, run_dir, emit, should_stop):
     from dataclasses import asdict
 
-    from .engine.check import environment
-    from .engine.models import memory
+    from .engine.check import environment, mlx_device
 
-    return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": memory.machine_limit(),
-            "gpu": memory.trains_on_gpu()}
+    return {"checks": [asdict(c) for c in environment.run_checks()], "memory_limit": mlx_device.machine_limit(),
+            "gpu": mlx_device.trains_on_gpu()}
 
 
 def _hosts(job, run_dir, emit, should_stop):
@@ -70,9 +69,9 @@ def _hosts(job, run_dir, emit, should_stop):
 def _inspect(job, run_dir, emit, should_stop):
     from .engine.data import datasets
     from .engine.data.formats import Mapping
-    from .engine.models import loading, models
+    from .engine.models import loading, obtain
 
-    tokenizer = loading.load(models.resolve(job.model, emit, should_stop))[1] if job.model else None
+    tokenizer = loading.load(obtain.resolve(job.model, emit, should_stop))[1] if job.model else None
     emit({"type": ev.LOG, "message": "Reading every example"})
     mapping = Mapping.from_dict(job.mapping)
     report = datasets.inspect(job.sources, mapping, tokenizer, job.max_seq_length, job.batch_size, job.skip_broken)
@@ -99,11 +98,10 @@ def _synth(job, run_dir, emit, should_stop):
 
 
 def _train(job, run_dir, emit, should_stop):
-    from .engine.check import awake
-    from .engine.models import memory
+    from .engine.check import awake, mlx_device
     from .engine.train import training
 
-    memory.cap_training()  # a run that outgrows what this Mac can give stops, resumable, instead of swapping
+    mlx_device.cap_training()  # a run that outgrows what this Mac can give stops, resumable, instead of swapping
     with awake.kept_awake(emit):  # from preparing the data to the last save
         return training.train_run(run_dir, emit, should_stop, job.resume)
 
@@ -146,9 +144,9 @@ def _evaluate(job, run_dir, emit, should_stop):
 
 
 def _fuse(job, run_dir, emit, should_stop):
-    from .engine.export import export
+    from .engine.export import fusing
 
-    out = export.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit, should_stop)
+    out = fusing.fuse(job.model, job.adapter, job.out, job.dequantize, job.bits, job.overwrite, emit, should_stop)
     return {"path": str(out)}
 
 
@@ -157,18 +155,18 @@ def _gguf(job, run_dir, emit, should_stop):
     llama.cpp, and create the Ollama model when asked and Ollama is there."""
     import shutil
 
-    from .engine.export import export, gguf, ollama
-    from .engine.models import models
+    from .engine.export import export, fusing, gguf, gguf_tools, ollama
+    from .engine.models import models, obtain
 
     out = Path(job.out)
-    base = models.resolve(job.model, emit, should_stop)
-    outtype = job.outtype or gguf.default_type(models.read_config(base))
+    base = obtain.resolve(job.model, emit, should_stop)
+    outtype = job.outtype or gguf_tools.default_type(models.read_config(base))
     fused_size = export.fused_bytes(base, export.quantization_bits(base) is not None, 0)
     # Room for the fused copy and the GGUF, before minutes of fusing.
-    export.check_target(out, fused_size + gguf.gguf_bytes(base, outtype), job.overwrite)
+    export.check_target(out, fused_size + gguf_tools.gguf_bytes(base, outtype), job.overwrite)
     work = out.parent / f".{out.name}-fused"
     try:
-        fused = export.fuse(job.model, job.adapter, work, None, 0, True, emit, should_stop)
+        fused = fusing.fuse(job.model, job.adapter, work, None, 0, True, emit, should_stop)
         name = f"{base.name} tuned by Tailor" + (f" ({job.run_name})" if job.run_name else "")
         result = gguf.export(fused, out, outtype, job.data, job.verify, job.system, job.run_name, job.converter,
                              job.overwrite, name, emit, should_stop)
@@ -183,22 +181,22 @@ def _gguf(job, run_dir, emit, should_stop):
 def _ollama(job, run_dir, emit, should_stop):
     """Put the tuned model into Ollama: from the fused safetensors folder where Ollama converts that architecture
     itself (quantized by its own --quantize), otherwise through a GGUF of the same type, measured by llama.cpp."""
-    from .engine.export import export, gguf, ollama
-    from .engine.models import loading, models
+    from .engine.export import export, fusing, gguf, gguf_tools, ollama
+    from .engine.models import loading, models, obtain
 
     name, quantize = ollama.check_name(job.name), job.quantize
-    base = models.resolve(job.model, emit, should_stop)
+    base = obtain.resolve(job.model, emit, should_stop)
     config = models.read_config(base)
     if not ollama.imports(config):
         architecture = ", ".join(config.get("architectures") or ["unknown"])
-        if gguf.missing_tools():
+        if gguf_tools.missing_tools():
             raise export.ExportError(f"Ollama cannot read this model's architecture ({architecture}) from its "
-                                     f"folder, so Tailor makes a GGUF for it first. {gguf.INSTALL_HINT}")
+                                     f"folder, so Tailor makes a GGUF for it first. {gguf_tools.INSTALL_HINT}")
         emit({"type": ev.LOG, "message": f"Ollama cannot read {architecture} models from their folder: making a "
                                         "GGUF for it first"})
         gguf_job = replace(job, outtype=ollama.QUANTIZE.get(quantize), ollama_name=name)
         return {**_gguf(gguf_job, run_dir, emit, should_stop), "route": "gguf"}
-    fused = export.fuse(job.model, job.adapter, job.out, True, 0, job.overwrite, emit, should_stop)
+    fused = fusing.fuse(job.model, job.adapter, job.out, True, 0, job.overwrite, emit, should_stop)
     tokenizer = loading.load_tokenizer(fused)
     modelfile = ollama.write_modelfile(fused, fused, tokenizer, job.system, job.run_name)
     return {"route": "safetensors", "path": str(fused), "modelfile": str(modelfile),
@@ -209,7 +207,7 @@ def _ollama(job, run_dir, emit, should_stop):
 def _upload(job, run_dir, emit, should_stop):
     """Fuse the standalone model first when asked and it is not there yet, then upload it or the adapter with the
     model card written from the run."""
-    from .engine.export import export, hub, model_card
+    from .engine.export import fusing, hub, model_card
     from .engine.models import hub_token
 
     token = hub_token.get()  # HF_TOKEN from the environment first, so it is never written into the job file
@@ -217,22 +215,22 @@ def _upload(job, run_dir, emit, should_stop):
     fuse = job.model is not None and not (folder / "config.json").exists()
     hub.check(folder, job.repo, token, fused_first=fuse)  # before minutes of fusing
     if fuse:
-        export.fuse(job.model, job.adapter, folder, None, 0, False, emit, should_stop)
+        fusing.fuse(job.model, job.adapter, folder, None, 0, False, emit, should_stop)
     extra = model_card.files(job.source, folder, job.repo) if job.source else {}
     return hub.upload(folder, job.repo, token, job.private, extra, emit, should_stop)
 
 
 def _install_export(job, run_dir, emit, should_stop):
-    from .engine.export import gguf
+    from .engine.export import gguf_tools
 
-    return gguf.install(emit, should_stop)
+    return gguf_tools.install(emit, should_stop)
 
 
 def _serve(job, run_dir, emit, should_stop):
     from .engine.export import serve
-    from .engine.models import models
+    from .engine.models import obtain
 
-    model = models.resolve(job.model, emit, should_stop)
+    model = obtain.resolve(job.model, emit, should_stop)
     server = serve.Server(model, job.adapter, job.host, job.port, job.allow_remote, run_dir / "server.log")
     try:  # from the start: a worker ended while the model loads takes the server along
         url = server.start(should_stop=should_stop)

@@ -31,10 +31,10 @@ def pytest_collection_finish(session):
     """The demo model is built before the first test that needs it, outside every test's time limit: its minute of
     pre-training can take many on a busy machine, and a session fixture that ran out of time fails every test after."""
     if any("demo_model" in getattr(item, "fixturenames", ()) for item in session.items):
-        from macapp.engine.models import demo
+        from macapp.engine.models import demo_build
 
         with contextlib.redirect_stdout(io.StringIO()):  # mlx-lm's table of the pre-training steps
-            demo.ensure_model()
+            demo_build.ensure_model()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,9 +45,9 @@ def tailor_home():
 
 @pytest.fixture(scope="session")
 def demo_model(tailor_home):
-    from macapp.engine.models import demo
+    from macapp.engine.models import demo_build
 
-    return demo.ensure_model()
+    return demo_build.ensure_model()
 
 
 @pytest.fixture(scope="session")

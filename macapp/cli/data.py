@@ -58,9 +58,9 @@ def _print_report(report) -> None:
 
 def cmd_inspect(args) -> int:
     from ..engine.data import datasets
-    from ..engine.models import loading, models
+    from ..engine.models import loading, obtain
 
-    tokenizer = loading.load(models.resolve(args.model))[1] if args.model else None
+    tokenizer = loading.load(obtain.resolve(args.model))[1] if args.model else None
     report = datasets.inspect(args.files, _mapping(args), tokenizer, args.max_seq_length, args.batch_size,
                               args.skip_broken)
     if args.json:

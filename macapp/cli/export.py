@@ -42,7 +42,7 @@ def cmd_fuse(args) -> int:
 
 def cmd_export(args) -> int:
     from ..engine.errors import InputError
-    from ..engine.export import gguf
+    from ..engine.export import gguf_tools
     from ..engine.models import models
 
     model_name, adapter = _model_and_adapter(args)
@@ -51,7 +51,7 @@ def cmd_export(args) -> int:
     if args.ollama_quantize and args.gguf:
         raise InputError("Give --gguf TYPE or --ollama-quantize TYPE, not both.")
     to_ollama = args.ollama and not args.gguf  # Ollama converts the folder itself where it can
-    outtype = None if to_ollama else args.gguf or gguf.default_type(models.config_of(model_name))
+    outtype = None if to_ollama else args.gguf or gguf_tools.default_type(models.config_of(model_name))
     folder = "ollama" if to_ollama else f"gguf-{outtype}"
     out = Path(args.out) if args.out else _default_out(args, folder)
     shared = {"run": str(jobs.scratch_folder(folder)), "model": model_name, "adapter": adapter,
@@ -96,7 +96,7 @@ def _interrupt(signum, frame):
 def cmd_serve(args) -> int:
     from ..engine.errors import InputError
     from ..engine.export import serve
-    from ..engine.models import models
+    from ..engine.models import obtain
 
     # SIGTERM unwinds as Ctrl-C does, so the server is stopped however this ends (stopping it inside the handler
     # would wait on the very wait it interrupts).
@@ -109,7 +109,7 @@ def cmd_serve(args) -> int:
                          "(ps), which anyone using this computer can read. Give --api-key alone and a key is made and "
                          "shown, or set TAILOR_API_KEY to the key you choose.")
     key = os.environ.get("TAILOR_API_KEY") or (serve.new_key() if args.api_key else None)
-    server = serve.Server(models.resolve(model_name), adapter, args.host, args.port, args.allow_remote,
+    server = serve.Server(obtain.resolve(model_name), adapter, args.host, args.port, args.allow_remote,
                           api_key=key, allow_origins=args.allow_origin, max_seconds=args.max_seconds)
     if args.host not in serve.LOOPBACK:
         print(f"Warning: serving on {args.host}; other computers that reach it can use this model with its API key.",

@@ -20,9 +20,10 @@ def _settings(method: str):
 
 
 def _limit(memory_gb: float | None) -> int:
+    from ..engine.check import mlx_device  # what MLX says this Mac can give: MLX is loaded here, on purpose
     from ..engine.models import memory
 
-    return memory.mac_limit(int(memory_gb * 1024**3)) if memory_gb else memory.machine_limit()
+    return memory.mac_limit(int(memory_gb * 1024**3)) if memory_gb else mlx_device.machine_limit()
 
 
 def _how_to_fit(row: dict) -> str:
@@ -42,14 +43,15 @@ def _how_to_fit(row: dict) -> str:
 
 def cmd_models(args) -> int:
     from ..engine import disk
-    from ..engine.models import catalog, memory
+    from ..engine.check import mlx_device
+    from ..engine.models import catalog
 
     settings, bits = _settings(args.method)
     limit = _limit(args.memory)
     print(f"Judged for {args.method.upper()} (Balanced preset, batch {settings.batch_size}) on examples of up to "
           f"{args.length} tokens, against the {disk.size_words(limit)} "
           f"{'a Mac with ' + f'{args.memory:g} GB' if args.memory else 'this computer'} can give to training.\n")
-    if not args.memory and not memory.trains_on_gpu():
+    if not args.memory and not mlx_device.trains_on_gpu():
         print(f"{THIS_COMPUTER[0].upper()}{THIS_COMPUTER[1:]} has no graphics processor MLX can use: models of over "
               f"{catalog.PROCESSOR_ONLY_MOST / 1e9:g} billion parameters train for many hours here.\n")
     print(f"{'model':28}{'size':>7}  {'form':15}{'download':>10}  {'training':9} {'licence':28} repository")

@@ -20,8 +20,7 @@ from pathlib import Path
 import macapp
 
 from ..engine import files
-
-GROUP = "group"  # in Tailor's folder, where a Mac keeps its copies of the runs it trains with others, and their models
+from .hosts import GROUP
 
 
 def group_root() -> Path:
@@ -63,8 +62,8 @@ def facts(wanted: dict) -> dict:
     import mlx.core as mx
     import psutil
 
+    from ..engine.check import mlx_device
     from ..engine.data import datasets
-    from ..engine.models import memory
 
     ssh = os.environ.get("SSH_CONNECTION", "").split()  # client address, port, this Mac's address, port
     data = run_copy(wanted["run"]) / "data" if wanted.get("run") else None
@@ -72,7 +71,7 @@ def facts(wanted: dict) -> dict:
         "tailor": macapp.__version__, "mlx": mx.__version__, "mlx_lm": importlib.metadata.version("mlx-lm"),
         "machine": f"{uuid.getnode():x}:{files.data_home()}", "home": str(files.data_home()),
         "address": ssh[2] if len(ssh) == 4 else None, "caller": ssh[0] if len(ssh) == 4 else None,
-        "memory_total": psutil.virtual_memory().total, "memory_limit": memory.machine_limit(),
+        "memory_total": psutil.virtual_memory().total, "memory_limit": mlx_device.machine_limit(),
         "system": sys.platform, "macos": platform.mac_ver()[0], "rdma": _rdma_devices() > 0,
         "model": _model_here(wanted["model"], wanted["model_fingerprint"]) if wanted.get("model") else None,
         "data": datasets.fingerprint(data) if data and (data / "train.jsonl").exists() else None,

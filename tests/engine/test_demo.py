@@ -4,7 +4,7 @@ import json
 
 from macapp.engine.evaluate import generation
 from macapp.engine.evaluate.generation import Sampling, TunedModel, user
-from macapp.engine.models import demo, loading, models
+from macapp.engine.models import demo, demo_build, loading, models
 
 
 def test_demo_model_folder_is_complete(demo_model):
@@ -14,7 +14,7 @@ def test_demo_model_folder_is_complete(demo_model):
         assert (demo_model / name).exists(), name
     models.check_folder(demo_model)
     assert demo_model.name == f"demo-{demo.recipe_hash()}"
-    assert demo.ensure_model() == demo_model  # cached: not rebuilt
+    assert demo_build.ensure_model() == demo_model  # cached: not rebuilt
 
 
 def test_chat_template_is_mistral_style(demo_model):

@@ -8,7 +8,7 @@ run are tested for real on the demo model.
 import pytest
 
 from macapp import jobs
-from macapp.engine.check import gpu_guard
+from macapp.engine.check import gpu_guard, mlx_device
 from macapp.engine.check.gpu_guard import GIB
 from macapp.engine.errors import RunFailed
 from macapp.engine.models import memory
@@ -39,7 +39,7 @@ def test_the_memory_cap_of_8_16_and_32_gb_macs(memory_gb, cap_gb, said):
 def test_elsewhere_training_may_use_what_mlx_itself_allows():
     import mlx.core as mx
 
-    assert memory.machine_limit() == mx.get_memory_limit()  # the CPU backend's own: 80% of the memory
+    assert mlx_device.machine_limit() == mx.get_memory_limit()  # the CPU backend's own: 80% of the memory
 
 
 @pytest.mark.parametrize("system, version, relaxed", [

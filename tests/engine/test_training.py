@@ -5,7 +5,7 @@ import json
 import pytest
 from mlx_lm.tuner.utils import load_adapters
 
-from macapp.engine.models import loading, models
+from macapp.engine.models import loading
 from macapp.engine.train import config, training
 from tests.helpers import train_settings as settings
 
@@ -171,11 +171,11 @@ def test_accumulation_checkpointing_and_warmup_schedule(demo_data, tmp_path):
 
 
 def test_qlora_on_a_quantized_copy(demo_model, demo_data, tmp_path):
-    from macapp.engine.models import models
+    from macapp.engine.models import models, obtain
 
-    quantized = models.quantized(demo_model, 4)
+    quantized = obtain.quantized(demo_model, 4)
     assert models.read_config(quantized)["quantization"]["bits"] == 4
-    assert models.quantized(demo_model, 4) == quantized  # cached
+    assert obtain.quantized(demo_model, 4) == quantized  # cached
     result = training.train(settings(demo_data, model=str(quantized), iters=6), tmp_path / "adapters")
     assert result["iterations"] == 6
     model, _ = loading.load(quantized)

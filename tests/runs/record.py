@@ -35,9 +35,9 @@ def train(data, name: str, resume: bool = False, signal_at: tuple | None = None,
 def main() -> int:
     os.environ["TAILOR_HOME"] = tempfile.mkdtemp(prefix="tailor-record-")
     from macapp.engine.data import datasets
-    from macapp.engine.models import demo
+    from macapp.engine.models import demo, demo_build
 
-    demo.ensure_model()
+    demo_build.ensure_model()
     data = Path(os.environ["TAILOR_HOME"]) / "data"
     datasets.prepare([demo.REPLIES], data, (0.8, 0.1, 0.1), seed=0)
     recorded = {

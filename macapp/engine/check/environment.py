@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from ..export import gguf
+from ..export import gguf_tools
 from ..files import data_home
 from . import blas, gpu_guard
 from .gpu_guard import GIB
@@ -236,13 +236,13 @@ def _ollama() -> Check:
 
 def _converter() -> Check:
     try:
-        command = gguf.converter()
-    except gguf.ExportError:
+        command = gguf_tools.converter()
+    except gguf_tools.ExportError:
         return Check(ONE_FILE, "warning", "not installed (optional)",
                      "Tailor installs them when you first export your model as one file.",
                      "llama.cpp's GGUF converter and llama.cpp")
     where = "llama.cpp's GGUF converter" + (f" at {command[-1]}" if command[-1].endswith(".py") else "")
-    if "llama.cpp" in gguf.missing_tools():
+    if "llama.cpp" in gguf_tools.missing_tools():
         return Check(ONE_FILE, "ok", "installed; the part that checks each file comes with the first export",
                      technical=f"{where}; llama.cpp is not installed yet")
     return Check(ONE_FILE, "ok", "installed", technical=f"{where} and llama.cpp, which checks each GGUF")

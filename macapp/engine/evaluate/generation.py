@@ -10,10 +10,11 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_unflatten
 from mlx_lm.generate import stream_generate
+from mlx_lm.sample_utils import apply_top_p, make_sampler
 from mlx_lm.tuner.utils import load_adapters
 
 from ..errors import InputError
-from ..models import loading, models
+from ..models import loading, obtain
 from .sampling import Sampling
 
 SIDES = ("base", "tuned")
@@ -48,7 +49,7 @@ class TunedModel:
     def __init__(self, model_name: str, adapter_path=None, report=lambda event: None, should_stop=lambda: False):
         self.kind = adapter_kind(adapter_path) if adapter_path else None  # before minutes of loading
         self.adapter_path = Path(adapter_path) if adapter_path else None
-        self.model_path = models.resolve(model_name, report, should_stop)
+        self.model_path = obtain.resolve(model_name, report, should_stop)
         self.model, self.tokenizer = loading.load(self.model_path)
         self.side = "base"
         self.swaps = {}
@@ -92,7 +93,7 @@ class TunedModel:
         self.use(side)
         text = format_chat(self.tokenizer, messages, system)
         yield from stream_generate(self.model, self.tokenizer, text, max_tokens=sampling.max_tokens,
-                                   sampler=sampling.sampler())
+                                   sampler=sampler(sampling))
 
     def answer(self, side: str, messages: list[dict], sampling: Sampling, system: str | None = None) -> str:
         return "".join(piece.text for piece in self.stream(side, messages, sampling, system)).strip()
@@ -118,3 +119,19 @@ class TunedModel:
                     del streams[side]
                     continue
                 yield side, piece.text, piece.finish_reason
+
+
+def sampler(sampling: Sampling):
+    """A token sampler with its own random key, so two interleaved answers draw independently."""
+    if sampling.temperature == 0:
+        return make_sampler(0.0)
+    key = mx.random.key(sampling.seed)
+
+    def sample(logprobs):
+        nonlocal key
+        if sampling.top_p < 1.0:
+            logprobs = apply_top_p(logprobs, sampling.top_p)
+        key, draw = mx.random.split(key)
+        return mx.random.categorical(logprobs * (1 / sampling.temperature), key=draw)
+
+    return sample

@@ -1,6 +1,6 @@
 """How answers are drawn: temperature, top-p, token limit and seed, shared by both models of a comparison.
 
-Light enough for the window to import: MLX is loaded only when a sampler is made.
+Plain settings the window shows; generation.sampler turns them into MLX's token sampler.
 """
 
 from dataclasses import asdict, dataclass
@@ -38,21 +38,3 @@ class Sampling:
         else:
             how = f"temperature {self.temperature:g}, top-p {self.top_p:g}, seed {self.seed}"
         return f"{how}; at most {self.max_tokens} tokens"
-
-    def sampler(self):
-        """A token sampler with its own random key, so two interleaved answers draw independently."""
-        import mlx.core as mx
-        from mlx_lm.sample_utils import apply_top_p, make_sampler
-
-        if self.temperature == 0:
-            return make_sampler(0.0)
-        key = mx.random.key(self.seed)
-
-        def sample(logprobs):
-            nonlocal key
-            if self.top_p < 1.0:
-                logprobs = apply_top_p(logprobs, self.top_p)
-            key, draw = mx.random.split(key)
-            return mx.random.categorical(logprobs * (1 / self.temperature), key=draw)
-
-        return sample

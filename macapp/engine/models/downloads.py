@@ -24,6 +24,7 @@ from ..runs import events as ev
 from ..runs.run_state import duration_words
 from . import hub_token, model_places
 from .model_folder import WEIGHTS, check_folder, copy_tokenizer, read_config
+from .model_places import VERIFIED, bytes_held, partial_folder
 
 WANTED = ("*.json", WEIGHTS, "tokenizer.model", "*.txt", "*.jinja")  # never code: nothing remote is run
 REPORT_EVERY = 0.5  # seconds between progress events
@@ -32,7 +33,6 @@ ROOM_TO_SPARE = 500e6  # bytes left free besides the files: the system's and the
 CHUNK = 64 * 1024  # bytes received between two looks at the progress: a server sending less in the silence limit
 # (about 1 KB/s) is taken for a silent one
 PART = ".part"  # a file being downloaded, kept when the download stops
-VERIFIED = ".tailor-verified.json"  # in the download folder: the files already checked, so a resume skips them
 HUB = "https://huggingface.co"
 
 
@@ -169,26 +169,6 @@ def _write_verified(folder: Path, commit: str, names: set) -> None:
     temporary = folder / (VERIFIED + ".tmp")
     temporary.write_text(json.dumps({"commit": commit, "files": sorted(names)}))
     os.replace(temporary, folder / VERIFIED)
-
-
-def partial_folder(repo_id: str) -> Path:
-    """Where a download under way (or paused) keeps what has come so far."""
-    out = model_places.tailor_folder(repo_id)
-    return out.with_name(out.name + model_places.PARTIAL)
-
-
-def bytes_held(repo_id: str) -> int:
-    """What a paused download of `repo_id` holds so far; 0 when none was started."""
-    folder = partial_folder(repo_id)
-    if not folder.is_dir():
-        return 0
-    kept = (path for path in folder.iterdir() if path.is_file() and path.name != VERIFIED)
-    return sum(path.stat().st_size for path in kept)
-
-
-def discard(repo_id: str) -> None:
-    """Delete what a cancelled download had received."""
-    shutil.rmtree(partial_folder(repo_id), ignore_errors=True)
 
 
 def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) -> Path:

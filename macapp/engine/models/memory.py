@@ -1,28 +1,14 @@
-"""Memory: predict a training run's peak before it starts, and sample it live while it runs.
+"""Memory: predict a training run's peak before it starts, against the limit of the Mac it trains on.
 
-MLX's peak excludes its allocator cache, so the process RSS is reported beside it.
+Plain arithmetic over a model's config.json, so the window can plan without MLX; check/mlx_device says the limit.
 """
 
 import dataclasses
-
-import psutil
 
 from ..check import gpu_guard
 from .model_folder import config_dtype
 
 GB = 1e9
-
-
-def sample() -> dict:
-    """Current memory use in GB."""
-    import mlx.core as mx  # here, so the app can plan memory without loading MLX
-
-    return {
-        "active_gb": mx.get_active_memory() / GB,
-        "peak_gb": mx.get_peak_memory() / GB,
-        "cache_gb": mx.get_cache_memory() / GB,
-        "rss_gb": psutil.Process().memory_info().rss / GB,
-    }
 
 
 # Bytes kept per token for the backward pass, in units of the activation size, fitted on MLX's measured peaks over
@@ -115,34 +101,9 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
             "output_layer": head}
 
 
-def machine_limit() -> int:
-    """The memory training may use (bytes): on a Mac gpu_guard's cap on the GPU's working set, elsewhere MLX's own
-    limit; past it a run stops (Session) instead of making the computer swap."""
-    import mlx.core as mx
-
-    info = mx.device_info()
-    if working_set := info.get("max_recommended_working_set_size"):
-        return gpu_guard.memory_cap(working_set, info["memory_size"])
-    return mx.get_memory_limit()
-
-
-def trains_on_gpu() -> bool:
-    """Whether MLX trains on a graphics processor here (Metal on a Mac), rather than on the processor alone."""
-    import mlx.core as mx
-
-    return mx.default_device().type == mx.DeviceType.gpu
-
-
-def cap_training() -> None:
-    """Hold MLX to machine_limit: past it, MLX waits for pending work to free memory before it computes more."""
-    import mlx.core as mx
-
-    mx.set_memory_limit(machine_limit())
-
-
-def plan(model_config: dict, config, seq_length: int, limit: int | None = None) -> dict:
-    """The prediction against this machine's limit, and the largest settings that fit when it does not."""
-    limit = limit or machine_limit()
+def plan(model_config: dict, config, seq_length: int, limit: int) -> dict:
+    """The prediction against a machine's limit (mlx_device.machine_limit here), and the largest settings that fit
+    when it does not."""
     predicted = predict(model_config, config, seq_length)["total"]
     result = {"predicted_bytes": int(predicted), "limit_bytes": limit,
               "status": "ok" if predicted < 0.8 * limit else "tight" if predicted < limit else "too_big"}

@@ -1,7 +1,9 @@
-"""Models already on this computer, so nothing is downloaded twice: Tailor's own downloads, the Hugging Face cache
-(where mlx-lm and other tools keep theirs) and LM Studio's models folder; each found folder is checked before use."""
+"""Models already on this computer, so nothing is downloaded twice: Tailor's own downloads (and what a paused one has
+received), the Hugging Face cache (where mlx-lm and other tools keep theirs) and LM Studio's models folder; each found
+folder is checked before use."""
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from ..files import data_home
 from .model_folder import check_folder
 
 PARTIAL = ".partial"  # a download under way keeps its files in <folder>.partial until every one is checked
+VERIFIED = ".tailor-verified.json"  # in the download folder: the files already checked, so a resume skips them
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,26 @@ class Found:
 def tailor_folder(repo_id: str) -> Path:
     """Where Tailor keeps a model it downloaded."""
     return data_home() / "models" / "hub" / repo_id.replace("/", "--")
+
+
+def partial_folder(repo_id: str) -> Path:
+    """Where a download under way (or paused) keeps what has come so far."""
+    out = tailor_folder(repo_id)
+    return out.with_name(out.name + PARTIAL)
+
+
+def bytes_held(repo_id: str) -> int:
+    """What a paused download of `repo_id` holds so far; 0 when none was started."""
+    folder = partial_folder(repo_id)
+    if not folder.is_dir():
+        return 0
+    kept = (path for path in folder.iterdir() if path.is_file() and path.name != VERIFIED)
+    return sum(path.stat().st_size for path in kept)
+
+
+def discard(repo_id: str) -> None:
+    """Delete what a cancelled download had received."""
+    shutil.rmtree(partial_folder(repo_id), ignore_errors=True)
 
 
 def hf_cache() -> Path:

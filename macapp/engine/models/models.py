@@ -1,4 +1,5 @@
-"""Find and load a model: the built-in demo, a local Hugging Face-style folder, or a Hugging Face repo.
+"""Which model a name means, without loading or fetching it: the built-in demo, a local Hugging Face-style folder, or
+a Hugging Face repo; its config.json, and a fingerprint of its weights. obtain.py gets the model itself.
 
 Every problem with a folder is named with the file that is missing and how to get it.
 """
@@ -6,33 +7,12 @@ Every problem with a folder is named with the file that is missing and how to ge
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 
 from ..errors import ModelError
-from ..files import data_home
-from ..runs import events as ev
 from .model_folder import check_folder, config_dtype, copy_tokenizer, read_config  # noqa: F401 (callers use them here)
 
 SAMPLE_BYTES = 4 << 20
-
-
-def resolve(name: str, report=lambda event: None, should_stop=lambda: False) -> Path:
-    """The folder of the model called `name` ('demo' builds the demo on first use); a stop while it is built or
-    downloaded raises Stopped."""
-    if name == "demo":
-        from . import demo
-
-        return demo.ensure_model(report, should_stop)
-    path = Path(name).expanduser()
-    if path.exists() or not is_repo_id(name):
-        if not path.exists():
-            refuse_catalog_name(name)
-        check_folder(path)
-        return path
-    from . import downloads
-
-    return downloads.fetch(name, report, should_stop)
 
 
 def refuse_catalog_name(name: str) -> None:
@@ -52,30 +32,7 @@ def is_repo_id(name: str) -> bool:
             and not Path(name).expanduser().exists())
 
 
-def quantized(path: Path, bits: int, report=lambda event: None) -> Path:
-    """A 4- or 8-bit copy of a model (for QLoRA), made with mlx_lm.convert once and cached."""
-    if bits not in (4, 8):
-        raise ModelError(f"Quantize to 4 or 8 bits, not {bits}.")
-    config = read_config(path)
-    if "quantization" in config:
-        raise ModelError(f"{path}: this model is quantized already ({config['quantization'].get('bits')} bits); "
-                         "train on it as it is.")
-    version = _digest(path, lambda file: f"{file.name}:{file.stat().st_size}:{file.stat().st_mtime_ns}".encode())
-    out = data_home() / "models" / f"{path.name}-q{bits}-{version[:10]}"  # one copy per version of the folder
-    if (out / "config.json").exists():
-        return out
-    report({"type": ev.LOG, "message": f"Quantizing {path.name} to {bits} bits (once; it is kept for later runs)"})
-    from mlx_lm.convert import convert
-
-    scratch = out.with_name(out.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    convert(str(path), str(scratch), quantize=True, q_bits=bits, q_group_size=64)
-    copy_tokenizer(path, scratch)
-    scratch.rename(out)
-    return out
-
-
-def _digest(path: Path, describe) -> str:
+def digest(path: Path, describe) -> str:
     """A digest of a model folder's config and of `describe(file)` for each of its weight files."""
     digest = hashlib.sha256(json.dumps(read_config(path), sort_keys=True).encode())
     for weights in sorted(Path(path).glob("model*.safetensors")):
@@ -96,7 +53,7 @@ def _sampled(weights: Path) -> bytes:
 
 def fingerprint(path: Path) -> str:
     """Which model a folder holds: its config and its weight files, sampled; a copied folder keeps it."""
-    return _digest(path, _sampled)[:16]
+    return digest(path, _sampled)[:16]
 
 
 def config_of(name: str) -> dict | None:

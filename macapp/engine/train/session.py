@@ -16,7 +16,7 @@ from mlx_lm.tuner.callbacks import TrainingCallback
 from mlx_lm.tuner.trainer import evaluate
 
 from .. import disk
-from ..models import memory
+from ..check import mlx_device
 from ..runs import events as ev
 from . import checkpoints
 from .config import TrainConfig
@@ -88,7 +88,7 @@ class Session(TrainingCallback):
     def _memory(self, tokens_per_second: float) -> dict:
         """This process's memory; in a group, each process's memory and its part of the group's `tokens_per_second`
         (by the tokens it trained) too: `processes`, in their order."""
-        own = memory.sample()
+        own = mlx_device.sample()
         if not self.together:
             return own
         keys = ("active_gb", "peak_gb", "rss_gb")
@@ -179,7 +179,8 @@ class Session(TrainingCallback):
                 self._checkpoint(done)
             if self.failed_at or self.stopped_early:
                 return
-            # Past MLX's limit (memory.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop does.
+            # Past MLX's limit (mlx_device.cap_training's on a Mac) the computer would swap to a crawl: stop as a Stop
+            # does.
             self.over_memory, self.stopped = agreed(mx.get_peak_memory() > mx.get_memory_limit(), self.should_stop())
             self.stopped = self.stopped and not self.over_memory
             if self.over_memory or self.stopped:

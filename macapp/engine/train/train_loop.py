@@ -19,7 +19,7 @@ from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
 
 from .. import words
-from ..check import gpu_guard
+from ..check import gpu_guard, mlx_device
 from ..data import data_size
 from ..errors import DataError, Problem, RunFailed
 from ..files import atomic_target
@@ -64,7 +64,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
                                  fix="Add examples or lower the batch size.")])
     if model_config is not None:
         longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
-        report({"type": ev.PLAN, **memory.plan(model_config, config, longest)})
+        report({"type": ev.PLAN, **memory.plan(model_config, config, longest, mlx_device.machine_limit())})
     for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
         report({"type": ev.LOG, "level": "warning", "message": line})
     pack = config.pack and packing.works_for(model)

@@ -15,7 +15,7 @@ from ..data import datasets
 from ..data.formats import Mapping
 from ..errors import DataError, Problem
 from ..files import write_json_atomic
-from ..models import loading, models
+from ..models import loading, models, obtain
 from ..runs import events as ev
 from . import checkpoints
 from . import config as configs
@@ -51,8 +51,8 @@ def prepare(run_dir: Path, report=lambda event: None, should_stop=lambda: False)
         datasets.prepare(spec.sources, run_dir / "data", spec.ratios, spec.seed, spec.repeats,
                          Mapping.from_dict(spec.mapping), spec.skip_broken)
         if spec.quantize_bits:  # only once the data is known to be good: quantizing a real model takes minutes
-            settings.model = str(models.quantized(models.resolve(settings.model, report, should_stop), spec.quantize_bits,
-                                              report))
+            base = obtain.resolve(settings.model, report, should_stop)
+            settings.model = str(obtain.quantized(base, spec.quantize_bits, report))
             settings.save(run_dir / "config.yaml")
     return settings
 
@@ -82,7 +82,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
         raise DataError([Problem("error", "no train.jsonl with examples in this folder", str(config.data),
                                  fix="Run `tailor data prepare` first.")])
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
-    model_path = models.resolve(config.model, report, should_stop)
+    model_path = obtain.resolve(config.model, report, should_stop)
     identity = {"model": models.fingerprint(model_path), "model_name": config.model,
                 "data": datasets.fingerprint(config.data)}
     if resume and checkpoint_dir is not None:  # before minutes of loading, and before anything of the run is written

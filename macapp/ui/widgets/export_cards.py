@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
 
 from ... import jobs
 from ...engine import bundle
-from ...engine.export import gguf, ollama
+from ...engine.export import gguf_tools, ollama
 from ...engine.models import models
 from ...engine.runs import events as ev
 from ...engine.words import THIS_COMPUTER
@@ -154,7 +154,7 @@ class GgufCard(ExportCard):
         self.options.addStretch(1)
 
     def start(self) -> None:
-        missing = gguf.missing_tools()
+        missing = gguf_tools.missing_tools()
         if missing and bundle.inside_app():  # pip cannot install into the (signed, read-only) app
             self.say(f"Making the file needs {' and '.join(missing)}, which Tailor.app does not include. Make it from "
                      f"Tailor's source folder: tailor export --run {Path(self.page.plan.run_dir).name} --gguf f16",
@@ -170,7 +170,7 @@ class GgufCard(ExportCard):
     def job_spec(self, base: dict) -> jobs.Job:
         if self.button.text() != self.action:
             return jobs.InstallExportJob(run=base["run"])
-        kind = self.outtype.currentData() or gguf.default_type(models.config_of(base["model"]))
+        kind = self.outtype.currentData() or gguf_tools.default_type(models.config_of(base["model"]))
         return jobs.GgufJob(**base, outtype=kind, out=str(self.exports() / f"gguf-{kind}"), overwrite=True,
                             data=str(Path(self.page.plan.run_dir) / "data"), run_name=Path(self.page.plan.run_dir).name)
 
@@ -224,7 +224,7 @@ class OllamaCard(ExportCard):
                      "tiny-kitchen.", BAD)
             return
         config = models.config_of(self.page.model_and_adapter()[0])
-        if not ollama.imports(config) and gguf.missing_tools():
+        if not ollama.imports(config) and gguf_tools.missing_tools():
             self.say("Ollama cannot read this kind of model from its folder, so Tailor makes one file (GGUF) for it "
                      "first. Install the tools in the \u201cOne file\u201d box above, then come back here.", BAD)
             return

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLineEdit, Q
 
 from ... import jobs
 from ...engine import disk
-from ...engine.models import catalog, downloads, model_places, models
+from ...engine.models import catalog, model_places, models
 from ...engine.runs import events as ev
 from ...engine.words import THIS_COMPUTER
 from ..bridge import Job
@@ -220,7 +220,7 @@ class ModelPicker(QWidget):
         name, downloading = self.name(), self.job.running
         remote = self.kind.currentIndex() in (CATALOG, HUB) and models.is_repo_id(name)
         here = model_places.find(name) if remote else None
-        held = downloads.bytes_held(name) if remote and not here else 0
+        held = model_places.bytes_held(name) if remote and not here else 0
         self.download.setVisible(remote and not here and not downloading)
         self.download.setText("Resume download" if held else "Download")
         self.pause.setVisible(downloading)
@@ -310,7 +310,7 @@ class ModelPicker(QWidget):
             self._discard()
 
     def _discard(self, *_) -> None:
-        downloads.discard(self.fetching or self.name())
+        model_places.discard(self.fetching or self.name())
         self.fetching = ""
         self._show_state()
         self._say("Download cancelled; what had arrived was deleted.")

@@ -46,11 +46,12 @@ $(STAMP): pyproject.toml
 
 # The GGUF tools (llama.cpp's converter and llama.cpp, built from source: minutes): the tests need them;
 # the app installs them when someone first exports a GGUF.
-# llama.cpp is built first, with the settings Tailor itself uses (macapp/engine/export/gguf.py), and never from pip's
-# cache of wheels, which would keep a build made with other settings.
+# llama.cpp is built first, with the settings Tailor itself uses (macapp/engine/export/gguf_tools.py), and never
+# from pip's cache of wheels, which would keep a build made with other settings.
+GGUF_TOOLS = $$($(PY) -c 'from macapp.engine.export import gguf_tools; print(gguf_tools.$(1)())')
 $(EXPORT_STAMP): $(STAMP)
-	CMAKE_ARGS="$$($(PY) -c 'from macapp.engine import gguf; print(gguf.build_settings())')" $(PY) -m pip install \
-		--quiet --no-cache-dir --no-deps "$$($(PY) -c 'from macapp.engine import gguf; print(gguf.llama_cpp_requirement())')"
+	CMAKE_ARGS="$(call GGUF_TOOLS,build_settings)" $(PY) -m pip install \
+		--quiet --no-cache-dir --no-deps "$(call GGUF_TOOLS,llama_cpp_requirement)"
 	$(PY) -m pip install --quiet -e '.[dev,export]'
 	touch $(EXPORT_STAMP)
 

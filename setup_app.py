@@ -12,7 +12,9 @@ from setuptools import setup
 HERE = Path(__file__).resolve().parent
 MAIN = "macapp/bundle_main.py"  # opens the window; with --worker runs a job, so workers are the app itself
 ICON = "resources/icons/Tailor.icns"
-RESOURCES = [("resources/demo", sorted(str(p.relative_to(HERE)) for p in (HERE / "resources/demo").iterdir()))]
+# The demo's data; the guides the Help menu opens, with the screenshots they show, so that they work offline.
+RESOURCES = [(folder, sorted(str(p.relative_to(HERE)) for p in (HERE / folder).iterdir() if p.is_file()))
+             for folder in ("resources/demo", "docs", "resources/screenshots")] + [("", ["README.md"])]
 BUNDLE_ID = "app.tailor.Tailor"
 MINIMUM_MACOS = "14.0"  # MLX's Metal wheels are built for macOS 14 and later
 # Copied into the bundle as they are, not zipped: mlx keeps mlx.metallib beside libmlx.dylib in mlx/lib
@@ -59,6 +61,8 @@ def bundle_problems(app: Path) -> list[str]:
         problems.append("Qt's Cocoa platform plugin is missing: the window could not open")
     if not (app / "Contents/Resources/resources/demo").is_dir():
         problems.append("the demo's data is missing")
+    if not (app / "Contents/Resources/docs/guide.md").is_file():
+        problems.append("the guide is missing: the Help menu would open nothing")
     return problems
 
 

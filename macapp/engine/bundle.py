@@ -24,6 +24,13 @@ def resources() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
+def docs() -> Path:
+    """The guides (docs/*.md, the Help menu's): the checkout's, or the copy in Tailor.app/Contents/Resources."""
+    if inside_app():
+        return Path(os.environ["RESOURCEPATH"]) / "docs"
+    return Path(__file__).resolve().parents[2] / "docs"
+
+
 def python() -> list[str]:
     """The start of a command that runs a Python script, as `python` would: `python() + [script, ...]`."""
     return [os.environ["EXECUTABLEPATH"], PYTHON_FLAG] if inside_app() else [sys.executable]

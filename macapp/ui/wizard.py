@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QMainWindow, QMessageB
 
 from ..engine.words import THIS_COMPUTER
 from .bridge import Job, running_training
+from .guide import GuideWindow
 from .pages.page import note, open_path
 from .plan import Plan
 from .settings import Settings
@@ -197,6 +198,16 @@ class MainWindow(QMainWindow):
         run.addSeparator()
         run.addAction(quit_action)
         run.aboutToShow.connect(self._update_menus)
+        help_menu = self.menuBar().addMenu("Help")  # on a Mac, the menu where the system puts its search field
+        self.guide_action = QAction("Tailor Guide", self, shortcut=QKeySequence.HelpContents, triggered=self.show_guide)
+        help_menu.addAction(self.guide_action)
+        self.guide = None
+
+    def show_guide(self) -> None:
+        if self.guide is None:
+            self.guide = GuideWindow(self)
+        self.guide.show()
+        self.guide.raise_()
 
     def _update_menus(self) -> None:
         self.stop_action.setEnabled(self.training() is not None)

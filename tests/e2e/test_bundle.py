@@ -32,10 +32,14 @@ def test_help_commands_runs_and_offers_py2app():
 def test_every_file_it_names_exists():
     assert (REPO / SETUP["MAIN"]).is_file()
     assert (REPO / SETUP["ICON"]).read_bytes()[:4] == b"icns"
-    (folder, files), = SETUP["RESOURCES"]
-    demo = sorted(p.name for p in (REPO / folder).iterdir())
-    assert sorted(Path(f).name for f in files) == demo and all((REPO / f).is_file() for f in files)
-    assert {"replies.jsonl", "held_out_comments.jsonl"} <= set(demo)
+    copied = dict(SETUP["RESOURCES"])
+    assert copied.pop("") == ["README.md"]  # the guide links to it
+    for folder, files in copied.items():
+        there = sorted(p.name for p in (REPO / folder).iterdir() if p.is_file())
+        assert sorted(Path(f).name for f in files) == there and all((REPO / f).is_file() for f in files)
+    assert {"replies.jsonl", "held_out_comments.jsonl"} <= {Path(f).name for f in copied["resources/demo"]}
+    assert "docs/guide.md" in copied["docs"]  # the Help menu's guide, offline, with its pictures
+    assert "resources/screenshots/1-check.png" in copied["resources/screenshots"]
 
 
 def test_the_plist_says_what_macos_needs():
@@ -84,13 +88,15 @@ def test_the_command_gets_past_py2apps_refusal_of_install_requires(monkeypatch):
 
 def test_a_built_bundle_is_checked(tmp_path):
     app = tmp_path / "Tailor.app"
-    assert len(SETUP["bundle_problems"](app)) == 3
+    assert len(SETUP["bundle_problems"](app)) == 4
     lib = app / "Contents/Resources/lib/python3.12/mlx/lib"
     lib.mkdir(parents=True)
     (lib / "libmlx.dylib").touch()
     for folder in ("Contents/Resources/qt_plugins/platforms", "Contents/Resources/resources/demo"):
         (app / folder).mkdir(parents=True)
     (app / "Contents/Resources/qt_plugins/platforms/libqcocoa.dylib").touch()
+    (app / "Contents/Resources/docs").mkdir()
+    (app / "Contents/Resources/docs/guide.md").touch()
     assert SETUP["bundle_problems"](app) == [f"mlx.metallib is not beside {lib / 'libmlx.dylib'}: MLX could not "
                                              "use the GPU"]
     (lib / "mlx.metallib").touch()
@@ -110,7 +116,7 @@ def inside_app(tmp_path, monkeypatch):
 
 
 def test_inside_the_app_workers_are_the_app_itself(inside_app, tmp_path):
-    assert bundle.inside_app() and bundle.resources() == REPO / "resources"
+    assert bundle.inside_app() and bundle.resources() == REPO / "resources" and bundle.docs() == REPO / "docs"
     job = jobs.CheckJob(run=str(jobs.scratch_folder("check")))
     process = jobs.start(job)
     assert process.args[:2] == [str(inside_app), bundle.WORKER_FLAG]

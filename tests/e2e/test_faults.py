@@ -87,7 +87,7 @@ def test_a_run_is_trained_by_one_process_at_a_time(finished_run):
         result = tailor("train", "--resume", run)
         assert result.returncode == 2 and f"being trained by another Tailor (process {os.getpid()})" in result.stderr
     assert runs.state(run).phase == "interrupted"  # the refusal is not a session of the run
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from macapp.engine import runs\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from macapp.engine.runs import runs\n"
                                f"with runs.hold({str(run)!r}): print('held', flush=True); time.sleep(600)"],
                               stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert holder.stdout.readline().strip() == "held"

@@ -39,14 +39,17 @@ def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(de
     assert not [r for r in runs.list_runs() if r["id"].endswith("-three")]
 
 
-def start_group(data, name: str, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
-    """`tailor train --processes 2` started, once its first checkpoint is saved: the process and the run folder."""
-    return train_until_checkpoint(name, "--data", data, *FLAGS, "--processes", "2", env={**os.environ, **(env or {})})
+def start_group(data, name: str, env: dict | None = None, until_stopped: bool = False) -> tuple[subprocess.Popen, Path]:
+    """`tailor train --processes 2` started, once its first checkpoint is saved: the process and the run folder. A run
+    `until_stopped` has steps enough that only a stop ends it, however fast this computer trains the demo."""
+    steps = ["--iters", "100000"] if until_stopped else []
+    return train_until_checkpoint(name, "--data", data, *FLAGS, *steps, "--processes", "2",
+                                  env={**os.environ, **(env or {})})
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the processes through /proc")
 def test_a_stop_reaches_every_process_and_the_group_ends_saved(demo_data):
-    group, folder = start_group(demo_data, "stopped")
+    group, folder = start_group(demo_data, "stopped", until_stopped=True)
     group.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
     _, stderr = group.communicate(timeout=60)
     assert group.returncode == 130, stderr[-2000:]
@@ -129,7 +132,7 @@ def test_the_first_process_killed_is_named_with_the_resume_command(demo_data):
 def test_a_killed_command_takes_its_group_with_it_saved(demo_data, how):
     # SIGKILL: nothing of the command runs any more; SIGHUP: its terminal closed (the group leads a process group of
     # its own, which the terminal's hang-up does not reach).
-    group, folder = start_group(demo_data, f"orphaned-{how.name.lower()}")
+    group, folder = start_group(demo_data, f"orphaned-{how.name.lower()}", until_stopped=True)
     launcher = psutil.Process(group.pid).children()  # the group's launcher, which started its processes
     workers = [psutil.Process(rank_process(rank, folder)) for rank in (0, 1)]
     group.send_signal(how)

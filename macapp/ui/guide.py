@@ -54,11 +54,8 @@ class GuideWindow(QDialog):
     def follow(self, url: QUrl) -> None:
         if url.isLocalFile() or url.isRelative():
             target = self.browser.source().resolved(url)
-            if target.path().endswith(".md"):
+            if target.path().endswith(".md"):  # another guide, or a place in this one
                 self.browser.setSource(target, QTextDocument.MarkdownResource)
-                return
-            if not target.path():  # a link within the page
-                self.browser.scrollToAnchor(url.fragment())
                 return
             url = target
         QDesktopServices.openUrl(url)

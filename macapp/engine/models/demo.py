@@ -4,6 +4,7 @@ Plain names and files, for the window too; demo_build.py builds the model from t
 resources/demo on first use, and again when either changes.
 """
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -66,16 +67,22 @@ def is_demo_data(run_dir) -> bool:
         return False
     if "source_sha256" not in manifest:  # prepared before the contents were kept
         return manifest.get("sources") == [str(REPLIES.resolve())]
-    return manifest["source_sha256"] == [file_digest(REPLIES)["sha256"]]
+    return manifest["source_sha256"] == [replies_digest()["sha256"]]
 
 
 def is_demo_file(sources: list[str]) -> bool:
     """Whether `sources` is the demo's replies alone, known by contents as is_demo_data knows them."""
     try:
-        same = len(sources) == 1 and Path(sources[0]).stat().st_size == REPLIES.stat().st_size
-        return same and file_digest(Path(sources[0])) == file_digest(REPLIES)
+        same = len(sources) == 1 and Path(sources[0]).stat().st_size == replies_digest()["bytes"]
+        return same and file_digest(Path(sources[0]))["sha256"] == replies_digest()["sha256"]
     except OSError:
         return False
+
+
+@functools.cache
+def replies_digest() -> dict:
+    """The demo replies' size and SHA-256, read once: the app's own files do not change while it runs."""
+    return file_digest(REPLIES)
 
 
 def eval_settings() -> dict:

@@ -115,6 +115,7 @@ class EvaluateJob(Job):
     check: dict | None = None
     system: str | None = None
     limit: int | None = None
+    judge: dict | None = None  # evaluate.judge.Judge's fields: a server and its model, or an MLX model; the criteria
 
 
 @dataclass(kw_only=True)

@@ -130,17 +130,18 @@ def _answer(job, run_dir, emit, should_stop):
 
 
 def _evaluate(job, run_dir, emit, should_stop):
-    from .engine.evaluate import evaluation, report
+    from .engine.evaluate import evaluation
+    from .engine.evaluate.judge_choice import Judge
     from .engine.evaluate.sampling import Sampling
     from .engine.evaluate.scores import Check
 
     check = Check(**job.check) if job.check else None
+    judge = Judge.from_dict(job.judge) if job.judge else None
     result = evaluation.evaluate_run(Path(job.source), job.prompts, job.checkpoint, Sampling.from_dict(job.sampling),
-                                     check, job.system, job.limit, emit, should_stop)
+                                     check, job.system, job.limit, judge, emit, should_stop)
     if result is None:
         return {"stopped": True}
-    return {"summary": result["summary"], "check": result["check"], "report": report.write(job.source, result),
-            "stopped": False}
+    return {"summary": result["summary"], "check": result["check"], "report": result["report"], "stopped": False}
 
 
 def _fuse(job, run_dir, emit, should_stop):

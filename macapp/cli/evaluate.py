@@ -82,6 +82,23 @@ def cmd_chat(args) -> int:
         messages.append({"role": "assistant", "content": _stream_reply(tuned, side, messages, sampling, args.system)})
 
 
+def print_verdict(run_dir) -> None:
+    """The verdict card of the run's report, with the picks made so far, in plain lines."""
+    import textwrap
+
+    from ..engine.evaluate import picks, report, verdict
+
+    card = verdict.card(report.read(run_dir), picks.read(run_dir))
+    print(card.headline)
+    for line in card.lines:
+        print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="  "))
+    if card.tips:
+        print("What to try:")
+        for tip in card.tips:
+            print(textwrap.fill(tip, 100, initial_indent="  - ", subsequent_indent="    "))
+    print()
+
+
 def print_summary(summary: dict, check: dict | None) -> None:
     from ..engine.evaluate.scores import change_text, figure, summary_rows
 
@@ -103,12 +120,18 @@ def cmd_eval(args) -> int:
     run_dir = runs.find(args.run)
     check = ({"kind": "ends_with", "value": args.ends_with} if args.ends_with else
              {"kind": "regex", "value": args.regex} if args.regex else None)
+    judge = None
+    if args.judge:
+        from ..engine.evaluate.judge_choice import find_judge
+
+        judge = find_judge(args.judge, args.judge_model, args.criteria).to_dict()
     job = evaluate_job(run_dir, {"prompts": args.prompts and str(args.prompts), "checkpoint": args.checkpoint,
                                  "sampling": _sampling(args).to_dict(), "check": check, "system": args.system,
-                                 "limit": args.limit})
+                                 "limit": args.limit, "judge": judge})
     code, result = run_job(job, "Scoring")
     if code != exitcodes.DONE or result is None:
         return code
+    print_verdict(run_dir)
     print_summary(result["summary"], result["check"])
     print(f"\nReport: {result['report']['html']}\n        {result['report']['json']}")
     return exitcodes.DONE
@@ -160,5 +183,10 @@ def add_eval_commands(sub) -> None:
     checks.add_argument("--ends-with", help="count the answers that end with this text")
     checks.add_argument("--regex", help="count the answers that match this regular expression")
     evaluate.add_argument("--limit", type=positive, help="score only the first N prompts")
+    evaluate.add_argument("--judge", help="the model that judges which answer is better: a model a server on this Mac "
+                                          "serves (qwen2.5:7b), a server's address (127.0.0.1:11434) or a model folder")
+    evaluate.add_argument("--judge-model", help="which model of the --judge server judges, when it serves several")
+    evaluate.add_argument("--criteria", help="what matters in an answer, in your words (default: answers like the "
+                                             "examples: their facts, tone and length)")
     _add_sampling_flags(evaluate, 200)
     evaluate.set_defaults(func=cmd_eval)

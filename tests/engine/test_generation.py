@@ -82,3 +82,21 @@ def test_a_run_offers_its_last_and_best_adapters(demo_run):
     _, run_dir = demo_run
     choices = runs.adapter_paths(run_dir)
     assert choices == {"last": run_dir / "adapters", "best": run_dir / "adapters" / "best"}
+
+
+def test_answers_made_in_batches_end_each_in_its_place_and_a_stop_ends_them(demo_run):
+    """More prompts than one batch holds: every answer lands at its prompt's place, the tuned model's signed as it
+    was taught and the original's not; `done` hears each once; a stop between tokens gives None."""
+    _, run_dir = demo_run
+    tuned = TunedModel(*runs.model_and_adapter(run_dir))
+    comments = demo.held_out_comments()[:generation.BATCH + 4]
+    heard = []
+    answers = tuned.answer_all("tuned", [user(c) for c in comments], Sampling(max_tokens=48),
+                               done=lambda index, text: heard.append((index, text)))
+    assert len(answers) == len(comments) and sorted(heard) == sorted(enumerate(answers))
+    assert sum(a.endswith(demo.SIGNATURE) for a in answers) >= 0.9 * len(comments)
+    base = tuned.answer_all("base", [user(c) for c in comments[:6]], Sampling(max_tokens=48))
+    assert not any(a.endswith(demo.SIGNATURE) for a in base) and all(base)
+    steps = []
+    assert tuned.answer_all("tuned", [user(c) for c in comments], Sampling(max_tokens=48),
+                            should_stop=lambda: steps.append(1) or len(steps) > 3) is None

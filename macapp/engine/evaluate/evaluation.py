@@ -4,6 +4,8 @@ A prompt set is a run's test split or a file of prompts with optional expected a
 answer every prompt from one loaded base (see generation.TunedModel), base first, then tuned.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,11 @@ from ..data import readers
 from ..errors import DataError, InputError, Problem, place
 from ..models import demo
 from ..runs import events as ev
+from .evidence import question_key, run_facts, training_questions
 from .generation import SIDES, TunedModel
+from .judge import JUDGEMENTS_FILE, judge_items
+from .judge_choice import Judge
+from .picks import answers_key
 from .sampling import Sampling
 from .scores import Check, answer_scores, difference, summarize
 
@@ -106,22 +112,25 @@ def score(tuned: TunedModel, items: list[Item], sampling: Sampling, check: Check
           system: str | None = None, report=lambda event: None, should_stop=lambda: False) -> dict | None:
     """Both sides' answers and scores for every item, and the summary; None when stopped."""
     scored = {side: [] for side in SIDES}
-    total = len(items) * len(SIDES)
+    total, finished = len(items) * len(SIDES), [0]
+
+    def done(side: str) -> None:
+        finished[0] += 1
+        count = finished[0] - (len(items) if side == "tuned" else 0)
+        report({"type": ev.PROGRESS, "stage": side, "done": finished[0], "total": total,
+                "message": f"{'Original' if side == 'base' else 'Fine-tuned'} model: {count} of {len(items)} answers"})
+
     for side in SIDES:
-        tuned.use(side)
-        for item in items:
-            if should_stop():
-                return None
-            answer = tuned.answer(side, item.messages, sampling, system)
+        answers = tuned.answer_all(side, [item.messages for item in items], sampling, system,
+                                   lambda index, text, side=side: done(side), should_stop)
+        if answers is None:
+            return None
+        for item, answer in zip(items, answers):
             row = answer_scores(answer, item.expected, check, tuned.tokenizer)
             if item.expected is not None:
                 row["loss_sum"], row["loss_tokens"] = reference_loss(tuned, item, system)
                 row["loss"] = row["loss_sum"] / max(row["loss_tokens"], 1)
             scored[side].append(row)
-            done = sum(map(len, scored.values()))
-            report({"type": ev.PROGRESS, "stage": side, "done": done, "total": total,
-                    "message": f"{'Original' if side == 'base' else 'Fine-tuned'} model: prompt "
-                               f"{len(scored[side])} of {len(items)}"})
     summary = {side: summarize(scored[side]) for side in SIDES}
     summary["difference"] = difference(summary["base"], summary["tuned"])
     rows = [{"place": item.place, "prompt": item.prompt, "expected": item.expected,
@@ -144,21 +153,91 @@ def run_prompt_set(run_dir, prompts=None) -> tuple[Path, str]:
     return test, "the run's test split"
 
 
+def _answers_id(model: str, adapter: Path, items: list[Item], sampling: Sampling, system: str | None,
+                check: Check | None) -> str:
+    """What decides the answers and scores of a scoring: the same id means scoring again would give the same."""
+    weights = Path(adapter) / "adapters.safetensors"
+    stat = weights.stat() if weights.exists() else None
+    text = json.dumps([model, str(adapter), stat and [stat.st_size, stat.st_mtime_ns],
+                       [[item.messages, item.expected] for item in items], sampling.to_dict(), system,
+                       check.to_dict() if check else None], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _saved(run_dir: Path, answers_id: str) -> dict | None:
+    """The last scoring of the run when it had the same answers id (its verdict left out), else None."""
+    try:
+        saved = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("answers_id") != answers_id:
+        return None
+    for item in saved["items"]:
+        item.pop("judge", None)
+    return {key: value for key, value in saved.items() if key not in ("judge", "report", "created", "training")}
+
+
+def refuse_self_judge(judge: Judge, run_dir: Path, model: str) -> None:
+    """An InputError when the judge is the model under test: the run's own model, a model exported from the run, or
+    the run's Ollama model."""
+    from ..export.ollama import default_name
+
+    if judge.model:
+        folder = Path(judge.model).expanduser().resolve()
+        if judge.model == model or folder == Path(model).expanduser().resolve() or run_dir.resolve() in folder.parents:
+            raise InputError(f"The judge {judge.name} is the model under test. Choose another model to judge: one "
+                             "that was not fine-tuned in this run, and larger if you can.")
+    elif judge.api_model.removesuffix(":latest") in (default_name(run_dir.name), Path(model).name.lower()):
+        raise InputError(f"The judge {judge.name} is the model under test (exported from this run). Choose another "
+                         "model to judge, larger if you can.")
+
+
+def _judge(result: dict, judge: Judge, run_dir: Path, report, should_stop) -> dict:
+    """The result with each held-out question's verdict; questions also in training are not judged."""
+    held_out = [item for item in result["items"] if not item["in_training"]]
+    verdicts = judge_items([{"prompt": item["prompt"], "expected": item["expected"], "base": item["base"]["answer"],
+                             "tuned": item["tuned"]["answer"]} for item in held_out],
+                           judge, run_dir / JUDGEMENTS_FILE, report, should_stop)
+    for item, verdict in zip(held_out, verdicts):
+        item["judge"] = verdict
+    return {**result, "judge": {"name": judge.name, "criteria": judge.criteria}}
+
+
 def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Sampling | None = None,
                  check: Check | None = None, system: str | None = None, limit: int | None = None,
-                 report=lambda event: None, should_stop=lambda: False) -> dict | None:
-    """Score a run's base and tuned model on a prompt set; the result a report is written from, or None."""
+                 judge: Judge | None = None, report=lambda event: None, should_stop=lambda: False) -> dict | None:
+    """Score a run's base and tuned model on a prompt set and, with a judge, judge each held-out question; write
+    report.json and report.html (once the answers are in, and again with the verdict). The result, or None when
+    stopped before the answers were in."""
     from ..runs import runs
+    from . import report as reports
 
+    run_dir = Path(run_dir)
     model, adapter = runs.model_and_adapter(run_dir, checkpoint)
     path, description = run_prompt_set(run_dir, prompts)
     items = read_prompt_set(path, limit)
     sampling = sampling or Sampling()
-    report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
-    tuned = TunedModel(model, adapter, report, should_stop)
-    result = score(tuned, items, sampling, check, system, report, should_stop)
-    if result is None:
-        return None
-    return {**result, "model": model, "adapter": str(adapter),
-            "adapter_label": f"{checkpoint} adapter", "prompt_set": description,
-            "sampling_text": sampling.describe()}
+    if judge:
+        refuse_self_judge(judge, run_dir, model)
+    answers_id = _answers_id(model, adapter, items, sampling, system, check)
+    result = _saved(run_dir, answers_id)
+    if result is not None:
+        report({"type": ev.LOG, "message": "Nothing changed since the last scoring: its answers are used again"})
+    else:
+        report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
+        tuned = TunedModel(model, adapter, report, should_stop)
+        result = score(tuned, items, sampling, check, system, report, should_stop)
+        if result is None:
+            return None
+        seen = training_questions(run_dir)
+        for item in result["items"]:
+            item["key"] = answers_key(item["prompt"], item["base"]["answer"], item["tuned"]["answer"])
+            item["in_training"] = question_key(item["prompt"]) in seen
+        result = {**result, "model": model, "adapter": str(adapter), "adapter_label": f"{checkpoint} adapter",
+                  "prompt_set": description, "sampling_text": sampling.describe(), "answers_id": answers_id,
+                  "facts": run_facts(run_dir, tuned.model_path)}
+        del tuned  # the judge may be an MLX model of its own
+        reports.write(run_dir, result)  # the answers are kept before any judging
+    if judge:
+        result = _judge(result, judge, run_dir, report, should_stop)
+    return {**result, "report": reports.write(run_dir, result)}

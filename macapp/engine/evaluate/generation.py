@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlx.core as mx
 from mlx.utils import tree_unflatten
-from mlx_lm.generate import stream_generate
+from mlx_lm.generate import BatchGenerator, stream_generate
 from mlx_lm.sample_utils import apply_top_p, make_sampler
 from mlx_lm.tuner.utils import load_adapters
 
@@ -18,6 +18,7 @@ from ..models import loading, obtain
 from .sampling import Sampling
 
 SIDES = ("base", "tuned")
+BATCH = 16  # answers made at once: memory grows with the batch, speed much less past this
 
 
 def format_chat(tokenizer, messages: list[dict], system: str | None = None) -> str:
@@ -94,6 +95,35 @@ class TunedModel:
         text = format_chat(self.tokenizer, messages, system)
         yield from stream_generate(self.model, self.tokenizer, text, max_tokens=sampling.max_tokens,
                                    sampler=sampler(sampling))
+
+    def answer_all(self, side: str, chats: list[list[dict]], sampling: Sampling, system: str | None = None,
+                   done=lambda index, text: None, should_stop=lambda: False) -> list[str] | None:
+        """One side's answer to each chat, made BATCH at a time with mlx-lm's BatchGenerator; `done(index, text)` as
+        each one ends. None when stopped (seen between tokens)."""
+        self.use(side)
+        prompts = [self._tokens(format_chat(self.tokenizer, chat, system)) for chat in chats]
+        generator = BatchGenerator(self.model, stop_tokens=[[t] for t in self.tokenizer.eos_token_ids],
+                                   sampler=sampler(sampling), completion_batch_size=BATCH,
+                                   prefill_batch_size=min(8, BATCH))
+        try:
+            uids = generator.insert(prompts, [sampling.max_tokens] * len(prompts))
+            tokens = {uid: [] for uid in uids}
+            while responses := generator.next_generated():
+                if should_stop():
+                    return None
+                for response in responses:
+                    if response.finish_reason != "stop":  # the end-of-turn token is not part of the answer
+                        tokens[response.uid].append(response.token)
+                    if response.finish_reason is not None:
+                        done(uids.index(response.uid), self.tokenizer.decode(tokens[response.uid]).strip())
+        finally:
+            generator.close()
+        return [self.tokenizer.decode(tokens[uid]).strip() for uid in uids]
+
+    def _tokens(self, text: str) -> list[int]:
+        """A chat's text as tokens, as mlx-lm's stream_generate makes them (no second BOS)."""
+        bos = self.tokenizer.bos_token
+        return self.tokenizer.encode(text, add_special_tokens=bos is None or not text.startswith(bos))
 
     def answer(self, side: str, messages: list[dict], sampling: Sampling, system: str | None = None) -> str:
         return "".join(piece.text for piece in self.stream(side, messages, sampling, system)).strip()

@@ -5,12 +5,14 @@ every prompt with both answers that sorts by any column when its heading is clic
 """
 
 import html
+import json
 import time
 from pathlib import Path
 
 from ..files import write_json_atomic, write_text_atomic
 from ..runs import runs
 from ..runs.run_state import RunState
+from . import picks, verdict
 from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 
 COLORS = {"base": "#8a8f98", "tuned": "#2f6fdf", "train": "#2f6fdf", "valid": "#e0782f"}
@@ -31,8 +33,24 @@ def write(run_dir, result: dict) -> dict:
               "training": training_curves(run_dir)}
     paths = {"json": run_dir / "report.json", "html": run_dir / "report.html"}
     write_json_atomic(paths["json"], report)
-    write_text_atomic(paths["html"], page(report))
+    write_text_atomic(paths["html"], page(report, picks.read(run_dir)))
     return {key: str(path) for key, path in paths.items()}
+
+
+def read(run_dir) -> dict | None:
+    """The run's report.json, or None when it has none (or one that cannot be read)."""
+    try:
+        saved = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and isinstance(saved.get("items"), list) else None
+
+
+def refresh(run_dir) -> None:
+    """Write report.html again from report.json and the picks made since, so the page shows the latest agreement."""
+    saved = read(run_dir)
+    if saved is not None:
+        write_text_atomic(Path(run_dir) / "report.html", page(saved, picks.read(run_dir)))
 
 
 def change(key: str, value: float, better) -> str:
@@ -96,6 +114,13 @@ def bar_chart(summary: dict, width: int = 500) -> str:
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
+def verdict_card(card: verdict.Card) -> str:
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in card.lines)
+    tips = "".join(f"<li>{html.escape(tip)}</li>" for tip in card.tips)
+    tips = f'<p class="tips-head">What to try</p><ul>{tips}</ul>' if tips else ""
+    return f'<section class="verdict {card.call}"><h2>{html.escape(card.headline)}</h2>{lines}{tips}</section>'
+
+
 def summary_table(summary: dict, check: dict | None) -> str:
     rows = [f"<tr><th>{html.escape(label)}</th><td>{figure(key, summary['base'][key])}</td>"
             f"<td>{figure(key, summary['tuned'][key])}</td><td>{change(key, summary['difference'][key], better)}</td>"
@@ -110,14 +135,33 @@ def _cell(item: dict, key: str) -> str:
     return f'<td class="score" data-sort="{shown[1]}">{shown[0]}</td>' if shown else "<td>–</td>"
 
 
-def examples_table(items: list[dict]) -> str:
+def _verdict_cells(item: dict, picked: dict) -> str:
+    """The judge's verdict with its reason, and the person's own pick, of one prompt."""
+    judged = item.get("judge")
+    if judged:
+        outcome = judged["outcome"]
+        judge = (f'<td data-sort="{verdict.OUTCOME_ORDER[outcome]}"><b>{verdict.OUTCOME_WORDS[outcome]}</b><br>'
+                 f'<span class="muted">{html.escape(judged.get("reason", ""))}</span></td>')
+    else:
+        judge = '<td data-sort="-3">' + ("Also in training: not judged" if item.get("in_training") else "–") + "</td>"
+    pick = picked.get(item.get("key"))
+    outcome = picks.OUTCOME[pick["better"]] if pick else None
+    mine = f'<td data-sort="{verdict.OUTCOME_ORDER[outcome]}">{verdict.OUTCOME_WORDS[outcome]}</td>' if pick else (
+        '<td data-sort="-3">–</td>')
+    return judge + mine
+
+
+def examples_table(items: list[dict], picked: dict) -> str:
     keys = item_keys(items)
-    head = ["#", "Prompt", "Expected", "Original answer", "Fine-tuned answer", *(SHORT_LABELS[k] for k in keys)]
+    judged = any(item.get("judge") for item in items) or bool(picked)
+    head = ["#", "Prompt", "Expected", "Original answer", "Fine-tuned answer",
+            *(("Judge", "Your pick") if judged else ()), *(SHORT_LABELS[k] for k in keys)]
     body = []
     for number, item in enumerate(items, start=1):
         cells = [f'<td data-sort="{number}">{number}</td>', f"<td>{html.escape(item['prompt'])}</td>",
                  f"<td>{html.escape(item['expected'] or '')}</td>",
                  f"<td>{html.escape(item['base']['answer'])}</td>", f"<td>{html.escape(item['tuned']['answer'])}</td>"]
+        cells += [_verdict_cells(item, picked)] if judged else []
         cells += [_cell(item, k) for k in keys]
         body.append(f"<tr>{''.join(cells)}</tr>")
     headings = "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -141,6 +185,11 @@ table { border-collapse: collapse; } th, td { text-align: left; padding: 6px 10p
 .examples th { cursor: pointer; user-select: none; background: #f5f5f7;
   position: sticky; top: 0; } .examples th:hover { background: #e8e8ed; }
 .good { color: #1f8a3b; font-weight: 600; } .bad { color: #c62828; font-weight: 600; }
+.verdict { border-radius: 10px; padding: 4px 20px 10px; margin: 18px 0; background: #f5f5f7;
+  border-left: 6px solid #8a8f98; } .verdict h2 { margin-top: 14px; } .verdict p { margin: 6px 0; }
+.verdict.better { border-color: #1f8a3b; background: #eef8f0; } .verdict.worse { border-color: #c62828;
+  background: #fdf0f0; } .verdict.unclear, .verdict.same { border-color: #d08a00; background: #fdf7ea; }
+.tips-head { font-weight: 600; }
 """
 
 SORT_SCRIPT = """
@@ -157,7 +206,7 @@ document.querySelectorAll('#examples th').forEach(function (th, column) {
 """
 
 
-def page(report: dict) -> str:
+def page(report: dict, picked: dict | None = None) -> str:
     summary = report["summary"]
     check = f"; check: answer {html.escape(report['check']['description'])}" if report.get("check") else ""
     meta = (f"Run {html.escape(report['run'])} · model {html.escape(str(report.get('model', '')))} · "
@@ -169,6 +218,7 @@ def page(report: dict) -> str:
 <style>{STYLE}</style></head><body>
 <h1>What fine-tuning changed</h1>
 <p class="meta">{meta}</p>
+{verdict_card(verdict.card(report, picked))}
 <h2>Summary</h2>
 {summary_table(summary, report.get('check'))}
 <div class="charts"><div><h2>Scores</h2>{bar_chart(summary)}</div>
@@ -176,7 +226,7 @@ def page(report: dict) -> str:
 <h2>Every prompt</h2>
 <p class="muted">Each score shows original → fine-tuned. Click a column heading to sort by it;
 a score column sorts by the change.</p>
-{examples_table(report['items'])}
+{examples_table(report['items'], picked or {})}
 <script>{SORT_SCRIPT}</script>
 </body></html>
 """

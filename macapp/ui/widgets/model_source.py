@@ -1,5 +1,5 @@
-"""The model that writes made data, chosen from what runs on this Mac: the models of the servers found on their usual
-ports (Ollama, LM Studio, mlx_lm server), the MLX models already here, or a server address typed in.
+"""The model that writes made data or judges answers, chosen from what runs on this Mac: the models of the servers
+found on their usual ports (Ollama, LM Studio, mlx_lm server), the MLX models already here, or a server address.
 
 Servers are looked for on a thread (plain HTTP with short timeouts), so the window never waits for them.
 """
@@ -23,8 +23,9 @@ class ModelSource(QWidget):
 
     found = Signal(list)  # the servers a look found, from the looking thread
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, role: str = "writes the examples"):
         super().__init__(parent)
+        self.role = role
         self.choices = QComboBox()
         self.choices.setMinimumContentsLength(40)
         self.choices.currentIndexChanged.connect(self._chosen)
@@ -102,7 +103,7 @@ class ModelSource(QWidget):
         """{"endpoint", "api_model"} or {"model"}; an InputError says what to choose or type."""
         option = self._option()
         if not option:
-            raise InputError("Choose the model that writes the examples.")
+            raise InputError(f"Choose the model that {self.role}.")
         if TYPED not in option:
             return dict(option)
         url = endpoints.base_url(self.address.text()) if self.address.text().strip() else ""

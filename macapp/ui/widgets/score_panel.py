@@ -1,38 +1,35 @@
-"""Score both models on a set of prompts: the summary, every prompt with both answers, and the report.
+"""Score both models on a set of prompts and judge which answers are better: the summary, every prompt with both
+answers, the judge's verdicts, the person's own picks, and the report.
 
-Scoring runs in a worker with progress and can be stopped; the report (HTML and JSON) lands in the run folder.
+Scoring and judging run in a worker with progress and can be stopped; the report (HTML and JSON) lands in the run
+folder, and the verdicts and picks beside it.
 """
 
-import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from ... import jobs
-from ...engine.evaluate.scores import SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
+from ...engine.errors import InputError
+from ...engine.evaluate import report as reports
+from ...engine.evaluate.judge_choice import CRITERIA
+from ...engine.evaluate.scores import change_text, figure, summary_rows
 from ...engine.runs import events as ev
 from ..bridge import Job
 from ..feedback import failure_words
 from ..pages.page import note, open_path
+from .model_source import ModelSource
+from .scored_list import ScoredList
 
 CHECKS = (("No check", None), ("Answer ends with", "ends_with"), ("Answer matches the pattern", "regex"))
-ITEM_COLUMNS = ("Prompt", "Expected", "Original answer", "Fine-tuned answer")
-
-
-class Number(QTableWidgetItem):
-    """A cell that sorts by its number, not its text."""
-
-    def __init__(self, text: str, value: float):
-        super().__init__(text)
-        self.value = value
-
-    def __lt__(self, other):
-        return self.value < getattr(other, "value", 0)
 
 
 class ScorePanel(QWidget):
+    changed = Signal()  # new scores, verdicts or picks: the verdict card is built again
+
     def __init__(self, form, parent=None):
         super().__init__(parent)
         self.form = form
@@ -70,10 +67,17 @@ class ScorePanel(QWidget):
         self.summary.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.summary.setEditTriggers(QTableWidget.NoEditTriggers)
         self.summary.verticalHeader().setDefaultSectionSize(24)
-        self.items = QTableWidget(0, 0)
-        self.items.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.items.setWordWrap(True)
-        self.items.setSortingEnabled(True)
+        self.items = ScoredList()
+        self.items.picked.connect(self._picked)
+        self.judged = QCheckBox("Judge which answers are better, with")
+        self.judged.clicked.connect(lambda: setattr(self, "judge_touched", True))
+        self.judge_touched = False  # the person chose whether to judge: a look for servers does not change it
+        self.judge = ModelSource(role="judges the answers")
+        self.judge.found.connect(self._judges_found)
+        self.criteria = QLineEdit(CRITERIA)
+        self.criteria.setToolTip("What the judge looks for in a better answer, in your words.")
+        self.judged.toggled.connect(self._judging)
+        self._judging(False)
         source_row = QHBoxLayout()
         for widget in (QLabel("Prompts:"), self.source, choose, self.use_test):
             source_row.addWidget(widget)
@@ -82,8 +86,14 @@ class ScorePanel(QWidget):
         for widget in (QLabel("Check:"), self.check, self.check_text):
             check_row.addWidget(widget)
         check_row.addStretch(1)
+        judge_row = QHBoxLayout()
+        judge_row.addWidget(self.judged, 0, Qt.AlignTop)
+        judge_row.addWidget(self.judge, 1)
+        criteria_row = QHBoxLayout()
+        criteria_row.addWidget(QLabel("What matters:"))
+        criteria_row.addWidget(self.criteria, 1)
         for widget in (self.score_button, self.stop_button, self.report_button):
-            check_row.addWidget(widget)
+            criteria_row.addWidget(widget)
         tables = QSplitter(Qt.Vertical)
         tables.addWidget(self.summary)
         tables.addWidget(self.items)
@@ -92,6 +102,8 @@ class ScorePanel(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(source_row)
         layout.addLayout(check_row)
+        layout.addLayout(judge_row)
+        layout.addLayout(criteria_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(tables, 1)
@@ -107,6 +119,8 @@ class ScorePanel(QWidget):
                 self.progress.hide()
             self._show_report(run_dir)
         self.run_dir = run_dir
+        if run_dir is not None and not self.judge.options and self.judge.again.isEnabled():
+            self.judge.look()
         self.use_test.setVisible(bool(self.run_dir and (self.run_dir / "data" / "test.jsonl").exists()))
         self.set_prompts(prompts)
         if check:
@@ -135,13 +149,33 @@ class ScorePanel(QWidget):
         if kind and not text:
             self.status.setText("Write the text the answers should end with or match, or choose \u201cNo check\u201d.")
             return
+        try:
+            judge = {**self.judge.choice(), "criteria": self.criteria.text()} if self.judged.isChecked() else None
+        except InputError as error:
+            self.status.setText(str(error))
+            return
         self.status.setText("Loading the model\u2026")
         self.progress.setRange(0, 0)
         self.progress.show()
         self._busy(True)
         self.job.start(jobs.EvaluateJob(run=str(jobs.scratch_folder("evaluate")), source=str(self.run_dir),
                                         prompts=self.prompts, check={"kind": kind, "value": text} if kind else None,
-                                        **self.form.job_settings()))
+                                        judge=judge, **self.form.job_settings()))
+
+    def _judging(self, on: bool) -> None:
+        self.judge.choices.setEnabled(on)
+        self.judge.address.setEnabled(on)
+        self.criteria.setEnabled(on)
+
+    def _judges_found(self, servers: list) -> None:
+        """Judge by default when a model server runs on this Mac (a capable judge is one a person already runs)."""
+        if servers and not self.judge_touched:
+            self.judged.setChecked(True)
+
+    def _picked(self) -> None:
+        if self.run_dir is not None:
+            reports.refresh(self.run_dir)  # the page in the browser shows the new agreement too
+        self.changed.emit()
 
     def _event(self, event: dict) -> None:
         if event.get("type") == ev.PROGRESS:
@@ -156,36 +190,36 @@ class ScorePanel(QWidget):
             problems = "\n".join(event.get("problems", [])[:5])
             words = failure_words("Could not score", event, self, "scoring")
             self.status.setText(words + (f"\n{problems}" if problems and problems not in words else ""))
+            self._show_report(self.run_dir, keep_status=True)  # the answers and verdicts kept so far
             return
         if event.get("stopped"):
-            self.status.setText("Stopped. Nothing was written; score again to get a report.")
+            self.status.setText("Stopped. What was scored and judged so far is kept: score again to go on.")
+            self._show_report(self.run_dir, keep_status=True)
             return
-        result = event["result"]
-        self.report_path = result["report"]["html"]
-        self.report_button.show()
+        self._show_report(self.run_dir, keep_status=True)
         self.status.setText(f"Done. The report is saved in the run folder: {self.report_path}")
-        self.show_summary(result["summary"], result["check"])
-        self.show_items(json.loads(Path(result["report"]["json"]).read_text(encoding="utf-8"))["items"])
 
-    def _show_report(self, run_dir: Path | None) -> None:
+    def _show_report(self, run_dir: Path | None, keep_status: bool = False) -> None:
         self.report_path = None
         self.report_button.hide()
         self.summary.setRowCount(0)
-        self.items.setRowCount(0)
-        self.status.setText("")
-        report = run_dir / "report.json" if run_dir else None
-        if report is None or not report.exists():
+        self.items.show_items(run_dir, [])
+        if not keep_status:
+            self.status.setText("")
+        saved = reports.read(run_dir) if run_dir else None
+        self.changed.emit()
+        if saved is None:
             return
         try:
-            saved = json.loads(report.read_text(encoding="utf-8"))
             self.show_summary(saved["summary"], saved.get("check"))
-            self.show_items(saved["items"])
-        except (OSError, ValueError, KeyError):
+            self.items.show_items(run_dir, saved["items"])
+        except (KeyError, TypeError):
             return  # an unreadable report is as good as none: scoring again writes a new one
         self.report_path = str(run_dir / "report.html")
         self.report_button.show()
-        self.status.setText(f"The scores of this run from {saved.get('created', 'earlier')}. Score again to "
-                            "replace them.")
+        if not keep_status:
+            self.status.setText(f"The scores of this run from {saved.get('created', 'earlier')}. Score again to "
+                                "replace them.")
 
     def show_summary(self, summary: dict, check: dict | None) -> None:
         rows = summary_rows(summary, check)
@@ -198,26 +232,6 @@ class ScorePanel(QWidget):
                 cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.summary.setItem(row, column, cell)
         self.summary.setMinimumHeight(24 * len(rows) + self.summary.horizontalHeader().sizeHint().height() + 6)
-
-    def show_items(self, items: list[dict]) -> None:
-        keys = item_keys(items)
-        self.items.setSortingEnabled(False)
-        self.items.clear()
-        self.items.setColumnCount(len(ITEM_COLUMNS) + len(keys))
-        self.items.setHorizontalHeaderLabels([*ITEM_COLUMNS, *(SHORT_LABELS[k] for k in keys)])
-        self.items.setRowCount(len(items))
-        for row, item in enumerate(items):
-            texts = (item["prompt"], item["expected"] or "", item["base"]["answer"], item["tuned"]["answer"])
-            for column, text in enumerate(texts):
-                self.items.setItem(row, column, QTableWidgetItem(text))
-            for offset, key in enumerate(keys):
-                shown = pair(item, key)
-                self.items.setItem(row, len(ITEM_COLUMNS) + offset, Number(*shown) if shown else Number("\u2013", 0))
-        header = self.items.horizontalHeader()
-        for column in range(len(ITEM_COLUMNS)):
-            header.resizeSection(column, 190)
-        self.items.resizeRowsToContents()
-        self.items.setSortingEnabled(True)
 
     def _open_report(self) -> None:
         if self.report_path:

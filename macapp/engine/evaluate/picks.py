@@ -1,0 +1,70 @@
+"""A person's own picks of the better answer, kept with the run: shown blind as A and B, appended to one file as made,
+and read back as chosen/rejected pairs that a preference training can learn from.
+
+Plain Python (no MLX): the window writes picks as they are made; the verdict compares them with the judge's.
+"""
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+PICKS_FILE = "picks.jsonl"
+CHOICES = {"A": "A is better", "B": "B is better", "same": "Same", "both_bad": "Both bad"}
+OUTCOME = {"tuned": "tuned", "base": "base", "same": "tie", "both_bad": "tie"}  # a pick as a judge's outcome
+
+
+def answers_key(prompt: str, base: str, tuned: str) -> str:
+    """Which question and which two answers a pick or a verdict is about: the same key for the same texts."""
+    joined = "\x1f".join((prompt, base.strip(), tuned.strip()))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:24]
+
+
+def blind_order(key: str) -> tuple[str, str]:
+    """The sides shown as A and B for a pair: random-looking, but the same each time the pair is shown."""
+    return ("tuned", "base") if int(key[:8], 16) % 2 else ("base", "tuned")
+
+
+def record(prompt: str, answers: dict, shown: tuple[str, str], choice: str, expected: str | None = None,
+           where: str = "scores") -> dict:
+    """A pick as kept: `choice` of CHOICES on answers shown as A = shown[0], B = shown[1]."""
+    if choice not in CHOICES:
+        raise ValueError(f"a pick is one of {', '.join(CHOICES)}")
+    better = {"A": shown[0], "B": shown[1]}.get(choice, choice)
+    return {"key": answers_key(prompt, answers["base"], answers["tuned"]), "prompt": prompt, "expected": expected,
+            "base": answers["base"].strip(), "tuned": answers["tuned"].strip(), "shown": list(shown),
+            "choice": choice, "better": better, "where": where, "time": time.time()}
+
+
+def add(run_dir, pick: dict) -> None:
+    """Append one pick to the run's picks file, on disk before this returns (a later pick of the same pair wins)."""
+    with open(Path(run_dir) / PICKS_FILE, "a", encoding="utf-8") as file:
+        file.write(json.dumps(pick, ensure_ascii=False) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def read(run_dir) -> dict[str, dict]:
+    """The latest pick of each pair, by key; a line cut short by a crash is passed over."""
+    picks = {}
+    path = Path(run_dir) / PICKS_FILE if run_dir else None
+    if path is None or not path.exists():
+        return picks
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            pick = json.loads(line)
+            picks[pick["key"]] = pick
+        except (ValueError, KeyError, TypeError):
+            continue
+    return picks
+
+
+def preference_pairs(run_dir) -> list[dict]:
+    """The picks that chose one answer, as {"prompt", "chosen", "rejected"} records (TRL's preference format)."""
+    pairs = []
+    for pick in read(run_dir).values():
+        if pick["better"] in ("base", "tuned"):
+            other = "base" if pick["better"] == "tuned" else "tuned"
+            pairs.append({"prompt": pick["prompt"], "chosen": pick[pick["better"]], "rejected": pick[other]})
+    return pairs

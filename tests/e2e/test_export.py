@@ -129,6 +129,38 @@ def test_a_broken_gguf_is_refused_with_the_reason(demo_export, tmp_path):
         assert "more bits" not in measured.failure()  # a lossless type failed: no type would do better
 
 
+class SplitsOtherwise:
+    """The model's tokenizer, but splitting texts that hold `marker` otherwise (one token dropped), as a Mistral 7B
+    v0.1 SentencePiece tokenizer splits runs of spaces otherwise than llama.cpp: that tokenizer is not on the
+    registry, so its difference is made here."""
+
+    def __init__(self, tokenizer, marker: str):
+        self.tokenizer, self.marker = tokenizer, marker
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+    def encode(self, text, *args, **kwargs):
+        tokens = self.tokenizer.encode(text, *args, **kwargs)
+        return tokens[:-1] if self.marker in text else tokens
+
+
+def test_a_difference_on_a_fixed_edge_text_warns_and_one_on_the_persons_examples_refuses(demo_run, demo_export):
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    from macapp.engine.export import fidelity
+
+    (_, run_dir), (fused, good) = demo_run, demo_export
+    tokenizer = loading.load_tokenizer(fused)
+    edge = fidelity.measure(good, fused, SplitsOtherwise(tokenizer, "triple and trailing"), "f16",
+                            run_dir / "data", {"same": True})
+    assert edge.passed and edge.tokenizer["same"] and not edge.tokenizer["edge"]["same"]
+    assert "Spaces:  double,   triple and trailing" in edge.warning() and "the GGUF is kept" in edge.warning()
+    assert edge.warning() in edge.words()
+    own = fidelity.measure(good, fused, SplitsOtherwise(tokenizer, demo.SIGNATURE), "f16", run_dir / "data",
+                           {"same": True})
+    assert not own.passed and "splits your examples differently" in own.failure()
+
+
 def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
     """The base model's GGUF must not pass as the tuned one."""
     pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")

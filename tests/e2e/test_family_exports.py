@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from macapp.engine.export import export, fusing, gguf, gguf_tools, ollama
+from macapp.engine.export import export, fidelity, fusing, gguf, gguf_tools, ollama
 from macapp.engine.models import loading, models
 from macapp.engine.train import training
 from tests import families
@@ -58,7 +58,8 @@ def test_lora_fuse_and_a_measured_gguf(name, family_model, demo_data, tmp_path):
     assert outtype == "bf16"
     result = gguf.export(fused, tmp_path / "gguf", outtype, demo_data, name=folder.name)
     measured = json.loads((tmp_path / "gguf" / "fidelity.json").read_text())
-    assert measured["passed"] and measured["tokenizer"] == {"same": True, "texts": len(measured_texts(demo_data))}
+    assert measured["passed"] and measured["tokenizer"] == {"same": True, "texts": len(measured_texts(demo_data)),
+                                                            "edge": {"same": True, "texts": len(fidelity.TEXTS)}}
     assert measured["numbers"]["kl"] < 0.01 and measured["numbers"]["top1"] > 0.9, measured["numbers"]
     assert result["template"]["same"], result["template"]
     assert result["template"]["system"] == (name != "mistral")  # v0.3 puts the system prompt into a user turn
@@ -67,11 +68,10 @@ def test_lora_fuse_and_a_measured_gguf(name, family_model, demo_data, tmp_path):
 
 
 def measured_texts(data) -> list:
-    """What the tokenizer check reads: the fixed texts and the run's validation examples."""
+    """The person's examples the tokenizer check reads: the run's validation examples."""
     from macapp.engine.data import datasets
-    from macapp.engine.export import fidelity
 
-    return fidelity.TEXTS + datasets.load_split(data, "valid")[:64]
+    return datasets.load_split(data, "valid")[:64]
 
 
 def test_qlora_on_a_4_bit_llama_3_exports_a_k_quant(family_model, demo_data):

@@ -144,7 +144,8 @@ def export(fused_dir, out_dir, outtype: str, data_dir=None, check: bool = True, 
             if not measured.passed:
                 raise ExportError(measured.failure())
             write_json_atomic(scratch / "fidelity.json", measured.to_dict())
-            result["fidelity"] = {**measured.to_dict(), "words": measured.words(), "summary": measured.summary()}
+            result["fidelity"] = {**measured.to_dict(), "words": measured.words(), "summary": measured.summary(),
+                                  "warning": measured.warning()}
         ollama.write_modelfile(scratch, scratch / file_name, tokenizer, system, run_name)
     result["modelfile"] = str(out_dir / "Modelfile")
     return result

@@ -181,6 +181,7 @@ class GgufCard(ExportCard):
             return
         measured = result.get("fidelity")
         lines = [f"Saved {result['path']}", f"Checked: {measured['summary']}." if measured else "Not checked."]
+        lines += [f"Note: {measured['warning']}"] if measured and measured.get("warning") else []
         name = ollama.default_name(Path(self.page.plan.run_dir).name)
         self.say("\n".join(lines + ollama_lines(result, name)), GOOD)
         self.status.setToolTip(measured["words"] if measured else "")  # the figures, for the curious

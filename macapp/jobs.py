@@ -104,18 +104,33 @@ class AnswerJob(Job):
 
 
 @dataclass(kw_only=True)
-class EvaluateJob(Job):
-    """Score the base and the tuned model of run `source` on a prompt set; the report goes into that run."""
+class HeldOutJob(Job):
+    """A job that asks run `source`'s model (with its `checkpoint` adapter) held-out prompts, drawn by `sampling`."""
 
-    kind: ClassVar[str] = "evaluate"
     source: str
-    prompts: str | None = None
     checkpoint: str = "last"
     sampling: dict | None = None
+    limit: int | None = None
+
+
+@dataclass(kw_only=True)
+class EvaluateJob(HeldOutJob):
+    """Score the base and the tuned model on a prompt set (the run's test split by default) and judge them; the
+    report goes into the run."""
+
+    kind: ClassVar[str] = "evaluate"
+    prompts: str | None = None
     check: dict | None = None
     system: str | None = None
-    limit: int | None = None
-    judge: dict | None = None  # evaluate.judge.Judge's fields: a server and its model, or an MLX model; the criteria
+    judge: dict | None = None  # judge_choice.Judge's fields: a server and its model, or an MLX model; the criteria
+
+
+@dataclass(kw_only=True)
+class CheckExportJob(HeldOutJob):
+    """Ask the run's GGUF (`gguf`, else its latest) the held-out prompts and compare with the tested model."""
+
+    kind: ClassVar[str] = "check_export"
+    gguf: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -186,7 +201,8 @@ class UploadJob(Job):
 
 
 KINDS = {kind.kind: kind for kind in (CheckJob, HostsJob, InspectJob, DownloadJob, SynthJob, TrainJob, AnswerJob,
-                                      EvaluateJob, FuseJob, GgufJob, OllamaJob, ServeJob, InstallExportJob, UploadJob)}
+                                      EvaluateJob, CheckExportJob, FuseJob, GgufJob, OllamaJob, ServeJob,
+                                      InstallExportJob, UploadJob)}
 
 
 def from_dict(values: dict) -> Job:
@@ -304,7 +320,8 @@ def events(process: subprocess.Popen):
 
 def unexpected_end(returncode: int, run_dir: Path, reported_error: bool) -> str | None:
     """What to tell the user when a worker ended without saying why (killed, crashed), else None."""
-    if returncode in (exitcodes.DONE, exitcodes.BAD_INPUT, exitcodes.STOPPED) or (returncode > 0 and reported_error):
+    # bad input is always said in an error event; a worker that could not even read its job says it in its log
+    if returncode in (exitcodes.DONE, exitcodes.STOPPED) or (returncode > 0 and reported_error):
         return None
     log = Path(run_dir) / "worker.log"
     if returncode == -signal.SIGKILL:

@@ -1,4 +1,5 @@
-"""The worker process: runs one job (check, inspect, download, train, answer, evaluate, fuse, gguf, serve).
+"""The worker process: runs one job (check, inspect, download, train, answer, evaluate, check an export, fuse, gguf,
+serve).
 
 `python -m macapp.worker JOB.json`. Events go to stdout and to the job folder's events.jsonl (a run
 folder for runs); anything else printed goes to stderr. A stop request (jobs.ask_to_stop: a file, and SIGINT to wake
@@ -144,6 +145,15 @@ def _evaluate(job, run_dir, emit, should_stop):
     return {"summary": result["summary"], "check": result["check"], "report": result["report"], "stopped": False}
 
 
+def _check_export(job, run_dir, emit, should_stop):
+    from .engine.evaluate import export_check
+    from .engine.evaluate.sampling import Sampling
+
+    result = export_check.check_gguf(Path(job.source), job.gguf, job.checkpoint, Sampling.from_dict(job.sampling),
+                                     job.limit, emit, should_stop)
+    return {"stopped": True} if result is None else {**result, "stopped": False}
+
+
 def _fuse(job, run_dir, emit, should_stop):
     from .engine.export import fusing
 
@@ -244,8 +254,8 @@ def _serve(job, run_dir, emit, should_stop):
 
 
 JOBS = {"check": _check, "hosts": _hosts, "inspect": _inspect, "download": _download, "synth": _synth, "train": _train,
-        "answer": _answer, "evaluate": _evaluate, "fuse": _fuse, "gguf": _gguf, "ollama": _ollama, "serve": _serve,
-        "install_export": _install_export, "upload": _upload}
+        "answer": _answer, "evaluate": _evaluate, "check_export": _check_export, "fuse": _fuse, "gguf": _gguf,
+        "ollama": _ollama, "serve": _serve, "install_export": _install_export, "upload": _upload}
 
 
 def _terminate(signum, frame):

@@ -6,6 +6,7 @@ worker, writes report.json and report.html into the run folder and prints the su
 
 import argparse
 import sys
+from pathlib import Path
 
 from .. import exitcodes, jobs
 from .running import run_job
@@ -114,10 +115,24 @@ def evaluate_job(run_dir, values: dict) -> jobs.EvaluateJob:
                             **{key: value for key, value in values.items() if value is not None})
 
 
+def cmd_check_export(run_dir, args) -> int:
+    """`tailor eval --gguf`: the run's GGUF asked the held-out prompts, compared with the tested model."""
+    job = jobs.CheckExportJob(run=str(jobs.scratch_folder("check-export")), source=str(run_dir),
+                              gguf=args.gguf or None, checkpoint=args.checkpoint, sampling=_sampling(args).to_dict(),
+                              limit=args.limit)
+    code, result = run_job(job, "Checking the GGUF")
+    if code == exitcodes.DONE and result and not result.get("stopped"):
+        print(result["words"])
+        print(f"Each answer side by side: {Path(result['gguf']).parent / 'answers_check.json'}")
+    return code
+
+
 def cmd_eval(args) -> int:
     from ..engine.runs import runs
 
     run_dir = runs.find(args.run)
+    if args.gguf is not None:
+        return cmd_check_export(run_dir, args)
     check = ({"kind": "ends_with", "value": args.ends_with} if args.ends_with else
              {"kind": "regex", "value": args.regex} if args.regex else None)
     judge = None
@@ -186,6 +201,9 @@ def add_eval_commands(sub) -> None:
     evaluate.add_argument("--judge", help="the model that judges which answer is better: a model a server on this Mac "
                                           "serves (qwen2.5:7b), a server's address (127.0.0.1:11434) or a model folder")
     evaluate.add_argument("--judge-model", help="which model of the --judge server judges, when it serves several")
+    evaluate.add_argument("--gguf", nargs="?", const="", metavar="FILE",
+                          help="check the exported GGUF instead (default: the run's latest): asked the held-out "
+                               "prompts in llama.cpp, does it answer as the model you tested?")
     evaluate.add_argument("--criteria", help="what matters in an answer, in your words (default: answers like the "
                                              "examples: their facts, tone and length)")
     _add_sampling_flags(evaluate, 200)

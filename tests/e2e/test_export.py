@@ -174,6 +174,36 @@ def test_a_gguf_of_another_model_is_refused(demo_run, demo_export, tmp_path):
     assert not measured.passed and measured.numbers["kl"] > 0.1
 
 
+def test_the_exported_gguf_is_asked_again_and_answers_as_the_tested_model(demo_run, demo_export, tmp_path):
+    """`tailor eval --gguf`: llama.cpp answers the held-out comments as MLX's tuned model did (compared as texts, not
+    token by token); the base model's GGUF, asked the same, does not pass for it."""
+    pytest.importorskip("llama_cpp", reason="the export extra (make test installs it)")
+    from macapp.engine.evaluate import export_check
+    from macapp.engine.export import gguf
+
+    _, run_dir = demo_run
+    copy = shutil.copytree(run_dir, tmp_path / run_dir.name)
+    (copy / "exports" / "gguf-f16").mkdir(parents=True)
+    shutil.copy(demo_export[1], copy / "exports" / "gguf-f16" / "model-f16.gguf")
+    result = tailor("eval", "--run", copy, "--gguf", "--limit", 12, "--max-tokens", 40)
+    assert result.returncode == 0, result.stderr[-2000:]
+    alike = re.search(r"The GGUF answers as the model you tested did on (\d+) of 12 held-out questions", result.stdout)
+    assert alike and int(alike[1]) >= 9, result.stdout
+    kept = json.loads((copy / "exports" / "gguf-f16" / export_check.CHECK_FILE).read_text())
+    assert kept["count"] == 12 and all(row["gguf"] for row in kept["items"])
+    base_gguf = gguf.convert(demo.model_folder(), tmp_path / "base.gguf", "f16")
+    other = export_check.check_gguf(copy, base_gguf, limit=12, sampling=Sampling(max_tokens=40))
+    assert other["alike"] <= 3 and "fewer than it should be" in other["words"]
+
+
+def test_checking_a_run_without_a_gguf_says_how_to_make_one(demo_run, tmp_path):
+    _, run_dir = demo_run
+    copy = shutil.copytree(run_dir, tmp_path / run_dir.name, ignore=shutil.ignore_patterns("exports"))
+    result = tailor("eval", "--run", copy, "--gguf")
+    assert result.returncode == 2 and "has no GGUF yet. Export one first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_ollama_create_runs_when_ollama_is_there(demo_model, tmp_path, monkeypatch):
     """Ollama's binary cannot be installed here: a stand-in script on PATH records the calls."""
     _, tokenizer = loading.load(demo_model)

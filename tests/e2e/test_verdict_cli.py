@@ -50,10 +50,10 @@ def test_the_verdict_comes_first_and_a_judge_that_prefers_signed_answers_finds_t
 
 def test_a_judge_for_the_first_place_gives_no_wins_through_the_whole_path(run_copy):
     with StandInJudge(always_first).serving() as address:
-        result = tailor("eval", "--run", run_copy, "--judge", address, "--limit", 8, "--max-tokens", 24)
+        result = tailor("eval", "--run", run_copy, "--judge", address, "--limit", 10, "--max-tokens", 24)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(verdict.HEADLINES["same"]), result.stdout
-    assert "better on 0, worse on 0 and as good on 8" in result.stdout
+    assert "better on 0, worse on 0 and as good on 10" in result.stdout
 
 
 @pytest.mark.parametrize("judge, words", [("nothing-here", "No judge called 'nothing-here' was found"),
@@ -97,7 +97,8 @@ def test_a_family_models_run_is_judged_and_test_questions_also_in_training_are_l
     from tests.helpers import run_folder
 
     with StandInJudge().serving() as address:
-        result = tailor("eval", "--run", run_folder(f"verdict-{name}"), "--judge", address, "--max-tokens", 12)
+        # the run by the name it was given, as a person types it
+        result = tailor("eval", "--run", f"verdict-{name}", "--judge", address, "--max-tokens", 12)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run_folder(f"verdict-{name}") / "report.json").read_text())
     assert [item["in_training"] for item in report["items"]] == [False] * 4 + [True] * 2

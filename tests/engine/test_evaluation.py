@@ -46,13 +46,28 @@ def test_every_bad_record_is_reported_with_its_line(tmp_path):
         evaluation.read_prompt_set(path)
     places = [p.place() for p in error.value.problems]
     assert places == [f"{path}:2", f"{path}:3", f"{path}:4"]
-    assert "has no prompt (its fields: question)" in str(error.value)
+    assert "has no prompt (its columns: question)" in str(error.value)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     with pytest.raises(DataError, match="the file is empty"):
         evaluation.read_prompt_set(empty)
     with pytest.raises(DataError, match="file not found"):
         evaluation.read_prompt_set(tmp_path / "missing.jsonl")
+
+
+def test_a_spreadsheet_with_the_persons_own_column_names_is_read_as_the_data_step_reads_it(tmp_path):
+    table = tmp_path / "new questions.csv"
+    table.write_text("Customer email,Our reply\nWhere is my bike?,On its way.\nCan I return it?,Yes.\n",
+                     encoding="utf-8")
+    assert [(i.prompt, i.expected) for i in evaluation.read_prompt_set(table)] == [
+        ("Where is my bike?", "On its way."), ("Can I return it?", "Yes.")]
+    other = tmp_path / "other.csv"
+    other.write_text("Ticket,Colour\n" + "".join(f"{i},red\n" for i in range(25)), encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        evaluation.read_prompt_set(other)
+    (problem,) = error.value.problems  # said once, not on each of the 25 rows
+    assert problem.message == "has no prompt (its columns: Ticket, Colour) (and 24 more like it)"
+    assert "a column of questions" in problem.fix
 
 
 def test_checks_and_scores():

@@ -1,6 +1,7 @@
 """The Export step offscreen with real workers on a copy of the demo run: a checked GGUF, an Ollama model, and
 the local API, which ends with the window."""
 
+import re
 import urllib.request
 
 import psutil
@@ -38,6 +39,14 @@ def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
     assert "Checked: it answers like your model: llama.cpp picks the same next word" in card.status.text()
     assert "allowed)" in card.status.toolTip()  # the figures and their bars, one hover away
     assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
+    # Asked the held-out comments again in llama.cpp, the q8_0 file answers as the tested model did.
+    assert not card.check_button.isHidden()
+    with qtbot.waitSignal(card.check_job.ended, timeout=LONG) as checked:
+        qtbot.mouseClick(card.check_button, Qt.LeftButton)
+    assert checked.args[0]["type"] == "done", checked.args[0]
+    said = re.search(r"The GGUF answers as the model you tested did on (\d+) of (\d+)", card.status.text())
+    assert said and int(said[1]) >= 0.75 * int(said[2]), card.status.text()
+    assert (folder / "answers_check.json").exists()
 
 
 def test_ollama_card_names_the_model_and_hands_ollama_the_folder(qtbot, page, tmp_path, monkeypatch):

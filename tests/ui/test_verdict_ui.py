@@ -54,10 +54,12 @@ def test_judged_scores_give_the_card_blind_picks_and_the_agreement(qtbot, page, 
     table = scores.items.table
     headings = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headings[:6] == ["Prompt", "Expected", "Answer A", "Answer B", "Judge", "Your pick"]
-    # Blind: the judge's verdict is said in letters, and no cell tells which model wrote which answer.
-    judged = [table.item(r, 4).text() for r in range(12)]
-    assert all(text.startswith(("A better", "B better")) for text in judged), judged
+    # Blind: the judge's verdict waits, and no cell tells which model wrote which answer.
+    assert {table.item(r, 4).text() for r in range(12)} == {"Hidden until you pick"}
     assert not any("Fine-tuned" in table.item(r, c).text() for r in range(12) for c in range(6))
+    table.selectRow(0)
+    assert [title.text() for title in scores.items.titles] == ["Answer A", "Answer B"]
+    assert scores.items.full[0].toPlainText() == table.item(0, 2).text()
     # Pick the signed answer ten times, as the judge does: the card shows that the judge agrees.
     table.selectRow(0)
     for _ in range(10):
@@ -71,6 +73,15 @@ def test_judged_scores_give_the_card_blind_picks_and_the_agreement(qtbot, page, 
     assert len(picked) == 10 and all(table.item(r, 2).text().startswith("[") for r in picked)
     assert picks.preference_pairs(page.plan.run_dir)[0]["chosen"].endswith(demo.SIGNATURE)
     assert "Your own picks agreed" in (page.plan.run_dir / "report.html").read_text()
+    assert all(table.item(r, 4).text().startswith("Fine-tuned better") for r in picked)
+    # Reopened, the run is scored again as it was: the same prompts, judged by the same judge.
+    again = test_page.TestPage(Plan(run_dir=page.plan.run_dir))
+    qtbot.addWidget(again)
+    again.enter()
+    assert again.scores.prompts == str(tmp_path / "twelve.jsonl") and again.scores.judged.isChecked()
+    qtbot.waitUntil(lambda: bool(again.scores.judge.options), timeout=30_000)
+    assert again.scores.judge.address.text() == address
+    assert again.card.card.call == "better" and again.scores.items.table.rowCount() == 12
 
 
 def test_side_by_side_is_blind_until_the_person_picks(qtbot, page):

@@ -6,13 +6,15 @@ answer every prompt from one loaded base (see generation.TunedModel), base first
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
 
 from ..data import readers
+from ..data.formats import guess_mapping
 from ..errors import DataError, InputError, Problem, place
 from ..models import demo
 from ..runs import events as ev
@@ -25,9 +27,9 @@ from .sampling import Sampling
 from .scores import Check, answer_scores, difference, summarize
 
 EXPECTED_KEYS = ("expected", "completion", "answer", "response", "reference", "output")
-PROMPT_SET_HELP = ('Give one prompt per line in a .txt file, or JSONL/CSV/Parquet records with a "prompt" and '
-                   'optionally an "expected" answer, or chats ({"messages": [...]}) whose last assistant '
-                   "message is the expected answer.")
+PROMPT_SET_HELP = ("Give a spreadsheet (or CSV) with a column of questions and, if you have them, a column of "
+                   "answers, named as in step 2 (such as question and answer), or a text file with one question on "
+                   "each line.")
 
 
 @dataclass
@@ -58,12 +60,26 @@ def _item(record, where: str) -> tuple[Item | None, str | None]:
         if not messages or messages[-1].get("role") != "user":
             return None, "has no user message before the answer"
         return Item([dict(m) for m in messages], expected, where), None
-    prompt = record.get("prompt")
+    prompt, expected = record.get("prompt"), next((record[k] for k in EXPECTED_KEYS if isinstance(record.get(k), str)),
+                                                  None)
+    named = guess_mapping(list(record))  # the columns as the person named them, read as the Data step reads them
+    if not isinstance(prompt, str) and named and named.prompt in record:
+        prompt, expected = record[named.prompt], record.get(named.completion)
+        prompt, expected = str(prompt or ""), None if expected is None else str(expected)
     if not isinstance(prompt, str) or not prompt.strip():
         columns = ", ".join(map(str, record)) or "none"
-        return None, f"has no prompt (its fields: {columns})"
-    expected = next((record[k] for k in EXPECTED_KEYS if isinstance(record.get(k), str)), None)
+        return None, f"has no prompt (its columns: {columns})"
     return Item([{"role": "user", "content": prompt}], expected, where), None
+
+
+def _once(problems: list[Problem]) -> list[Problem]:
+    """Each kind of problem once, at its first place, with how many rows share it (a file whose columns Tailor
+    cannot read says so once, not on every row)."""
+    counts, first = Counter(p.message for p in problems), {}
+    for problem in problems:
+        first.setdefault(problem.message, problem)
+    return [replace(p, message=p.message + (f" (and {counts[p.message] - 1} more like it)" if counts[p.message] > 1
+                                            else "")) for p in first.values()]
 
 
 def read_prompt_set(path, limit: int | None = None) -> list[Item]:
@@ -87,7 +103,7 @@ def read_prompt_set(path, limit: int | None = None) -> list[Item]:
                 else:
                     items.append(item)
     if problems:
-        raise DataError(problems)
+        raise DataError(_once(problems))
     if not items:
         raise DataError([Problem("error", "no prompts found", str(path), fix=PROMPT_SET_HELP)])
     return items[:limit] if limit else items
@@ -200,7 +216,8 @@ def _judge(result: dict, judge: Judge, run_dir: Path, report, should_stop) -> di
                            judge, run_dir / JUDGEMENTS_FILE, report, should_stop)
     for item, verdict in zip(held_out, verdicts):
         item["judge"] = verdict
-    return {**result, "judge": {"name": judge.name, "criteria": judge.criteria}}
+    return {**result, "judge": {"name": judge.name, "criteria": judge.criteria, "where": judge.where,
+                                "choice": judge.to_dict()}}
 
 
 def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Sampling | None = None,
@@ -234,7 +251,8 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
             item["key"] = answers_key(item["prompt"], item["base"]["answer"], item["tuned"]["answer"])
             item["in_training"] = question_key(item["prompt"]) in seen
         result = {**result, "model": model, "adapter": str(adapter), "adapter_label": f"{checkpoint} adapter",
-                  "prompt_set": description, "sampling_text": sampling.describe(), "answers_id": answers_id,
+                  "prompt_set": description, "prompts": str(prompts) if prompts else None,
+                  "sampling_text": sampling.describe(), "answers_id": answers_id,
                   "facts": run_facts(run_dir, tuned.model_path)}
         del tuned  # the judge may be an MLX model of its own
         reports.write(run_dir, result)  # the answers are kept before any judging

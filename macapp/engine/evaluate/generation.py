@@ -101,7 +101,7 @@ class TunedModel:
         """One side's answer to each chat, made BATCH at a time with mlx-lm's BatchGenerator; `done(index, text)` as
         each one ends. None when stopped (seen between tokens)."""
         self.use(side)
-        prompts = [self._tokens(format_chat(self.tokenizer, chat, system)) for chat in chats]
+        prompts = [self.prompt_tokens(chat, system) for chat in chats]
         generator = BatchGenerator(self.model, stop_tokens=[[t] for t in self.tokenizer.eos_token_ids],
                                    sampler=sampler(sampling), completion_batch_size=BATCH,
                                    prefill_batch_size=min(8, BATCH))
@@ -120,8 +120,9 @@ class TunedModel:
             generator.close()
         return [self.tokenizer.decode(tokens[uid]).strip() for uid in uids]
 
-    def _tokens(self, text: str) -> list[int]:
-        """A chat's text as tokens, as mlx-lm's stream_generate makes them (no second BOS)."""
+    def prompt_tokens(self, messages: list[dict], system: str | None = None) -> list[int]:
+        """A chat up to the answer as tokens, as mlx-lm's stream_generate makes them (no second BOS)."""
+        text = format_chat(self.tokenizer, messages, system)
         bos = self.tokenizer.bos_token
         return self.tokenizer.encode(text, add_special_tokens=bos is None or not text.startswith(bos))
 

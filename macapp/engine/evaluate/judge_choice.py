@@ -49,6 +49,12 @@ class Judge:
         return self.api_model
 
     @property
+    def where(self) -> str:
+        """'on this Mac' for an MLX model or a server here; 'at HOST' for one elsewhere."""
+        host = base_url(self.endpoint).split("://")[-1].split("/")[0].rsplit(":", 1)[0] if self.endpoint else ""
+        return "on this Mac" if host in ("", "127.0.0.1", "localhost", "[::1]", "0.0.0.0") else f"at {host}"
+
+    @property
     def workers(self) -> int:
         return SERVER_WORKERS if self.endpoint else 1
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 PICKS_FILE = "picks.jsonl"
-CHOICES = {"A": "A is better", "B": "B is better", "same": "Same", "both_bad": "Both bad"}
+CHOICES = {"A": "A is better", "B": "B is better", "same": "As good", "both_bad": "Both bad"}
 OUTCOME = {"tuned": "tuned", "base": "base", "same": "tie", "both_bad": "tie"}  # a pick as a judge's outcome
 
 

@@ -140,7 +140,8 @@ def _verdict_cells(item: dict, picked: dict) -> str:
     judged = item.get("judge")
     if judged:
         outcome = judged["outcome"]
-        judge = (f'<td data-sort="{verdict.OUTCOME_ORDER[outcome]}"><b>{verdict.OUTCOME_WORDS[outcome]}</b><br>'
+        judge = (f'<td class="judged" data-sort="{verdict.OUTCOME_ORDER[outcome]}">'
+                 f'<b>{verdict.OUTCOME_WORDS[outcome]}</b><br>'
                  f'<span class="muted">{html.escape(judged.get("reason", ""))}</span></td>')
     else:
         judge = '<td data-sort="-3">' + ("Also in training: not judged" if item.get("in_training") else "–") + "</td>"
@@ -189,7 +190,7 @@ table { border-collapse: collapse; } th, td { text-align: left; padding: 6px 10p
   border-left: 6px solid #8a8f98; } .verdict h2 { margin-top: 14px; } .verdict p { margin: 6px 0; }
 .verdict.better { border-color: #1f8a3b; background: #eef8f0; } .verdict.worse { border-color: #c62828;
   background: #fdf0f0; } .verdict.unclear, .verdict.same { border-color: #d08a00; background: #fdf7ea; }
-.tips-head { font-weight: 600; }
+.tips-head { font-weight: 600; } .examples td.judged { min-width: 200px; }
 """
 
 SORT_SCRIPT = """

@@ -99,7 +99,8 @@ def figure(key: str, value) -> str:
 def change_text(key: str, value: float) -> str:
     """A difference tuned - base: shares in percentage points."""
     if key in SHARES:
-        return f"{value * 100:+.0f} points"
+        points = round(value * 100)
+        return "no change" if not points else f"{points:+d} point{'s' if abs(points) != 1 else ''}"
     return f"{'+' if value > 0 else ''}{figure(key, value)}"
 
 

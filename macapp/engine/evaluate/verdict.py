@@ -17,6 +17,7 @@ LEVEL = 0.95
 MOST_PICKS_FOR_AGREEMENT = 10  # fewer picks than this tell little about a judge
 TRUSTED_AGREEMENT = 0.70
 FEW_EXAMPLES = 200  # trained on fewer examples than this: more data is the first thing to try
+FEW_DECIDED = 5  # questions where the judge chose one: below this a share of them says nothing
 SMALL_MODEL = 1.5e9  # parameters
 
 
@@ -95,8 +96,8 @@ class Tally:
         a tie), unread (no reply could be read) or none (nothing judged)."""
         if not self.judged:
             return "unread" if self.unread else "none"
-        if not self.decided:
-            return "same"
+        if not self.decided:  # all ties: "no difference" only from enough questions
+            return "same" if self.judged >= MOST_PICKS_FOR_AGREEMENT else "unclear"
         low, high = self.interval()
         return "better" if low > 0.5 else "worse" if high < 0.5 else "unclear"
 
@@ -133,15 +134,24 @@ def agreement(pairs: list[tuple[str, str]]) -> dict | None:
 def agreement_words(agreed: dict | None) -> str:
     if not agreed or not agreed["enough"]:
         have = agreed["count"] if agreed else 0
-        return (f"Pick the better answer yourself on {MOST_PICKS_FOR_AGREEMENT} questions or more to see whether the "
-                f"judge agrees with you ({have} so far).")
-    kappa = "" if agreed["kappa"] is None else f", kappa {agreed['kappa']:.2f}"
+        return (f"Pick the better answer yourself (in the window: Test, Score and judge) on {MOST_PICKS_FOR_AGREEMENT} "
+                f"judged questions or more to see whether the judge agrees with you ({have} so far).")
+    value = agreed["kappa"]
+    kappa = "" if value is None else (f"; beyond chance, kappa {round(value, 2) + 0.0:.2f}, where 0 is "
+                                      "chance and 1 full agreement")
     said = (f"Your own picks agreed with the judge on {agreed['agree']} of {agreed['count']} "
             f"({percent(agreed['share'])}{kappa}).")
     if not agreed["trusted"]:
         said += (f" That is under {percent(TRUSTED_AGREEMENT)}: do not trust this judge for this task. Trust your own "
                  "picks, or choose a larger judge model.")
     return said
+
+
+def size_words(parameters: float) -> str:
+    """0.5 billion, 135 million, 760 thousand."""
+    if parameters >= 1e9:
+        return f"{parameters / 1e9:.1f} billion"
+    return f"{parameters / 1e6:.0f} million" if parameters >= 1e6 else f"{parameters / 1e3:.0f} thousand"
 
 
 def advice(facts: dict) -> list[str]:
@@ -155,7 +165,7 @@ def advice(facts: dict) -> list[str]:
         tips.append(f"It trained on {words.count(facts['train_examples'], 'example')}. Add more of your own, or make "
                     "more with a local model (step 2).")
     if facts.get("parameters") and facts["parameters"] < SMALL_MODEL:
-        tips.append(f"The model is small ({facts['parameters'] / 1e9:.1f} billion parameters) for a task like this. "
+        tips.append(f"The model is small ({size_words(facts['parameters'])} parameters) for a task like this. "
                     "Try a larger model that fits this Mac.")
     return tips or ["Train for more passes, or check that your examples show the answers you want."]
 
@@ -191,18 +201,26 @@ def card(report: dict | None, picks: dict | None = None) -> Card:
         return _without_judge(report or {}, items, picks)
     judged = [item["judge"]["outcome"] for item in items if item.get("judge")]
     tally = Tally.of(judged, sum(bool(item.get("in_training")) for item in items))
-    lines = [f"{tally_words(tally)} (judged by {judge['name']} on this Mac)."]
-    if tally.decided:
+    lines = [f"{tally_words(tally)} (judged by {judge['name']} {judge.get('where', 'on this Mac')})."]
+    if tally.decided >= FEW_DECIDED:
         lines.append(f"Where the judge chose one, the fine-tuned model won {percent(tally.better / tally.decided)} "
                      f"({interval_words(*tally.interval())}).")
+    elif tally.decided:
+        lines.append(f"The judge preferred one answer on only {words.count(tally.decided, 'question')}: too few to "
+                     "say which model is better.")
     if tally.unread:
         lines.append(f"The judge's reply could not be read for {words.count(tally.unread, 'question')}: counted as "
                      "no verdict, never as a win.")
     if tally.left_out:
         lines.append(f"{words.count(tally.left_out, 'question')} of the test set left out: also in the training "
                      "data, so they would measure memory.")
-    agreed = agreement(_pick_pairs(items, picks))
+    pairs = _pick_pairs(items, picks)
+    agreed = agreement(pairs)
     lines.append(agreement_words(agreed))
+    if agreed and agreed["enough"] and not agreed["trusted"]:
+        mine = Tally.of(person for person, _ in pairs)
+        lines.append(f"Your picks: fine-tuned better on {mine.better}, original better on {mine.worse}, as good on "
+                     f"{mine.same}.")
     return _finish(Card(tally.call(), HEADLINES[tally.call()], lines, agreement=agreed), report)
 
 
@@ -221,7 +239,7 @@ def _without_judge(report: dict, items: list[dict], picks: dict) -> Card:
     if by_check:
         tally = Tally.of(by_check, len(items) - len(held_out))
         lines = [f"{tally_words(tally)} (judged by your check: the answer {report['check']['description']})."]
-        if tally.decided:
+        if tally.decided >= FEW_DECIDED:
             lines.append(f"Where only one passed, it was the fine-tuned model's in "
                          f"{percent(tally.better / tally.decided)} ({interval_words(*tally.interval())}).")
         lines.append("Choose a judge model to compare the answers on more than the check.")

@@ -63,16 +63,16 @@ BARS = {"f32": Bar(0.97, 0.01), "f16": Bar(0.97, 0.01), "bf16": Bar(0.97, 0.01),
         "Q6_K": Bar(0.93, 0.04), "Q5_K_M": Bar(0.90, 0.06), "Q4_K_M": Bar(0.85, 0.10)}
 
 
-def open_gguf(path, n_ctx: int = MAX_LENGTH, vocab_only: bool = False):
-    """llama.cpp's model for a GGUF file, keeping the logits of every position."""
+def open_gguf(path, n_ctx: int = MAX_LENGTH, vocab_only: bool = False, every_position: bool = True):
+    """llama.cpp's model for a GGUF file, keeping the logits of every position unless told not to."""
     try:
         from llama_cpp import Llama
     except ImportError:
         raise ExportError("llama.cpp's Python package is not installed, so the GGUF cannot be checked. Install it "
                           "with: pip install 'tailor[export]'.") from None
     try:
-        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, logits_all=not vocab_only,
-                     vocab_only=vocab_only, verbose=False, seed=0)
+        return Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, vocab_only=vocab_only,
+                     logits_all=every_position and not vocab_only, verbose=False, seed=0)
     except ValueError as error:
         raise ExportError(f"llama.cpp cannot load {Path(path).name}: {error}. The file is not a model llama.cpp "
                           "can run.") from None

@@ -52,10 +52,16 @@ def create(name: str) -> Path:
 
 
 def find(run: str) -> Path:
-    """A run folder from its id or its path."""
+    """A run folder from its id, its path, or the name it was given (`tailor train --name`) when one run has it."""
     for candidate in (Path(run).expanduser(), runs_root() / run):
         if (candidate / "config.yaml").exists():
             return candidate
+    named = sorted(runs_root().glob(f"*-{run}")) if run and "/" not in run and runs_root().is_dir() else []
+    named = [folder for folder in named if (folder / "config.yaml").exists()]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise RunError(f"{len(named)} runs are named {run!r}: {', '.join(f.name for f in named)}. Give the whole id.")
     raise RunError(f"No run {run!r}. `tailor runs` lists the runs there are.")
 
 

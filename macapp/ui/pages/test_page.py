@@ -89,8 +89,8 @@ class TestPage(Page):
         self.pick.set_enabled(False)
         layout.addWidget(self.prompt)
         layout.addLayout(row)
+        layout.addWidget(self.pick)  # above the answers: always in sight, however long they are
         layout.addWidget(answers_box, 1)
-        layout.addWidget(self.pick)
         return tab
 
     def _place_panes(self) -> None:

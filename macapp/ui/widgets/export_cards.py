@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QPl
 
 from ... import jobs
 from ...engine import bundle
+from ...engine.evaluate import report as reports
 from ...engine.export import gguf_tools, ollama
 from ...engine.models import models
 from ...engine.runs import events as ev
@@ -152,6 +153,51 @@ class GgufCard(ExportCard):
                                    ("4-bit, Q4_K_M: a quarter of the size, for 8–16 GB Macs", "Q4_K_M")))
         self.options.addWidget(self.outtype)
         self.options.addStretch(1)
+        self.check_job = Job(self)
+        self.check_job.event.connect(self._checking)
+        self.check_job.ended.connect(self._checked)
+        self.check_button = QPushButton("Check the exported model")
+        self.check_button.setToolTip("Ask the GGUF your held-out questions in llama.cpp, with the settings of your "
+                                     "last scoring, and see whether it answers as the model you tested did.")
+        self.check_button.clicked.connect(self.check)
+        self.check_button.hide()
+        self.options.addWidget(self.check_button)
+        self.gguf: str | None = None  # the file made for the run shown
+
+    def show_run(self, run_name: str) -> None:
+        super().show_run(run_name)
+        if self.check_job.running:
+            self.check_job.cancel()
+        self.gguf = None
+        self.check_button.hide()
+
+    def check(self) -> None:
+        """The exported GGUF asked the held-out questions, with the sampling of the run's last scoring."""
+        if not self.gguf or self.check_job.running:
+            return
+        saved = reports.read(self.page.plan.run_dir) or {}
+        self.check_button.setEnabled(False)
+        self.progress.show()
+        self.say("Asking your tested model and then the GGUF the held-out questions\u2026")
+        self.check_job.start(jobs.CheckExportJob(run=str(jobs.scratch_folder("check-export")),
+                                                 source=str(self.page.plan.run_dir), gguf=self.gguf,
+                                                 checkpoint=self.page.adapter.currentData() or "last",
+                                                 sampling=saved.get("sampling")))
+
+    def _checking(self, event: dict) -> None:
+        if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):
+            self.say(event["message"])
+
+    def _checked(self, event: dict) -> None:
+        self.check_button.setEnabled(True)
+        self.progress.hide()
+        result = event.get("result") or {}
+        if event["type"] != ev.DONE:
+            self.say(failure_words("Could not check the GGUF", event, self, "checking"), BAD)
+        elif result.get("stopped"):
+            self.say("Stopped before the check ended.")
+        else:
+            self.say(result["words"], GOOD if result["alike"] >= 0.8 * result["count"] else BAD)
 
     def start(self) -> None:
         missing = gguf_tools.missing_tools()
@@ -186,6 +232,8 @@ class GgufCard(ExportCard):
         self.say("\n".join(lines + ollama_lines(result, name)), GOOD)
         self.status.setToolTip(measured["words"] if measured else "")  # the figures, for the curious
         self.page.open_button.show()
+        self.gguf = result["path"]
+        self.check_button.show()
 
 
 def ollama_lines(result: dict, name: str) -> list[str]:

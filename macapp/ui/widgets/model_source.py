@@ -85,7 +85,9 @@ class ModelSource(QWidget):
         return self.options[index] if index is not None and index < len(self.options) else None
 
     def _chosen(self) -> None:
-        self.address.setVisible(TYPED in (self._option() or {}))
+        typed = TYPED in (self._option() or {})
+        self.address.setVisible(typed)
+        self.status.setVisible(not typed)  # what the look found says nothing of an address typed in
 
     def choose(self, recipe: dict) -> None:
         """Show the model a kept recipe used (a resumed job goes on with it unless another is chosen); before the

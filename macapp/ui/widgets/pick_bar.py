@@ -13,7 +13,7 @@ class PickBar(QWidget):
     picked = Signal(str)  # a key of picks.CHOICES
     reveal = Signal()
 
-    def __init__(self, scope: QWidget, parent=None):
+    def __init__(self, scope: QWidget, reveal_words: str = "Show which is which", parent=None):
         """Keys 1 to 4 pick while the focus is within `scope` (the answers shown, not a box being typed in)."""
         super().__init__(parent)
         row = QHBoxLayout(self)
@@ -24,14 +24,15 @@ class PickBar(QWidget):
         self.buttons = {}
         for number, (choice, words) in enumerate(CHOICES.items(), start=1):
             button = QPushButton(words)
-            button.setToolTip(f"Key {number}")
+            button.setToolTip(f"Key {number}" + (": neither is good (counted as as good when compared with the judge)"
+                                                  if choice == "both_bad" else ""))
             button.clicked.connect(lambda _=False, c=choice: self.picked.emit(c))
             QShortcut(QKeySequence(str(number)), scope, activated=button.click, context=Qt.WidgetWithChildrenShortcut)
             row.addWidget(button)
             self.buttons[choice] = button
-        self.show_sides = QPushButton("Show which is which")
+        self.show_sides = QPushButton(reveal_words)
         self.show_sides.setFlat(True)
-        self.show_sides.setStyleSheet("color: #2f6fdf;")
+        self.show_sides.setStyleSheet("QPushButton { color: #2f6fdf; } QPushButton:disabled { color: #a0a0a5; }")
         self.show_sides.clicked.connect(self.reveal)
         row.addWidget(self.show_sides)
         self.said = QLabel()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout,
                                QWidget)
 
 from ... import jobs
@@ -35,6 +35,7 @@ class ScorePanel(QWidget):
         self.form = form
         self.run_dir = None
         self.prompts: str | None = None
+        self.given: str | None = None  # the prompts the task brings (the demo's comments), unless the person chose
         self.report_path: str | None = None
         self.job = Job(self)
         self.job.event.connect(self._event)
@@ -94,10 +95,10 @@ class ScorePanel(QWidget):
         criteria_row.addWidget(self.criteria, 1)
         for widget in (self.score_button, self.stop_button, self.report_button):
             criteria_row.addWidget(widget)
-        tables = QSplitter(Qt.Vertical)
-        tables.addWidget(self.summary)
-        tables.addWidget(self.items)
-        tables.setSizes([200, 400])
+        # every question first: the verdict card above already sums the scores up
+        self.tables = QTabWidget()
+        self.tables.addTab(self.items, "Every question")
+        self.tables.addTab(self.summary, "Scores")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(source_row)
@@ -106,26 +107,44 @@ class ScorePanel(QWidget):
         layout.addLayout(criteria_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(tables, 1)
+        layout.addWidget(self.tables, 1)
 
     def set_run(self, run_dir, prompts: str | None = None, check: dict | None = None) -> None:
-        """Score this run; the demo brings its own prompts and check. Another run's scores are never shown
-        for it: its own last scores, if it has some, or nothing."""
+        """Score this run; the demo brings its own prompts and check. Another run's scores are never shown for it:
+        its own last scores, if it has some, or nothing. The prompts, check and judge of its last scoring are chosen
+        again; what the person chooses stays chosen while the run is shown."""
         run_dir = Path(run_dir) if run_dir else None
-        if run_dir != self.run_dir:
-            if self.job.running:
-                self.job.cancel()  # scores of the run shown before are no longer wanted
-                self._busy(False)
-                self.progress.hide()
-            self._show_report(run_dir)
-        self.run_dir = run_dir
         if run_dir is not None and not self.judge.options and self.judge.again.isEnabled():
             self.judge.look()
-        self.use_test.setVisible(bool(self.run_dir and (self.run_dir / "data" / "test.jsonl").exists()))
-        self.set_prompts(prompts)
-        if check:
-            self.check.setCurrentIndex(self.check.findData(check["kind"]))
-            self.check_text.setText(check["value"])
+        if run_dir == self.run_dir:
+            if self.prompts == self.given:  # not chosen by the person: the task's own prompts, as they are now
+                self.set_prompts(prompts)
+            self.given = prompts
+            return
+        self.given = prompts
+        if self.job.running:
+            self.job.cancel()  # scores of the run shown before are no longer wanted
+            self._busy(False)
+            self.progress.hide()
+        self.run_dir = run_dir
+        saved = self._show_report(run_dir) or {}
+        self._restore(saved)
+        self.use_test.setVisible(bool(run_dir and (run_dir / "data" / "test.jsonl").exists()))
+        kept = saved.get("prompts")
+        self.set_prompts(kept if kept and Path(kept).is_file() else prompts)
+        check = saved.get("check") if saved else check
+        self.check.setCurrentIndex(max(self.check.findData(check["kind"] if check else None), 0))
+        self.check_text.setText(check["value"] if check else "")
+
+    def _restore(self, saved: dict) -> None:
+        """The judge and what matters of the run's last scoring, so scoring again judges as it did."""
+        judged = (saved.get("judge") or {}).get("choice")
+        if judged:
+            self.judge.choose(judged)
+            self.criteria.setText(judged.get("criteria") or CRITERIA)
+        if saved:  # the person chose whether to judge when they last scored this run
+            self.judged.setChecked(bool(judged))
+            self.judge_touched = True
 
     def set_prompts(self, prompts: str | None) -> None:
         self.prompts = prompts
@@ -199,7 +218,8 @@ class ScorePanel(QWidget):
         self._show_report(self.run_dir, keep_status=True)
         self.status.setText(f"Done. The report is saved in the run folder: {self.report_path}")
 
-    def _show_report(self, run_dir: Path | None, keep_status: bool = False) -> None:
+    def _show_report(self, run_dir: Path | None, keep_status: bool = False) -> dict | None:
+        """Show the run's last scores and verdicts; the report they come from, or None."""
         self.report_path = None
         self.report_button.hide()
         self.summary.setRowCount(0)
@@ -209,17 +229,18 @@ class ScorePanel(QWidget):
         saved = reports.read(run_dir) if run_dir else None
         self.changed.emit()
         if saved is None:
-            return
+            return None
         try:
             self.show_summary(saved["summary"], saved.get("check"))
             self.items.show_items(run_dir, saved["items"])
         except (KeyError, TypeError):
-            return  # an unreadable report is as good as none: scoring again writes a new one
+            return None  # an unreadable report is as good as none: scoring again writes a new one
         self.report_path = str(run_dir / "report.html")
         self.report_button.show()
         if not keep_status:
             self.status.setText(f"The scores of this run from {saved.get('created', 'earlier')}. Score again to "
                                 "replace them.")
+        return saved
 
     def show_summary(self, summary: dict, check: dict | None) -> None:
         rows = summary_rows(summary, check)
@@ -231,7 +252,6 @@ class ScorePanel(QWidget):
                 cell = QTableWidgetItem(text)
                 cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.summary.setItem(row, column, cell)
-        self.summary.setMinimumHeight(24 * len(rows) + self.summary.horizontalHeader().sizeHint().height() + 6)
 
     def _open_report(self) -> None:
         if self.report_path:

@@ -1,11 +1,13 @@
 """Every scored prompt with both answers, the judge's verdict and reason, and the person's own pick of the better one.
 
-Blind by default: until a row is picked its answers are "A" and "B" in an order fixed per pair, the judge's verdict is
-said in those letters, and the scores that would tell which is which wait. Picks go straight to the run's picks file.
+Blind by default: until a row is picked its answers are "A" and "B" in an order fixed per pair, and the judge's verdict
+and the scores that would tell which is which wait. The chosen row's answers show in full below the list, beside the
+pick bar. Picks go straight to the run's picks file.
 """
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ...engine.evaluate import picks
 from ...engine.evaluate.scores import SHORT_LABELS, item_keys, pair
@@ -14,6 +16,8 @@ from .pick_bar import PickBar
 
 SIDE_WORDS = {"base": "Original", "tuned": "Fine-tuned"}
 WAITS = "\u2013"
+HIDDEN = "Hidden until you pick"
+ROW_MOST = 66  # pixels: about three lines of an answer; the chosen row's answers show in full below
 
 
 class Number(QTableWidgetItem):
@@ -41,12 +45,21 @@ class ScoredList(QWidget):
         self.table.setSelectionMode(QTableWidget.SingleSelection)
         self.table.setWordWrap(True)
         self.table.itemSelectionChanged.connect(self._selected)
+        self.table.setMinimumHeight(200)
         self.blind = QCheckBox("Hide which answer is which until I pick")
         self.blind.setChecked(True)
         self.blind.toggled.connect(self._fill)
-        self.bar = PickBar(self.table)
+        self.bar = PickBar(self.table, "Show which is which on every row")
         self.bar.picked.connect(self._pick)
         self.bar.reveal.connect(lambda: self.blind.setChecked(False))
+        self.titles = [QLabel("Answer A"), QLabel("Answer B")]
+        self.full = [QPlainTextEdit(readOnly=True), QPlainTextEdit(readOnly=True)]
+        answers = QGridLayout()
+        for column, (title, text) in enumerate(zip(self.titles, self.full)):
+            title.setStyleSheet("font-weight: 600;")
+            text.setMaximumHeight(110)
+            answers.addWidget(title, 0, column)
+            answers.addWidget(text, 1, column)
         top = QHBoxLayout()
         top.addWidget(self.blind)
         top.addStretch(1)
@@ -55,6 +68,7 @@ class ScoredList(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.bar)
+        layout.addLayout(answers)
 
     def show_items(self, run_dir, items: list[dict]) -> None:
         self.run_dir, self.items = run_dir, items
@@ -89,7 +103,7 @@ class ScoredList(QWidget):
                 cell = QTableWidgetItem(text)
                 cell.setData(Qt.UserRole, row)
                 self.table.setItem(row, column, cell)
-            self.table.setItem(row, 4, self._judge_cell(item, order, hidden))
+            self.table.setItem(row, 4, self._judge_cell(item, hidden))
             self.table.setItem(row, 5, self._pick_cell(item))
             for offset, key in enumerate(keys):
                 shown = None if hidden else pair(item, key)
@@ -99,18 +113,19 @@ class ScoredList(QWidget):
             header.resizeSection(column, 190)
         header.resizeSection(4, 220)
         self.table.resizeRowsToContents()
+        for row in range(self.table.rowCount()):
+            self.table.setRowHeight(row, min(self.table.rowHeight(row), ROW_MOST))
         self.table.setSortingEnabled(True)
         self._selected()
 
-    def _judge_cell(self, item: dict, order: tuple[str, str], hidden: bool) -> QTableWidgetItem:
+    def _judge_cell(self, item: dict, hidden: bool) -> QTableWidgetItem:
         judged = item.get("judge")
         if not judged:
             return Number("Also in training: not judged" if item.get("in_training") else WAITS, -3)
+        if hidden:  # the judge's verdict would tell which answer is which, and sway the pick
+            return Number(HIDDEN, -2.5)
         outcome = judged["outcome"]
-        words = OUTCOME_WORDS[outcome]
-        if hidden and outcome in ("base", "tuned"):
-            words = f"{'AB'[order.index(outcome)]} better"
-        cell = Number(f"{words}: {judged.get('reason', '')}", OUTCOME_ORDER[outcome] if not hidden else 0)
+        cell = Number(f"{OUTCOME_WORDS[outcome]}: {judged.get('reason', '')}", OUTCOME_ORDER[outcome])
         cell.setToolTip(judged.get("reason", ""))
         return cell
 
@@ -132,6 +147,11 @@ class ScoredList(QWidget):
         said = f"{picked} of {len(self.items)} picked." if self.items else ""
         self.bar.set_enabled(item is not None and bool(item.get("key")),
                              said if item is not None else f"Choose a row to pick its better answer. {said}")
+        order = self._order(item) if item else ("base", "tuned")
+        named = item is not None and not self._hidden(item)
+        for letter, title, text, side in zip("AB", self.titles, self.full, order):
+            title.setText(f"Answer {letter}" + (f": {SIDE_WORDS[side].lower()} model" if named else ""))
+            text.setPlainText(item[side]["answer"] if item else "")
 
     def _pick(self, choice: str) -> None:
         item = self._current()

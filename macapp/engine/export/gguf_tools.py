@@ -2,6 +2,7 @@
 installed (and installing them), and how large a GGUF will be. Plain, for the window too; gguf.py writes the GGUF.
 """
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -9,7 +10,10 @@ import platform
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
+
+import psutil
 
 from .. import bundle, waiting
 from ..errors import Stopped
@@ -105,18 +109,33 @@ def install(report=lambda event: None, should_stop=lambda: False) -> dict:
     return {"installed": export_requirements()}
 
 
+def _running(processes: list) -> list:
+    """Those of `processes` that still run (a process that ended but was not yet reaped has ended)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
 def _end_group(process: subprocess.Popen) -> None:
     """End a process and those it started, as Ctrl-C would (pip then removes its build folders), and for good if they
-    have not ended in ten seconds."""
-    for which, wait in ((signal.SIGINT, 10), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, which)
-            process.wait(timeout=wait)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    have not all ended in ten seconds; returns once every one has ended, the compiler pip ran included."""
+    try:
+        members = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        os.killpg(process.pid, signal.SIGINT)
+    except (psutil.NoSuchProcess, ProcessLookupError):
+        return
+    deadline = time.monotonic() + 10
+    while _running(members) and time.monotonic() < deadline:
+        time.sleep(waiting.POLL / 2)
+    for member in _running(members):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    process.wait()
 
 
 def converter(script: str | None = None) -> list[str]:

@@ -18,7 +18,7 @@ class PickBar(QWidget):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        self.question = QLabel("Which answer is better?")
+        self.question = QLabel("Which answer is better?", wordWrap=True)
         self.question.setStyleSheet("font-weight: 600;")
         row.addWidget(self.question)
         self.buttons = {}
@@ -30,12 +30,11 @@ class PickBar(QWidget):
             QShortcut(QKeySequence(str(number)), scope, activated=button.click, context=Qt.WidgetWithChildrenShortcut)
             row.addWidget(button)
             self.buttons[choice] = button
-        self.show_sides = QPushButton(reveal_words)
-        self.show_sides.setFlat(True)
-        self.show_sides.setStyleSheet("QPushButton { color: #2f6fdf; } QPushButton:disabled { color: #a0a0a5; }")
-        self.show_sides.clicked.connect(self.reveal)
+        self.show_sides = QLabel(f"<a href=\"reveal\">{reveal_words}</a>", wordWrap=True)  # a link wraps; a button not
+        self.show_sides.linkActivated.connect(lambda _link: self.reveal.emit())
         row.addWidget(self.show_sides)
-        self.said = QLabel()
+        self.said = QLabel(wordWrap=True)  # wraps rather than widen the window
+        self.said.setMinimumWidth(80)
         self.said.setStyleSheet("color: #6e6e73;")
         row.addWidget(self.said, 1)
 

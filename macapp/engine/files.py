@@ -63,3 +63,36 @@ def file_digest(path: Path) -> dict:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return {"bytes": Path(path).stat().st_size, "sha256": digest.hexdigest()}
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The whole lines of a log. A last line without its end (being written now, or cut short by a kill) is left out,
+    and so is such a line that a later append closed; the file is never changed, since the worker may be writing."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line cut short by a kill, ended by the next append
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def append_line(path: Path, record: dict) -> None:
+    """Add one JSON line to a log in a single write, and sync it: a kill never loses a whole one. After a line a kill cut short
+    the new one starts on a line of its own, so it is read whole."""
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(handle).st_size
+        if size and os.pread(handle, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(handle, line)
+        os.fsync(handle)
+    finally:
+        os.close(handle)

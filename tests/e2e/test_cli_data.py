@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from macapp.engine.check import blas
-from macapp.engine.data import made_data
+from macapp.engine import files
 from macapp.engine.models import demo
 from tests.bad_inputs import BAD_INPUTS, CHAT, FIXED_BY_TAILOR, MISSING_COLUMN
 from tests.helpers import tailor, write_jsonl
@@ -61,7 +61,7 @@ def synth_command(instructions, out, endpoint, *extra):
 
 
 def generated(out):
-    return made_data.read_lines(out / "examples.jsonl")  # a line a kill cut short is a broken line, left out
+    return files.read_lines(out / "examples.jsonl")  # a line a kill cut short is a broken line, left out
 
 
 def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):

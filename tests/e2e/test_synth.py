@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from macapp import exitcodes, jobs
-from macapp.engine.data import made_data, question_lists, synthesis
+from macapp.engine import files
+from macapp.engine.data import question_lists, synthesis
 from macapp.engine.data.recipe import Recipe
 from macapp.engine.models import demo
 from tests.engine.test_documents import write_docx, write_pdf
@@ -154,7 +155,7 @@ def lines(path: Path) -> list[dict]:
 
 
 def assert_each_index_once(folder: Path, count: int) -> list[dict]:
-    rows = made_data.read_lines(folder / "examples.jsonl")  # a line a kill cut short is a broken line, left out
+    rows = files.read_lines(folder / "examples.jsonl")  # a line a kill cut short is a broken line, left out
     assert sorted(r["index"] for r in rows) == list(range(count))
     assert len(lines(folder / "dataset.jsonl")) == count
     return rows

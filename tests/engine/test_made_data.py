@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from macapp.engine import files
 from macapp.engine.data import endpoints, made_data, question_lists, synthesis
 from macapp.engine.data.chat_sources import EndpointChat, ServerLost
 from macapp.engine.data.made_data import Example
@@ -37,7 +38,7 @@ def test_flags_empty_cut_long_and_repeated():
 
 def write_examples(folder, count, source=None):
     for index in range(count):
-        made_data.append(folder / made_data.EXAMPLES, {"index": index, "messages": chat(f"Question {index}?", "A."),
+        files.append_line(folder / made_data.EXAMPLES, {"index": index, "messages": chat(f"Question {index}?", "A."),
                                                        "finish": ["stop"], **({"source": source} if source else {})})
 
 
@@ -84,9 +85,9 @@ def test_a_line_cut_by_a_kill_is_left_out_and_the_next_is_read_whole(tmp_path):
     with open(path, "a") as handle:
         handle.write('{"index": 2, "messa')  # what a kill in the middle of a write leaves
     cut = path.read_bytes()
-    assert [line["index"] for line in made_data.read_lines(path)] == [0, 1]
+    assert [line["index"] for line in files.read_lines(path)] == [0, 1]
     assert path.read_bytes() == cut  # a reader never changes the file: the worker may be writing its line
-    made_data.append(path, {"index": 2, "messages": chat("Again?", "Yes."), "finish": ["stop"]})  # the window
+    files.append_line(path, {"index": 2, "messages": chat("Again?", "Yes."), "finish": ["stop"]})  # the window
     assert [e.index for e in made_data.read(tmp_path)] == [0, 1, 2]
 
 
@@ -101,7 +102,7 @@ def test_a_worker_beginning_ends_the_line_its_predecessor_was_killed_writing(tmp
     made_data.repair(path)  # a whole file is left as it is
     assert path.read_bytes() == ended
     assert made_data.indexes_written(tmp_path) == {0, 1}  # the cut one is made again
-    made_data.append(path, {"index": 2, "messages": chat("Again?", "Yes."), "finish": ["stop"]})
+    files.append_line(path, {"index": 2, "messages": chat("Again?", "Yes."), "finish": ["stop"]})
     assert [e.index for e in made_data.read(tmp_path)] == [0, 1, 2]
 
 
@@ -294,8 +295,8 @@ def test_a_server_lost_while_writing_questions_keeps_them_and_says_so(tmp_path, 
 
 def test_what_a_job_has_made_is_counted_in_words(tmp_path):
     assert made_data.made_words(tmp_path) == "nothing made yet" and not made_data.has_made(tmp_path)
-    made_data.append(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 0, "questions": ["a?", "b?"]})
-    made_data.append(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 1, "questions": ["c?"]})
+    files.append_line(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 0, "questions": ["a?", "b?"]})
+    files.append_line(tmp_path / made_data.QUESTIONS_WRITTEN, {"step": 1, "questions": ["c?"]})
     assert made_data.made_words(tmp_path) == "3 questions written, no examples yet" and made_data.has_made(tmp_path)
-    made_data.append(tmp_path / made_data.EXAMPLES, {"index": 0, "finish": ["stop"], "messages": chat("a?", "A.")})
+    files.append_line(tmp_path / made_data.EXAMPLES, {"index": 0, "finish": ["stop"], "messages": chat("a?", "A.")})
     assert made_data.made_words(tmp_path) == "1 example"

@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QDialog
 
+from macapp.engine import files
 from macapp.engine.data import made_data
 from macapp.ui.make_data_dialog import MakeDataDialog
 from tests.helpers import QuietHandler, local_server
@@ -45,7 +46,7 @@ def kept_job(name: str, chats) -> Path:
     folder = made_data.new_folder(name)
     (folder / made_data.RECIPE).write_text(json.dumps({"way": "topic", "topic": name, **DEMO}))
     for index, (question, answer, finish_reason) in enumerate(chats):
-        made_data.append(folder / made_data.EXAMPLES, {"index": index, "finish": [finish_reason], "messages": [
+        files.append_line(folder / made_data.EXAMPLES, {"index": index, "finish": [finish_reason], "messages": [
             {"role": "user", "content": question}, {"role": "assistant", "content": answer}]})
     return folder
 
@@ -103,7 +104,7 @@ def test_paused_resumed_in_another_window_and_nothing_made_twice(qtbot, dialog, 
     again.earlier.activated.emit(row)
     assert "many.txt" in again.summary.text() and again.what.isHidden() and "Paused with" in again.status.text()
     assert finish(qtbot, again)["type"] == "done"
-    indexes = [line["index"] for line in made_data.read_lines(folder / made_data.EXAMPLES)]
+    indexes = [line["index"] for line in files.read_lines(folder / made_data.EXAMPLES)]
     assert sorted(indexes) == list(range(6))
 
 
@@ -136,7 +137,7 @@ def test_filters_show_what_looks_wrong_and_delete_it_together(qtbot, dialog, app
     dialog.table.table.selectionModel().select(dialog.table.table.model().index(1, 0),
                                                QItemSelectionModel.Select | QItemSelectionModel.Rows)
     assert dialog.table.delete_button.text() == "Delete 2 selected"
-    made_data.append(folder / made_data.EXAMPLES, {"index": 9, "finish": ["stop"], "messages": [
+    files.append_line(folder / made_data.EXAMPLES, {"index": 9, "finish": ["stop"], "messages": [
         {"role": "user", "content": "Q new?"}, {"role": "assistant", "content": "New."}]})
     dialog.table.refresh()  # more came while two were selected: both stay selected
     assert dialog.table.table.rowCount() == 3 and dialog.table.delete_button.text() == "Delete 2 selected"

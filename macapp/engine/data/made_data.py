@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import words
-from ..files import data_home, write_text_atomic
+from ..files import append_line, data_home, read_lines, write_text_atomic
 from ..runs import runs
 from .recipe import Recipe
 
@@ -68,24 +68,6 @@ def new_folder(name: str) -> Path:
     return folder
 
 
-def read_lines(path: Path) -> list[dict]:
-    """The whole lines of a log. A last line without its end (being written now, or cut short by a kill) is left out,
-    and so is such a line that a later append closed; the file is never changed, since the worker may be writing."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    found = []
-    for line in data[: data.rfind(b"\n") + 1].splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:  # a line cut short by a kill, ended by the next append
-            continue
-        if isinstance(record, dict):
-            found.append(record)
-    return found
-
-
 def repair(path: Path) -> None:
     """End a last line a kill left without its end, so it is a whole broken line that `read_lines` skips (its index is
     made again). Only appended to, never cut: the window may append an edit at the same moment, and it is kept."""
@@ -98,21 +80,6 @@ def repair(path: Path) -> None:
         if size and os.pread(handle, 1, size - 1) != b"\n":  # a line appended meanwhile just gets an empty one
             os.write(handle, b"\n")
             os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def append(path: Path, record: dict) -> None:
-    """Add one line in a single write, and sync it: a kill never loses a whole one. After a line a kill cut short
-    the new one starts on a line of its own, so it is read whole."""
-    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(handle).st_size
-        if size and os.pread(handle, 1, size - 1) != b"\n":
-            line = b"\n" + line
-        os.write(handle, line)
-        os.fsync(handle)
     finally:
         os.close(handle)
 
@@ -165,13 +132,13 @@ def edit(folder, example: Example, contents: list[str]) -> Example:
     version."""
     messages = [{**message, "content": text.strip()} for message, text in zip(example.messages, contents)]
     changed = Example(example.index, messages, example.finish, example.source, edited=True)
-    append(Path(folder) / EXAMPLES, changed.line())
+    append_line(Path(folder) / EXAMPLES, changed.line())
     return changed
 
 
 def delete(folder, indexes) -> None:
     for index in indexes:
-        append(Path(folder) / EXAMPLES, {"index": index, "deleted": True})
+        append_line(Path(folder) / EXAMPLES, {"index": index, "deleted": True})
 
 
 def save_dataset(folder) -> tuple[Path, int]:

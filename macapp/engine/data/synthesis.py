@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import words
 from ..errors import DataError, InputError, Problem, RunFailed, Stopped
-from ..files import write_json_atomic, write_text_atomic
+from ..files import append_line, read_lines, write_json_atomic, write_text_atomic
 from ..runs import events as ev
 from . import made_data, question_lists, workbooks
 from .chat_sources import Refused, ServerLost, ServerTrouble, connect
@@ -162,13 +162,13 @@ class Making:
                 if found is None:
                     return None
             write_text_atomic(path, "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in found))
-        return made_data.read_lines(path)
+        return read_lines(path)
 
     def _progress(self, stage: str, done: int, total: int, words: str) -> None:
         self.report({"type": ev.PROGRESS, "stage": stage, "done": done, "total": total, "message": words})
 
     def _from_topic(self) -> list[dict] | None:
-        steps = made_data.read_lines(self.folder / PARTIAL)
+        steps = read_lines(self.folder / PARTIAL)
         distinct = question_lists.Distinct(q for step in steps for q in step["questions"])
         wanted, most = self.recipe.count, max(6, 3 * math.ceil(self.recipe.count / PER_REQUEST))
         kinds = f" {self.recipe.kinds.strip().rstrip('.')}." if self.recipe.kinds.strip() else ""
@@ -184,7 +184,7 @@ class Making:
             text, _ = self.ask([{"role": "user", "content": request}], 48 * PER_REQUEST)
             kept = [q for q in question_lists.parse(text)
                     if len(distinct.kept) < wanted and distinct.add(q)]
-            made_data.append(self.folder / PARTIAL, {"step": step, "questions": kept})
+            append_line(self.folder / PARTIAL, {"step": step, "questions": kept})
         if not distinct.kept:
             raise RunFailed("The model wrote no questions Tailor could read.",
                             fix="Try a larger model, or describe the topic differently.")
@@ -208,7 +208,7 @@ class Making:
 
     def _from_documents(self) -> list[dict] | None:
         passages = self._passages()
-        steps = made_data.read_lines(self.folder / PARTIAL)
+        steps = read_lines(self.folder / PARTIAL)
         distinct = question_lists.Distinct(q for step in steps for q in step["questions"])
         wanted = self.recipe.per_passage
         if not steps:  # before the first request: how much asking these documents mean
@@ -227,9 +227,9 @@ class Making:
                 self._left_out(passages[step]["where"], refused)
                 text = ""
             kept = [q for q in question_lists.parse(text)[:wanted] if distinct.add(q)]
-            made_data.append(self.folder / PARTIAL, {"step": step, "questions": kept})
+            append_line(self.folder / PARTIAL, {"step": step, "questions": kept})
         found = [{"instruction": q, "passage": line["step"], "source": passages[line["step"]]["where"]}
-                 for line in made_data.read_lines(self.folder / PARTIAL) for q in line["questions"]]
+                 for line in read_lines(self.folder / PARTIAL) for q in line["questions"]]
         if not found:
             raise RunFailed("The model wrote no questions Tailor could read on these documents.",
                             fix="Try a larger model.")
@@ -274,12 +274,12 @@ class Making:
                 messages, finishes = self.example(questions[index])
             except Refused as error:
                 refused = error
-                made_data.append(self.folder / made_data.EXAMPLES, {"index": index, "deleted": True,
+                append_line(self.folder / made_data.EXAMPLES, {"index": index, "deleted": True,
                                                                     "problem": error.reason})
                 self._left_out(f"question {index + 1}", error)
                 continue
             made = made_data.Example(index, messages, finishes, questions[index].get("source"))
-            made_data.append(self.folder / made_data.EXAMPLES, made.line())
+            append_line(self.folder / made_data.EXAMPLES, made.line())
             self.new += 1
         if refused and not made_data.read(self.folder):
             raise RunFailed(f"The model server refused every question: {refused.reason}",

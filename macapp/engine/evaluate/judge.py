@@ -7,8 +7,6 @@ data making's `chat_sources.connect` loads in the worker (judge_choice.py says w
 """
 
 import hashlib
-import json
-import os
 import re
 import threading
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 from .. import words
 from ..data.chat_sources import Refused, ServerLost, ServerTrouble, connect
 from ..errors import RunFailed
+from ..files import append_line, read_lines
 from ..runs import events as ev
 from ..runs.run_state import duration_words
 from .judge_choice import REPLY_TOKENS, Judge
@@ -80,23 +79,16 @@ def _call_key(judge: Judge, item: dict, first: str, second: str) -> str:
 
 
 class Judgements:
-    """The judge's replies kept in the run folder, one line each, appended and synced as they come."""
+    """The judge's replies kept in the run folder, one line each, appended and synced as they come (a line a crash
+    cut short is passed over: that pair is asked again)."""
 
     def __init__(self, path: Path):
-        self.path, self.lock, self.replies = Path(path), threading.Lock(), {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    reply = json.loads(line)
-                    self.replies[reply["key"]] = reply
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a crash: that pair is asked again
+        self.path, self.lock = Path(path), threading.Lock()
+        self.replies = {reply["key"]: reply for reply in read_lines(self.path) if "key" in reply}
 
     def add(self, reply: dict) -> None:
-        with self.lock, open(self.path, "a", encoding="utf-8") as file:
-            file.write(json.dumps(reply, ensure_ascii=False) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        with self.lock:
+            append_line(self.path, reply)
             self.replies[reply["key"]] = reply
 
 

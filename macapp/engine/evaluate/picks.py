@@ -5,10 +5,10 @@ Plain Python (no MLX): the window writes picks as they are made; the verdict com
 """
 
 import hashlib
-import json
-import os
 import time
 from pathlib import Path
+
+from ..files import append_line, read_lines
 
 PICKS_FILE = "picks.jsonl"
 CHOICES = {"A": "A is better", "B": "B is better", "same": "As good", "both_bad": "Both bad"}
@@ -39,25 +39,14 @@ def record(prompt: str, answers: dict, shown: tuple[str, str], choice: str, expe
 
 def add(run_dir, pick: dict) -> None:
     """Append one pick to the run's picks file, on disk before this returns (a later pick of the same pair wins)."""
-    with open(Path(run_dir) / PICKS_FILE, "a", encoding="utf-8") as file:
-        file.write(json.dumps(pick, ensure_ascii=False) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    append_line(Path(run_dir) / PICKS_FILE, pick)
 
 
 def read(run_dir) -> dict[str, dict]:
     """The latest pick of each pair, by key; a line cut short by a crash is passed over."""
-    picks = {}
-    path = Path(run_dir) / PICKS_FILE if run_dir else None
-    if path is None or not path.exists():
-        return picks
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            pick = json.loads(line)
-            picks[pick["key"]] = pick
-        except (ValueError, KeyError, TypeError):
-            continue
-    return picks
+    if not run_dir:
+        return {}
+    return {pick["key"]: pick for pick in read_lines(Path(run_dir) / PICKS_FILE) if "key" in pick}
 
 
 def preference_pairs(run_dir) -> list[dict]:

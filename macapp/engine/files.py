@@ -1,7 +1,7 @@
-"""Small file helpers every engine module shares: the data home and atomic writes.
+"""Small file helpers every engine module shares: the data home, atomic writes and synced line logs.
 
 A write goes to a temporary file beside the target and is renamed over it, so a crash never
-leaves half a file where a whole one is expected.
+leaves half a file where a whole one is expected; a log only grows, one synced line at a time.
 """
 
 import hashlib

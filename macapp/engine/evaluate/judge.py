@@ -64,13 +64,17 @@ def winner(choice: str | None, order: int) -> str | None:
 def outcome(first: dict, second: dict) -> dict:
     """One question's verdict from its two judgements: a side only when both orders name it."""
     sides = [winner(first["choice"], 0), winner(second["choice"], 1)]
-    if None in sides:
-        readable = next((j for j in (first, second) if j["choice"] is not None), None)
-        return {"outcome": "none", "reason": "The judge's reply could not be read: " + (first if readable is first
-                                                                                          else second)["reason"]}
+    if None in sides:  # what the judge said instead of a choice
+        unread = first if first["choice"] is None else second
+        return {"outcome": "none", "reason": "The judge's reply could not be read: " + unread["reason"]}
     if sides[0] != sides[1]:
         return {"outcome": "tie", "reason": SWAPPED}
     return {"outcome": sides[0], "reason": first["reason"] or second["reason"]}
+
+
+def _orders(item: dict) -> tuple:
+    """The two answers of a question as the judge sees them: the original first (order 0), then the tuned first."""
+    return (item["base"], item["tuned"]), (item["tuned"], item["base"])
 
 
 def _call_key(judge: Judge, item: dict, first: str, second: str) -> str:
@@ -99,7 +103,7 @@ def judge_items(items: list[dict], judge: Judge, store: Path, report=lambda even
     kept = Judgements(store)
     calls = []
     for item in items:
-        for order, (first, second) in enumerate(((item["base"], item["tuned"]), (item["tuned"], item["base"]))):
+        for first, second in _orders(item):
             key = _call_key(judge, item, first, second)
             if key not in kept.replies:
                 calls.append((key, request(item["prompt"], item.get("expected"), first, second, judge.criteria)))
@@ -107,8 +111,7 @@ def judge_items(items: list[dict], judge: Judge, store: Path, report=lambda even
         _ask_all(calls, judge, kept, len(items), report, should_stop)
     verdicts = []
     for item in items:
-        replies = [kept.replies[_call_key(judge, item, first, second)]
-                   for first, second in ((item["base"], item["tuned"]), (item["tuned"], item["base"]))]
+        replies = [kept.replies[_call_key(judge, item, first, second)] for first, second in _orders(item)]
         verdicts.append({**outcome(*replies), "key": answers_key(item["prompt"], item["base"], item["tuned"])})
     return verdicts
 

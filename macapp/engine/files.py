@@ -84,8 +84,8 @@ def read_lines(path: Path) -> list[dict]:
 
 
 def append_line(path: Path, record: dict) -> None:
-    """Add one JSON line to a log in a single write, and sync it: a kill never loses a whole one. After a line a kill cut short
-    the new one starts on a line of its own, so it is read whole."""
+    """Add one JSON line to a log in a single write, and sync it: a kill never loses a whole one. After a line a kill
+    cut short the new one starts on a line of its own, so it is read whole."""
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     handle = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:

@@ -40,6 +40,10 @@ def _print_report(report) -> None:
         print(f"{report.duplicates} examples repeat another{near}: the split leaves them out, or with --keep-repeats "
               f"keeps all {report.duplicates + report.repeat_groups} copies in training only; none is both trained "
               "on and held out")
+    if report.asked_again and "all" in report.splits:
+        print(f"{words.count(report.questions_asked_again, 'question')} asked more than once with different answers "
+              f"({report.asked_again} examples): the split trains on them all and keeps none for testing, so no "
+              "question is both trained on and tested")
     if report.overlap:
         print(f"{report.overlap} examples of your validation or test part are also in an earlier part: the split "
               "leaves them out of it")

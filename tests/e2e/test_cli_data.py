@@ -28,8 +28,8 @@ def test_inspect_exits_2_naming_the_place(case, tmp_path):
 
 
 def test_inspect_json_report_and_a_clean_file(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [CHAT, {"messages": CHAT["messages"][:1] + [
-        {"role": "assistant", "content": "Other"}]}])
+    path = write_jsonl(tmp_path / "d.jsonl", [CHAT, {"messages": [{"role": "user", "content": "Another question"},
+                                                                  {"role": "assistant", "content": "Other"}]}])
     result = tailor("data", "inspect", path, "--json", "--batch-size", 1)
     assert result.returncode == 0
     report = json.loads(result.stdout)

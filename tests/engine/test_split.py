@@ -101,3 +101,41 @@ def test_repeats_kept_in_training_never_go_to_the_held_out_parts(tmp_path):
     found = parts(tmp_path / "out")
     repeated = {datasets.same_text_key(r) for r in rows[:4]}
     assert not repeated & set(found["valid"] + found["test"]) and len(found["train"]) == 22
+
+
+def question_keys(folder, name: str) -> list[int]:
+    path = folder / f"{name}.jsonl"
+    return [datasets.asked_key(json.loads(line)) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("repeats", datasets.REPEATS)
+def test_a_question_asked_again_with_another_answer_is_never_both_trained_on_and_held_out(tmp_path, seed, repeats):
+    """A person's sheet often asks one question twice, answered in two ways: both rows are trained on, so the held-out
+    parts (and the verdict) never ask a question training answered. What inspect says is what the split does."""
+    rows = rows_with_repeats(seed)
+    again = [{"question": q.lower() + "?", "answer": f"Another answer: {a}"} for q, a in EMAILS[:10]]
+    path = write(tmp_path / "emails.jsonl", rows + again + again[:3])
+    report = datasets.inspect(path)
+    assert report.asked_again == 20 and report.asked_again_repeated >= 3  # the 10 first answers and the 10 others
+    assert report.questions_asked_again == 10
+    said = [p for p in report.problems if "asks the same question as" in p.message]
+    assert len(said) == 10 and all(p.line for p in said) and "answered differently" in said[0].message
+    manifest = datasets.prepare(path, tmp_path / "out", seed=seed, repeats=repeats)
+    written = tuple(manifest["files"][name]["count"] for name in datasets.SPLITS)
+    assert written == datasets.report_split(report.to_dict(), datasets.DEFAULT_RATIOS, repeats)
+    trained = set(question_keys(tmp_path / "out", "train"))
+    held_out = question_keys(tmp_path / "out", "valid") + question_keys(tmp_path / "out", "test")
+    assert held_out and not trained & set(held_out)
+    asked_twice = {datasets.question_key(q) for q, _ in EMAILS[:10]}
+    assert asked_twice <= trained
+
+
+def test_a_split_with_no_question_asked_twice_is_the_split_it_was():
+    """The same seed gives the same parts as before questions were looked at, where none is asked twice."""
+    rows = [{"prompt": q, "completion": a} for q, a in EMAILS]
+    shuffled = [dict(r) for r in rows]
+    random.Random(5).shuffle(shuffled)
+    parts_made = datasets._parts({None: rows}, "drop", datasets.DEFAULT_RATIOS, 5)
+    n_train, n_valid, _ = datasets.split_counts(len(rows), datasets.DEFAULT_RATIOS)
+    assert parts_made["train"] == shuffled[:n_train] and parts_made["valid"] == shuffled[n_train:n_train + n_valid]

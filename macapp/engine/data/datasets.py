@@ -9,6 +9,7 @@ import json
 import random
 import re
 import statistics
+from collections import Counter
 from array import array
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,11 @@ class Report:
     duplicates: int = 0  # examples that repeat an earlier one of the same part, exactly or nearly
     near: int = 0  # of those, the ones that differ in case, spaces or punctuation only
     repeat_groups: int = 0  # examples that have repeats
+    # examples (each once) whose question another, differently answered example asks: kept in training, so that no
+    # question is both trained on and held out; and of those, the ones that have repeats
+    asked_again: int = 0
+    asked_again_repeated: int = 0
+    questions_asked_again: int = 0  # the questions those examples ask
     overlap: int = 0  # examples of a part (valid, test) of the person's own split that repeat an earlier part
     repeats_in: dict = field(default_factory=dict)  # part ("all" when unsplit) -> its examples that repeat another
     too_long: int = 0
@@ -112,6 +118,24 @@ def same_text_key(example: dict) -> int:
     return int.from_bytes(hashlib.blake2b(joined.encode(), digest_size=8).digest(), "big")
 
 
+def question_key(text: str) -> int:
+    """The same key for the same question, whatever its case, spaces and punctuation."""
+    return same_text_key({"prompt": text})
+
+
+def asked_key(example: dict) -> int:
+    """The question an example answers, as question_key gives it: its last user message, or its prompt; a plain text
+    is a question of its own."""
+    messages = example.get("messages")
+    if isinstance(messages, list):
+        asked = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        if asked and isinstance(asked[-1], str):
+            return question_key(asked[-1])
+    if isinstance(example.get("prompt"), str):
+        return question_key(example["prompt"])
+    return same_text_key(example)
+
+
 class _Scan:
     """One pass over the sources: checks each record and fills a Report; keeps examples if asked."""
 
@@ -124,6 +148,8 @@ class _Scan:
         self.seen: dict[int, int] = {}
         self.exact: set[int] = set()  # digests of the examples as written, to tell exact repeats from near ones
         self.repeated: set[int] = set()  # keys of examples seen again
+        self.asked: dict[int, int] = {}  # key of each different example -> the key of its question
+        self.first_asked: dict[int, int] = {}  # key of a question -> where it was first asked, packed as in `seen`
         self.unknown_said = False  # the columns could not be told apart, as said for the first row
         self.split_names, self.units = [], []
 
@@ -190,13 +216,42 @@ class _Scan:
             return
         if row.unit.startswith(SHEET) and report.sheets and report.sheets["chosen"] is None:
             report.sheets["chosen"] = row.unit[len(SHEET):]
-        self.check_repeat(same_text_key(example), _digest(example), row, where)
+        key = same_text_key(example)
+        if key not in self.seen:
+            self.check_asked_again(key, asked_key(example), row, where)
+        self.check_repeat(key, _digest(example), row, where)
         report.count += 1
         report.splits[split or "all"] = report.splits.get(split or "all", 0) + 1
         if self.keep:
             self.kept.setdefault(split, []).append(example)
         if self.tokenizer is not None and ("text" in example or self.tokenizer.chat_template):
             self.lengths.append(token_length(example, self.tokenizer))
+
+    def _code(self, row) -> int:
+        """Where a row stands (its part, file and line) packed in one int."""
+        return (len(self.split_names) - 1) << 56 | (len(self.report.files) - 1) << 32 | (row.line or 0)
+
+    def _place(self, code: int) -> str:
+        file_index = code >> 32 & 0xFFFFFF
+        return place(self.report.files[file_index], code & 0xFFFFFFFF, self.units[file_index])
+
+    def check_asked_again(self, key: int, question: int, row, where: dict) -> None:
+        """Note a different example that asks a question an earlier one asks (data to be split here): both are
+        trained on, neither is held out."""
+        self.asked[key] = question
+        code = self.first_asked.setdefault(question, self._code(row))
+        if code != self._code(row) and self.split_names[-1] == "data":
+            self.report.add(Problem("warning", f"asks the same question as {self._place(code)}, answered "
+                                               "differently: both are trained on, neither is kept for testing",
+                                    fix="Nothing to do. If one of the two answers is wrong, remove it.", **where))
+
+    def count_asked_again(self) -> None:
+        """The different examples whose question another one asks too (with another answer)."""
+        questions = Counter(self.asked.values())
+        shared = [key for key, question in self.asked.items() if questions[question] > 1]
+        self.report.asked_again = len(shared)
+        self.report.questions_asked_again = sum(count > 1 for count in questions.values())
+        self.report.asked_again_repeated = sum(key in self.repeated for key in shared)
 
     def check_repeat(self, key: int, digest: int, row, where: dict) -> None:
         """Note an example that repeats an earlier one (exactly, or but for case, spaces and punctuation): in the same
@@ -207,10 +262,9 @@ class _Scan:
         code = self.seen.get(key)
         if code is None:
             self.units[-1] = row.unit
-            self.seen[key] = (len(self.split_names) - 1) << 56 | (len(self.report.files) - 1) << 32 | (row.line or 0)
+            self.seen[key] = self._code(row)
             return
-        file_index = code >> 32 & 0xFFFFFF
-        earlier = place(self.report.files[file_index], code & 0xFFFFFFFF, self.units[file_index])
+        earlier = self._place(code)
         earlier_split = self.split_names[code >> 56]
         how = "" if exact else " (only case, spaces or punctuation differ)"
         part = self.split_names[-1] if self.split_names[-1] != "data" else "all"
@@ -244,6 +298,7 @@ def _scan(sources, mapping: Mapping | None, keep: bool, tokenizer=None, skip_bro
     scan = _Scan(mapping, keep, tokenizer, skip_broken)
     for source in [Path(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources)]:
         scan.source(source)
+    scan.count_asked_again()
     report = scan.report
     if report.files and report.count == 0 and not report.errors:
         report.add(Problem("error", "no examples found", report.files[0], fix=FORMATS_HELP))
@@ -298,11 +353,22 @@ def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_len
     return report
 
 
-def split_counts(count: int, ratios, duplicates: int = 0, repeat_groups: int = 0,
-                 repeats: str = "drop") -> tuple[int, int, int]:
+def held_out_able(distinct: int, repeat_groups: int = 0, asked_again: int = 0, asked_again_repeated: int = 0,
+                  repeats: str = "drop") -> int:
+    """How many of `distinct` different examples may be held out: those whose question no other example asks and,
+    when every copy of a repeat is kept in training ("train"), that have no copies."""
+    if repeats == "drop":
+        return distinct - asked_again
+    return distinct - repeat_groups - asked_again + asked_again_repeated
+
+
+def split_counts(count: int, ratios, duplicates: int = 0, repeat_groups: int = 0, repeats: str = "drop",
+                 asked_again: int = 0, asked_again_repeated: int = 0) -> tuple[int, int, int]:
     """How many examples go to train, valid and test, of `count` examples of which `duplicates` repeat others (those
     of `repeat_groups` examples): the different ones are shared out by `ratios`; a repeat is left out ("drop"), or
-    kept with every copy in training only ("train"). Raises DataError when there are too few to split."""
+    kept with every copy in training only ("train"). Only an example whose question no other asks is held out
+    (`asked_again` are not, `asked_again_repeated` of them with repeats). Raises DataError when there are too few to
+    split."""
     distinct = count - duplicates
     if (ratios[1] > 0 or ratios[2] > 0) and distinct < MIN_TO_SPLIT:
         raise DataError([Problem("error", f"only {words.count(distinct, 'different example')}: too few to keep "
@@ -315,12 +381,10 @@ def split_counts(count: int, ratios, duplicates: int = 0, repeat_groups: int = 0
         raise DataError([Problem("error", f"only {words.count(distinct, 'example')}: too few to split into train, "
                                           "valid and test", "(data)",
                                  fix="Add more examples, or give validation and test smaller shares.")])
-    if repeats == "drop":
-        return distinct - valid - test, valid, test
-    singletons = count - duplicates - repeat_groups  # only examples without copies can be held out
-    valid = min(valid, singletons)
-    test = min(test, singletons - valid)
-    return count - valid - test, valid, test
+    able = held_out_able(distinct, repeat_groups, asked_again, asked_again_repeated, repeats)
+    valid = min(valid, able)
+    test = min(test, able - valid)
+    return (distinct if repeats == "drop" else count) - valid - test, valid, test
 
 
 def report_split(report: dict, ratios, repeats: str = "drop") -> tuple[int, int, int]:
@@ -328,7 +392,7 @@ def report_split(report: dict, ratios, repeats: str = "drop") -> tuple[int, int,
     brings, its own parts less their repeats."""
     if "all" in report["splits"] or not report["splits"]:
         return split_counts(report["count"], ratios, report.get("duplicates", 0), report.get("repeat_groups", 0),
-                            repeats)
+                            repeats, report.get("asked_again", 0), report.get("asked_again_repeated", 0))
     return tuple(report["splits"].get(name, 0) - (0 if repeats == "train" and name == "train" else
                                                   report.get("repeats_in", {}).get(name, 0)) for name in SPLITS)
 
@@ -344,7 +408,8 @@ def can_split(report: dict, ratios=DEFAULT_RATIOS, repeats: str = "drop") -> boo
 
 def _parts(kept: dict, repeats: str, ratios, seed: int) -> dict:
     """The examples of each part: the person's own split, or one made by `ratios`, with no example (or a near copy of
-    one) in two parts; repeats within a part left out, or kept in training when `repeats` is "train"."""
+    one) in two parts and, in a split made here, no question both trained on and held out; repeats within a part left
+    out, or kept in training when `repeats` is "train"."""
     if None not in kept:  # the person's own split: the first part an example is in keeps it
         first, parts = {}, {name: [] for name in SPLITS}
         for name in SPLITS:
@@ -357,19 +422,24 @@ def _parts(kept: dict, repeats: str, ratios, seed: int) -> dict:
     groups: dict[int, list] = {}
     for example in kept[None]:
         groups.setdefault(same_text_key(example), []).append(example)
+    questions = Counter(asked_key(group[0]) for group in groups.values())
+    alone = {key: questions[asked_key(group[0])] == 1 for key, group in groups.items()}  # its question asked once
     count = len(kept[None])
-    duplicates = count - len(groups)
-    repeat_groups = sum(len(g) > 1 for g in groups.values())
-    n_train, n_valid, n_test = split_counts(count, ratios, duplicates, repeat_groups, repeats)
+    shared = [key for key in groups if not alone[key]]
+    repeat_groups = sum(len(group) > 1 for group in groups.values())
+    n_train, n_valid, n_test = split_counts(count, ratios, count - len(groups), repeat_groups, repeats, len(shared),
+                                            sum(len(groups[key]) > 1 for key in shared))
     rng = random.Random(seed)
-    if repeats == "drop":
-        examples = [g[0] for g in groups.values()]
-        rng.shuffle(examples)
-        return {"train": examples[:n_train], "valid": examples[n_train:n_train + n_valid],
-                "test": examples[n_train + n_valid:]}
-    singles = [g[0] for g in groups.values() if len(g) == 1]
+    if repeats == "drop":  # each example once; held out only where its question is asked once
+        able = [group[0] for key, group in groups.items() if alone[key]]
+        rng.shuffle(able)
+        cut = len(able) - n_valid - n_test
+        return {"train": able[:cut] + [groups[key][0] for key in shared], "valid": able[cut:cut + n_valid],
+                "test": able[cut + n_valid:]}
+    singles = [group[0] for key, group in groups.items() if len(group) == 1 and alone[key]]
     rng.shuffle(singles)
-    train = singles[n_valid + n_test:] + [e for g in groups.values() if len(g) > 1 for e in g]
+    train = singles[n_valid + n_test:] + [e for key, group in groups.items()
+                                          if len(group) > 1 or not alone[key] for e in group]
     rng.shuffle(train)
     return {"train": train, "valid": singles[:n_valid], "test": singles[n_valid:n_valid + n_test]}
 

@@ -7,7 +7,7 @@ Plain Python (no MLX): read from the run folder's data, events and the model's c
 import json
 from pathlib import Path
 
-from ..data.datasets import same_text_key
+from ..data.datasets import question_key
 from ..models import memory
 from ..runs import runs
 from ..runs.run_state import RunState
@@ -23,11 +23,6 @@ def _prompts(record) -> list[str]:
         return [m["content"] for m in record["messages"]
                 if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)]
     return [record["prompt"]] if isinstance(record.get("prompt"), str) else []
-
-
-def question_key(text: str) -> int:
-    """The same key for the same question, whatever its case, spaces and punctuation."""
-    return same_text_key({"prompt": text})
 
 
 def training_questions(run_dir) -> set[int]:

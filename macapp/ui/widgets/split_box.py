@@ -141,6 +141,11 @@ class SplitBox(QGroupBox):
                      + (f" ({report['near']} only in case, spaces or punctuation)" if report["near"] else "")
                      + (f": all {copies:,} copies are trained on, none is checked." if self.plan.repeats == "train"
                         else ": each is kept once."))
+        if report.get("asked_again") and not own:
+            said += (f" {words.count(report['questions_asked_again'], 'question')} of yours "
+                     f"{'is' if report['questions_asked_again'] == 1 else 'are'} asked more than once with different "
+                     f"answers ({report['asked_again']:,} examples, see Problems): all of them are trained on and none "
+                     "is kept for the Test step, so it never asks a question that training answered.")
         if report.get("overlap"):
             said += (f" {words.count(report['overlap'], 'example')} of your checking parts are also in training: "
                      "left out of them (see Problems).")

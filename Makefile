@@ -41,7 +41,7 @@ app: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,general]'
 	touch $(STAMP)
 
 # The GGUF tools (llama.cpp's converter and llama.cpp, built from source: minutes): the tests need them;
@@ -52,7 +52,7 @@ GGUF_TOOLS = $$($(PY) -c 'from macapp.engine.export import gguf_tools; print(ggu
 $(EXPORT_STAMP): $(STAMP)
 	CMAKE_ARGS="$(call GGUF_TOOLS,build_settings)" $(PY) -m pip install \
 		--quiet --no-cache-dir --no-deps "$(call GGUF_TOOLS,llama_cpp_requirement)"
-	$(PY) -m pip install --quiet -e '.[dev,export]'
+	$(PY) -m pip install --quiet -e '.[dev,general,export]'
 	touch $(EXPORT_STAMP)
 
 # Real tokenizers and chat templates for the tests' tiny Llama 3, Qwen2.5, Mistral and Phi-3 models

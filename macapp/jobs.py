@@ -123,11 +123,13 @@ class EvaluateJob(HeldOutJob):
     check: dict | None = None
     system: str | None = None
     judge: dict | None = None  # judge_choice.Judge's fields: a server and its model, or an MLX model; the criteria
+    general: dict | None = None  # general_scores.GeneralCheck's fields: the question sets and how many of each
 
 
 @dataclass(kw_only=True)
 class CheckExportJob(HeldOutJob):
-    """Ask the run's GGUF (`gguf`, else its latest) the held-out prompts and compare with the tested model."""
+    """Ask the run's GGUF (`gguf`, else its latest) and its Ollama model (when Ollama runs) the held-out prompts, and
+    compare with the tested model."""
 
     kind: ClassVar[str] = "check_export"
     gguf: str | None = None

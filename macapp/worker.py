@@ -132,6 +132,7 @@ def _answer(job, run_dir, emit, should_stop):
 
 def _evaluate(job, run_dir, emit, should_stop):
     from .engine.evaluate import evaluation
+    from .engine.evaluate.general_scores import GeneralCheck
     from .engine.evaluate.judge_choice import Judge
     from .engine.evaluate.sampling import Sampling
     from .engine.evaluate.scores import Check
@@ -139,10 +140,12 @@ def _evaluate(job, run_dir, emit, should_stop):
     check = Check(**job.check) if job.check else None
     judge = Judge.from_dict(job.judge) if job.judge else None
     result = evaluation.evaluate_run(Path(job.source), job.prompts, job.checkpoint, Sampling.from_dict(job.sampling),
-                                     check, job.system, job.limit, judge, emit, should_stop)
+                                     check, job.system, job.limit, judge, GeneralCheck.from_dict(job.general),
+                                     emit, should_stop)
     if result is None:
         return {"stopped": True}
-    return {"summary": result["summary"], "check": result["check"], "report": result["report"], "stopped": False}
+    return {"summary": result["summary"], "check": result["check"], "general": result.get("general"),
+            "report": result["report"], "stopped": False}
 
 
 def _check_export(job, run_dir, emit, should_stop):

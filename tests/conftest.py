@@ -10,10 +10,6 @@ import contextlib
 import functools
 import io
 import os
-import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -72,6 +68,20 @@ def demo_run(demo_model):
     return result, Path(run["path"])
 
 
+@pytest.fixture
+def run_copy(demo_run, tmp_path):
+    """A copy of the demo run without its scores, verdicts and picks, so a test's own do not replace the demo's."""
+    import shutil
+
+    from macapp.engine.evaluate.judge import JUDGEMENTS_FILE
+
+    _, run_dir = demo_run
+    copy = shutil.copytree(run_dir, tmp_path / run_dir.name)
+    for name in ("report.json", "report.html", JUDGEMENTS_FILE, "picks.jsonl"):
+        (copy / name).unlink(missing_ok=True)
+    return copy
+
+
 @pytest.fixture(scope="session")
 def family_model(request):
     """`family_model("llama3")` (or "qwen2", "mistral", "phi3"): the folder of a tiny random-weight model of that
@@ -87,30 +97,11 @@ def family_model(request):
 
 @pytest.fixture(scope="session")
 def mlx_server(demo_model):
-    """`mlx_lm server` serving the demo model on 127.0.0.1 for the whole session, ready when it says so: its /v1 URL."""
-    from macapp.engine.check import blas
+    """`mlx_lm server` serving the demo model on 127.0.0.1 for the whole session: its /v1 URL."""
+    from tests.helpers import mlx_lm_server
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", str(demo_model),
-                                "--host", "127.0.0.1", "--port", str(port)],
-                               stderr=subprocess.PIPE, text=True, env=blas.environment())
-    ready, log = threading.Event(), []
-
-    def drain():
-        for line in process.stderr:
-            log.append(line)
-            if "Starting httpd" in line:
-                ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        assert ready.wait(120), "".join(log)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(30)
+    with mlx_lm_server(demo_model) as url:
+        yield url
 
 
 @pytest.fixture

@@ -153,3 +153,33 @@ def slow_compiler_env(tmp_path: Path) -> tuple[dict, Path]:
     (folder / "g++").chmod(0o755)
     marker = tmp_path / "compiler-started"
     return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}", "MARKER": str(marker)}, marker
+
+
+@contextlib.contextmanager
+def mlx_lm_server(model):
+    """`mlx_lm server` serving `model` on 127.0.0.1, ready when it says so: its /v1 URL; stopped at the end."""
+    import socket
+
+    from macapp.engine.check import blas
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", str(model),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stderr=subprocess.PIPE, text=True, env=blas.environment())
+    ready, log = threading.Event(), []
+
+    def drain():
+        for line in process.stderr:
+            log.append(line)
+            if "Starting httpd" in line:
+                ready.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        assert ready.wait(120), "".join(log)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(30)

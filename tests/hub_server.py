@@ -2,6 +2,7 @@
 with file sizes and checksums, and file downloads with byte ranges, as huggingface_hub reads them; whoami, creating a
 repository, preupload and commit, as huggingface_hub's upload calls them.
 
+Dataset repositories too (their info and files, in folders), as the general knowledge check downloads them.
 It can hold a repository behind a licence (401 with the hub's GatedRepo code), change a file's bytes on the way,
 claim sizes no disk has, send slowly, so a download can be stopped half-way, and fall silent (take a request and never
 answer it, or stop sending in the middle of a file) until it is closed. It knows the tokens in `accounts`
@@ -19,6 +20,7 @@ from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LARGE = 64 * 1024  # files from this size on are LFS files, as weights are on the hub
+DATASETS = "datasets/"  # a dataset repository's key in `repos`, as in its address
 
 
 class Hub:
@@ -48,6 +50,10 @@ class Hub:
     def add(self, repo_id: str, folder: Path) -> None:
         """Serve the files of a model folder as the repository `repo_id`."""
         self.repos[repo_id] = {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes]) -> None:
+        """Serve `files` (paths in the repository: their bytes) as the dataset repository `repo_id`."""
+        self.repos[DATASETS + repo_id] = dict(files)
 
     def __enter__(self):
         self.thread.start()
@@ -161,12 +167,12 @@ class Hub:
                 hub.requests.append((self.command, self.path, self.headers.get("Range")))
                 hub.header_log.append(self.headers.get("Authorization"))
                 path = self.path.split("?")[0]
-                info = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/[^/]+)?", path)
+                info = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/[^/]+)?", path)
                 if info and hub.silent_api:
                     return hub.fall_silent()
                 if info:
-                    return self._info(info.group(1))
-                resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/[^/]+/(.+)", path)
+                    return self._info((DATASETS if info.group(1) == "datasets" else "") + info.group(2))
+                resolve = re.fullmatch(r"/((?:datasets/)?[^/]+/[^/]+)/resolve/[^/]+/(.+)", path)
                 if not resolve or resolve.group(1) not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 repo_id, name = resolve.groups()
@@ -181,7 +187,7 @@ class Hub:
                 if repo_id not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 siblings = [hub.sibling(repo_id, name) for name in hub.repos[repo_id]]
-                self._json({"id": repo_id, "modelId": repo_id, "sha": hub.commit,
+                self._json({"id": repo_id.removeprefix(DATASETS), "modelId": repo_id, "sha": hub.commit,
                             "private": hub.private.get(repo_id, False),
                             "gated": "manual" if repo_id in hub.gated else False, "siblings": siblings})
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import exitcodes, jobs
+from ..engine.evaluate.general_scores import DEFAULT_LIMIT, GeneralCheck
 from .running import run_job
 
 
@@ -91,8 +92,9 @@ def print_verdict(run_dir) -> None:
 
     card = verdict.card(report.read(run_dir), picks.read(run_dir))
     print(card.headline)
-    for line in card.lines:
-        print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="  "))
+    for line in [*card.lines, card.general]:
+        if line:
+            print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="  "))
     if card.tips:
         print("What to try:")
         for tip in card.tips:
@@ -100,13 +102,16 @@ def print_verdict(run_dir) -> None:
     print()
 
 
-def print_summary(summary: dict, check: dict | None) -> None:
+def print_summary(summary: dict, check: dict | None, general: dict | None = None) -> None:
+    """The scores of the answers, then each general knowledge set when it was checked."""
+    from ..engine.evaluate.general_scores import general_rows
     from ..engine.evaluate.scores import change_text, figure, summary_rows
 
+    rows = [(label, figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
+             change_text(key, summary["difference"][key])) for key, label, _ in summary_rows(summary, check)]
     print(f"{'':44} {'original':>10} {'fine-tuned':>11} {'change':>12}")
-    for key, label, _ in summary_rows(summary, check):
-        print(f"{label[:44]:44} {figure(key, summary['base'][key]):>10} {figure(key, summary['tuned'][key]):>11} "
-              f"{change_text(key, summary['difference'][key]):>12}")
+    for label, base, tuned, change in rows + (general_rows(general) if general else []):
+        print(f"{label[:44]:44} {base:>10} {tuned:>11} {change:>12}")
 
 
 def evaluate_job(run_dir, values: dict) -> jobs.EvaluateJob:
@@ -120,10 +125,11 @@ def cmd_check_export(run_dir, args) -> int:
     job = jobs.CheckExportJob(run=str(jobs.scratch_folder("check-export")), source=str(run_dir),
                               gguf=args.gguf or None, checkpoint=args.checkpoint, sampling=_sampling(args).to_dict(),
                               limit=args.limit)
-    code, result = run_job(job, "Checking the GGUF")
+    code, result = run_job(job, "Checking the exported model")
     if code == exitcodes.DONE and result and not result.get("stopped"):
         print(result["words"])
-        print(f"Each answer side by side: {Path(result['gguf']).parent / 'answers_check.json'}")
+        if result["gguf"]:
+            print(f"Each answer side by side: {Path(result['gguf']).parent / 'answers_check.json'}")
     return code
 
 
@@ -140,14 +146,17 @@ def cmd_eval(args) -> int:
         from ..engine.evaluate.judge_choice import find_judge
 
         judge = find_judge(args.judge, args.judge_model, args.criteria).to_dict()
+    general = None
+    if args.general is not None:
+        general = GeneralCheck.from_text(args.general, args.general_limit).to_dict()
     job = evaluate_job(run_dir, {"prompts": args.prompts and str(args.prompts), "checkpoint": args.checkpoint,
                                  "sampling": _sampling(args).to_dict(), "check": check, "system": args.system,
-                                 "limit": args.limit, "judge": judge})
+                                 "limit": args.limit, "judge": judge, "general": general})
     code, result = run_job(job, "Scoring")
     if code != exitcodes.DONE or result is None:
         return code
     print_verdict(run_dir)
-    print_summary(result["summary"], result["check"])
+    print_summary(result["summary"], result["check"], result.get("general"))
     print(f"\nReport: {result['report']['html']}\n        {result['report']['json']}")
     return exitcodes.DONE
 
@@ -202,9 +211,16 @@ def add_eval_commands(sub) -> None:
                                           "serves (qwen2.5:7b), a server's address (127.0.0.1:11434) or a model folder")
     evaluate.add_argument("--judge-model", help="which model of the --judge server judges, when it serves several")
     evaluate.add_argument("--gguf", nargs="?", const="", metavar="FILE",
-                          help="check the exported GGUF instead (default: the run's latest): asked the held-out "
-                               "prompts in llama.cpp, does it answer as the model you tested?")
+                          help="check the exported model instead: the GGUF (default: the run's latest) asked the "
+                               "held-out prompts in llama.cpp, and the run's Ollama model in Ollama when it runs; "
+                               "does it answer as the model you tested?")
     evaluate.add_argument("--criteria", help="what matters in an answer, in your words (default: answers like the "
                                              "examples: their facts, tone and length)")
+    evaluate.add_argument("--general", nargs="?", const="", metavar="TASKS",
+                          help="also check general knowledge before and after (lm-evaluation-harness): question sets "
+                               f"by name, comma-separated, or task files (.yaml); without a value "
+                               f"{GeneralCheck().names}. Their data is downloaded once.")
+    evaluate.add_argument("--general-limit", type=positive, metavar="N",
+                          help=f"questions asked of each general knowledge set (default {DEFAULT_LIMIT})")
     _add_sampling_flags(evaluate, 200)
     evaluate.set_defaults(func=cmd_eval)

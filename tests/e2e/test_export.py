@@ -17,7 +17,7 @@ from macapp.engine import disk
 from macapp.engine.evaluate.generation import Sampling, TunedModel, user
 from macapp.engine.export import export, fusing, ollama
 from macapp.engine.models import demo, loading, models, obtain
-from tests.helpers import REPO, fake_commands, tailor
+from tests.helpers import REPO, fake_commands, mlx_lm_server, tailor
 
 
 def digest(path):
@@ -196,6 +196,30 @@ def test_the_exported_gguf_is_asked_again_and_answers_as_the_tested_model(demo_r
     assert other["alike"] <= 3 and "fewer than it should be" in other["words"]
 
 
+def test_the_ollama_model_is_asked_again_and_answers_as_the_tested_model(demo_run, demo_export, tmp_path):
+    """Ollama cannot run here: `mlx_lm server` on the fused model stands in for its OpenAI-compatible API (OLLAMA_HOST
+    points at it), and the run records the name mlx_lm server gives its own model. The run has no GGUF: only the
+    Ollama model is asked, compared with the tested model as texts."""
+    from macapp.engine.data.endpoints import MLX_SERVER_MODEL
+    from macapp.engine.evaluate import export_check
+
+    _, run_dir = demo_run
+    copy = shutil.copytree(run_dir, tmp_path / run_dir.name, ignore=shutil.ignore_patterns("exports"))
+    folder = shutil.copytree(demo_export[0], copy / "exports" / "ollama")
+    ollama.record(folder, MLX_SERVER_MODEL)
+    with mlx_lm_server(folder) as url:
+        env = {**os.environ, "OLLAMA_HOST": url.removesuffix("/v1")}
+        result = tailor("eval", "--run", copy, "--gguf", "--limit", 8, "--max-tokens", 40, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    alike = re.search(rf"{MLX_SERVER_MODEL} in Ollama answers as the model you tested did on (\d+) of 8 held-out",
+                      result.stdout)
+    assert alike and int(alike[1]) >= 6, result.stdout
+    kept = json.loads((folder / export_check.OLLAMA_CHECK_FILE).read_text())
+    assert kept["count"] == 8 and all(row["ollama"] for row in kept["items"])
+    gone = tailor("eval", "--run", copy, "--gguf", env={**os.environ, "OLLAMA_HOST": "127.0.0.1:9"})
+    assert gone.returncode == 2 and "Ollama is not running, so the Ollama model of run" in gone.stderr
+
+
 def test_checking_a_run_without_a_gguf_says_how_to_make_one(demo_run, tmp_path):
     _, run_dir = demo_run
     copy = shutil.copytree(run_dir, tmp_path / run_dir.name, ignore=shutil.ignore_patterns("exports"))
@@ -233,6 +257,7 @@ def test_ollama_makes_the_model_from_the_fused_folder(demo_run, tmp_path):
                     "--out", tmp_path / "ollama", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     folder = tmp_path / "ollama"
+    assert json.loads((folder / ollama.RECORD).read_text()) == {"name": "tiny-kitchen"}  # to be asked again
     assert {"config.json", "model.safetensors", "tokenizer.json", "Modelfile"} <= {p.name for p in folder.iterdir()}
     calls = (tmp_path / "calls").read_text()
     assert calls.startswith(f"create tiny-kitchen -f {folder / 'Modelfile'} --quantize q4_K_M\n# Made by Tailor")

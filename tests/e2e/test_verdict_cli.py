@@ -6,7 +6,6 @@ the mechanics are asserted with `mlx_lm server` on the demo model.
 """
 
 import json
-import shutil
 
 import pytest
 
@@ -15,16 +14,6 @@ from macapp.engine.evaluate.judge import JUDGEMENTS_FILE
 from macapp.engine.models import demo
 from tests.helpers import tailor, write_jsonl
 from tests.judge_server import NAME, StandInJudge, always_first
-
-
-@pytest.fixture
-def run_copy(demo_run, tmp_path):
-    """A copy of the demo run, so a test's report and verdicts do not replace the demo's own."""
-    _, run_dir = demo_run
-    copy = shutil.copytree(run_dir, tmp_path / run_dir.name)
-    for name in ("report.json", "report.html", JUDGEMENTS_FILE, "picks.jsonl"):
-        (copy / name).unlink(missing_ok=True)
-    return copy
 
 
 def test_the_verdict_comes_first_and_a_judge_that_prefers_signed_answers_finds_the_tuned_model_better(run_copy):

@@ -18,7 +18,8 @@ from macapp.engine.evaluate import picks, verdict
 from macapp.engine.evaluate import judge_choice
 from macapp.engine.evaluate.judge import judge_items, read_reply
 from macapp.engine.evaluate.judge_choice import Judge
-from macapp.engine.evaluate.verdict import Tally, agreement, share_interval
+from macapp.engine.evaluate.intervals import share_interval
+from macapp.engine.evaluate.verdict import Tally, agreement
 from macapp.engine.models import demo
 from tests.judge_server import NAME, StandInJudge, always_first
 
@@ -192,7 +193,7 @@ def test_the_judgements_file_survives_a_line_cut_by_a_crash(tmp_path):
 
 
 def test_the_demos_held_out_comments_share_no_question_with_its_training_replies():
-    from macapp.engine.evaluate.evidence import question_key
+    from macapp.engine.data.datasets import question_key
 
     trained = {question_key(json.loads(line)["messages"][0]["content"])
                for line in demo.REPLIES.read_text().splitlines()}
@@ -218,4 +219,6 @@ def test_a_stop_while_the_judge_thinks_ends_the_judging_and_keeps_what_was_judge
         finally:
             release.set()
     kept = [json.loads(line) for line in store.read_text().splitlines()]
-    assert 2 <= len(kept) <= 4 and all(reply["choice"] == "same" for reply in kept)
+    # The first reply comes alone (it times the judge); after it, four are asked at once, and on a busy machine the
+    # third question's may reach the judge before the others' replies are in: those are given up with the stop.
+    assert 1 <= len(kept) <= 4 and all(reply["choice"] == "same" for reply in kept)

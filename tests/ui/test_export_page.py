@@ -40,9 +40,9 @@ def test_gguf_card_makes_a_checked_gguf_and_a_modelfile(qtbot, page):
     assert "allowed)" in card.status.toolTip()  # the figures and their bars, one hover away
     assert "Ollama is not installed" in card.status.text() and not page.open_button.isHidden()
     # Asked the held-out comments again in llama.cpp, the q8_0 file answers as the tested model did.
-    assert not card.check_button.isHidden()
-    with qtbot.waitSignal(card.check_job.ended, timeout=LONG) as checked:
-        qtbot.mouseClick(card.check_button, Qt.LeftButton)
+    assert not card.checker.button.isHidden()
+    with qtbot.waitSignal(card.checker.job.ended, timeout=LONG) as checked:
+        qtbot.mouseClick(card.checker.button, Qt.LeftButton)
     assert checked.args[0]["type"] == "done", checked.args[0]
     said = re.search(r"The GGUF answers as the model you tested did on (\d+) of (\d+)", card.status.text())
     assert said and int(said[1]) >= 0.75 * int(said[2]), card.status.text()

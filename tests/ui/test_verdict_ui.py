@@ -1,5 +1,5 @@
 """The verdict on the Test step, offscreen, with real workers on a copy of the demo run: the card, the judge chosen by
-its address, the blind A/B picks in the scored list and side by side, and the agreement line.
+its address, the blind A/B picks in the scored list and side by side, the agreement line and general knowledge.
 
 The judge is a stand-in server with a known rule (tests/judge_server.py): a capable judge model cannot run here.
 """
@@ -14,7 +14,9 @@ from macapp.engine.models import demo
 from macapp.ui.pages import test_page
 from macapp.ui.plan import Plan
 from tests.helpers import write_jsonl
+from tests.hub_server import Hub
 from tests.judge_server import StandInJudge
+from tests.question_sets import ARC, ARC_CONFIGS, repository
 from tests.ui.conftest import stop_jobs
 
 LONG = 180_000
@@ -98,3 +100,31 @@ def test_side_by_side_is_blind_until_the_person_picks(qtbot, page):
     assert kept["where"] == "side_by_side" and kept["better"] == "same"
     assert kept["tuned"] == page.panes["tuned"].toPlainText().strip() and not page.pick.buttons["A"].isEnabled()
     assert json.loads((page.plan.run_dir / picks.PICKS_FILE).read_text())["prompt"] == page.prompt.toPlainText()
+
+
+def test_general_knowledge_is_checked_from_a_tick_and_shown_on_the_card_and_in_the_scores(qtbot, page, tmp_path,
+                                                                                         monkeypatch):
+    """The default sets, lm-evaluation-harness's own arc_challenge and arc_easy tasks, on questions of the test's own
+    that a stand-in hub serves under ARC's name (no hub is reachable here)."""
+    scores = page.scores
+    scores.set_prompts(str(write_jsonl(tmp_path / "four.jsonl", demo.read_jsonl(demo.HELD_OUT)[:4])))
+    page.form.max_tokens.setValue(12)
+    assert "arc_challenge and arc_easy" in scores.general.toolTip() and not scores.general.isChecked()
+    assert scores.minimumSizeHint().width() < 1000  # fits the Test step of a window 1280 wide
+    with Hub() as hub:
+        hub.add_dataset(ARC, repository(ARC_CONFIGS, 12))
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+        scores.general.click()
+        with qtbot.waitSignal(scores.job.ended, timeout=LONG) as ended:
+            qtbot.mouseClick(scores.score_button, Qt.LeftButton)
+    assert ended.args[0]["type"] == "done", ended.args[0]
+    assert page.card.card.general.startswith("General knowledge (arc_challenge and arc_easy, 24 questions): ")
+    assert page.card.card.general in page.card.details.text()
+    labels = [scores.summary.verticalHeaderItem(row).text() for row in range(scores.summary.rowCount())]
+    assert labels[-2:] == ["General knowledge: arc_challenge (12 questions)", "General knowledge: arc_easy (12 "
+                                                                             "questions)"]
+    again = test_page.TestPage(Plan(run_dir=page.plan.run_dir))  # reopened: checked again as it was
+    qtbot.addWidget(again)
+    again.enter()
+    assert again.scores.general.isChecked()

@@ -5,6 +5,7 @@ answer every prompt from one loaded base (see generation.TunedModel), base first
 """
 
 import hashlib
+import importlib.util
 import json
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -14,11 +15,13 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ..data import readers
+from ..data.datasets import question_key
 from ..data.formats import guess_mapping
-from ..errors import DataError, InputError, Problem, place
+from ..errors import DataError, InputError, Problem, RunFailed, place
 from ..models import demo
 from ..runs import events as ev
-from .evidence import question_key, run_facts, training_questions
+from .evidence import run_facts, training_questions
+from .general_scores import GeneralCheck
 from .generation import SIDES, TunedModel
 from .judge import JUDGEMENTS_FILE, judge_items
 from .judge_choice import Judge
@@ -182,11 +185,10 @@ def _answers_id(model: str, adapter: Path, items: list[Item], sampling: Sampling
 
 def _saved(run_dir: Path, answers_id: str) -> dict | None:
     """The last scoring of the run when it had the same answers id (its verdict left out), else None."""
-    try:
-        saved = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or saved.get("answers_id") != answers_id:
+    from . import report as reports
+
+    saved = reports.read(run_dir)
+    if saved is None or saved.get("answers_id") != answers_id:
         return None
     for item in saved["items"]:
         item.pop("judge", None)
@@ -220,12 +222,27 @@ def _judge(result: dict, judge: Judge, run_dir: Path, report, should_stop) -> di
                                 "choice": judge.to_dict()}}
 
 
+def _prepare_general(general: GeneralCheck, saved: dict | None, report, should_stop) -> tuple | None:
+    """The general knowledge sets made ready (their data here), unless they were measured on these models before."""
+    if ((saved or {}).get("general") or {}).get("check") == general.to_dict():
+        report({"type": ev.LOG, "message": "General knowledge: measured before on these models, used again"})
+        return None
+    if importlib.util.find_spec("lm_eval") is None:
+        raise RunFailed("The general knowledge check needs lm-evaluation-harness, which is not installed here.",
+                        "Install it in Tailor's environment (pip install 'tailor[general]'), or score without the "
+                        "general knowledge check.")
+    from .general import prepare
+
+    return prepare(general, report, should_stop)
+
+
 def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Sampling | None = None,
                  check: Check | None = None, system: str | None = None, limit: int | None = None,
-                 judge: Judge | None = None, report=lambda event: None, should_stop=lambda: False) -> dict | None:
-    """Score a run's base and tuned model on a prompt set and, with a judge, judge each held-out question; write
-    report.json and report.html (once the answers are in, and again with the verdict). The result, or None when
-    stopped before the answers were in."""
+                 judge: Judge | None = None, general: GeneralCheck | None = None, report=lambda event: None,
+                 should_stop=lambda: False) -> dict | None:
+    """Score a run's base and tuned model on a prompt set, then, when asked, check their general knowledge and judge
+    each held-out question; write report.json and report.html (once the answers are in, and again with each step).
+    The result, or None when stopped before the answers were in."""
     from ..runs import runs
     from . import report as reports
 
@@ -237,12 +254,17 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
     if judge:
         refuse_self_judge(judge, run_dir, model)
     answers_id = _answers_id(model, adapter, items, sampling, system, check)
-    result = _saved(run_dir, answers_id)
+    result, tuned = _saved(run_dir, answers_id), None
+    sets = _prepare_general(general, result, report, should_stop) if general else None
+
+    def load() -> TunedModel:
+        report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
+        return TunedModel(model, adapter, report, should_stop)
+
     if result is not None:
         report({"type": ev.LOG, "message": "Nothing changed since the last scoring: its answers are used again"})
     else:
-        report({"type": ev.LOG, "message": f"Loading {model} and its {checkpoint} adapter"})
-        tuned = TunedModel(model, adapter, report, should_stop)
+        tuned = load()
         result = score(tuned, items, sampling, check, system, report, should_stop)
         if result is None:
             return None
@@ -254,8 +276,13 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
                   "prompt_set": description, "prompts": str(prompts) if prompts else None,
                   "sampling_text": sampling.describe(), "answers_id": answers_id,
                   "facts": run_facts(run_dir, tuned.model_path)}
-        del tuned  # the judge may be an MLX model of its own
         reports.write(run_dir, result)  # the answers are kept before any judging
+    if sets:
+        from .general import measure
+
+        result = {**result, "general": measure(tuned or load(), general, sets, report, should_stop)}
+        reports.write(run_dir, result)
+    del tuned  # the judge may be an MLX model of its own
     if judge:
         result = _judge(result, judge, run_dir, report, should_stop)
     return {**result, "report": reports.write(run_dir, result)}

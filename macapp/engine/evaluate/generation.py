@@ -107,7 +107,7 @@ class TunedModel:
                                    prefill_batch_size=min(8, BATCH))
         try:
             uids = generator.insert(prompts, [sampling.max_tokens] * len(prompts))
-            tokens = {uid: [] for uid in uids}
+            index, tokens, texts = {uid: i for i, uid in enumerate(uids)}, {uid: [] for uid in uids}, {}
             while responses := generator.next_generated():
                 if should_stop():
                     return None
@@ -115,10 +115,11 @@ class TunedModel:
                     if response.finish_reason != "stop":  # the end-of-turn token is not part of the answer
                         tokens[response.uid].append(response.token)
                     if response.finish_reason is not None:
-                        done(uids.index(response.uid), self.tokenizer.decode(tokens[response.uid]).strip())
+                        texts[response.uid] = self.tokenizer.decode(tokens[response.uid]).strip()
+                        done(index[response.uid], texts[response.uid])
         finally:
             generator.close()
-        return [self.tokenizer.decode(tokens[uid]).strip() for uid in uids]
+        return [texts[uid] for uid in uids]
 
     def prompt_tokens(self, messages: list[dict], system: str | None = None) -> list[int]:
         """A chat up to the answer as tokens, as mlx-lm's stream_generate makes them (no second BOS)."""

@@ -13,6 +13,7 @@ from ..files import write_json_atomic, write_text_atomic
 from ..runs import runs
 from ..runs.run_state import RunState
 from . import picks, verdict
+from .general_scores import general_rows
 from .scores import METRICS, SHARES, SHORT_LABELS, change_text, figure, item_keys, pair, summary_rows
 
 COLORS = {"base": "#8a8f98", "tuned": "#2f6fdf", "train": "#2f6fdf", "valid": "#e0782f"}
@@ -115,16 +116,20 @@ def bar_chart(summary: dict, width: int = 500) -> str:
 
 
 def verdict_card(card: verdict.Card) -> str:
-    lines = "".join(f"<p>{html.escape(line)}</p>" for line in card.lines)
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in [*card.lines, card.general] if line)
     tips = "".join(f"<li>{html.escape(tip)}</li>" for tip in card.tips)
     tips = f'<p class="tips-head">What to try</p><ul>{tips}</ul>' if tips else ""
     return f'<section class="verdict {card.call}"><h2>{html.escape(card.headline)}</h2>{lines}{tips}</section>'
 
 
-def summary_table(summary: dict, check: dict | None) -> str:
+def summary_table(summary: dict, check: dict | None, general: dict | None = None) -> str:
+    """The scores of the answers, then each general knowledge set when it was checked."""
     rows = [f"<tr><th>{html.escape(label)}</th><td>{figure(key, summary['base'][key])}</td>"
             f"<td>{figure(key, summary['tuned'][key])}</td><td>{change(key, summary['difference'][key], better)}</td>"
             "</tr>" for key, label, better in summary_rows(summary, check)]
+    for label, *texts in general_rows(general) if general else []:
+        rows.append(f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{html.escape(text)}</td>" for text in texts)
+                    + "</tr>")
     return ('<table class="summary"><thead><tr><th></th><th>Original</th><th>Fine-tuned</th>'
             f'<th>Fine-tuned − original</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
@@ -144,11 +149,10 @@ def _verdict_cells(item: dict, picked: dict) -> str:
                  f'<b>{verdict.OUTCOME_WORDS[outcome]}</b><br>'
                  f'<span class="muted">{html.escape(judged.get("reason", ""))}</span></td>')
     else:
-        judge = '<td data-sort="-3">' + ("Also in training: not judged" if item.get("in_training") else "–") + "</td>"
+        judge = '<td data-sort="-3">' + (verdict.NOT_JUDGED if item.get("in_training") else "–") + "</td>"
     pick = picked.get(item.get("key"))
-    outcome = picks.OUTCOME[pick["better"]] if pick else None
-    mine = f'<td data-sort="{verdict.OUTCOME_ORDER[outcome]}">{verdict.OUTCOME_WORDS[outcome]}</td>' if pick else (
-        '<td data-sort="-3">–</td>')
+    said, order = verdict.pick_words(pick) if pick else ("–", -3)
+    mine = f'<td data-sort="{order}">{said}</td>'
     return judge + mine
 
 
@@ -221,7 +225,7 @@ def page(report: dict, picked: dict | None = None) -> str:
 <p class="meta">{meta}</p>
 {verdict_card(verdict.card(report, picked))}
 <h2>Summary</h2>
-{summary_table(summary, report.get('check'))}
+{summary_table(summary, report.get('check'), report.get('general'))}
 <div class="charts"><div><h2>Scores</h2>{bar_chart(summary)}</div>
 <div><h2>Training</h2>{line_chart(report['training'])}</div></div>
 <h2>Every prompt</h2>

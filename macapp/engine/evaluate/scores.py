@@ -96,11 +96,16 @@ def figure(key: str, value) -> str:
     return f"{value:.1f}".removesuffix(".0") if key == "length" else f"{value:.3f}"
 
 
+def points_text(value: float) -> str:
+    """A change of a share in percentage points: "+10 points", "-1 point", "no change"."""
+    points = round(value * 100)
+    return "no change" if not points else f"{points:+d} point{'s' if abs(points) != 1 else ''}"
+
+
 def change_text(key: str, value: float) -> str:
     """A difference tuned - base: shares in percentage points."""
     if key in SHARES:
-        points = round(value * 100)
-        return "no change" if not points else f"{points:+d} point{'s' if abs(points) != 1 else ''}"
+        return points_text(value)
     return f"{'+' if value > 0 else ''}{figure(key, value)}"
 
 

@@ -4,61 +4,32 @@ judge agrees with the person's own picks, and what to try when the model is not 
 Plain Python (no MLX): the window, `tailor eval` and report.html all build the same card from a report and its picks.
 """
 
-import math
 from dataclasses import dataclass, field
 
 from .. import words
+from . import general_scores
+from .intervals import interval_words, percent, share_interval
 from .picks import OUTCOME
 
 OUTCOMES = ("tuned", "base", "tie", "none")  # per question: which answer won, as good, or no verdict
 OUTCOME_WORDS = {"tuned": "Fine-tuned better", "base": "Original better", "tie": "As good", "none": "No verdict"}
 OUTCOME_ORDER = {"tuned": 1, "tie": 0, "base": -1, "none": -2}  # to sort by
-LEVEL = 0.95
 MOST_PICKS_FOR_AGREEMENT = 10  # fewer picks than this tell little about a judge
+FEWEST_FOR_NO_DIFFERENCE = 10  # judged questions, all ties, before "no difference found" is said
 TRUSTED_AGREEMENT = 0.70
 FEW_EXAMPLES = 200  # trained on fewer examples than this: more data is the first thing to try
 FEW_DECIDED = 5  # questions where the judge chose one: below this a share of them says nothing
 SMALL_MODEL = 1.5e9  # parameters
 
 
-def _log_binomial(k: int, n: int, p: float) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
+NOT_JUDGED = "Also in training: not judged"
 
 
-def _at_most(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p)."""
-    if p <= 0:
-        return 1.0
-    if p >= 1:
-        return 1.0 if k >= n else 0.0
-    return min(1.0, sum(math.exp(_log_binomial(i, n, p)) for i in range(k + 1)))
-
-
-def _solve(goal, low: float = 0.0, high: float = 1.0) -> float:
-    """The p in [low, high] where the decreasing function `goal` crosses zero, by bisection."""
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if goal(middle) > 0 else (low, middle)
-    return (low + high) / 2
-
-
-def share_interval(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """The exact (Clopper-Pearson) interval of a share k/n: it holds the true share in `level` of samples, however few
-    there are, so a handful of questions gives a wide interval rather than a confident figure."""
-    if n <= 0:
-        return 0.0, 1.0
-    tail = (1 - level) / 2
-    low = 0.0 if k == 0 else _solve(lambda p: tail - (1 - _at_most(k - 1, n, p)))
-    high = 1.0 if k == n else _solve(lambda p: _at_most(k, n, p) - tail)
-    return low, high
-
-
-def percent(share: float) -> str:
-    return f"{share:.0%}"
-
-
-def interval_words(low: float, high: float) -> str:
-    return f"95% interval {low:.0%}\u2013{high:.0%}"
+def pick_words(pick: dict) -> tuple[str, int]:
+    """A person's pick as the window and the report show it, with its place when sorted: "Both bad" stays itself,
+    though it counts as a tie."""
+    outcome = OUTCOME[pick["better"]]
+    return ("Both bad" if pick["better"] == "both_bad" else OUTCOME_WORDS[outcome]), OUTCOME_ORDER[outcome]
 
 
 @dataclass
@@ -97,7 +68,7 @@ class Tally:
         if not self.judged:
             return "unread" if self.unread else "none"
         if not self.decided:  # all ties: "no difference" only from enough questions
-            return "same" if self.judged >= MOST_PICKS_FOR_AGREEMENT else "unclear"
+            return "same" if self.judged >= FEWEST_FOR_NO_DIFFERENCE else "unclear"
         low, high = self.interval()
         return "better" if low > 0.5 else "worse" if high < 0.5 else "unclear"
 
@@ -179,6 +150,7 @@ class Card:
     lines: list[str] = field(default_factory=list)
     tips: list[str] = field(default_factory=list)
     agreement: dict | None = None
+    general: str = ""  # general knowledge before and after, when it was checked: a paragraph of its own
 
 
 
@@ -193,8 +165,18 @@ def _pick_pairs(items: list[dict], picks: dict) -> list[tuple[str, str]]:
 
 
 def card(report: dict | None, picks: dict | None = None) -> Card:
-    """The verdict of a report (report.json's contents) with the person's picks so far (picks.read)."""
-    picks = picks or {}
+    """The verdict of a report (report.json's contents) with the person's picks so far (picks.read), and the general
+    knowledge check when it was made."""
+    made = _by_answers(report, picks or {})
+    general = (report or {}).get("general")
+    if general:
+        made.general = general_scores.line(general)
+        made.tips += general_scores.tips(general)
+    return made
+
+
+def _by_answers(report: dict | None, picks: dict) -> Card:
+    """The verdict on the held-out questions: by the judge, else by the check, else by the person's picks."""
     items = (report or {}).get("items", [])
     judge = (report or {}).get("judge")
     if not judge:
@@ -246,8 +228,13 @@ def _without_judge(report: dict, items: list[dict], picks: dict) -> Card:
         return _finish(Card(tally.call(), HEADLINES[tally.call()], lines), report)
     own = [OUTCOME[picks[item["key"]]["better"]] for item in held_out if item.get("key") in picks]
     if not own:
-        return Card("none", HEADLINES["none"], ["Choose a judge model and score both models to get a verdict, or "
-                                                "pick the better answer yourself."])
+        if not held_out:
+            return Card("none", HEADLINES["none"], ["Choose a judge model and score both models to get a verdict, or "
+                                                    "pick the better answer yourself."])
+        return Card("none", HEADLINES["none"], [
+            f"Both models answered {words.count(len(held_out), 'question')} they never saw. No judge was chosen, so "
+            "there is no verdict yet: pick the better answer of each yourself (Score and judge, Every question), or "
+            "choose a judge and score again."])
     tally = Tally.of(own)
     said = tally_words(tally)
     lines = [f"By your own picks: {said[0].lower()}{said[1:]}."]

@@ -5,6 +5,7 @@ checked against it on a multi-turn chat; the stops are its end-of-turn tokens; O
 architectures it knows straight from safetensors; when Ollama is missing, the exact command is shown.
 """
 
+import json
 import os
 import re
 import shutil
@@ -12,11 +13,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import write_json_atomic
 from ..models.chat_turns import AGAIN, ANSWER, SYSTEM, USER, end_of_turn_tokens, render, try_render
 from ..runs import events as ev
 from .export import ExportError, staged
 
 DOWNLOAD = "https://ollama.com/download"
+RECORD = "ollama.json"  # in an export folder: the Ollama model made from it, so that it can be asked again
+PORT = 11434
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(:[a-z0-9._-]+)?$")
 SAMPLING = {"temperature": 0.7, "top_p": 0.9}
 # Architectures Ollama converts from a safetensors folder itself (its convert package); others go through a GGUF.
@@ -179,6 +183,29 @@ def default_name(run_name: str) -> str:
     return name or "my-model"
 
 
+def address() -> str:
+    """Ollama's OpenAI-compatible base address: OLLAMA_HOST, as Ollama itself reads it, else its usual port here."""
+    host = os.environ.get("OLLAMA_HOST", "").strip().removeprefix("http://").rstrip("/") or "127.0.0.1"
+    host = host.replace("0.0.0.0", "127.0.0.1")  # listening everywhere: asked here
+    return f"http://{host if ':' in host else f'{host}:{PORT}'}/v1"
+
+
+def record(folder, name: str) -> None:
+    """Keep, in the export folder, the name of the Ollama model made from it."""
+    write_json_atomic(Path(folder) / RECORD, {"name": name})
+
+
+def recorded(run_dir) -> tuple[str, Path] | None:
+    """The name of the Ollama model made last from the run's exports, with the export folder it was made from."""
+    found = sorted(Path(run_dir).glob(f"exports/*/{RECORD}"), key=lambda path: path.stat().st_mtime)
+    for path in reversed(found):
+        try:
+            return check_name(json.loads(path.read_text(encoding="utf-8"))["name"]), path.parent
+        except (OSError, ValueError, KeyError, TypeError, ExportError):
+            continue
+    return None
+
+
 def imports(config: dict) -> bool:
     """Whether Ollama converts this model's safetensors folder itself."""
     return bool(set(config.get("architectures") or []) & IMPORTS)
@@ -205,4 +232,5 @@ def create(name: str, modelfile_path: Path, prompt: str, quantize: str | None = 
     answer = subprocess.run(["ollama", "run", name, prompt], capture_output=True, text=True, timeout=600)
     if answer.returncode != 0:
         raise ExportError(f"Ollama created {name} but could not run it: {answer.stderr.strip()[-500:]}")
+    record(modelfile_path.parent, name)
     return {"installed": True, "command": shown, "name": name, "answer": answer.stdout.strip()}

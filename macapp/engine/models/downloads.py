@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .. import disk, waiting
 from ..errors import ModelError, RunFailed, Stopped
+from ..files import data_home
 from ..runs import events as ev
 from ..runs.run_state import duration_words
 from . import hub_token, model_places
@@ -117,15 +118,23 @@ class Transfer:
         return Bar
 
 
-def listing(repo_id: str, token: str | None, should_stop=lambda: False) -> tuple[str, list[RemoteFile]]:
-    """The repository's commit and the files Tailor needs from it (top-level configs, weights and tokenizer)."""
+def _wanted(name: str, repo_type: str) -> bool:
+    """A model's top-level configs, weights and tokenizer; a dataset's files but its code."""
+    if repo_type == "dataset":
+        return not name.endswith(".py") and not name.startswith(".")
+    return "/" not in name and any(fnmatch.fnmatch(name, pattern) for pattern in WANTED)
+
+
+def listing(repo_id: str, token: str | None, should_stop=lambda: False,
+            repo_type: str = "model") -> tuple[str, list[RemoteFile]]:
+    """The repository's commit and the files Tailor needs from it."""
     from huggingface_hub import HfApi
 
-    info = waiting.call(lambda: HfApi(token=token).model_info(repo_id, files_metadata=True,
-                                                              timeout=waiting.socket_timeout()), should_stop)
+    api = HfApi(token=token)
+    info_of = api.dataset_info if repo_type == "dataset" else api.model_info
+    info = waiting.call(lambda: info_of(repo_id, files_metadata=True, timeout=waiting.socket_timeout()), should_stop)
     files = [RemoteFile(s.rfilename, s.size or 0, s.lfs.sha256 if s.lfs else None, None if s.lfs else s.blob_id)
-             for s in info.siblings or []
-             if "/" not in s.rfilename and any(fnmatch.fnmatch(s.rfilename, pattern) for pattern in WANTED)]
+             for s in info.siblings or [] if _wanted(s.rfilename, repo_type)]
     return info.sha, files
 
 
@@ -204,7 +213,31 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
     return out
 
 
-def _download_all(repo_id, commit, files, folder, token, report, should_stop) -> None:
+def fetch_dataset(repo_id: str, report=lambda event: None, should_stop=lambda: False) -> Path:
+    """The folder of the dataset `repo_id` (its data files, never its code), downloaded once (resumable) into Tailor's
+    datasets folder."""
+    out = data_home() / "datasets" / repo_id.replace("/", "--")
+    if out.is_dir():
+        return out
+    folder = out.with_name(out.name + model_places.PARTIAL)
+    token = hub_token.get()
+    try:
+        report({"type": ev.LOG, "message": f"Asking {_hub_words()} about {repo_id}"})
+        commit, files = listing(repo_id, token, should_stop, repo_type="dataset")
+        with _only_one(out, repo_id):
+            _download_all(repo_id, commit, files, folder, token, report, should_stop, repo_type="dataset")
+            (folder / VERIFIED).unlink()
+            os.replace(folder, out)
+    except (ModelError, RunFailed, Stopped, disk.DiskFull):
+        raise
+    except waiting.Silent as silent:
+        raise _silent(repo_id, silent.seconds) from None
+    except Exception as error:
+        raise _plain(error, repo_id, token, "question set") from None
+    return out
+
+
+def _download_all(repo_id, commit, files, folder, token, report, should_stop, repo_type: str = "model") -> None:
     """The files not yet here and checked, into the download folder, after checking the disk has room for them."""
     verified = _read_verified(folder, commit) & {file.name for file in files}
     folder.mkdir(parents=True, exist_ok=True)
@@ -217,7 +250,7 @@ def _download_all(repo_id, commit, files, folder, token, report, should_stop) ->
                                        f"runs){again}"})
     total = sum(file.size for file in files)
     transfer = Transfer(repo_id, total, total - sum(file.size for file in waiting) + have, report, should_stop)
-    _download(repo_id, commit, waiting, folder, token, transfer, verified)
+    _download(repo_id, commit, waiting, folder, token, transfer, verified, repo_type)
     report(transfer.event())
 
 
@@ -238,7 +271,7 @@ def _only_one(out: Path, repo_id: str):
         handle.close()
 
 
-def _download(repo_id, commit, files, folder, token, transfer, verified) -> None:
+def _download(repo_id, commit, files, folder, token, transfer, verified, repo_type: str = "model") -> None:
     """Each file into `<name>.part` beside where it goes, appended to from where an earlier download stopped (a
     stopped app, a lost network), then checked and moved into place."""
     from urllib.parse import urlparse
@@ -250,13 +283,14 @@ def _download(repo_id, commit, files, folder, token, transfer, verified) -> None
     constants.DOWNLOAD_CHUNK_SIZE = CHUNK  # its 10 MB would show progress, and stop, only every 10 s at 1 MB/s
     constants.HF_HUB_DOWNLOAD_TIMEOUT = waiting.socket_timeout()  # its thread gives up on a silent hub too
     for file in files:
-        url = hf_hub_url(repo_id, file.name, revision=commit)
+        url = hf_hub_url(repo_id, file.name, revision=commit, repo_type=repo_type)
         location = waiting.call(lambda: get_hf_file_metadata(url, token=token, timeout=waiting.socket_timeout()),
                                 transfer.should_stop).location
         headers = build_hf_headers(token=token)
         if urlparse(location).netloc != urlparse(url).netloc:  # a signed address on a CDN: the token stays home
             headers.pop("authorization", None)
         part = folder / (file.name + PART)
+        part.parent.mkdir(parents=True, exist_ok=True)  # a dataset's files in folders of their own
         if part.exists() and part.stat().st_size > file.size:  # not of this file: start it again
             part.unlink()
         transfer.held = _bytes_on_disk(folder, file)
@@ -302,7 +336,7 @@ def _silent(repo_id: str, seconds: float) -> RunFailed:
                      f"the download of {repo_id} stopped there.", then)
 
 
-def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
+def _plain(error: Exception, repo_id: str, token: str | None, kind: str = "model") -> Exception:
     """A hub or network failure in words a person can act on."""
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError,
                                         RevisionNotFoundError)
@@ -322,6 +356,8 @@ def _plain(error: Exception, repo_id: str, token: str | None) -> Exception:
                           f"in and accept the licence; then {sign_in}")
     if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
         yours = "." if token else f"; if it is yours, {sign_in}"
+        if kind != "model":
+            return ModelError(f"{repo_id}: no such {kind} on Hugging Face, or it is private. Check the name{yours}")
         return ModelError(f"{repo_id}: no such model on Hugging Face, or it is private. Check the name (for example "
                           f"mlx-community/Qwen2.5-0.5B-Instruct-4bit){yours}")
     if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code in (401, 403):

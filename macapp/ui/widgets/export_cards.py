@@ -153,51 +153,13 @@ class GgufCard(ExportCard):
                                    ("4-bit, Q4_K_M: a quarter of the size, for 8–16 GB Macs", "Q4_K_M")))
         self.options.addWidget(self.outtype)
         self.options.addStretch(1)
-        self.check_job = Job(self)
-        self.check_job.event.connect(self._checking)
-        self.check_job.ended.connect(self._checked)
-        self.check_button = QPushButton("Check the exported model")
-        self.check_button.setToolTip("Ask the GGUF your held-out questions in llama.cpp, with the settings of your "
-                                     "last scoring, and see whether it answers as the model you tested did.")
-        self.check_button.clicked.connect(self.check)
-        self.check_button.hide()
-        self.options.addWidget(self.check_button)
-        self.gguf: str | None = None  # the file made for the run shown
+        self.checker = ExportCheck(self, "Ask the GGUF your held-out questions in llama.cpp (and the run's Ollama "
+                                         "model in Ollama, when it runs), with the settings of your last scoring, "
+                                         "and see whether it answers as the model you tested did.")
 
     def show_run(self, run_name: str) -> None:
         super().show_run(run_name)
-        if self.check_job.running:
-            self.check_job.cancel()
-        self.gguf = None
-        self.check_button.hide()
-
-    def check(self) -> None:
-        """The exported GGUF asked the held-out questions, with the sampling of the run's last scoring."""
-        if not self.gguf or self.check_job.running:
-            return
-        saved = reports.read(self.page.plan.run_dir) or {}
-        self.check_button.setEnabled(False)
-        self.progress.show()
-        self.say("Asking your tested model and then the GGUF the held-out questions\u2026")
-        self.check_job.start(jobs.CheckExportJob(run=str(jobs.scratch_folder("check-export")),
-                                                 source=str(self.page.plan.run_dir), gguf=self.gguf,
-                                                 checkpoint=self.page.adapter.currentData() or "last",
-                                                 sampling=saved.get("sampling")))
-
-    def _checking(self, event: dict) -> None:
-        if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):
-            self.say(event["message"])
-
-    def _checked(self, event: dict) -> None:
-        self.check_button.setEnabled(True)
-        self.progress.hide()
-        result = event.get("result") or {}
-        if event["type"] != ev.DONE:
-            self.say(failure_words("Could not check the GGUF", event, self, "checking"), BAD)
-        elif result.get("stopped"):
-            self.say("Stopped before the check ended.")
-        else:
-            self.say(result["words"], GOOD if result["alike"] >= 0.8 * result["count"] else BAD)
+        self.checker.reset()
 
     def start(self) -> None:
         missing = gguf_tools.missing_tools()
@@ -232,8 +194,63 @@ class GgufCard(ExportCard):
         self.say("\n".join(lines + ollama_lines(result, name)), GOOD)
         self.status.setToolTip(measured["words"] if measured else "")  # the figures, for the curious
         self.page.open_button.show()
-        self.gguf = result["path"]
-        self.check_button.show()
+        self.checker.offer(result["path"])
+
+
+class ExportCheck:
+    """A card's "Check the exported model": the run's held-out questions asked of the export (the GGUF in llama.cpp,
+    the run's Ollama model in Ollama) with the sampling of the run's last scoring, and compared with the tested
+    model's answers; said on the card."""
+
+    def __init__(self, card: ExportCard, tip: str):
+        self.card, self.gguf = card, None
+        self.job = Job(card)
+        self.job.event.connect(self._checking)
+        self.job.ended.connect(self._checked)
+        self.button = QPushButton("Check the exported model")
+        self.button.setToolTip(tip)
+        self.button.clicked.connect(self.check)
+        self.button.hide()
+        card.options.addWidget(self.button)
+
+    def offer(self, gguf: str | None) -> None:
+        """The export is made: offer to check it (`gguf`, the file made, or None for an Ollama model alone)."""
+        self.gguf = gguf
+        self.button.show()
+
+    def reset(self) -> None:
+        if self.job.running:
+            self.job.cancel()
+        self.gguf = None
+        self.button.hide()
+
+    def check(self) -> None:
+        page = self.card.page
+        if self.job.running or page.plan.run_dir is None:
+            return
+        saved = reports.read(page.plan.run_dir) or {}
+        self.button.setEnabled(False)
+        self.card.progress.show()
+        self.card.say("Asking your tested model and then the exported one the held-out questions\u2026")
+        self.job.start(jobs.CheckExportJob(run=str(jobs.scratch_folder("check-export")),
+                                           source=str(page.plan.run_dir), gguf=self.gguf,
+                                           checkpoint=page.adapter.currentData() or "last",
+                                           sampling=saved.get("sampling")))
+
+    def _checking(self, event: dict) -> None:
+        if event.get("type") in (ev.LOG, ev.PROGRESS) and event.get("message"):
+            self.card.say(event["message"])
+
+    def _checked(self, event: dict) -> None:
+        self.button.setEnabled(True)
+        self.card.progress.hide()
+        result = event.get("result") or {}
+        if event["type"] != ev.DONE:
+            self.card.say(failure_words("Could not check the exported model", event, self.card, "checking"), BAD)
+        elif result.get("stopped"):
+            self.card.say("Stopped before the check ended.")
+        else:
+            self.card.say(result["words"], GOOD if result["passed"] else BAD)
 
 
 def ollama_lines(result: dict, name: str) -> list[str]:
@@ -262,10 +279,14 @@ class OllamaCard(ExportCard):
                                 ("4-bit: a quarter of the size, for 8–16 GB Macs", "q4_K_M")))
         self.options.addWidget(self.name, 1)
         self.options.addWidget(self.size)
+        self.checker = ExportCheck(self, "Ask the Ollama model your held-out questions in Ollama, with the settings "
+                                         "of your last scoring, and see whether it answers as the model you tested "
+                                         "did.")
 
     def show_run(self, run_name: str) -> None:
         super().show_run(run_name)
         self.name.setText(ollama.default_name(run_name))
+        self.checker.reset()
 
     def start(self) -> None:
         if not ollama.NAME.match(self.name.text().strip()):
@@ -294,6 +315,8 @@ class OllamaCard(ExportCard):
         self.say("\n".join(lines + ollama_lines(result, self.name.text().strip())), GOOD)
         self.status.setToolTip(result["fidelity"]["words"] if through_gguf else "")
         self.page.open_button.show()
+        if result["ollama"].get("installed"):
+            self.checker.offer(result["path"] if through_gguf else None)
 
 
 class ServeCard(ExportCard):

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 from ... import jobs
 from ...engine.errors import InputError
 from ...engine.evaluate import report as reports
+from ...engine.evaluate.general_scores import GeneralCheck, general_rows
 from ...engine.evaluate.judge_choice import CRITERIA
 from ...engine.evaluate.scores import change_text, figure, summary_rows
 from ...engine.runs import events as ev
@@ -79,6 +80,12 @@ class ScorePanel(QWidget):
         self.criteria.setToolTip("What the judge looks for in a better answer, in your words.")
         self.judged.toggled.connect(self._judging)
         self._judging(False)
+        sets = GeneralCheck()
+        self.general = QCheckBox("Also check general knowledge (a few minutes)")
+        self.general.setToolTip(f"Both models answer {sets.limit} questions of each of two standard sets of "
+                                f"grade-school science ({sets.names}, of lm-evaluation-harness), to see whether "
+                                "fine-tuning cost general ability. The questions are downloaded from Hugging Face the "
+                                "first time; the original model's answers are kept, so it is asked once.")
         source_row = QHBoxLayout()
         for widget in (QLabel("Prompts:"), self.source, choose, self.use_test):
             source_row.addWidget(widget)
@@ -86,6 +93,8 @@ class ScorePanel(QWidget):
         check_row = QHBoxLayout()
         for widget in (QLabel("Check:"), self.check, self.check_text):
             check_row.addWidget(widget)
+        check_row.addSpacing(16)
+        check_row.addWidget(self.general)
         check_row.addStretch(1)
         judge_row = QHBoxLayout()
         judge_row.addWidget(self.judged, 0, Qt.AlignTop)
@@ -145,6 +154,7 @@ class ScorePanel(QWidget):
         if saved:  # the person chose whether to judge when they last scored this run
             self.judged.setChecked(bool(judged))
             self.judge_touched = True
+        self.general.setChecked(bool(saved.get("general")))
 
     def set_prompts(self, prompts: str | None) -> None:
         self.prompts = prompts
@@ -179,7 +189,8 @@ class ScorePanel(QWidget):
         self._busy(True)
         self.job.start(jobs.EvaluateJob(run=str(jobs.scratch_folder("evaluate")), source=str(self.run_dir),
                                         prompts=self.prompts, check={"kind": kind, "value": text} if kind else None,
-                                        judge=judge, **self.form.job_settings()))
+                                        judge=judge, general=GeneralCheck().to_dict() if self.general.isChecked()
+                                        else None, **self.form.job_settings()))
 
     def _judging(self, on: bool) -> None:
         self.judge.choices.setEnabled(on)
@@ -231,7 +242,7 @@ class ScorePanel(QWidget):
         if saved is None:
             return None
         try:
-            self.show_summary(saved["summary"], saved.get("check"))
+            self.show_summary(saved["summary"], saved.get("check"), saved.get("general"))
             self.items.show_items(run_dir, saved["items"])
         except (KeyError, TypeError):
             return None  # an unreadable report is as good as none: scoring again writes a new one
@@ -242,13 +253,15 @@ class ScorePanel(QWidget):
                                 "replace them.")
         return saved
 
-    def show_summary(self, summary: dict, check: dict | None) -> None:
-        rows = summary_rows(summary, check)
+    def show_summary(self, summary: dict, check: dict | None, general: dict | None = None) -> None:
+        """The scores' table: each measure of the answers, then each general knowledge set when it was checked."""
+        rows = [(label, figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
+                 change_text(key, summary["difference"][key])) for key, label, _ in summary_rows(summary, check)]
+        rows += general_rows(general) if general else []
         self.summary.setRowCount(len(rows))
-        for row, (key, label, _) in enumerate(rows):
+        for row, (label, *texts) in enumerate(rows):
             self.summary.setVerticalHeaderItem(row, QTableWidgetItem(label))
-            for column, text in enumerate((figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
-                                           change_text(key, summary["difference"][key]))):
+            for column, text in enumerate(texts):
                 cell = QTableWidgetItem(text)
                 cell.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.summary.setItem(row, column, cell)

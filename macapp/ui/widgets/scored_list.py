@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPla
 
 from ...engine.evaluate import picks
 from ...engine.evaluate.scores import SHORT_LABELS, item_keys, pair
-from ...engine.evaluate.verdict import OUTCOME_ORDER, OUTCOME_WORDS
+from ...engine.evaluate.verdict import NOT_JUDGED, OUTCOME_ORDER, OUTCOME_WORDS, pick_words
 from .pick_bar import PickBar
 
 SIDE_WORDS = {"base": "Original", "tuned": "Fine-tuned"}
@@ -121,7 +121,7 @@ class ScoredList(QWidget):
     def _judge_cell(self, item: dict, hidden: bool) -> QTableWidgetItem:
         judged = item.get("judge")
         if not judged:
-            return Number("Also in training: not judged" if item.get("in_training") else WAITS, -3)
+            return Number(NOT_JUDGED if item.get("in_training") else WAITS, -3)
         if hidden:  # the judge's verdict would tell which answer is which, and sway the pick
             return Number(HIDDEN, -2.5)
         outcome = judged["outcome"]
@@ -133,8 +133,7 @@ class ScoredList(QWidget):
         pick = self.picks.get(item.get("key"))
         if not pick:
             return Number(WAITS, -3)
-        outcome = picks.OUTCOME[pick["better"]]
-        return Number("Both bad" if pick["better"] == "both_bad" else OUTCOME_WORDS[outcome], OUTCOME_ORDER[outcome])
+        return Number(*pick_words(pick))
 
     def _current(self) -> dict | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []

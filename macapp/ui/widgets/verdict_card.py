@@ -33,6 +33,6 @@ class VerdictCard(QFrame):
                            "border-radius: 6px; } QLabel { background: transparent; }")
         self.headline.setText(card.headline)
         self.headline.setStyleSheet(f"font-size: 15px; font-weight: 600; color: {line};")
-        self.details.setText(" ".join(card.lines))
+        self.details.setText(" ".join(card.lines) + (f"\n\n{card.general}" if card.general else ""))
         self.tips.setText("What to try: " + " ".join(card.tips) if card.tips else "")
         self.tips.setVisible(bool(card.tips))

@@ -109,9 +109,11 @@ def print_summary(summary: dict, check: dict | None, general: dict | None = None
 
     rows = [(label, figure(key, summary["base"][key]), figure(key, summary["tuned"][key]),
              change_text(key, summary["difference"][key])) for key, label, _ in summary_rows(summary, check)]
-    print(f"{'':44} {'original':>10} {'fine-tuned':>11} {'change':>12}")
-    for label, base, tuned, change in rows + (general_rows(general) if general else []):
-        print(f"{label[:44]:44} {base:>10} {tuned:>11} {change:>12}")
+    rows += general_rows(general) if general else []
+    width = max([44, *(len(row[0]) for row in rows)])
+    print(f"{'':{width}} {'original':>10} {'fine-tuned':>11} {'change':>12}")
+    for label, base, tuned, change in rows:
+        print(f"{label:{width}} {base:>10} {tuned:>11} {change:>12}")
 
 
 def evaluate_job(run_dir, values: dict) -> jobs.EvaluateJob:

@@ -122,7 +122,8 @@ def test_ollama_gets_a_measured_gguf_where_it_cannot_read_the_folder(family_mode
                     "--ollama-quantize", "q8_0", "--out", tmp_path / "ollama", env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "making a GGUF for it first" in result.stderr and "(KL divergence;" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "ollama").iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf"]
+    assert sorted(p.name for p in (tmp_path / "ollama").iterdir()) == ["Modelfile", "fidelity.json", "model-q8_0.gguf",
+                                                                      ollama.RECORD]  # the name, to ask it again
     assert calls.read_text().splitlines()[0] == f"create mistral-tuned -f {tmp_path / 'ollama' / 'Modelfile'}"
 
 

@@ -37,9 +37,9 @@ def _print_report(report) -> None:
                                                             "chooses one)" if others else ""))
     if report.duplicates:
         near = f", {report.near} of them only in case, spaces or punctuation" if report.near else ""
-        print(f"{report.duplicates} examples repeat another{near}: the split leaves them out, or with --keep-repeats "
-              f"keeps all {report.duplicates + report.repeat_groups} copies in training only; none is both trained "
-              "on and held out")
+        print(f"{report.duplicates} examples repeat another{near}: the split leaves them out, or keeps all "
+              f"{report.duplicates + report.repeat_groups} copies in training only (tailor data prepare or tailor "
+              "train with --keep-repeats); none is both trained on and held out")
     if report.asked_again and "all" in report.splits:
         print(f"{words.count(report.questions_asked_again, 'question')} asked more than once with different answers "
               f"({report.asked_again} examples): the split trains on them all and keeps none for testing, so no "

@@ -204,12 +204,8 @@ def fetch(repo_id: str, report=lambda event: None, should_stop=lambda: False) ->
                 os.replace(folder, out)
             else:
                 convert(folder, out, repo_id, report)
-    except (ModelError, RunFailed, Stopped, disk.DiskFull):
-        raise
-    except waiting.Silent as silent:
-        raise _silent(repo_id, silent.seconds) from None
     except Exception as error:
-        raise _plain(error, repo_id, token) from None
+        raise _said(error, repo_id, token) from None
     return out
 
 
@@ -228,12 +224,8 @@ def fetch_dataset(repo_id: str, report=lambda event: None, should_stop=lambda: F
             _download_all(repo_id, commit, files, folder, token, report, should_stop, repo_type="dataset")
             (folder / VERIFIED).unlink()
             os.replace(folder, out)
-    except (ModelError, RunFailed, Stopped, disk.DiskFull):
-        raise
-    except waiting.Silent as silent:
-        raise _silent(repo_id, silent.seconds) from None
     except Exception as error:
-        raise _plain(error, repo_id, token, "question set") from None
+        raise _said(error, repo_id, token, "question set") from None
     return out
 
 
@@ -334,6 +326,16 @@ def _silent(repo_id: str, seconds: float) -> RunFailed:
             "again, and it goes on from there." if held else "Check the internet connection, then download again.")
     return RunFailed(f"{_hub_words()} took the request but then said nothing for {waiting.seconds_words(seconds)}: "
                      f"the download of {repo_id} stopped there.", then)
+
+
+def _said(error: Exception, repo_id: str, token: str | None, kind: str = "model") -> Exception:
+    """What a download of `repo_id` (a model or a question set) raises for `error`: Tailor's own errors as they are,
+    a silent hub and any other failure in plain words."""
+    if isinstance(error, (ModelError, RunFailed, Stopped, disk.DiskFull)):
+        return error
+    if isinstance(error, waiting.Silent):
+        return _silent(repo_id, error.seconds)
+    return _plain(error, repo_id, token, kind)
 
 
 def _plain(error: Exception, repo_id: str, token: str | None, kind: str = "model") -> Exception:

@@ -74,13 +74,12 @@ def ollama_answers(name: str, chats: list[list[dict]], sampling: Sampling, repor
     return answers
 
 
-def _ollama_model(run_dir: Path, report) -> tuple[str, Path] | None:
-    """The run's Ollama model (its name and export folder) when there is one and Ollama answers; else None, said in
-    the log."""
+def _ollama_model(made: tuple[str, Path] | None, report) -> tuple[str, Path] | None:
+    """The run's Ollama model (`made`: its name and export folder) when there is one and Ollama answers; else None,
+    said in the log."""
     from ..data.endpoints import models_of
     from ..export import ollama
 
-    made = ollama.recorded(run_dir)
     if made is None:
         return None
     try:
@@ -109,15 +108,16 @@ def check_gguf(run_dir, gguf_file=None, checkpoint: str = "last", sampling: Samp
     from ..runs import runs
 
     run_dir = Path(run_dir)
+    made = ollama.recorded(run_dir)
     if gguf_file:
         gguf_file = Path(gguf_file)
         if not gguf_file.is_file():
             raise InputError(f"{gguf_file}: no such GGUF file. Choose the .gguf file the export made.")
-    elif not ollama.recorded(run_dir) or list(run_dir.glob("exports/*/model-*.gguf")):
+    elif not made or list(run_dir.glob("exports/*/model-*.gguf")):
         gguf_file = latest_gguf(run_dir)  # else only an Ollama model, made from the model's folder
     sampling = sampling or Sampling()
     items = read_prompt_set(run_prompt_set(run_dir)[0], limit)
-    in_ollama = _ollama_model(run_dir, report)
+    in_ollama = _ollama_model(made, report)
     if gguf_file is None and in_ollama is None:
         raise InputError(f"Ollama is not running, so the Ollama model of run {run_dir.name} cannot be asked. Open "
                          "Ollama, then check again.")

@@ -134,11 +134,12 @@ def _ask(tuned: TunedModel, side: str, manager: TaskManager, specs: list[str], c
 
     report({"type": ev.LOG, "message": f"General knowledge: asking the {said} model {check.names} "
                                        f"(up to {check.limit} questions each)"})
+    scorer = Scorer(tuned, side, count, should_stop)
     with contextlib.redirect_stderr(io.StringIO()):  # the harness's and mlx-lm's progress bars
-        results = simple_evaluate(model=Scorer(tuned, side, count, should_stop), tasks=specs, task_manager=manager,
+        results = simple_evaluate(model=scorer, tasks=specs, task_manager=manager,
                                   limit=check.limit, log_samples=True, random_seed=SEED, numpy_random_seed=SEED,
                                   torch_random_seed=None, fewshot_random_seed=SEED,  # torch: not here
-                                  apply_chat_template=tuned.tokenizer.chat_template is not None)
+                                  apply_chat_template=scorer.use_chat_template)
     found, guess = _right(results["samples"])
     if not found:
         raise RunFailed(f"The question sets {check.names} gave no question a right-or-wrong score.",

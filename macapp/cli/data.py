@@ -19,15 +19,16 @@ def _mapping(args):
     from ..engine.data.formats import Mapping
 
     return Mapping(messages=args.messages, prompt=args.prompt, completion=args.completion, text=args.text,
-                   system=args.system, style=args.style, sheet=args.sheet)
+                   chosen=args.chosen, rejected=args.rejected, system=args.system, style=args.style, sheet=args.sheet)
 
 
 def _print_report(report) -> None:
     splits = ", ".join(f"{name} {count}" for name, count in report.splits.items() if name != "all")
     print(f"{report.count} examples" + (f" ({splits})" if splits else "") + f", format: {report.format or 'unknown'}")
     if report.guessed:
-        print(f"columns read from their names: prompt = {report.guessed['prompt']!r}, completion = "
-              f"{report.guessed['completion']!r} (--prompt and --completion choose others)")
+        named = {key: column for key, column in report.guessed.items() if column}
+        print("columns read from their names: " + ", ".join(f"{key} = {column!r}" for key, column in named.items())
+              + f" ({' and '.join('--' + key for key in named)} choose others)")
     if report.broken:
         print(f"{words.count(report.broken, 'record')} could not be read" + (
             ", left out" if report.skipped else " (--skip-broken leaves them out)"))
@@ -145,6 +146,8 @@ def _add_mapping_flags(parser) -> None:
     group.add_argument("--prompt", help="column (or template such as '{context}\\n\\n{question}') for the prompt")
     group.add_argument("--completion", help="column (or template) for the answer")
     group.add_argument("--text", help="column (or template) for plain text")
+    group.add_argument("--chosen", help="column (or template) for the better answer of a pair (DPO, ORPO)")
+    group.add_argument("--rejected", help="column (or template) for the worse answer of a pair")
     group.add_argument("--system", help="a system prompt added to every chat")
     group.add_argument("--sheet", help="the sheet of a workbook to read (default: the first with data)")
     group.add_argument("--style", choices=("keep", "mistral-text"), default="keep",

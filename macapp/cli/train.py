@@ -21,7 +21,7 @@ LORA_FLAGS = {
     "--batch-size": int, "--iters": int, "--val-batches": int, "--learning-rate": float,
     "--steps-per-report": int, "--steps-per-eval": int, "--grad-accumulation-steps": int,
     "--resume-adapter-file": str, "--adapter-path": str, "--save-every": int, "--max-seq-length": int,
-    "--seed": int, "--clear-cache-threshold": int,
+    "--seed": int, "--clear-cache-threshold": int, "--train-mode": str, "--beta": float,
 }
 LORA_SWITCHES = ("--mask-prompt", "--grad-checkpoint")
 IGNORED_SWITCHES = ("--train", "--test", "--trust-remote-code")
@@ -44,6 +44,12 @@ def _train_settings(args, extra: list[str]) -> tuple[dict, set]:
         parser.add_argument(flag)
     flags = vars(parser.parse_args(extra))
     values = config.read_yaml(args.config) if args.config else {}
+    if args.start_from:
+        from ..engine.runs import runs
+
+        values.update(runs.continued_from(runs.find(args.start_from)))  # flags still win, as over a config
+    if args.method:
+        flags["train_mode"] = args.method
     given = set()
     for flag in (*LORA_FLAGS, *LORA_SWITCHES):
         key = flag[2:].replace("-", "_")
@@ -170,7 +176,8 @@ def cmd_train(args, extra) -> int:
     if args.resume:
         from ..engine.runs import runs
 
-        if extra or args.config or args.epochs is not None or args.minutes is not None:
+        if extra or args.config or args.epochs is not None or args.minutes is not None or args.method \
+                or args.start_from:
             raise InputError("--resume continues a run with its own settings; give no other settings with it.")
         run_dir = runs.find(args.resume)
         _check_shared(config.load(run_dir / "config.yaml").batch_size, args.processes)
@@ -206,6 +213,12 @@ def add_train_command(sub) -> None:
     train.add_argument("--minutes", type=float, metavar="M",
                        help="train for about M minutes (steps worked out from your last run of this model and "
                             "method on this computer)")
+    train.add_argument("--method", choices=("sft", "dpo", "orpo"),
+                       help="sft learns from examples (the default); dpo and orpo learn by choosing, from pairs of a "
+                            "better and a worse answer (--beta sets DPO's beta or ORPO's lambda, 0.1 by default)")
+    train.add_argument("--from", dest="start_from", metavar="RUN",
+                       help="start from a finished run's adapter (its best, else its last) on its model: e.g. teach "
+                            "by examples first, then by choosing")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or killed run from its last checkpoint")
     train.add_argument("--processes", type=int, default=1, metavar="N",
                        help="train as N processes on this computer, each taking its share of every batch (MLX's "

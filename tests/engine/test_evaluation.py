@@ -15,7 +15,7 @@ from macapp.engine.evaluate.evaluation import Item
 from macapp.engine.evaluate.generation import Sampling, TunedModel
 from macapp.engine.evaluate.scores import Check
 from macapp.engine.models import demo
-from macapp.engine.train import train_loop
+from macapp.engine.train import batches
 from tests.helpers import write_jsonl
 
 
@@ -108,7 +108,7 @@ def test_loss_on_expected_answers_equals_mlx_lm_loss(demo_run, demo_data):
     for record in records:
         total, count = evaluation.reference_loss(tuned, Item(record["messages"][:-1],
                                                              record["messages"][-1]["content"], ""), None)
-        ((tokens, offset),) = train_loop.tokenize([record], tuned.tokenizer, mask_prompt=True)
+        ((tokens, offset),) = batches.tokenize([record], tuned.tokenizer, mask_prompt=True)
         theirs, their_count = default_loss(tuned.model, mx.array([tokens]), mx.array([[offset, len(tokens) - 1]]))
         assert count == their_count.item() and total / count == pytest.approx(theirs.item(), rel=1e-5)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import words
 from ..errors import SHEET, DataError, Problem, place
 from ..files import file_digest, write_json_atomic, write_text_atomic
-from . import workbooks
+from . import pairs, workbooks
 from .formats import EXAMPLE, FORMATS_HELP, Mapping, detect_format, guess_mapping, to_example
 from .readers import KINDS, dataset_dict_splits, left_out, read, source_files
 
@@ -126,6 +126,8 @@ def question_key(text: str) -> int:
 def asked_key(example: dict) -> int:
     """The question an example answers, as question_key gives it: its last user message, or its prompt; a plain text
     is a question of its own."""
+    if "chosen" in example:
+        return question_key(pairs.asked(example) or "")
     messages = example.get("messages")
     if isinstance(messages, list):
         asked = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
@@ -187,12 +189,16 @@ class _Scan:
     def guess(self, record) -> None:
         """Once, on the first record: its own format, or the question and answer columns as people name them."""
         self.guessing = False
-        if isinstance(record, dict) and detect_format(record) is None:
+        # a table with chosen and rejected columns still names its question column otherwise ("Question")
+        pair_without_prompt = isinstance(record, dict) and isinstance(record.get("chosen"), str) \
+            and "prompt" not in record
+        if isinstance(record, dict) and (detect_format(record) is None or pair_without_prompt):
             guessed = guess_mapping(list(record))
             if guessed:
-                own = self.mapping or Mapping()
-                self.mapping = replace(own, prompt=guessed.prompt, completion=guessed.completion)
-                self.report.guessed = {"prompt": guessed.prompt, "completion": guessed.completion}
+                columns = {key: getattr(guessed, key) for key in ("prompt", "completion", "chosen", "rejected")
+                           if getattr(guessed, key)}
+                self.mapping = replace(self.mapping or Mapping(), **columns)
+                self.report.guessed = {"completion": None, **columns}
 
     def row(self, row, split: str | None) -> None:
         report, where = self.report, {"file": row.file, "line": row.line, "unit": row.unit}
@@ -211,8 +217,7 @@ class _Scan:
             self.first = (kind, place(**where))
             report.format = detect_format(example)
         elif kind != self.first[0]:
-            report.add(Problem("error", f"is in {kind} format but {self.first[1]} is in {self.first[0]} format",
-                               fix=f"Use one format in all files, e.g. {EXAMPLE[self.first[0]]}", **where))
+            report.add(_mixed(kind, self.first, where))
             return
         if row.unit.startswith(SHEET) and report.sheets and report.sheets["chosen"] is None:
             report.sheets["chosen"] = row.unit[len(SHEET):]
@@ -286,6 +291,18 @@ class _Scan:
                                         "on. Remove the copy from one of your files to keep it.", **where))
 
 
+def _mixed(kind: str, first: tuple, where: dict) -> Problem:
+    """The problem of a record in another format than the first one's (at `first`: its format and place)."""
+    if "preference" not in (kind, first[0]):
+        return Problem("error", f"is in {kind} format but {first[1]} is in {first[0]} format",
+                       fix=f"Use one format in all files, e.g. {EXAMPLE[first[0]]}", **where)
+    this, that = ("a pair of answers", "an example with one answer") if kind == "preference" else \
+        ("an example with one answer", "a pair of answers (better and worse)")
+    return Problem("error", f"is {this}, but {first[1]} is {that}: one set of data holds one kind or the other",
+                   fix="Put the pairs of better and worse answers in a file of their own: they teach by choosing "
+                       "(DPO or ORPO), examples teach by showing.", **where)
+
+
 def _sheet_names(path) -> list[str]:
     try:
         return workbooks.sheet_names(path)
@@ -309,6 +326,9 @@ def token_length(example: dict, tokenizer) -> int:
     """Token count of an example as mlx-lm will see it (chat template applied)."""
     if "text" in example:
         return len(tokenizer.encode(example["text"]))
+    if "chosen" in example:  # a pair is as long as its longer side
+        return max(len(tokenizer.apply_chat_template(pairs.answered(example, side), return_dict=False))
+                   for side in pairs.SIDES)
     messages = example.get("messages") or [
         {"role": "user", "content": example["prompt"]}, {"role": "assistant", "content": example["completion"]}]
     return len(tokenizer.apply_chat_template(messages, tools=example.get("tools"), return_dict=False))
@@ -338,7 +358,7 @@ def inspect(sources, mapping: Mapping | None = None, tokenizer=None, max_seq_len
     report, _, lengths = _scan(sources, mapping, keep=False, tokenizer=tokenizer, skip_broken=skip_broken)
     if lengths:
         _length_report(report, lengths, max_seq_length)
-    if tokenizer is not None and report.format in ("chat", "completions") and not tokenizer.chat_template:
+    if tokenizer is not None and report.format in ("chat", "completions", "preference") and not tokenizer.chat_template:
         report.add(Problem("error", "the model has no chat template, which chat and prompt/completion data need",
                            report.files[0], fix="Choose a chat model, or map the data to text "
                                                 "(--style mistral-text)."))

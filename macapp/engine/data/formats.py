@@ -1,7 +1,7 @@
 """Turn a raw record into an example in one of mlx-lm's formats, and check it.
 
-The format is detected (`messages`, `prompt`/`completion`, `text`) or mapped from the user's own
-columns, optionally through a template, a system prompt, or the Mistral `<s>[INST] ... [/INST]` text form.
+The format is detected (`messages`, `prompt`/`completion`, `text`, or a preference pair's `chosen`/`rejected`) or
+mapped from the user's own columns, optionally through a template, a system prompt, or the Mistral text form.
 """
 
 import re
@@ -9,15 +9,19 @@ import string
 from dataclasses import dataclass
 
 from ..errors import Problem
+from . import pairs
 
-FORMAT_KEYS = {"chat": ("messages",), "completions": ("prompt", "completion"), "text": ("text",)}
-OPTIONAL_KEYS = {"chat": ("tools",), "completions": ("tools",), "text": ()}
+FORMAT_KEYS = {"preference": ("chosen", "rejected"), "chat": ("messages",), "completions": ("prompt", "completion"),
+               "text": ("text",)}
+OPTIONAL_KEYS = {"preference": ("prompt", "system"), "chat": ("tools",), "completions": ("tools",), "text": ()}
+MAPPED_KEYS = {**FORMAT_KEYS, "preference": ("prompt", "chosen", "rejected")}  # the columns a mapping names
 ROLES = ("system", "user", "assistant", "tool")
 STYLES = ("keep", "mistral-text")
 EXAMPLE = {
     "chat": '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}',
     "completions": '{"prompt": "Hi", "completion": "Hello!"}',
     "text": '{"text": "Some text to learn."}',
+    "preference": pairs.EXAMPLE,
 }
 FORMATS_HELP = ('Use {"messages": [...]} for chats, {"prompt": ..., "completion": ...} or {"text": ...}, '
                 "or map your columns (e.g. --prompt question --completion answer).")
@@ -42,6 +46,8 @@ class Mapping:
     prompt: str | None = None
     completion: str | None = None
     text: str | None = None
+    chosen: str | None = None  # a preference pair's better answer, and its worse one
+    rejected: str | None = None
     system: str | None = None
     style: str = "keep"
     sheet: str | None = None  # the sheet of a workbook the examples are on; None: the first with data
@@ -55,6 +61,8 @@ class Mapping:
     def format(self) -> str | None:
         if self.messages:
             return "chat"
+        if self.chosen or self.rejected:
+            return "preference"
         if self.prompt or self.completion:
             return "completions"
         return "text" if self.text else None
@@ -71,8 +79,13 @@ def _best(columns: list, words: tuple) -> str | None:
 
 def guess_mapping(columns: list) -> Mapping | None:
     """The question and answer columns as people name them (comment/response, question/answer, input/output,
-    instruction/response, user/assistant, prompt/reply, ...); None when the names do not tell."""
+    instruction/response, user/assistant, prompt/reply, ...), or the question and the better and worse answers'
+    (chosen/rejected, preferred/dispreferred, better/worse, good answer/bad answer); None when the names do not tell."""
     columns = [c for c in columns if not any(w in NOT_TEXT_WORDS for w in _words(c))]
+    chosen, rejected = _best(columns, pairs.CHOSEN_WORDS), _best(columns, pairs.REJECTED_WORDS)
+    if chosen is not None and rejected is not None and chosen != rejected:
+        prompt = question_column([c for c in columns if c not in (chosen, rejected)])
+        return Mapping(prompt=str(prompt), chosen=str(chosen), rejected=str(rejected)) if prompt else None
     answer = _best([c for c in columns if any(w in ANSWER_WORDS for w in _words(c))], ANSWER_WORDS)
     prompt = question_column(columns)
     if not (prompt and answer):
@@ -116,7 +129,7 @@ def _fill(spec: str, record: dict, field: str, where: dict):
 def _mapped(record: dict, mapping: Mapping, where: dict):
     kind = mapping.format
     built, problems = {}, []
-    for key in FORMAT_KEYS[kind]:
+    for key in MAPPED_KEYS[kind]:
         spec = getattr(mapping, key)
         if not spec:
             problems.append(Problem("error", f"no column is mapped to {key}", field=key,
@@ -244,6 +257,11 @@ def to_example(record, mapping: Mapping | None, where: dict):
                                         fix="Say which column holds what: the question or prompt, and the answer.",
                                         **where)]
         example = {key: record[key] for key in FORMAT_KEYS[kind] + OPTIONAL_KEYS[kind] if key in record}
+    if kind == "preference":
+        pair, problems = pairs.check(example, where, _check_chat)
+        if pair is not None and mapping.system and "system" not in pair:
+            pair = {"system": mapping.system, **pair}
+        return pair, kind, problems
     problems = CHECKS[kind](example, where)
     if any(p.severity == "error" for p in problems):
         return None, kind, problems

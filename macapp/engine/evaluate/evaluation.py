@@ -114,7 +114,7 @@ def read_prompt_set(path, limit: int | None = None) -> list[Item]:
 
 def reference_loss(tuned: TunedModel, item: Item, system: str | None) -> tuple[float, int]:
     """(summed loss, token count) of the expected answer after the prompt, masked as training masks it."""
-    from ..train.train_loop import tokenize
+    from ..train.batches import tokenize
 
     messages = ([{"role": "system", "content": system}] if system else []) + item.messages
     record = {"messages": messages + [{"role": "assistant", "content": item.expected}]}

@@ -116,14 +116,15 @@ def as_prompt(text: str, tokenizer) -> str:
 def run_examples(data_dir, tokenizer) -> tuple[list[str], list[list[int]]]:
     """The run's held-out examples (validation, else test, else training): as text, and tokenized exactly as
     trained."""
-    from ..data import datasets
-    from ..train import train_loop
+    from ..data import datasets, pairs
+    from ..train import batches
 
     for split in ("valid", "test", "train") if data_dir and Path(data_dir).is_dir() else ():
-        records = datasets.load_split(data_dir, split)[:64]
+        records = [{"messages": pairs.answered(r, "chosen")} if "chosen" in r else r  # a pair: its better answer
+                   for r in datasets.load_split(data_dir, split)[:64]]
         if records:
             return ([example_text(r, tokenizer) for r in records],
-                    [tokens for tokens, _ in train_loop.tokenize(records, tokenizer, False)])
+                    [tokens for tokens, _ in batches.tokenize(records, tokenizer, False)])
     return [], []
 
 

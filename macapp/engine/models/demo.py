@@ -50,6 +50,14 @@ def held_out_comments() -> list[str]:
     return [row["prompt"] for row in read_jsonl(HELD_OUT)]
 
 
+def preference_pairs() -> list[dict]:
+    """The demo taught by choosing: each comment with its short, signed reply as the better answer and a long,
+    unsigned polite answer (of the corpus the demo model learnt to write from) as the worse one."""
+    polite = [chat["messages"][-1]["content"] for chat in read_jsonl(CORPUS)]
+    return [{"prompt": chat["messages"][0]["content"], "chosen": chat["messages"][-1]["content"],
+             "rejected": polite[index % len(polite)]} for index, chat in enumerate(read_jsonl(REPLIES))]
+
+
 def train_settings(data) -> dict:
     """The demo task's settings: 200 LoRA steps (rank 16) on every layer, prompt masked."""
     return {"model": "demo", "data": str(data), "iters": 200, "batch_size": 8, "learning_rate": 1e-3,

@@ -17,7 +17,7 @@ GB = 1e9
 # bench/memory_prediction.py prints the error on each shape.
 PER_LAYER_H, PER_LAYER_I, PER_LAYER_SCORES, PER_LORA_RANK = 8.0, 6.0, 2.2, 0.3
 PER_TOKEN_VOCAB = 4.1
-# Past one chunk, the loss makes the logits a chunk at a time (losses.chunked_cross_entropy): its cost stops growing
+# Past one chunk, the loss makes the logits a chunk at a time (losses.chunked_token_losses): its cost stops growing
 # with the batch. Measured on float32 and bf16 models with Llama 3's vocabulary: about 12 float32 copies of a chunk's
 # logits at once (the forward pass's and the gradient's, each with its softmax), 190-220 MB.
 LOGITS_PER_CHUNK = 2**22

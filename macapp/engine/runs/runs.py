@@ -205,6 +205,19 @@ def model_and_adapter(folder, checkpoint: str = "last") -> tuple[str, Path]:
     return load(Path(folder) / "config.yaml").model, adapter_path(folder, checkpoint)
 
 
+def continued_from(folder) -> dict:
+    """The settings of a new run that goes on from a run's adapter (its best, else its last), such as teaching by
+    choosing after teaching by examples: its model, and the adapter with the layers and shape it was made with."""
+    from ..train.config import load
+
+    settings = load(Path(folder) / "config.yaml")
+    adapter = adapter_paths(folder).get("best", adapter_paths(folder)["last"]) / "adapters.safetensors"
+    if not adapter.is_file():
+        raise RunError(f"Run {Path(folder).name} has no adapter yet: train it first, or start from the model itself.")
+    return {"model": settings.model, "resume_adapter_file": str(adapter), "fine_tune_type": settings.fine_tune_type,
+            "num_layers": settings.num_layers, "lora_parameters": settings.lora_parameters}
+
+
 def adapter_words(folder) -> dict[str, str]:
     """How each saved adapter of a run is named to a person, best first: its step and validation loss."""
     found = RunState.replay(read_events(folder))

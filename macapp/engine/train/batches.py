@@ -3,19 +3,60 @@
 A step's examples are similar in length (mlx-lm means to sort too, but sorts by the number of keys of the raw
 record). When some of them fit side by side in a row as wide as the longest, they share it, kept apart by a mask
 (packing.RowMask); widths come from a short list, so the compiled step is traced for few shapes. When several
-processes train together, each takes every N-th example of a step, so all get similar lengths.
+processes train together, each takes every N-th example of a step, so all get similar lengths. A preference pair's
+two answers are two rows of the same batch (PairBatches).
 """
+
+import types
 
 import mlx.core as mx
 import numpy as np
+from mlx_lm.tuner.datasets import create_dataset
 
+from ..data import pairs
 from . import packing
+
+
+def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
+    """(tokens, prompt offset) per record, exactly as mlx-lm's datasets tokenize them."""
+    if not records:
+        return []
+    dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
+    return [dataset.process(dataset[i]) for i in range(len(dataset))]
+
+
+def tokenize_pairs(records: list[dict], tokenizer) -> list[tuple[tuple, tuple]]:
+    """(chosen, rejected) per pair, each side (tokens, prompt offset) of its whole chat: only the answer is scored."""
+    sides = tokenize([{"messages": pairs.answered(record, side)} for record in records for side in pairs.SIDES],
+                     tokenizer, mask_prompt=True)
+    return list(zip(sides[::2], sides[1::2]))
 
 
 def width_for(tokens: int) -> int:
     """The row width for `tokens`: the next of 16 widths per doubling (8, 16, ... 256, 272, ... 512, 544, ...)."""
     step = max(8, 1 << max(0, tokens.bit_length() - 5))
     return step * -(-tokens // step)
+
+
+def batch_rows(chosen: list[tuple], max_seq_length: int, pack: bool):
+    """(inputs, targets, weights, segments) of (tokens, prompt_offset) examples: a row position holds a token and, as
+    its target, the one after; short examples share a row where `pack` allows."""
+    tokens = [seq[:max_seq_length] for seq, _ in chosen]
+    sizes = [len(seq) - 1 for seq in tokens]  # the (token, next token) pairs of each example
+    width = min(width_for(max(max(sizes), 1)), max_seq_length)
+    rows = packing.first_fit(sizes, width) if pack else [[i] for i in range(len(tokens))]
+    packed = len(rows) < len(tokens)
+    inputs, targets = np.zeros((len(rows), width), np.int32), np.zeros((len(rows), width), np.int32)
+    weights, segments = np.zeros((len(rows), width), np.float32), np.zeros((len(rows), width), np.int32)
+    for row, members in enumerate(rows):
+        start = 0
+        for number, i in enumerate(members, 1):
+            seq, end = tokens[i], start + sizes[i]
+            inputs[row, start:end], targets[row, start:end] = seq[:-1], seq[1:]
+            weights[row, start:end] = np.arange(1, sizes[i] + 1) >= chosen[i][1]  # the prompt is not trained
+            segments[row, start:end] = number
+            start = end
+    return mx.array(inputs), mx.array(targets), mx.array(weights), mx.array(segments) if packed else None
 
 
 class LengthBatches:
@@ -38,7 +79,7 @@ class LengthBatches:
         self.max_seq_length = max_seq_length
         self.pack = pack
         self.rank, self.size = share
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+        order = sorted(range(len(examples)), key=self.length)
         self.groups = [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
         self.rng = np.random.default_rng(seed)
         self.order, self.position, self.epoch_start = [], 0, None
@@ -46,29 +87,15 @@ class LengthBatches:
     def __len__(self):
         return len(self.examples)
 
+    def length(self, index: int) -> int:
+        return len(self.examples[index][0])
+
     def epoch(self):
         """The groups of one pass, shuffled so lengths are not seen in order."""
         return [self.groups[i] for i in self.rng.permutation(len(self.groups))]
 
     def make_batch(self, group):
-        """Each example predicts its next tokens: a row position holds a token and, as its target, the one after."""
-        chosen = [self.examples[i] for i in group[self.rank::self.size]]
-        tokens = [seq[: self.max_seq_length] for seq, _ in chosen]
-        sizes = [len(seq) - 1 for seq in tokens]  # the (token, next token) pairs of each example
-        width = min(width_for(max(max(sizes), 1)), self.max_seq_length)
-        rows = packing.first_fit(sizes, width) if self.pack else [[i] for i in range(len(tokens))]
-        packed = len(rows) < len(tokens)
-        inputs, targets = np.zeros((len(rows), width), np.int32), np.zeros((len(rows), width), np.int32)
-        weights, segments = np.zeros((len(rows), width), np.float32), np.zeros((len(rows), width), np.int32)
-        for row, members in enumerate(rows):
-            start = 0
-            for number, i in enumerate(members, 1):
-                seq, end = tokens[i], start + sizes[i]
-                inputs[row, start:end], targets[row, start:end] = seq[:-1], seq[1:]
-                weights[row, start:end] = np.arange(1, sizes[i] + 1) >= chosen[i][1]  # the prompt is not trained
-                segments[row, start:end] = number
-                start = end
-        return mx.array(inputs), mx.array(targets), mx.array(weights), mx.array(segments) if packed else None
+        return batch_rows([self.examples[i] for i in group[self.rank::self.size]], self.max_seq_length, self.pack)
 
     def __iter__(self):
         """One ordered pass over all full batches (validation)."""
@@ -92,3 +119,39 @@ class LengthBatches:
             self.rng.bit_generator.state = state["epoch_start"]
             self.epoch_start = self.rng.bit_generator.state
             self.order, self.position = self.epoch(), state["position"]
+
+
+class PairBatches(LengthBatches):
+    """Batches of preference pairs: the chosen answers' rows, then the rejected ones' in the same order, and the
+    reference model's log-probability of each row (`reference`, per pair (chosen, rejected); set before training).
+
+    `examples` are (chosen, rejected) pairs of (tokens, prompt_offset); a batch is (inputs, targets, weights,
+    reference) and is never packed: each answer's log-probability is the sum over its own row.
+    """
+
+    def __init__(self, examples, batch_size: int, max_seq_length: int, seed: int = 0,
+                 share: tuple[int, int] = (0, 1)):
+        super().__init__(examples, batch_size, max_seq_length, seed, False, share)
+        self.reference = None
+
+    def length(self, index: int) -> int:
+        return max(len(side[0]) for side in self.examples[index])
+
+    def rows(self, members):
+        """The (inputs, targets, weights) of the pairs `members`: their chosen rows, then their rejected ones."""
+        sides = [self.examples[i][0] for i in members] + [self.examples[i][1] for i in members]
+        return batch_rows(sides, self.max_seq_length, False)[:3]
+
+    def make_batch(self, group):
+        members = group[self.rank::self.size]
+        scores = self.reference[members] if self.reference is not None else np.zeros((len(members), 2), np.float32)
+        return *self.rows(members), mx.array(np.concatenate([scores[:, 0], scores[:, 1]]))
+
+    def state(self) -> dict:
+        """The data order and the reference's scores, exactly (float32 written as JSON numbers reads back the same)."""
+        return {**super().state(), "reference": None if self.reference is None else self.reference.tolist()}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        if state.get("reference") is not None:
+            self.reference = np.array(state["reference"], np.float32)

@@ -21,6 +21,9 @@ from . import config_rules as rules
 IGNORED_KEYS = {"train", "test", "test_batches", "report_to", "project_name", "config", "trust_remote_code",
                 "wandb", "hf_dataset"}
 FINE_TUNE_TYPES = ("lora", "dora", "full")
+# What a run learns from: examples (sft), or pairs of a better and a worse answer (dpo, orpo); mlx-lm-lora's names.
+TRAIN_MODES = ("sft", "dpo", "orpo")
+PREFERENCE_MODES = ("dpo", "orpo")
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 # A config holds a few dozen short settings (mlx-lm's example, comments and all, is 3 KB). PyYAML reads about 60 KB
 # of values a second here, so these bounds keep any file's reading well under a second and a few MB.
@@ -59,12 +62,24 @@ class TrainConfig:
     resume_adapter_file: str | None = None
     early_stop_patience: int = 0  # Tailor's own: stop after this many evaluations without a better loss; 0 = off
     pack: bool = True  # Tailor's own: a step's short examples share rows where they fit side by side
+    train_mode: str = "sft"  # mlx-lm-lora's: "dpo" and "orpo" learn from pairs of a better and a worse answer
+    beta: float = 0.1  # mlx-lm-lora's: DPO's beta (how far from the reference it may go), ORPO's lambda
+
+    @property
+    def by_preference(self) -> bool:
+        return self.train_mode in PREFERENCE_MODES
 
     def validate(self) -> None:
         """Every value checked; a ConfigError names the setting (its `key`) and the fix."""
         if self.fine_tune_type not in FINE_TUNE_TYPES:
             raise ConfigError(f"fine_tune_type {rules.quoted(self.fine_tune_type)} is unknown. Use one of: "
                               f"{', '.join(FINE_TUNE_TYPES)}.", "fine_tune_type")
+        if self.train_mode not in TRAIN_MODES:
+            raise ConfigError(f"train_mode {rules.quoted(self.train_mode)} is unknown. Use one of: "
+                              f"{', '.join(TRAIN_MODES)}.", "train_mode")
+        if not rules.number(self.beta) or not 0 < self.beta <= 100:
+            raise ConfigError(f"beta must be a number above 0 and at most 100 (it is {rules.quoted(self.beta)}); "
+                              "0.1 is usual.", "beta")
         if self.optimizer.lower() not in OPTIMIZERS:
             raise ConfigError(f"optimizer {rules.quoted(self.optimizer)} is unknown. Use one of: "
                               f"{', '.join(OPTIMIZERS)}.", "optimizer")

@@ -27,9 +27,9 @@ class Split:
         return memory.chunk_tokens(self.vocabulary)
 
 
-def weighted_sum(logits, targets, weights):
-    """The cross-entropy of each token, in float32, weighted and summed."""
-    return (nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights).sum()
+def token_losses(logits, targets, weights):
+    """The cross-entropy of each token, in float32, weighted."""
+    return nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights
 
 
 def split(model) -> Split | None:
@@ -56,8 +56,9 @@ def split(model) -> Split | None:
     return Split(inner, head, whole.shape[-1])
 
 
-def chunked_cross_entropy(model_split: Split, hidden, targets, weights):
-    """The weighted sum of the tokens' cross-entropy, computed `chunk_tokens` tokens at a time, forward and back.
+def chunked_token_losses(model_split: Split, hidden, targets, weights):
+    """Each token's weighted cross-entropy (`targets`' shape), computed `chunk_tokens` tokens at a time, forward and
+    back.
 
     MLX runs independent work side by side, which would make every chunk's logits at once; each chunk therefore
     waits for the one before (mx.depends), and the gradient remakes each chunk's logits in turn (the output layer is
@@ -66,38 +67,46 @@ def chunked_cross_entropy(model_split: Split, hidden, targets, weights):
     width = hidden.shape[-1]
     size = model_split.chunk_tokens()
 
-    def chunk_loss(h, t, w):
-        return weighted_sum(model_split.head(h), t, w)
+    def chunk_losses(h, t, w):
+        return token_losses(model_split.head(h), t, w)
 
     if hidden.size <= size * width:  # the whole batch's logits are no bigger than a chunk's
-        return chunk_loss(hidden, targets, weights)
+        return chunk_losses(hidden, targets, weights)
 
     def chunks(*arrays):
         cuts = list(range(size, arrays[0].shape[0], size))
         return zip(*(mx.split(a, cuts) for a in arrays))
 
     @mx.custom_function
-    def loss_sum(hidden, targets, weights):
-        total = mx.array(0.0)
+    def each_token(hidden, targets, weights):
+        parts = [mx.zeros((0,), mx.float32)]
         for h, t, w in chunks(hidden, targets, weights):
-            total = total + chunk_loss(mx.depends(h, total), t, w)
-        return total
+            parts.append(chunk_losses(mx.depends(h, parts[-1]), t, w))
+        return mx.concatenate(parts)
 
-    @loss_sum.vjp
-    def loss_sum_vjp(primals, cotangent, _):
+    @each_token.vjp
+    def each_token_vjp(primals, cotangent, _):
         hidden, targets, weights = primals
         gradients = [mx.zeros((0, width), hidden.dtype)]
-        for h, t, w in chunks(hidden, targets, weights):
-            _, (gradient,) = mx.vjp(lambda h: chunk_loss(h, t, w), [mx.depends(h, gradients[-1])], [cotangent])
+        for h, t, w, c in chunks(hidden, targets, weights, cotangent):
+            _, (gradient,) = mx.vjp(lambda h: chunk_losses(h, t, w), [mx.depends(h, gradients[-1])], [c])
             gradients.append(gradient)
         return mx.concatenate(gradients), mx.zeros_like(targets), mx.zeros_like(weights)
 
-    return loss_sum(hidden.reshape(-1, width), targets.reshape(-1), weights.reshape(-1))
+    return each_token(hidden.reshape(-1, width), targets.reshape(-1), weights.reshape(-1)).reshape(targets.shape)
+
+
+def model_token_losses(model, model_split: Split | None, inputs, targets, weights, cache=None):
+    """Each token's weighted cross-entropy: chunked where the model's output layer was found (`model_split`), else
+    through the model's own forward pass, its full logits at once."""
+    if model_split is None:
+        return token_losses(model(inputs, cache=cache), targets, weights)
+    return chunked_token_losses(model_split, model_split.body(inputs, cache=cache), targets, weights)
 
 
 def plain_cross_entropy(model, inputs, targets, weights, cache=None):
-    """The same sum through the model's own forward pass: its full logits at once (the reference, and the fallback)."""
-    return weighted_sum(model(inputs, cache=cache), targets, weights)
+    """The weighted sum through the model's own forward pass: its full logits at once (the reference)."""
+    return token_losses(model(inputs, cache=cache), targets, weights).sum()
 
 
 def make_loss(model, group=None):
@@ -114,10 +123,7 @@ def make_loss(model, group=None):
 
     def loss(model, inputs, targets, weights, segments=None):
         cache = None if segments is None else [RowMask(segments)] * layers
-        if model_split is None:
-            total = plain_cross_entropy(model, inputs, targets, weights, cache)
-        else:
-            total = chunked_cross_entropy(model_split, model_split.body(inputs, cache=cache), targets, weights)
+        total = model_token_losses(model, model_split, inputs, targets, weights, cache).sum()
         count = weights.sum().astype(mx.int32)
         if ranks == 1:
             return total / mx.maximum(count, 1), count

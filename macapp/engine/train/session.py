@@ -35,13 +35,16 @@ class Session(TrainingCallback):
     """The state of one run: where it is, its best validation loss, and whether to stop."""
 
     def __init__(self, model, optimizer, loss, config: TrainConfig, batches, adapter_dir: Path,
-                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None):
+                 checkpoint_dir: Path | None, report, should_stop, valid_batches=None, identity: dict | None = None,
+                 measure=None):
         self.model, self.optimizer, self.config, self.batches, self.loss = model, optimizer, config, batches, loss
         self.writes = speaks()  # processes that train together decide alike; the first alone writes files
         self.together = mx.distributed.init().size() > 1
         self.watchdog = Watchdog(self._silence) if self.together else None
         self.identity = identity or {}  # the base model and data the checkpoints belong to
         self.valid_batches = valid_batches
+        # measure(iterate) -> {"val_loss", ...} of the validation batches; None: mlx-lm's evaluation of `loss`
+        self.measure = measure
         self.adapter_dir, self.checkpoint_dir = Path(adapter_dir), checkpoint_dir
         self.report, self.should_stop = report, should_stop
         self.iteration = self.offset = 0
@@ -64,6 +67,8 @@ class Session(TrainingCallback):
             return None
         self.iteration = self.offset = state["iteration"]
         self.batches.restore(state["batches"])
+        if self.valid_batches is not None and state.get("valid_batches"):
+            self.valid_batches.restore(state["valid_batches"])
         self.best_val, self.best_iteration = state.get("best_val"), state.get("best_iteration")
         self.evals_since_best, self.warned_overfit = state["evals_since_best"], state["warned_overfit"]
         self.history = [tuple(h) for h in state["history"]]
@@ -218,13 +223,17 @@ class Session(TrainingCallback):
         and the early stop follow from it. Tailor validates here rather than letting mlx-lm do it, since mlx-lm
         measures before a step: its "step 200" is the weights after 199 steps, and the last weights never."""
         started = time.perf_counter()
-        loss = evaluate(model=self.model, dataset=self.valid_batches, batch_size=self.config.batch_size,
-                        num_batches=self.config.val_batches, max_seq_length=self.config.max_seq_length,
-                        loss=self.loss, iterate_batches=self.iterate)
+        if self.measure is not None:
+            measured = self.measure(self.iterate)
+        else:
+            measured = {"val_loss": evaluate(model=self.model, dataset=self.valid_batches,
+                                             batch_size=self.config.batch_size, num_batches=self.config.val_batches,
+                                             max_seq_length=self.config.max_seq_length, loss=self.loss,
+                                             iterate_batches=self.iterate)}
         self.model.train()
         if self.stopped:  # cut short by a stop: the loss of part of the set is not the validation loss
             return
-        self.on_val_loss_report({"iteration": done - self.offset, "val_loss": loss,
+        self.on_val_loss_report({"iteration": done - self.offset, **measured,
                                  "val_time": time.perf_counter() - started})
 
     def validate_last(self) -> None:
@@ -240,7 +249,9 @@ class Session(TrainingCallback):
         if not all(mx.isfinite(v).all().item() for v in weights):
             self.failed_at = iteration
             return
-        state = {"batches": self.batches.state(), "best_val": self.best_val, "best_iteration": self.best_iteration,
+        state = {"batches": self.batches.state(),
+                 "valid_batches": self.valid_batches.state() if self.valid_batches is not None else None,
+                 "best_val": self.best_val, "best_iteration": self.best_iteration,
                  "evals_since_best": self.evals_since_best, "warned_overfit": self.warned_overfit,
                  "history": self.history, "identity": self.identity}
         path = self.adapter_dir / "adapters.safetensors"

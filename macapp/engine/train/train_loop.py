@@ -5,15 +5,15 @@ alike; finding and loading models is not its business (training.train does that)
 use it without an import circle.
 """
 
+import dataclasses
 import os
 import time
-import types
+from functools import partial
 from contextlib import contextmanager
 from pathlib import Path
 
 import mlx.core as mx
 import mlx.optimizers as optim
-from mlx_lm.tuner.datasets import create_dataset
 from mlx_lm.tuner.trainer import TrainingArgs
 from mlx_lm.tuner.trainer import train as mlx_train
 from mlx_lm.tuner.utils import build_schedule
@@ -25,8 +25,8 @@ from ..errors import DataError, Problem, RunFailed
 from ..files import atomic_target
 from ..models import memory
 from ..runs import events as ev
-from . import checkpoints, losses, packing
-from .batches import LengthBatches
+from . import checkpoints, losses, packing, preference
+from .batches import LengthBatches, PairBatches, tokenize, tokenize_pairs
 from .config import TrainConfig
 from .session import Session
 
@@ -40,52 +40,66 @@ def make_optimizer(config: TrainConfig):
     return OPTIMIZER_CLASSES[name](learning_rate=rate, **config.optimizer_config.get(name, {}))
 
 
-def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[list[int], int]]:
-    """(tokens, prompt offset) per record, exactly as mlx-lm's datasets tokenize them."""
-    if not records:
-        return []
-    dataset = create_dataset(records, tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
-    return [dataset.process(dataset[i]) for i in range(len(dataset))]
-
-
 def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records, adapter_dir: Path,
              report, should_stop=lambda: False, checkpoint_dir: Path | None = None, resume: bool = False,
              model_config: dict | None = None, identity: dict | None = None) -> dict:
     """Train an already prepared model; returns a summary. Used for runs and for the demo's pre-training.
 
     With the model's config.json, a `plan` event first gives the predicted peak memory against the limit; `identity`
-    (the base model's and the data's fingerprints) is kept in each checkpoint, so a resume can check them.
+    (the base model's and the data's fingerprints) is kept in each checkpoint, so a resume can check them. A config
+    that learns by choosing (DPO, ORPO) trains on pairs (preference.py).
     """
-    train_set = tokenize(train_records, tokenizer, config.mask_prompt)
-    valid_set = tokenize(valid_records, tokenizer, config.mask_prompt)
+    pairs = config.by_preference
+
+    def tokenized(records):
+        return tokenize_pairs(records, tokenizer) if pairs else tokenize(records, tokenizer, config.mask_prompt)
+
+    train_set, valid_set = tokenized(train_records), tokenized(valid_records)
+    what = "pair" if pairs else "training example"
     if len(train_set) < config.batch_size:
-        raise DataError([Problem("error", f"only {words.count(len(train_set), 'training example')} for a batch "
+        raise DataError([Problem("error", f"only {words.count(len(train_set), what)} for a batch "
                                           f"size of {config.batch_size}", str(config.data),
                                  fix="Add examples or lower the batch size.")])
     if model_config is not None:
-        longest = min(max(len(tokens) for tokens, _ in train_set), config.max_seq_length)
-        report({"type": ev.PLAN, **memory.plan(model_config, config, longest, mlx_device.machine_limit())})
+        lengths = [max(len(side[0]) for side in pair) for pair in train_set] if pairs else \
+            [len(tokens) for tokens, _ in train_set]
+        longest = min(max(lengths), config.max_seq_length)
+        planned = dataclasses.replace(config, batch_size=2 * config.batch_size) if pairs else config  # two rows a pair
+        report({"type": ev.PLAN, **memory.plan(model_config, planned, longest, mlx_device.machine_limit())})
     for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
         report({"type": ev.LOG, "level": "warning", "message": line})
-    pack = config.pack and packing.works_for(model)
     group = mx.distributed.init()  # one process alone, or those mlx.launch started together: each takes its share
     share = (group.rank(), group.size())
-    train_batches = LengthBatches(train_set, config.batch_size, config.max_seq_length, config.seed, pack, share)
+
+    def batches(examples, size):
+        if pairs:
+            return PairBatches(examples, size, config.max_seq_length, config.seed, share)
+        return LengthBatches(examples, size, config.max_seq_length, config.seed,
+                             config.pack and packing.works_for(model), share)
+
+    train_batches = batches(train_set, config.batch_size)
     # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.
     valid_size = min(config.batch_size, len(valid_set) - len(valid_set) % group.size())
-    valid_batches = (LengthBatches(valid_set, valid_size, config.max_seq_length, config.seed, pack, share)
-                     if valid_size else None)
+    valid_batches = batches(valid_set, valid_size) if valid_size else None
     optimizer = make_optimizer(config)
     # The losses are made (their check runs the model) before a resume sets the random state of its step. Alone, the
     # loss of the group is this process's own.
-    own_loss = losses.make_loss(model)
-    loss = own_loss if group.size() == 1 else losses.make_loss(model, group)
+    make_loss = partial(preference.make_loss, method=config.train_mode, beta=config.beta) if pairs else \
+        losses.make_loss
+    own_loss = make_loss(model)
+    loss = own_loss if group.size() == 1 else make_loss(model, group=group)
+    measure = partial(preference.held_out, model, own_loss, valid_batches, config.val_batches) if pairs else None
     session = Session(model, optimizer, own_loss, config, train_batches, adapter_dir, checkpoint_dir, report,
-                      should_stop, valid_batches, identity)
+                      should_stop, valid_batches, identity, measure)
     if resume:
         start = session.resume()
         report({"type": ev.LOG, "message": f"Resuming from step {start}" if start else
                 "No checkpoint yet: starting from the beginning"})
+    if pairs and train_batches.reference is None:  # a resume brings the reference's scores with its checkpoint
+        report({"type": ev.LOG, "message": "Scoring the answers with the model as it starts (the reference)"})
+        for part in (train_batches, valid_batches):
+            if part is not None:
+                preference.score_reference(model, part)
     adapter_file = Path(adapter_dir) / "adapters.safetensors"
     tmp_file = atomic_target(adapter_file)
     args = TrainingArgs(
@@ -98,10 +112,12 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     mx.clear_cache()
     mx.reset_peak_memory()  # the peak of this run, not of what the process did before (e.g. building the demo)
     with session, _gpu_failures(session, tmp_file):  # the session's work with a group ends however this does
-        if args.iters > 0:
+        if args.iters > 0 and pairs:
+            preference.train_pairs(model, optimizer, loss, session, config, args.iters)
+        elif args.iters > 0:
             mlx_train(model=model, optimizer=optimizer, train_dataset=train_batches, val_dataset=None, args=args,
                       loss=loss, iterate_batches=session.iterate, training_callback=session)  # the session validates
-        elif session.writes:
+        if (pairs or args.iters == 0) and session.writes:  # mlx-lm's trainer saves its last weights itself
             checkpoints.save_weights(model, tmp_file)
         if session.failed_at or session.over_memory:
             tmp_file.unlink(missing_ok=True)  # the last checkpoint stays as the adapter

@@ -68,6 +68,19 @@ def train_run(run_dir: Path, report=lambda event: None, should_stop=lambda: Fals
                  resume=resume)
 
 
+def _check_method(config: TrainConfig, record: dict, where: str) -> None:
+    """Pairs of answers teach by choosing (DPO, ORPO), examples by showing: the data and the method must agree."""
+    if ("chosen" in record) == config.by_preference:
+        return
+    if config.by_preference:
+        raise DataError([Problem("error", f"{config.train_mode.upper()} learns from pairs of a better and a worse "
+                                          "answer, but this data holds examples with one answer", where,
+                                 fix="Choose data with a better and a worse answer to each question (columns such as "
+                                     "chosen and rejected), or train on these examples as they are.")])
+    raise DataError([Problem("error", "this data holds pairs of a better and a worse answer, which teach by choosing",
+                             where, fix="Train on them with DPO or ORPO (from a terminal: --method dpo).")])
+
+
 def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_stop=lambda: False,
           checkpoint_dir=None, resume: bool = False) -> dict:
     """Train `config.model` on the prepared folder `config.data`; adapters go to `adapter_dir`.
@@ -81,6 +94,7 @@ def train(config: TrainConfig, adapter_dir, report=lambda event: None, should_st
     if not train_records:
         raise DataError([Problem("error", "no train.jsonl with examples in this folder", str(config.data),
                                  fix="Run `tailor data prepare` first.")])
+    _check_method(config, train_records[0], config.data)
     mx.random.seed(config.seed)  # before the adapter layers are made, so their start is the seed's too
     model_path = obtain.resolve(config.model, report, should_stop)
     identity = {"model": models.fingerprint(model_path), "model_name": config.model,

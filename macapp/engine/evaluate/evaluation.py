@@ -14,7 +14,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..data import readers
+from ..data import datasets, pairs, readers
 from ..data.datasets import question_key
 from ..data.formats import guess_mapping
 from ..errors import DataError, InputError, Problem, RunFailed, place
@@ -52,6 +52,8 @@ def _item(record, where: str) -> tuple[Item | None, str | None]:
     """(item, None) from a record, or (None, what is wrong with it)."""
     if not isinstance(record, dict):
         return None, "is not a JSON object"
+    if isinstance(record.get("chosen"), str) and isinstance(record.get("prompt"), (str, list)):
+        record = {"messages": pairs.answered(record, "chosen")}  # a pair: its question, with the better answer
     if isinstance(record.get("messages"), list) and record["messages"]:
         messages = record["messages"]
         if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
@@ -156,6 +158,23 @@ def score(tuned: TunedModel, items: list[Item], sampling: Sampling, check: Check
              "base": scored["base"][i], "tuned": scored["tuned"][i]} for i, item in enumerate(items)]
     return {"summary": summary, "items": rows, "sampling": sampling.to_dict(), "system": system,
             "check": check.to_dict() if check else None}
+
+
+def preference_check(tuned: TunedModel, path: Path) -> dict | None:
+    """Of a run's held-out pairs (its test split, `path`), how many the fine-tuned model prefers the better answer of
+    more than the original model does (the gap between the two answers' log-probabilities is wider); None for
+    examples."""
+    from ..train.preference import gaps
+
+    held_out = [r for r in datasets.load_split(path.parent, path.stem) if "chosen" in r] \
+        if path.name == "test.jsonl" else []
+    if not held_out:
+        return None
+    tuned.use("base")
+    before = gaps(tuned.model, tuned.tokenizer, held_out)
+    tuned.use("tuned")
+    after = gaps(tuned.model, tuned.tokenizer, held_out)
+    return {"pairs": len(held_out), "preferred": int((after > before).sum())}
 
 
 def run_prompt_set(run_dir, prompts=None) -> tuple[Path, str]:
@@ -268,6 +287,8 @@ def evaluate_run(run_dir, prompts=None, checkpoint: str = "last", sampling: Samp
         result = score(tuned, items, sampling, check, system, report, should_stop)
         if result is None:
             return None
+        if not prompts:
+            result["preference"] = preference_check(tuned, path)
         seen = training_questions(run_dir)
         for item in result["items"]:
             item["key"] = answers_key(item["prompt"], item["base"]["answer"], item["tuned"]["answer"])

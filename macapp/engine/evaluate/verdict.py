@@ -168,11 +168,21 @@ def card(report: dict | None, picks: dict | None = None) -> Card:
     """The verdict of a report (report.json's contents) with the person's picks so far (picks.read), and the general
     knowledge check when it was made."""
     made = _by_answers(report, picks or {})
+    chosen = (report or {}).get("preference")
+    if chosen:
+        made.lines.insert(0, preference_line(chosen))
     general = (report or {}).get("general")
     if general:
         made.general = general_scores.line(general)
         made.tips += general_scores.tips(general)
     return made
+
+
+def preference_line(chosen: dict) -> str:
+    """What the held-out pairs say of a run taught by choosing (evaluation.preference_check's counts)."""
+    k, n = chosen["preferred"], chosen["pairs"]
+    return (f"On {words.count(n, 'held-out pair')} it never trained on, the fine-tuned model prefers the better answer "
+            f"more than the original model did on {k} ({percent(k / n)}, {interval_words(*share_interval(k, n))}).")
 
 
 def _by_answers(report: dict | None, picks: dict) -> Card:

@@ -14,7 +14,8 @@ from ..engine.errors import ConfigError
 from ..engine.models import demo, memory, models
 from ..engine.runs import runs
 from ..engine.train import config, training_length
-from ..engine.train.presets import GENERIC, METHODS, PRESET_PASSES, PRESET_WORDS, PRESETS  # noqa: F401 (pages use them)
+from ..engine.train.presets import (CHOOSING, CHOOSING_RATE, GENERIC, METHODS, PRESET_PASSES,  # noqa: F401
+                                    PRESET_WORDS, PRESETS)  # (pages use them)
 from ..engine.train.run_spec import RunSpec
 from ..engine.train.training_length import Length
 from ..jobs import TrainJob
@@ -52,13 +53,31 @@ class Plan:
         """The demo model on the demo's own data: its held-out comments and signature check apply."""
         return self.is_demo and demo.is_demo_file(self.sources)
 
+    @property
+    def pairs(self) -> bool:
+        """Whether the data are pairs of a better and a worse answer, which teach by choosing: as checked, else (a
+        past run reopened, its data not read again) as that run trained."""
+        report = (self.inspection or {}).get("report") or {}
+        if report.get("format"):
+            return report["format"] == "preference"
+        return self.settings.get("train_mode", "sft") in CHOOSING
+
+    @property
+    def train_mode(self) -> str:
+        """How the run learns: from examples ("sft"), or by choosing with the method picked (DPO unless ORPO)."""
+        picked = self.settings.get("train_mode")
+        return (picked if picked in CHOOSING else "dpo") if self.pairs else "sft"
+
     def apply_preset(self, name: str) -> None:
         self.preset = name
         _, for_demo, for_others = PRESETS[name]
         base = demo.train_settings("") if self.is_demo else dict(GENERIC)
         base.pop("data", None)
         base.pop("model", None)
-        self.settings = {**base, **(for_demo if self.is_demo else for_others)}
+        kept = {key: self.settings[key] for key in ("train_mode", "beta") if key in self.settings}
+        self.settings = {**base, **(for_demo if self.is_demo else for_others), **kept}
+        if self.pairs:
+            self.settings["learning_rate"] = min(self.settings["learning_rate"], CHOOSING_RATE)
         iters = self.settings["iters"]
         self.settings.setdefault("steps_per_eval", max(10, iters // 8))
         self.settings["save_every"] = self.settings["steps_per_eval"]
@@ -66,6 +85,15 @@ class Plan:
             self.settings = data_size.suited(self.split_sizes()[0], self.settings, PRESET_PASSES[name])
         self.length = Length("steps", self.settings["iters"])
         self.customized = False
+
+    def continue_from(self, run_dir: Path) -> None:
+        """The next run goes on from a finished run's adapter (teach by examples, then by choosing), with its model
+        and adapter shape: the settings kept as they are, learning by choosing once the data are pairs."""
+        start = runs.continued_from(run_dir)
+        self.model, self.method = start.pop("model"), start["fine_tune_type"]
+        self.settings = {**self.settings, **start, "train_mode": "dpo",
+                         "learning_rate": min(self.settings["learning_rate"], CHOOSING_RATE)}
+        self.customized = True
 
     def split_sizes(self) -> tuple[int, int]:
         """(training, validation) examples of the chosen data once it is checked, else (0, 0)."""
@@ -117,7 +145,8 @@ class Plan:
         return said
 
     def train_config(self) -> config.TrainConfig:
-        values = {**self.settings, "model": self.model, "fine_tune_type": METHODS[self.method][1]}
+        values = {**self.settings, "model": self.model, "fine_tune_type": METHODS[self.method][1],
+                  "train_mode": self.train_mode}
         return config.from_dict(values, source="settings")
 
     def seq_length(self) -> int:

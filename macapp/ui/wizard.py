@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
             if index == TRAIN:
                 page.following.connect(self.training_followed)
                 page.forgot_run.connect(self._run_forgotten)
+                page.next_data.connect(self._data_for_next_run)
             if index == DATA:
                 page.data_changed.connect(self._forget_shown_run)
             self.pages[index] = page
@@ -139,6 +140,11 @@ class MainWindow(QMainWindow):
         return {0: "Waiting for the check to finish.",
                 1: "Choose data Tailor can use (see what it says above) to go on.",
                 2: "Train a model to go on."}.get(self.current, "")
+
+    def _data_for_next_run(self, sources: list[str]) -> None:
+        """Teaching by choosing after a run: its pairs are read on the Data step, then trained from there."""
+        self.go(DATA)
+        self.page(DATA).set_sources(sources, None)
 
     def open_run(self, run_dir: Path) -> None:
         """A past run, opened from the list: its data, model and settings become the window's, so each step

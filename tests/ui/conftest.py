@@ -39,6 +39,16 @@ def window(qtbot, app_home):
     stop_jobs(qtbot, win)
 
 
+@pytest.fixture
+def data_page(qtbot, window):
+    """The Data step, once it has read the demo data it shows on entry."""
+    window.reached = 1
+    window.go(1)
+    page = window.page(1)
+    qtbot.waitUntil(lambda: not page.job.running, timeout=120_000)
+    return page
+
+
 def stop_jobs(qtbot, widget) -> None:
     """No worker outlives its test: stop every job of the widget's and wait for it to end."""
     from macapp.ui.bridge import Job

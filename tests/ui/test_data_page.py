@@ -3,7 +3,6 @@
 
 import signal
 
-import pytest
 from PySide6.QtCore import Qt
 
 from macapp.engine.data.datasets import NO_SPLIT
@@ -15,15 +14,6 @@ from tests.helpers import write_jsonl
 from tests.workbooks import EMAILS
 
 LONG = 120_000
-
-
-@pytest.fixture
-def data_page(qtbot, window):
-    window.reached = 1
-    window.go(1)
-    page = window.page(1)
-    qtbot.waitUntil(lambda: not page.job.running, timeout=LONG)  # the demo data, inspected on entry
-    return page
 
 
 def inspect(qtbot, page, sources):
@@ -83,7 +73,8 @@ def test_unknown_columns_are_mapped_in_the_page_and_remembered(qtbot, window, da
     data_page.system_prompt.setText("Answer briefly.")
     with qtbot.waitSignal(data_page.job.ended, timeout=LONG):
         qtbot.mouseClick(data_page.mapping_box.findChild(type(window.next), "use_columns"), Qt.LeftButton)
-    chosen = {"prompt": "title", "completion": "body", "text": None, "system": "Answer briefly."}
+    chosen = {"prompt": "title", "completion": "body", "text": None, "chosen": None, "rejected": None,
+              "system": "Answer briefly."}
     assert window.plan.mapping == chosen
     assert data_page.ready() and window.plan.inspection["report"]["count"] == 30
     inspect(qtbot, data_page, [tmp_path / "other.jsonl"])  # another file, then this one again

@@ -71,8 +71,9 @@ def mac_limit(memory_bytes: int) -> int:
 def predict(model_config: dict, config, seq_length: int) -> dict:
     """Predicted peak MLX memory (bytes) of training `config` on sequences of `seq_length` tokens.
 
-    `model_config` is the model's config.json. Parts: weights, trainable state (weights, gradients and
-    Adam's two moments), activations kept for the backward pass, and the output layer's logits (a chunk's at most).
+    `model_config` is the model's config.json; a run taught by choosing has two rows (answers) per pair. Parts:
+    weights, trainable state (weights, gradients and Adam's two moments), activations kept for the backward pass, and
+    the output layer's logits (a chunk's at most).
     """
     d = _dims(model_config)
     H, I, V, act = d["H"], d["I"], d["V"], d["bytes"]
@@ -88,7 +89,8 @@ def predict(model_config: dict, config, seq_length: int) -> dict:
         state = trained * sum(rank * (a + b) for a, b in linears) * 4 * 4  # float32 weights, grads, moments
         lora_term = PER_LORA_RANK * rank * len(linears)
     seq = seq_length  # batches pad a row by at most 1/16 (batches.width_for)
-    tokens = config.batch_size * seq
+    rows = config.batch_size * (2 if config.by_preference else 1)  # a pair is two rows
+    tokens = rows * seq
     per_layer = PER_LAYER_H * H + PER_LAYER_I * I + PER_LAYER_SCORES * d["heads"] * seq + lora_term
     if config.grad_checkpoint:  # each layer keeps its input; one layer at a time is recomputed in full
         activations = tokens * act * (trained * H + CHECKPOINT_RECOMPUTE * per_layer)

@@ -61,6 +61,9 @@ class RunState:
     train_points: list[tuple] = field(default_factory=list)
     val_points: list[tuple] = field(default_factory=list)
     memory_points: list[tuple] = field(default_factory=list)  # (step, active GB, peak GB, process GB)
+    # a run taught by choosing: (step, share of its training pairs, and of its held-out ones, preferred rightly)
+    choice_points: list[tuple] = field(default_factory=list)
+    val_choice_points: list[tuple] = field(default_factory=list)
     macs: list[str] = field(default_factory=list)  # the Macs (or processes) training together, in their order
     macs_memory_points: list[tuple] = field(default_factory=list)  # (step, each one's peak GB, in their order)
     macs_speed_points: list[tuple] = field(default_factory=list)  # (step, each one's tokens per second)
@@ -95,6 +98,8 @@ class RunState:
         elif kind == ev.VAL:
             self.val_loss = event["val_loss"]
             self._add(self.val_points, (event["iteration"], event["val_loss"]))
+            if "val_preference_accuracy" in event:
+                self._add(self.val_choice_points, (event["iteration"], event["val_preference_accuracy"]))
             if self.best is None or event["val_loss"] < self.best[1]:
                 self.best = (event["iteration"], event["val_loss"])
         elif kind == ev.BEST:
@@ -129,12 +134,14 @@ class RunState:
         if self.first is None or self.step <= self.first[0]:
             self.first = (self.step, event.get("time"))
         self._add(self.train_points, (self.step, self.loss, self.tokens_per_second))
+        if "preference_accuracy" in event:
+            self._add(self.choice_points, (self.step, event["preference_accuracy"]))
 
     def _add(self, points: list, point: tuple) -> None:
         """Append a report; a resumed session repeats the steps after its checkpoint, which replace the old ones."""
         if points and points[-1][0] >= point[0]:
             for series in (self.train_points, self.val_points, self.memory_points, self.macs_memory_points,
-                           self.macs_speed_points):
+                           self.macs_speed_points, self.choice_points, self.val_choice_points):
                 series[:] = [p for p in series if p[0] < point[0]]
             self.revision += 1
         points.append(point)

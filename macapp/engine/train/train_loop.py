@@ -5,7 +5,6 @@ alike; finding and loading models is not its business (training.train does that)
 use it without an import circle.
 """
 
-import dataclasses
 import os
 import time
 from functools import partial
@@ -64,8 +63,7 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
         lengths = [max(len(side[0]) for side in pair) for pair in train_set] if pairs else \
             [len(tokens) for tokens, _ in train_set]
         longest = min(max(lengths), config.max_seq_length)
-        planned = dataclasses.replace(config, batch_size=2 * config.batch_size) if pairs else config  # two rows a pair
-        report({"type": ev.PLAN, **memory.plan(model_config, planned, longest, mlx_device.machine_limit())})
+        report({"type": ev.PLAN, **memory.plan(model_config, config, longest, mlx_device.machine_limit())})
     for line in data_size.warnings(len(train_set), len(valid_set), config.batch_size, config.iters):
         report({"type": ev.LOG, "level": "warning", "message": line})
     group = mx.distributed.init()  # one process alone, or those mlx.launch started together: each takes its share

@@ -80,6 +80,7 @@ class DataPage(Page):
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()  # the first column says where each row is
         self.table.horizontalHeader().setStretchLastSection(True)
         self.tabs.addTab(self.table, "Examples")
         self.tabs.addTab(self._problems_tab(), "Problems")
@@ -109,11 +110,14 @@ class DataPage(Page):
         form = QFormLayout(self.mapping_form)
         form.setContentsMargins(0, 0, 0, 0)
         self.prompt_column, self.answer_column, self.text_column = QComboBox(), QComboBox(), QComboBox()
+        self.chosen_column, self.rejected_column = QComboBox(), QComboBox()
         self.system_prompt = QLineEdit()
         self.system_prompt.setPlaceholderText("optional: an instruction given before every example")
         form.addRow("Question or prompt:", self.prompt_column)
         form.addRow("Answer:", self.answer_column)
         form.addRow("Or one column of text:", self.text_column)
+        form.addRow("Or a better answer:", self.chosen_column)
+        form.addRow("and a worse answer:", self.rejected_column)
         form.addRow("Instruction before every example:", self.system_prompt)
         apply = QPushButton("Use these columns", objectName="use_columns")
         apply.clicked.connect(self._apply_mapping)
@@ -254,8 +258,10 @@ class DataPage(Page):
 
     def _show_summary(self, report: dict) -> None:
         errors = sum(p["severity"] == "error" for p in report["problems"])
-        kinds = {"chat": "conversations", "completions": "questions with answers", "text": "plain text"}
-        found = f"{words.count(report['count'], 'example')} of {kinds.get(report['format'], 'unknown format')}"
+        kinds = {"chat": "conversations", "completions": "questions with answers", "text": "plain text",
+                 "preference": "questions with a better and a worse answer, which teach by choosing"}
+        noun = "pair" if report["format"] == "preference" else "example"
+        found = f"{words.count(report['count'], noun)} of {kinds.get(report['format'], 'unknown format')}"
         if errors:
             text = f"{found}. {words.count(errors, 'problem')} must be fixed first: see Problems."
             color = "#c62828"
@@ -271,11 +277,17 @@ class DataPage(Page):
 
     def _show_preview(self, preview: dict, report: dict) -> None:
         chosen = self.plan.mapping or report.get("guessed") or {}
-        first = [c for c in (chosen.get("prompt"), chosen.get("completion")) if c in preview["columns"]]
-        columns = first + [c for c in preview["columns"] if c not in first]  # the question and answer first
+        if report.get("format") == "preference":  # a pair's question, then its two answers side by side
+            chosen = {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected", **chosen}
+        roles = {chosen.get(key): words for key, words in (("prompt", "Question"), ("completion", "Answer"),
+                                                           ("chosen", "Better answer"), ("rejected", "Worse answer"))}
+        first = [c for c in roles if c in preview["columns"]]
+        columns = first + [c for c in preview["columns"] if c not in first]  # the question and answers first
         self.table.clear()
         self.table.setColumnCount(len(columns) + 1)
-        self.table.setHorizontalHeaderLabels(["where", *columns])
+        self.table.setHorizontalHeaderLabels(["where", *(f"{roles[c]} (\u201c{c}\u201d)" if c in roles and
+                                                         roles[c].lower() != str(c).lower() else str(c)
+                                                         for c in columns)])
         self.table.setRowCount(len(preview["rows"]))
         for r, row in enumerate(preview["rows"]):
             where = where_words(row["file"], row["line"], row["unit"])
@@ -287,8 +299,9 @@ class DataPage(Page):
                 item.setToolTip(cell_text(value)[:CELL_CHARS * 4] if value is not None else "")
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        widest = 240 if report.get("format") == "preference" else 300  # a question and its two answers side by side
         for c in range(self.table.columnCount()):
-            self.table.setColumnWidth(c, min(self.table.columnWidth(c), 300))
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c), widest))
 
     def _show_problems(self, report: dict) -> None:
         self.problems.clear()
@@ -339,7 +352,8 @@ class DataPage(Page):
         mapping = self.plan.mapping or {}
         choices = ["(none)", *preview["columns"]]
         for combo, key in ((self.prompt_column, "prompt"), (self.answer_column, "completion"),
-                           (self.text_column, "text")):
+                           (self.text_column, "text"), (self.chosen_column, "chosen"),
+                           (self.rejected_column, "rejected")):
             current = mapping.get(key) or combo.currentText()
             combo.clear()
             combo.addItems(choices)
@@ -349,6 +363,11 @@ class DataPage(Page):
         if unknown:
             self.mapping_note.setText("Tailor cannot tell from the column names which one holds the question and "
                                       "which the answer. Choose them, then press Use these columns.")
+        elif guessed.get("chosen") and all(mapping.get(key) == guessed[key] for key in ("prompt", "chosen",
+                                                                                          "rejected")):
+            self.mapping_note.setText(f"Tailor reads {column_words(guessed['prompt'])} as the question, "
+                                      f"\u201c{guessed['chosen']}\u201d as the better answer and "
+                                      f"\u201c{guessed['rejected']}\u201d as the worse one.")
         elif guessed["prompt"] and (mapping.get("prompt"), mapping.get("completion")) == (guessed["prompt"],
                                                                                             guessed["completion"]):
             self.mapping_note.setText(f"Tailor reads {column_words(guessed['prompt'])} as the question and "
@@ -373,7 +392,8 @@ class DataPage(Page):
             return None if combo.currentIndex() <= 0 else combo.currentText()
 
         mapping = {"prompt": chosen(self.prompt_column), "completion": chosen(self.answer_column),
-                   "text": chosen(self.text_column), "system": self.system_prompt.text().strip() or None}
+                   "text": chosen(self.text_column), "chosen": chosen(self.chosen_column),
+                   "rejected": chosen(self.rejected_column), "system": self.system_prompt.text().strip() or None}
         if (self.plan.mapping or {}).get("sheet"):
             mapping["sheet"] = self.plan.mapping["sheet"]
         if self.settings:

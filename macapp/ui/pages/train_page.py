@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar, QPushButton,
-                               QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QProgressBar,
+                               QPushButton, QRadioButton, QScrollArea, QToolButton, QVBoxLayout, QWidget)
 
 from ...engine.errors import ConfigError, InputError
 from ...engine.runs import events as ev
@@ -19,12 +19,13 @@ from ...jobs import TrainJob
 from .. import glossary
 from ..bridge import Job
 from ..feedback import UNEXPECTED, problem_words
-from ..plan import METHODS, PRESET_WORDS, PRESETS
+from ..plan import CHOOSING, METHODS, PRESET_WORDS, PRESETS
 from ..widgets.length_choice import LengthChoice
 from ..widgets.macs_box import MacsBox
 from ..widgets.model_picker import ModelPicker
 from ..widgets.settings_form import SettingsForm
 from ..widgets.training_charts import TrainingCharts
+from .data_page import DATA_FILTER
 from .page import Page, note
 
 GB = 1e9
@@ -39,6 +40,7 @@ class TrainPage(Page):
                "(the loss goes down) while it trains. You can close the window meanwhile.")
     following = Signal(object)  # the job, each time it starts or follows a run
     forgot_run = Signal()  # the data or the model changed: no run of them yet
+    next_data = Signal(list)  # files of pairs, for a run that goes on from the one shown by choosing
 
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
@@ -71,6 +73,16 @@ class TrainPage(Page):
             self.method.addItem(label, key)
         self.method.currentIndexChanged.connect(self._method_changed)
         form.addRow("Method:", self.method)
+        self.choosing = QComboBox(minimumContentsLength=20)
+        self.choosing.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        for key, label in CHOOSING.items():
+            self.choosing.addItem(label, key)
+        self.choosing.setToolTip("Your data are pairs of a better and a worse answer: the model learns to prefer the "
+                                 "better one. DPO changes the model least; ORPO also learns to write the better "
+                                 "answers.")
+        self.choosing.currentIndexChanged.connect(self._choosing_changed)
+        form.addRow("Choosing by:", self.choosing)
+        self.how_form = form
         presets = QHBoxLayout()
         self.presets = QButtonGroup(self)
         for key, (label, _, _) in PRESETS.items():
@@ -116,11 +128,15 @@ class TrainPage(Page):
         buttons = QHBoxLayout()
         self.start_button, self.stop_button = QPushButton("Start training"), QPushButton("Stop")
         self.resume_button = QPushButton("Resume")
+        self.choose_next = QPushButton("Then teach by choosing\u2026")
+        self.choose_next.setToolTip("Go on from this run with pairs of a better and a worse answer to the same "
+                                    "question: the model learns to prefer the better one (DPO).")
+        self.choose_next.clicked.connect(self._ask_for_pairs)
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
-        for button in (self.start_button, self.stop_button, self.resume_button):
+        for button in (self.start_button, self.stop_button, self.resume_button, self.choose_next):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.progress = QProgressBar(textVisible=True)
@@ -140,6 +156,13 @@ class TrainPage(Page):
         for button in self.presets.buttons():
             button.setChecked(button.property("preset") == self.plan.preset)
         self.method.setCurrentIndex(list(METHODS).index(self.plan.method))
+        pairs = self.plan.pairs
+        self.how_form.setRowVisible(self.choosing, pairs)
+        self.form.show_choosing(pairs)
+        if pairs:
+            self.choosing.blockSignals(True)
+            self.choosing.setCurrentIndex(list(CHOOSING).index(self.plan.train_mode))
+            self.choosing.blockSignals(False)
         self.plan.fit_length()
         self.length.show_length(self.plan.length.unit, self.plan.length.amount)
         self._describe_choices()
@@ -168,6 +191,10 @@ class TrainPage(Page):
         self.plan.fit_length()  # another method, another speed
         self._describe_choices()
         self._show_memory()
+
+    def _choosing_changed(self) -> None:
+        self.plan.settings["train_mode"] = self.choosing.currentData()
+        self._describe_choices()
 
     def _preset_chosen(self, name: str) -> None:
         self.plan.apply_preset(name)
@@ -381,6 +408,18 @@ class TrainPage(Page):
         self.start_button.setText("Start again" if self.plan.run_dir is not None else "Start training")
         self.stop_button.setEnabled(running and not self.job.stop_stage)
         self.resume_button.setVisible(resumable)
+        self.choose_next.setVisible(self.ready() and not self.plan.pairs)
+
+    def _ask_for_pairs(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose pairs of a better and a worse answer", "", DATA_FILTER)
+        if path:
+            self.teach_by_choosing([path])
+
+    def teach_by_choosing(self, sources: list[str]) -> None:
+        """The next run goes on from the run shown, by choosing, on these files of pairs (read on the Data step)."""
+        self.plan.continue_from(self.plan.run_dir)
+        self.show_plan()
+        self.next_data.emit(sources)
 
     def ready(self) -> bool:
         run_dir = self.plan.run_dir

@@ -22,6 +22,9 @@ FIELDS = {
     "early_stop_patience": ("Stop early after", int, 0, 1000,
                             "Stop after this many validations without a better loss; 'off' never stops early."),
     "seed": ("Random seed", int, 0, 2**31 - 1, "The same seed and settings give the same run."),
+    "beta": ("Preference strength (\u03b2)", float, 0.01, 100.0,
+             "Teaching by choosing: for DPO, how far the model may move from where it started (lower moves further); "
+             "for ORPO, how much the choice counts beside learning the better answers. 0.1 is usual."),
 }
 SWITCHES = {
     "grad_checkpoint": ("Save memory (gradient checkpointing)", "Recomputes parts of the model: less memory, "
@@ -39,7 +42,7 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self.settings: dict = {}
         self.inputs = {}
-        form = QFormLayout(self)
+        form = self.rows = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         for key, (label, kind, low, high, tip) in FIELDS.items():
             box = QSpinBox() if kind is int else QDoubleSpinBox()
@@ -63,6 +66,10 @@ class SettingsForm(QWidget):
             form.addRow(box)
             self.inputs[key] = box
 
+    def show_choosing(self, shown: bool) -> None:
+        """The settings of teaching by choosing are shown only for a run that does."""
+        self.rows.setRowVisible(self.inputs["beta"], shown)
+
     def show_settings(self, settings: dict) -> None:
         self.settings = settings
         for key, box in self.inputs.items():
@@ -77,7 +84,8 @@ class SettingsForm(QWidget):
     def _value(self, key: str):
         if key.startswith("lora."):
             return self.settings["lora_parameters"][key[5:]]
-        default = {"early_stop_patience": 0, "seed": 0, "grad_checkpoint": False, "mask_prompt": False, "pack": True}
+        default = {"early_stop_patience": 0, "seed": 0, "grad_checkpoint": False, "mask_prompt": False, "pack": True,
+                   "beta": 0.1}
         return self.settings.get(key, default.get(key))
 
     def _edited(self, key: str, value) -> None:

@@ -1,4 +1,5 @@
-"""The live charts of a training run: loss, tokens per second, and memory against the machine's limit.
+"""The live charts of a training run: loss, tokens per second, memory against the machine's limit, and for a run
+taught by choosing, how often it prefers the better answer.
 
 TrainingCharts takes the new points of a run's RunState (live, or read from a past run's folder) and
 redraws only when refresh() is called, from its page's 10 Hz timer.
@@ -34,6 +35,18 @@ class LossPlot(SeriesPlot):
         self.add_series("val", "validation", PALETTE[1], dots=True)
 
 
+class ChoicePlot(SeriesPlot):
+    """The share of pairs whose better answer the model prefers (more than the model it started from, for DPO), of
+    the training pairs and of the held-out ones."""
+
+    def __init__(self, parent=None):
+        super().__init__("Picks the better answer", "step", "% of pairs", parent)
+        self.add_series("train", "training pairs", PALETTE[0])
+        self.add_series("val", "held-out pairs", PALETTE[1], dots=True)
+        self.setToolTip("How often the model now prefers the better answer of a pair: of the pairs it trains on, and "
+                        "of the held-out pairs it never sees. At the start it is about half, by chance.")
+
+
 class SpeedPlot(SeriesPlot):
     def __init__(self, parent=None):
         super().__init__("Speed", "step", glossary.words("speed"), parent)
@@ -66,25 +79,39 @@ class MemoryPlot(SeriesPlot):
 
 
 class TrainingCharts(QWidget):
-    """The three charts of one run, fed with events."""
+    """The charts of one run, fed with events: loss, speed and memory, and the choice chart for a run taught by
+    choosing."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.loss, self.speed, self.memory = LossPlot(), SpeedPlot(), MemoryPlot()
-        self.turn, self.total, self.drawn = 0, None, (-1, 0, 0, 0, 0)  # (revision, points drawn of each kind)
-        layout = QGridLayout(self)
+        self.loss, self.speed, self.memory, self.choice = LossPlot(), SpeedPlot(), MemoryPlot(), ChoicePlot()
+        self.turn, self.total, self.drawn = 0, None, (-1, 0, 0, 0, 0, 0, 0)  # (revision, points drawn of each kind)
+        self.grid = layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss, 0, 0, 1, 2)
         layout.addWidget(self.speed, 1, 0)
         layout.addWidget(self.memory, 1, 1)
+        self._show_choice(False)
         layout.setRowStretch(0, 3)
         layout.setRowStretch(1, 2)
 
+    @property
+    def plots(self) -> tuple:
+        return self.loss, self.speed, self.memory, self.choice
+
+    def _show_choice(self, shown: bool) -> None:
+        """The choice chart beside the loss for a run taught by choosing; the loss across the top otherwise."""
+        self.choosing = shown
+        self.grid.addWidget(self.loss, 0, 0, 1, 1 if shown else 2)
+        if shown:
+            self.grid.addWidget(self.choice, 0, 1)
+        self.choice.setVisible(shown)
+
     def clear(self) -> None:
-        self.total, self.drawn = None, (-1, 0, 0, 0, 0)
+        self.total, self.drawn = None, (-1, 0, 0, 0, 0, 0, 0)
+        self._show_choice(False)
         forget_macs(self.memory)
         forget_macs(self.speed)
-        for plot in (self.loss, self.speed, self.memory):
+        for plot in self.plots:
             plot.clear_points()
             plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # none of the last run's ranges stays
             plot.enableAutoRange()
@@ -92,7 +119,7 @@ class TrainingCharts(QWidget):
     def _span(self, total: int) -> None:
         # The whole run's steps from the start: the step axis is drawn once, not again with every point.
         self.total = total
-        for plot in (self.loss, self.speed, self.memory):
+        for plot in self.plots:
             plot.setXRange(0, total, padding=0.02)
 
     def take(self, run: RunState) -> None:
@@ -102,10 +129,10 @@ class TrainingCharts(QWidget):
         if run.limit_bytes:
             self.memory.set_limit(run.limit_bytes)
         if run.revision != self.drawn[0]:
-            for plot in (self.loss, self.speed, self.memory):
+            for plot in self.plots:
                 plot.clear_points()
-            self.drawn = (run.revision, 0, 0, 0, 0)
-        _, trains, vals, memories, macs = self.drawn
+            self.drawn = (run.revision, 0, 0, 0, 0, 0, 0)
+        _, trains, vals, memories, macs, choices, val_choices = self.drawn
         for step, loss, speed in run.train_points[trains:]:
             self.loss.add("train", step, loss)
             self.speed.add("speed", step, speed or 0)
@@ -122,17 +149,22 @@ class TrainingCharts(QWidget):
                 self.memory.add(f"mac{i}", step, peaks[i])
             for i, speed in enumerate(speeds):
                 self.speed.add(f"mac{i}", step, speed)
+        for name, points, done in (("train", run.choice_points, choices), ("val", run.val_choice_points, val_choices)):
+            for step, share in points[done:]:
+                self.choice.add(name, step, 100 * share)
+        if bool(run.choice_points or run.val_choice_points) != self.choosing:
+            self._show_choice(not self.choosing)
         self.drawn = (run.revision, len(run.train_points), len(run.val_points), len(run.memory_points),
-                      len(run.macs_memory_points))
+                      len(run.macs_memory_points), len(run.choice_points), len(run.val_choice_points))
 
     @property
     def dirty(self) -> bool:
-        return self.loss.dirty or self.speed.dirty or self.memory.dirty
+        return any(plot.dirty for plot in self.plots)
 
     def refresh(self, everything: bool = False) -> None:
         """Redraw charts that have new points: one per call while a run streams, since each redraw holds
         the GUI thread for about 10 ms and three at once would stall it; all of them when asked."""
-        plots = (self.loss, self.speed, self.memory)
+        plots = self.plots
         for offset in range(len(plots)):
             plot = plots[(self.turn + offset) % len(plots)]
             if plot.dirty:

@@ -148,3 +148,20 @@ def test_a_killed_command_takes_its_group_with_it_saved(demo_data, how):
     assert done["type"] == "done" and done["stopped"], done  # stopped as by Ctrl-C: saved, resumable
     assert (folder / "adapters" / "adapters.safetensors").exists()
     assert_ended_and_free(group, folder)
+
+
+def test_dpo_trained_by_two_processes_takes_the_steps_one_takes(tmp_path, demo_model):
+    """Each process scores its share of the pairs; the loss is the group's mean, so the steps are one process's."""
+    from macapp.engine.models import demo
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(p) + "\n" for p in demo.preference_pairs()[:120]), encoding="utf-8")
+    flags = ["--model", "demo", "--data", pairs, "--method", "dpo", "--iters", "8", "--batch-size", "4",
+             "--steps-per-report", "2", "--steps-per-eval", "8", "--learning-rate", "5e-5", "--max-seq-length", "256"]
+    for name, processes in (("dpo-one", "1"), ("dpo-two", "2")):
+        trained = tailor("train", "--name", name, *flags, "--processes", processes, timeout=900)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+    one, two = losses(run_folder("dpo-one")), losses(run_folder("dpo-two"))
+    assert sorted(one) == sorted(two) == [2, 4, 6, 8]
+    for step in one:
+        assert two[step] == pytest.approx(one[step], rel=1e-3, abs=1e-4), step

@@ -22,7 +22,7 @@ from .settings import Settings
 from .widgets.step_list import StepList
 
 STEPS = ["Check", "Data", "Train", "Test", "Export"]
-DATA, TRAIN, RUNS = 1, 2, 5
+DATA, TRAIN, TEST, RUNS = 1, 2, 3, 5
 # Work that quitting would cut short, as the question before quitting names it.
 LASTING = {"fuse": "a model is being exported", "gguf": "a GGUF file is being made",
            "ollama": "a model is being added to Ollama", "serve": "the local API is serving",
@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
                 page.next_data.connect(self._data_for_next_run)
             if index == DATA:
                 page.data_changed.connect(self._forget_shown_run)
+            if index == TEST:
+                page.teach.connect(lambda sources: self.page(TRAIN).teach_by_choosing(sources))
             self.pages[index] = page
             self.stack.addWidget(page)
         return self.pages[index]

@@ -81,3 +81,25 @@ def test_a_finished_run_goes_on_by_choosing_in_one_button(qtbot, window, run_cop
         train.start()
     assert ended.args[0]["type"] == "done", ended.args
     assert "resume_adapter_file" in (train.plan.run_dir / "config.yaml").read_text()
+
+
+def test_the_persons_picks_teach_the_next_run(qtbot, window, run_copy):
+    from macapp.engine.evaluate import picks
+
+    window.open_run(run_copy)
+    window.go(3)
+    test = window.page(3)
+    assert test.teach_picks.isHidden()  # no picks yet
+    for i in range(6):  # five picks of one answer, and one "as good", which teaches nothing
+        answers = {"base": f"Thank you so much for your message {i}.", "tuned": f"Thanks {i}! -- Sam"}
+        picks.add(run_copy, picks.record(f"Comment {i}?", answers, ("base", "tuned"), "B" if i < 5 else "same"))
+    test.show_verdict()
+    assert not test.teach_picks.isHidden() and test.teach_picks.text() == "Teach it your 5 picks\u2026"
+    data = window.page(1)
+    with qtbot.waitSignal(data.job.ended, timeout=LONG):
+        test.teach_picks.click()
+    assert window.current == 1 and data.status.text().startswith("5 pairs")
+    written = (run_copy / picks.PAIRS_FILE).read_text().splitlines()
+    assert len(written) == 5 and '"chosen": "Thanks 0! -- Sam"' in written[0]
+    assert window.plan.train_config().train_mode == "dpo"
+    assert window.plan.settings["resume_adapter_file"].startswith(str(run_copy))

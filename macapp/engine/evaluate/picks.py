@@ -5,12 +5,15 @@ Plain Python (no MLX): the window writes picks as they are made; the verdict com
 """
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
-from ..files import append_line, read_lines
+from ..files import append_line, read_lines, write_text_atomic
 
 PICKS_FILE = "picks.jsonl"
+PAIRS_FILE = "picked_pairs.jsonl"  # the picks as pairs to teach by choosing
+FEWEST_TO_TEACH = 4  # picks that chose an answer: fewer do not make one batch
 CHOICES = {"A": "A is better", "B": "B is better", "same": "As good", "both_bad": "Both bad"}
 OUTCOME = {"tuned": "tuned", "base": "base", "same": "tie", "both_bad": "tie"}  # a pick as a judge's outcome
 
@@ -57,3 +60,10 @@ def preference_pairs(run_dir) -> list[dict]:
             other = "base" if pick["better"] == "tuned" else "tuned"
             pairs.append({"prompt": pick["prompt"], "chosen": pick[pick["better"]], "rejected": pick[other]})
     return pairs
+
+
+def write_pairs(run_dir) -> Path:
+    """The picks that chose one answer, written beside them as a file of pairs, for a run that teaches by choosing."""
+    path = Path(run_dir) / PAIRS_FILE
+    write_text_atomic(path, "".join(json.dumps(pair, ensure_ascii=False) + "\n" for pair in preference_pairs(run_dir)))
+    return path

@@ -7,6 +7,7 @@ models share the sampling settings shown at the top (greedy by default, so answe
 
 import random
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout,
                                QWidget)
@@ -34,6 +35,8 @@ class TestPage(Page):
     purpose = ("Did fine-tuning help? The verdict comes first; ask both models the same question, chat with yours, "
                "or score and judge both on your held-out questions.")
 
+    teach = Signal(list)  # the person's picks as a file of pairs, to go on from this run by choosing
+
     def __init__(self, plan, settings=None, parent=None):
         super().__init__(plan, settings, parent)
         self.form = SamplingForm()
@@ -58,12 +61,21 @@ class TestPage(Page):
         self.scores = ScorePanel(self.form)
         self.scores.changed.connect(self.show_verdict)
         self.card = VerdictCard()
+        self.teach_picks = QPushButton()
+        self.teach_picks.setToolTip("Go on from this run, teaching it to prefer the answers you picked over the "
+                                    "ones you did not (DPO).")
+        self.teach_picks.clicked.connect(self._teach_picks)
+        self.teach_picks.hide()
         tabs = QTabWidget()
         tabs.addTab(self._side_by_side(), "Side by side")
         tabs.addTab(self.chat, "Chat")
         tabs.addTab(self.scores, "Score and judge")
         self.tabs = tabs
         self.body.addWidget(self.card)
+        line = QHBoxLayout()
+        line.addStretch(1)
+        line.addWidget(self.teach_picks)
+        self.body.addLayout(line)
         self.body.addWidget(self.form)
         self.body.addWidget(tabs, 1)
 
@@ -101,6 +113,12 @@ class TestPage(Page):
     def show_verdict(self) -> None:
         run_dir = self.plan.run_dir
         self.card.show_card(verdict.card(report.read(run_dir) if run_dir else None, picks.read(run_dir)))
+        chosen = len(picks.preference_pairs(run_dir)) if run_dir else 0
+        self.teach_picks.setText(f"Teach it your {chosen} picks\u2026")
+        self.teach_picks.setVisible(chosen >= picks.FEWEST_TO_TEACH)
+
+    def _teach_picks(self) -> None:
+        self.teach.emit([str(picks.write_pairs(self.plan.run_dir))])
 
     def enter(self) -> None:
         run_dir = self.plan.run_dir

@@ -112,3 +112,24 @@ def test_pairs_and_examples_each_need_their_method(demo_pairs, demo_data, tmp_pa
         training.train(settings(demo_pairs), tmp_path)
     with pytest.raises(DataError, match="DPO learns from pairs.*holds examples with one answer"):
         training.train(settings(demo_data, train_mode="dpo"), tmp_path)
+
+
+def test_scores_and_checks_are_made_without_the_adapters_dropout(demo_model):
+    """LoRA layers added to a loaded model train (dropout on): the reference's scores and the chunked loss's check
+    must see the model itself, as an adapter loaded to go on from makes dropout matter."""
+    import numpy as np
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from macapp.engine.train import losses
+
+    model, tokenizer = loading.load(demo_model)
+    model.freeze()
+    linear_to_lora_layers(model, -1, {"rank": 8, "dropout": 0.3, "scale": 20.0})
+    for _, module in model.named_modules():
+        if hasattr(module, "lora_b"):  # an adapter that learnt something, as one gone on from
+            module.lora_b = mx.random.normal(module.lora_b.shape) * 0.05
+    model.train()
+    assert losses.split(model) is not None and model.training
+    pairs = demo.preference_pairs()[:8]
+    first, second = preference.gaps(model, tokenizer, pairs), preference.gaps(model, tokenizer, pairs)
+    assert np.allclose(first, second, atol=1e-4) and model.training

@@ -4,6 +4,7 @@ A batch's full logits (rows x length x vocabulary, 128k-262k wide on the models 
 each chunk's are made, reduced and dropped, and made again in turn for its gradient.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +33,18 @@ def token_losses(logits, targets, weights):
     return nn.losses.cross_entropy(logits, targets).astype(mx.float32) * weights
 
 
+@contextmanager
+def evaluating(model):
+    """The model in evaluation mode (no dropout) for a while, then in the mode it was in: LoRA layers added to a
+    loaded model train, dropout and all, until told otherwise."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
 def split(model) -> Split | None:
     """The model's body and its output layer, checked to give the model's own logits; None for a model cut
     otherwise, or whose output layer is trained (the chunked gradient is the hidden states' only)."""
@@ -50,7 +63,8 @@ def split(model) -> Split | None:
         return mx.tanh(logits / cap) * cap if cap else logits
 
     probe = mx.array([[1, 2, 3, 4, 5, 6, 7, 8]])
-    whole, parts = model(probe), head(inner(probe))
+    with evaluating(model):  # LoRA's dropout would make two passes differ
+        whole, parts = model(probe), head(inner(probe))
     if whole.shape != parts.shape or not mx.allclose(whole, parts, atol=1e-4, rtol=1e-3).item():
         return None
     return Split(inner, head, whole.shape[-1])

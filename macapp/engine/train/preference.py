@@ -74,12 +74,13 @@ def answer_scores(model, batches: PairBatches) -> tuple[np.ndarray, np.ndarray]:
     scores, counts = np.zeros((len(batches), 2), np.float32), np.zeros((len(batches), 2), np.float32)
     grouped = {i for group in batches.groups for i in group}
     rest = [i for i in range(len(batches)) if i not in grouped]
-    for members in [*batches.groups, *(rest[i:i + batches.batch_size] for i in range(0, len(rest),
-                                                                                      batches.batch_size))]:
-        inputs, targets, weights = batches.rows(members)
-        logps = -losses.model_token_losses(model, model_split, inputs, targets, weights).sum(-1)
-        scores[members] = np.array(logps.reshape(2, -1).T)
-        counts[members] = np.array(weights.sum(-1).reshape(2, -1).T)
+    with losses.evaluating(model):  # the scores of the model itself, without dropout
+        for members in [*batches.groups, *(rest[i:i + batches.batch_size] for i in range(0, len(rest),
+                                                                                          batches.batch_size))]:
+            inputs, targets, weights = batches.rows(members)
+            logps = -losses.model_token_losses(model, model_split, inputs, targets, weights).sum(-1)
+            scores[members] = np.array(logps.reshape(2, -1).T)
+            counts[members] = np.array(weights.sum(-1).reshape(2, -1).T)
     return scores, counts
 
 

@@ -69,11 +69,13 @@ def run_loop(model, tokenizer, config: TrainConfig, train_records, valid_records
     group = mx.distributed.init()  # one process alone, or those mlx.launch started together: each takes its share
     share = (group.rank(), group.size())
 
+    with losses.evaluating(model):  # dropout would make the check's passes differ
+        pack = config.pack and not pairs and packing.works_for(model)
+
     def batches(examples, size):
         if pairs:
             return PairBatches(examples, size, config.max_seq_length, config.seed, share)
-        return LengthBatches(examples, size, config.max_seq_length, config.seed,
-                             config.pack and packing.works_for(model), share)
+        return LengthBatches(examples, size, config.max_seq_length, config.seed, pack, share)
 
     train_batches = batches(train_set, config.batch_size)
     # A validation split smaller than a batch is still read, in one smaller batch: small data needs it most.

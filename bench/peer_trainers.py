@@ -60,17 +60,21 @@ def run(name: str, model: Path, data: Path, adapter_path: Path, iters: int, seed
                "--num-layers", "-1", "--rank", "8", "--scale", "20", "--mask-prompt"]
     # The same OpenBLAS preload as Tailor gets from macapp.engine.check.blas: MLX's own BLAS would make peers ~50x
     # slower.
-    env = blas.environment({**os.environ, "PYTHONPATH": str(BENCH)})
+    result = launch(command, blas.environment({**os.environ, "PYTHONPATH": str(BENCH)}))
+    return {**result, "peak_mb": result["peak_bytes"] / 1e6}
+
+
+def launch(command: list[str], env: dict | None = None, pattern=RESULT) -> dict:
+    """The result line (`pattern`) a benchmark process prints, with its wall time (start to exit) and its largest
+    resident memory."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall_seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0 or not (match := RESULT.search(output)):
-        raise RuntimeError(f"{name} failed:\n{output[-3000:]}")
-    result = json.loads(match.group(1))
-    return {**result, "wall_seconds": wall_seconds, "peak_mb": result["peak_bytes"] / 1e6,
-            "rss_mb": usage.ru_maxrss / 1024}
+    if os.waitstatus_to_exitcode(status) != 0 or not (match := pattern.search(output)):
+        raise RuntimeError(f"failed: {' '.join(command[:6])}\n{output[-3000:]}")
+    return {**json.loads(match.group(1)), "wall_seconds": wall_seconds, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def examples(rows: list[dict], tokenizer, max_seq_length: int = 512) -> list[tuple[list[int], int]]:

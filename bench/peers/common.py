@@ -11,7 +11,14 @@ import mlx.core as mx
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train one LoRA adapter with a peer trainer.")
+    parser = parser_of("Train one LoRA adapter with a peer trainer.")
+    parser.add_argument("--mask-prompt", action="store_true")
+    return parser.parse_args()
+
+
+def parser_of(description: str) -> argparse.ArgumentParser:
+    """The flags every peer runner takes: the model, data and adapter, and the run's settings."""
+    parser = argparse.ArgumentParser(description=description)
     for name in ("--model", "--data", "--adapter-path"):
         parser.add_argument(name, type=Path, required=True)
     parser.add_argument("--iters", type=int, required=True)
@@ -22,8 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-layers", type=int, default=-1)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--scale", type=float, default=20.0)
-    parser.add_argument("--mask-prompt", action="store_true")
-    return parser.parse_args()
+    return parser
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -39,6 +39,15 @@ def test_switching_the_adapter_off_gives_the_base_exactly(method, demo_model, de
     assert mx.array_equal(logits(tuned.model, tuned.tokenizer), with_adapter)
 
 
+def test_an_adapter_trained_with_dropout_answers_without_it(demo_model, demo_data, tmp_path):
+    training.train(train_settings(demo_data, iters=4, lora_parameters={"scale": 10.0, "dropout": 0.5}), tmp_path)
+    tuned = TunedModel("demo", tmp_path)
+    tuned.use("tuned")
+    first, second = logits(tuned.model, tuned.tokenizer), logits(tuned.model, tuned.tokenizer)
+    reference, tokenizer = mlx_lm_load(str(demo_model), adapter_path=str(tmp_path))  # mlx-lm's own, in eval mode
+    assert mx.allclose(first, second, atol=1e-5) and mx.allclose(first, logits(reference, tokenizer), atol=1e-5)
+
+
 def test_greedy_answers_repeat_and_side_by_side_matches_one_at_a_time(demo_run):
     _, run_dir = demo_run
     tuned = TunedModel("demo", run_dir / "adapters")

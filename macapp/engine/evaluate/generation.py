@@ -56,6 +56,7 @@ class TunedModel:
         self.swaps = {}
         if self.kind and self.kind != "full":
             load_adapters(self.model, str(self.adapter_path))
+            self.model.eval()  # the adapter's layers are made to train: without this, their dropout would stay on
             self.swaps = {name: (getattr(module, "linear", None) or module.embedding, module)
                           for name, module in self.model.named_modules() if "lora_a" in module}
             self.side = "tuned"

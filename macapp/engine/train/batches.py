@@ -25,10 +25,27 @@ def tokenize(records: list[dict], tokenizer, mask_prompt: bool) -> list[tuple[li
     return [dataset.process(dataset[i]) for i in range(len(dataset))]
 
 
+def _scorable(chat: list[dict], tokenizer) -> list[dict]:
+    """A pair's whole chat, with a system message the template drops from a chat that ends with an answer (Mistral
+    v0.3's) or refuses (Gemma's) put before the last user message's text instead, as Mistral writes it before a
+    generation prompt: otherwise the prompt's tokens do not begin the chat's and the answer's mask is wrong."""
+    if chat[0]["role"] != "system" or not any(m.get("role") == "user" for m in chat):
+        return chat
+    try:
+        prompt = tokenizer.apply_chat_template(chat[:-1], add_generation_prompt=True, return_dict=False)
+        if tokenizer.apply_chat_template(chat, return_dict=False)[:len(prompt)] == prompt:
+            return chat
+    except Exception:  # templates raise whatever their authors chose
+        pass
+    last = max(i for i, m in enumerate(chat) if m.get("role") == "user")
+    merged = {**chat[last], "content": f"{chat[0]['content']}\n\n{chat[last]['content']}"}
+    return chat[1:last] + [merged] + chat[last + 1:]
+
+
 def tokenize_pairs(records: list[dict], tokenizer) -> list[tuple[tuple, tuple]]:
     """(chosen, rejected) per pair, each side (tokens, prompt offset) of its whole chat: only the answer is scored."""
-    sides = tokenize([{"messages": pairs.answered(record, side)} for record in records for side in pairs.SIDES],
-                     tokenizer, mask_prompt=True)
+    sides = tokenize([{"messages": _scorable(pairs.answered(record, side), tokenizer)} for record in records
+                      for side in pairs.SIDES], tokenizer, mask_prompt=True)
     return list(zip(sides[::2], sides[1::2]))
 
 

@@ -24,7 +24,8 @@ def _mapping(args):
 
 def _print_report(report) -> None:
     splits = ", ".join(f"{name} {count}" for name, count in report.splits.items() if name != "all")
-    print(f"{report.count} examples" + (f" ({splits})" if splits else "") + f", format: {report.format or 'unknown'}")
+    noun = "pairs of a better and a worse answer" if report.format == "preference" else "examples"
+    print(f"{report.count} {noun}" + (f" ({splits})" if splits else "") + f", format: {report.format or 'unknown'}")
     if report.guessed:
         named = {key: column for key, column in report.guessed.items() if column}
         print("columns read from their names: " + ", ".join(f"{key} = {column!r}" for key, column in named.items())

@@ -58,3 +58,10 @@ def test_examples_with_dpo_and_a_bad_beta_exit_2_with_the_fix(demo_model, tmp_pa
     beta = tailor("train", "--model", "demo", "--data", own_pairs(tmp_path / "p.xlsx"), "--method", "dpo",
                   "--beta", 0)
     assert beta.returncode == 2 and "beta must be a number above 0" in beta.stderr, beta.stderr[-2000:]
+
+
+def test_data_inspect_reads_pairs_in_ones_own_columns(tmp_path):
+    inspected = tailor("data", "inspect", own_pairs(tmp_path / "pairs.xlsx"))
+    assert inspected.returncode == 0, inspected.stderr[-2000:]
+    assert inspected.stdout.startswith("120 pairs of a better and a worse answer, format: preference")
+    assert "prompt = 'Viewer comment', chosen = 'Good reply', rejected = 'Bad reply'" in inspected.stdout

@@ -88,7 +88,9 @@ def test_synth_killed_half_way_resumes_to_the_same_count(mlx_server, tmp_path):
     assert all(r["messages"][0]["content"] == demo.held_out_comments()[r["index"]] for r in rows)
     manifest = json.loads((out / "manifest.json").read_text())
     assert sum(f["count"] for f in manifest["files"].values()) == 12
-    assert f"12 examples in {out} ({12 - done_before} new)" in result.stdout
+    # The example being written as the kill landed may be counted as cut short here and as whole by the resume (seen
+    # twice under load): one more or none, never a redone set.
+    assert any(f"12 examples in {out} ({new} new)" in result.stdout for new in (12 - done_before, 11 - done_before))
 
 
 def test_synth_follow_up_makes_two_turns(mlx_server, tmp_path):

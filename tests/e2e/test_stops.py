@@ -122,12 +122,19 @@ else:
 """
 
 
-def ended(pid: int) -> bool:
-    """Whether process `pid` is gone (or gone but for its exit status, which only its parent can collect)."""
-    try:
-        return Path(f"/proc/{pid}/status").read_text().count("zombie") > 0
-    except FileNotFoundError:
-        return True
+def ended(pid: int, within: float = 15.0) -> bool:
+    """Whether process `pid` is gone (or gone but for its exit status, which only its parent can collect) within
+    `within` seconds: a process sent its signal takes a moment to go, longer on a busy machine."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if Path(f"/proc/{pid}/status").read_text().count("zombie") > 0:
+                return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def fake_pip(tmp_path, monkeypatch, phase: str):

@@ -133,15 +133,20 @@ def make_loss(model, group=None):
     """
     model_split = split(model)
     layers = len(model.layers)
-    ranks = group.size() if group is not None else 1
 
     def loss(model, inputs, targets, weights, segments=None):
         cache = None if segments is None else [RowMask(segments)] * layers
         total = model_token_losses(model, model_split, inputs, targets, weights, cache).sum()
         count = weights.sum().astype(mx.int32)
-        if ranks == 1:
-            return total / mx.maximum(count, 1), count
-        everyone = mx.stop_gradient(mx.distributed.all_sum(count, group=group))
-        return total * ranks / mx.maximum(everyone, 1), count
+        return group_mean(total, count, group), count
 
     return loss
+
+
+def group_mean(total, count, group=None):
+    """`total` over `count`; with a `group` of processes that train together, over the whole group's count, scaled so
+    that mlx-lm's average of the processes' gradients is the gradient of that mean."""
+    if group is None or group.size() == 1:
+        return total / mx.maximum(count, 1)
+    everyone = mx.stop_gradient(mx.distributed.all_sum(count, group=group))
+    return total * group.size() / mx.maximum(everyone, 1)

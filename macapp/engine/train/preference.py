@@ -52,17 +52,13 @@ def make_loss(model, method: str, beta: float, group=None):
     losses.make_loss does, so the averaged gradient is the gradient of that mean.
     """
     model_split = losses.split(model)
-    ranks = group.size() if group is not None else 1
 
     def loss(model, inputs, targets, weights, reference):
         logps = -losses.model_token_losses(model, model_split, inputs, targets, weights).sum(-1)
         each, margin = pair_terms(method, beta, logps, weights.sum(-1), reference)
         count = mx.array(each.shape[0])
         right = (margin > 0).sum() + 0.5 * (margin == 0).sum()
-        if ranks == 1:
-            return each.sum() / count, count, margin.sum(), right
-        everyone = mx.stop_gradient(mx.distributed.all_sum(count, group=group))
-        return each.sum() * ranks / everyone, count, margin.sum(), right
+        return losses.group_mean(each.sum(), count, group), count, margin.sum(), right
 
     return loss
 
